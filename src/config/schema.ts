@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
+import { TOKEN_PATTERN } from '../token.js';
+import { parseDuration } from './duration.js';
+
+export const API_VERSION = 'kubeadm-vagrant/v1alpha1';
+export const KIND = 'Cluster';
+export const PROVIDERS = ['virtualbox', 'libvirt'] as const;
+export const DISTROS = ['ubuntu-22.04', 'ubuntu-24.04', 'debian-12', 'rocky-9'] as const;
+export const CNIS = ['flannel', 'calico'] as const;
+export const LIBVIRT_DRIVERS = ['kvm', 'qemu'] as const;
+/** The oldest Kubernetes minor we render for (kubeadm v1beta3); v1beta4 from 1.31. */
+export const MIN_K8S_MINOR = 30;
+
+/** kubeadm's preflight minimums for a control-plane node (NumCPU, Mem checks). */
+export const CONTROL_PLANE_MIN_CPUS = 2;
+export const CONTROL_PLANE_MIN_MEMORY_MIB = 1700;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const K8S_VERSION = /^1\.(\d+)(\.(\d+))?$/;
+
+function enumOf<T extends readonly [string, ...string[]]>(values: T, what: string) {
+  return z.enum(values, { error: () => `must be one of ${values.join(', ')} (the ${what})` });
+}
+
+function count(min: number, max: number, what: string) {
+  return z
+    .number({ error: () => `must be a whole number (${what})` })
+    .int({ error: () => `must be a whole number, not a fraction (${what})` })
+    .min(min, { error: () => `must be at least ${min} (${what})` })
+    .max(max, { error: () => `must be at most ${max} (${what})` });
+}
+
+const ipv4 = z.string({ error: () => 'must be an IPv4 address such as 192.168.56.10' }).refine(
+  (s) => ipaddr.IPv4.isValidFourPartDecimal(s),
+  { error: () => 'must be an IPv4 address in dotted form, such as 192.168.56.10' },
+);
+
+const cidr = z.string({ error: () => 'must be an IPv4 CIDR such as 10.244.0.0/16' }).refine(
+  (s) => isIPv4Cidr(s),
+  { error: () => 'must be an IPv4 CIDR in the form a.b.c.d/n, such as 10.244.0.0/16' },
+);
+
+export function isIPv4Cidr(s: string): boolean {
+  const m = /^(.+)\/(\d{1,2})$/.exec(s);
+  return !!m && ipaddr.IPv4.isValidFourPartDecimal(m[1]!) && Number(m[2]) <= 32;
+}
+
+const boxOverride = z.union(
+  [
+    z.string(),
+    z.strictObject({
+      name: z.string().min(1, { error: () => 'box.name must not be empty' }),
+      version: z.string().optional(),
+    }),
+  ],
+  { error: () => 'must be a box name (a string) or {name, version}' },
+);
+
+export const clusterSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION, { error: () => `must be ${API_VERSION}` }),
+  kind: z.literal(KIND, { error: () => `must be ${KIND}` }),
+  name: z
+    .string({ error: () => 'must be a string' })
+    .regex(DNS_LABEL, { error: () => 'must be a DNS label: lowercase letters, digits and "-", 1-63 characters, starting and ending with a letter or digit' })
+    .default('demo'),
+  provider: enumOf(PROVIDERS, 'Vagrant provider').default('virtualbox'),
+  distro: enumOf(DISTROS, 'guest OS; the catalog is boxes/catalog.json').default('ubuntu-24.04'),
+  box: boxOverride.default(''),
+  kubernetes: z
+    .strictObject({
+      version: z
+        .string({ error: () => 'must be a quoted string such as "1.33" or "1.33.2"' })
+        .regex(K8S_VERSION, { error: () => 'must be a minor such as "1.33" or a patch such as "1.33.2"' })
+        .refine((v) => Number(K8S_VERSION.exec(v)?.[1]) >= MIN_K8S_MINOR, {
+          error: () => `Kubernetes 1.${MIN_K8S_MINOR} or newer is supported`,
+        })
+        .default('1.33'),
+      cni: enumOf(CNIS, 'pod network add-on').default('flannel'),
+      podSubnet: cidr.default('10.244.0.0/16'),
+      serviceSubnet: cidr.default('10.96.0.0/12'),
+      token: z
+        .string({ error: () => 'must be a string' })
+        .refine((t) => t === '' || TOKEN_PATTERN.test(t), {
+          error: () => 'must match [a-z0-9]{6}.[a-z0-9]{16}, or be empty to have one generated',
+        })
+        .default(''),
+      tokenTTL: z
+        .string({ error: () => 'must be a duration such as "24h" or "90m"' })
+        .superRefine((s, ctx) => {
+          const ms = parseDuration(s);
+          if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "24h", "90m" or "1h30m"' });
+          else if (ms === 0) ctx.addIssue({ code: 'custom', message: 'a TTL of 0 means the token never expires, a standing credential; give a finite duration such as "24h"' });
+        })
+        .default('24h'),
+    })
+    .prefault({}),
+  network: z
+    .strictObject({
+      masterIP: ipv4.default('192.168.56.10'),
+      workerIPStart: z.union([z.literal(''), ipv4]).default(''),
+    })
+    .prefault({}),
+  controlPlane: z
+    .strictObject({
+      cpus: count(CONTROL_PLANE_MIN_CPUS, 64, `kubeadm's preflight needs ${CONTROL_PLANE_MIN_CPUS} CPUs on the control plane`).default(2),
+      memory: count(CONTROL_PLANE_MIN_MEMORY_MIB, 262144, `MiB; kubeadm's preflight needs ${CONTROL_PLANE_MIN_MEMORY_MIB} MiB on the control plane`).default(2048),
+    })
+    .prefault({}),
+  workers: z
+    .strictObject({
+      count: count(0, 252, 'number of worker machines').default(2),
+      cpus: count(1, 64, 'CPUs per worker').default(1),
+      memory: count(512, 262144, 'MiB per worker').default(1536),
+    })
+    .prefault({}),
+  addons: z
+    .strictObject({
+      dashboard: z.boolean({ error: () => 'must be true or false' }).default(false),
+    })
+    .prefault({}),
+  libvirt: z
+    .strictObject({
+      driver: enumOf(LIBVIRT_DRIVERS, 'libvirt domain type; qemu is software emulation').default('kvm'),
+    })
+    .prefault({}),
+});
+
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+export type Provider = (typeof PROVIDERS)[number];
+export type Distro = (typeof DISTROS)[number];
+export type Cni = (typeof CNIS)[number];
+
+/** The defaults, as a full config. */
+export function defaultConfig(): ClusterConfig {
+  return clusterSchema.parse({ apiVersion: API_VERSION, kind: KIND });
+}

@@ -1,0 +1,143 @@
+import type { ConfigProblem } from '../errors.js';
+import { cidrRange, contains, hasHostBits, intToIp, ipToInt, isIPv4, overlaps, slash24, slash24Count, type Range } from '../plan/net.js';
+
+/** The NAT network each provider gives every guest on its first interface. */
+export const PROVIDER_NAT_NETWORK: Record<string, { cidr: string; what: string }> = {
+  virtualbox: { cidr: '10.0.2.0/24', what: "VirtualBox's NAT network" },
+  libvirt: { cidr: '192.168.121.0/24', what: "vagrant-libvirt's management network" },
+};
+
+/** VirtualBox 6.1.28+ on Linux allows host-only addresses only here unless /etc/vbox/networks.conf says otherwise. */
+export const VIRTUALBOX_HOSTONLY_RANGE = '192.168.56.0/21';
+
+/** Loosely typed view of a config whose fields may have failed their own checks. */
+interface LooseConfig {
+  provider?: unknown;
+  kubernetes?: { podSubnet?: unknown; serviceSubnet?: unknown };
+  network?: { masterIP?: unknown; workerIPStart?: unknown };
+  workers?: { count?: unknown };
+}
+
+export interface ValidationResult {
+  errors: ConfigProblem[];
+  warnings: ConfigProblem[];
+}
+
+/** The first worker address: workerIPStart, or the address after the master. */
+export function firstWorkerIP(masterIP: string, workerIPStart: string): string {
+  return workerIPStart !== '' ? workerIPStart : intToIp(ipToInt(masterIP) + 1);
+}
+
+/**
+ * Checks that span fields: node addresses, subnet sizes and overlaps. Each check runs only when
+ * the fields it needs are well formed, so one bad field does not hide the other problems.
+ */
+export function crossFieldChecks(cfg: LooseConfig): ValidationResult {
+  const errors: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  const masterIP = cfg.network?.masterIP;
+  const startRaw = cfg.network?.workerIPStart;
+  const countRaw = cfg.workers?.count;
+  const workerCount = Number.isInteger(countRaw) && (countRaw as number) >= 0 ? (countRaw as number) : undefined;
+  const pod = cidrRange(cfg.kubernetes?.podSubnet);
+  const svc = cidrRange(cfg.kubernetes?.serviceSubnet);
+  const provider = typeof cfg.provider === 'string' ? cfg.provider : undefined;
+  const nat = provider ? PROVIDER_NAT_NETWORK[provider] : undefined;
+
+  let nodeNet: Range | undefined;
+  if (isIPv4(masterIP)) {
+    nodeNet = slash24(masterIP);
+    const host = ipToInt(masterIP) % 256;
+    if (host === 0 || host === 255) {
+      errors.push({
+        path: 'network.masterIP',
+        message: `${masterIP} is the ${host === 0 ? 'network' : 'broadcast'} address of ${nodeNet.cidr}`,
+        hint: 'pick a host address such as ' + intToIp(nodeNet.first + 10),
+      });
+    }
+    const start = startRaw === undefined || startRaw === '' ? '' : isIPv4(startRaw) ? startRaw : undefined;
+    if (start !== undefined && workerCount !== undefined && workerCount > 0) {
+      const first = ipToInt(firstWorkerIP(masterIP, start));
+      const last = first + workerCount - 1;
+      const path = start === '' ? 'workers.count' : 'network.workerIPStart';
+      if (first < nodeNet.first + 1 || last > nodeNet.last - 1) {
+        errors.push({
+          path,
+          message: `workers ${intToIp(first)}..${intToIp(last)} do not all fit in ${nodeNet.cidr} (the master's /24) without its .0 and .255`,
+          hint: `every node lives in the master's /24; lower workers.count or move network.workerIPStart so the last worker is at most ${intToIp(nodeNet.last - 1)}`,
+        });
+      } else if (ipToInt(masterIP) >= first && ipToInt(masterIP) <= last) {
+        errors.push({
+          path,
+          message: `the worker range ${intToIp(first)}..${intToIp(last)} includes the master's address ${masterIP}`,
+          hint: `start the workers after the master, e.g. network.workerIPStart: ${intToIp(ipToInt(masterIP) + 1)}`,
+        });
+      }
+    }
+    if (provider === 'virtualbox') {
+      const hostOnly = cidrRange(VIRTUALBOX_HOSTONLY_RANGE)!;
+      if (!contains(hostOnly, masterIP)) {
+        warnings.push({
+          path: 'network.masterIP',
+          message: `${masterIP} is outside ${VIRTUALBOX_HOSTONLY_RANGE}, the only host-only range VirtualBox 6.1.28+ allows on Linux by default`,
+          hint: `either use an address in ${VIRTUALBOX_HOSTONLY_RANGE} (e.g. 192.168.56.10), or allow the range in /etc/vbox/networks.conf with a line such as "* ${nodeNet.cidr}"`,
+        });
+      }
+    }
+  }
+
+  if (pod) {
+    if (hasHostBits(pod.cidr)) {
+      errors.push({ path: 'kubernetes.podSubnet', message: `${pod.cidr} has host bits set`, hint: `use the network address: ${intToIp(pod.first)}/${pod.prefix}` });
+    }
+    const nodes = workerCount === undefined ? undefined : workerCount + 1;
+    if (pod.prefix > 24) {
+      errors.push({
+        path: 'kubernetes.podSubnet',
+        message: `/${pod.prefix} is smaller than the /24 that every node gets for its pods`,
+        hint: 'use a /16 such as 10.244.0.0/16',
+      });
+    } else if (nodes !== undefined && slash24Count(pod) < nodes) {
+      errors.push({
+        path: 'kubernetes.podSubnet',
+        message: `${pod.cidr} holds ${slash24Count(pod)} /24 blocks but the cluster has ${nodes} nodes, each needing its own /24`,
+        hint: 'use a larger pod subnet, such as a /16',
+      });
+    }
+  }
+  if (svc) {
+    if (hasHostBits(svc.cidr)) {
+      errors.push({ path: 'kubernetes.serviceSubnet', message: `${svc.cidr} has host bits set`, hint: `use the network address: ${intToIp(svc.first)}/${svc.prefix}` });
+    }
+    if (svc.prefix < 12) {
+      errors.push({
+        path: 'kubernetes.serviceSubnet',
+        message: `/${svc.prefix} is larger than /12, the largest service range the API server accepts`,
+        hint: 'use a /12 or smaller, such as 10.96.0.0/12',
+      });
+    }
+    if (svc.prefix > 28) {
+      errors.push({ path: 'kubernetes.serviceSubnet', message: `/${svc.prefix} leaves too few service addresses`, hint: 'use a /24 or larger, such as 10.96.0.0/12' });
+    }
+  }
+
+  const named: { path: string; what: string; range: Range | undefined }[] = [
+    { path: 'kubernetes.podSubnet', what: 'the pod subnet', range: pod },
+    { path: 'kubernetes.serviceSubnet', what: 'the service subnet', range: svc },
+    { path: 'network.masterIP', what: 'the node network', range: nodeNet },
+  ];
+  if (nat) named.push({ path: 'provider', what: nat.what, range: cidrRange(nat.cidr) });
+  for (let i = 0; i < named.length; i++) {
+    for (let j = i + 1; j < named.length; j++) {
+      const a = named[i]!;
+      const b = named[j]!;
+      if (!a.range || !b.range || !overlaps(a.range, b.range)) continue;
+      errors.push({
+        path: a.path,
+        message: `${a.what} ${a.range.cidr} overlaps ${b.what} ${b.range.cidr}`,
+        hint: `the pod subnet, the service subnet, the node network and the provider's NAT network must not overlap; change ${a.path}`,
+      });
+    }
+  }
+  return { errors, warnings };
+}

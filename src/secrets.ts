@@ -1,0 +1,71 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { STATE_DIR } from './paths.js';
+import type { PlanSecrets } from './plan/plan.js';
+import { CA_CERT, CA_KEY, SSH_PRIVATE_KEY } from './render/render.js';
+import { caCertHash, generateClusterCa, generateSshKeyPair } from './ssh/keys.js';
+import { generateToken, TOKEN_PATTERN } from './token.js';
+import { ensureStateDir, writeFileAtomic } from './write.js';
+
+export const TOKEN_FILE = `${STATE_DIR}/token`;
+export const SSH_PUBLIC_KEY = `${SSH_PRIVATE_KEY}.pub`;
+
+export interface SecretPaths {
+  token: string;
+  sshPrivateKey: string;
+  sshPublicKey: string;
+  caCert: string;
+  caKey: string;
+}
+
+export function secretPaths(clusterDir: string): SecretPaths {
+  return {
+    token: join(clusterDir, TOKEN_FILE),
+    sshPrivateKey: join(clusterDir, SSH_PRIVATE_KEY),
+    sshPublicKey: join(clusterDir, SSH_PUBLIC_KEY),
+    caCert: join(clusterDir, CA_CERT),
+    caKey: join(clusterDir, CA_KEY),
+  };
+}
+
+export function readStoredToken(clusterDir: string): string | undefined {
+  const file = secretPaths(clusterDir).token;
+  if (!existsSync(file)) return undefined;
+  const token = readFileSync(file, 'utf8').trim();
+  return TOKEN_PATTERN.test(token) ? token : undefined;
+}
+
+export function storeToken(clusterDir: string, token: string): void {
+  ensureStateDir(clusterDir);
+  writeFileAtomic(secretPaths(clusterDir).token, token + '\n', 0o600);
+}
+
+/**
+ * Makes whatever secret is missing (token, the cluster's SSH key pair, the CA) in the state
+ * directory with mode 0600, keeps what exists, and returns the values the plan needs.
+ * A token given in the config wins over the stored one.
+ */
+export async function ensureSecrets(clusterDir: string, clusterName: string, configToken: string): Promise<PlanSecrets> {
+  ensureStateDir(clusterDir);
+  const p = secretPaths(clusterDir);
+  let token = configToken !== '' ? configToken : readStoredToken(clusterDir);
+  if (token === undefined) {
+    token = generateToken();
+    storeToken(clusterDir, token);
+  }
+  if (!existsSync(p.sshPrivateKey) || !existsSync(p.sshPublicKey)) {
+    const pair = await generateSshKeyPair(`kubeadm-vagrant-${clusterName}`);
+    writeFileAtomic(p.sshPrivateKey, pair.privateKeyPem, 0o600);
+    writeFileAtomic(p.sshPublicKey, pair.publicKeyOpenSsh + '\n', 0o600);
+  }
+  if (!existsSync(p.caCert) || !existsSync(p.caKey)) {
+    const ca = await generateClusterCa();
+    writeFileAtomic(p.caKey, ca.keyPem, 0o600);
+    writeFileAtomic(p.caCert, ca.certPem, 0o600);
+  }
+  return {
+    token,
+    caCertHash: caCertHash(readFileSync(p.caCert, 'utf8')),
+    sshPublicKey: readFileSync(p.sshPublicKey, 'utf8').trim(),
+  };
+}

@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { STATE_DIR } from './paths.js';
+import { ensureStateDir, writeFileAtomic } from './write.js';
+
+export const UP_PHASES = ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'] as const;
+export type UpPhase = (typeof UP_PHASES)[number];
+
+export interface VerifySummary {
+  at: string;
+  ok: boolean;
+  phase: 'node' | 'cluster';
+  nodes: { name: string; ok: boolean; failed: string[] }[];
+}
+
+/** What the tool remembers about a cluster between commands: `.kubeadm-vagrant/state.json`. */
+export interface ClusterState {
+  /** Worker indices in use (worker-N); absent until the first `node add` / `node remove`. */
+  workers?: number[];
+  /** The last phase `up` completed and verified. */
+  phase?: UpPhase;
+  lastVerify?: VerifySummary;
+  /** The kubeconfig file and context that `kubeconfig --merge` added, so `destroy` can remove them. */
+  mergedKubeconfig?: { file: string; context: string };
+}
+
+export const STATE_FILE = `${STATE_DIR}/state.json`;
+
+export function readState(clusterDir: string): ClusterState {
+  const file = join(clusterDir, STATE_FILE);
+  if (!existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+}
+
+export function updateState(clusterDir: string, change: (s: ClusterState) => ClusterState): ClusterState {
+  const next = change(readState(clusterDir));
+  ensureStateDir(clusterDir);
+  writeFileAtomic(join(clusterDir, STATE_FILE), JSON.stringify(next, null, 2) + '\n', 0o600);
+  return next;
+}
+
+export function phaseIndex(phase: UpPhase | undefined): number {
+  return phase === undefined ? -1 : UP_PHASES.indexOf(phase);
+}

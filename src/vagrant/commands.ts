@@ -1,0 +1,65 @@
+/** Vagrant invocations as data: `--dry-run` prints them, tests snapshot them, the runner runs them. */
+export interface ExternalCommand {
+  command: string;
+  args: string[];
+  /** One line for people and logs (secrets never appear in arguments). */
+  title: string;
+}
+
+export function vagrant(args: string[], title: string): ExternalCommand {
+  return { command: 'vagrant', args, title };
+}
+
+/**
+ * `vagrant up` for some machines (all when empty), running only the named provisioners.
+ * `--provision-with` also forces provisioning of machines that are already running.
+ */
+export function vagrantUp(opts: { provider: string; machines?: string[]; provisionWith: string[]; parallel: boolean }): ExternalCommand {
+  const args = ['up', `--provider=${opts.provider}`, opts.parallel ? '--parallel' : '--no-parallel'];
+  args.push(opts.provisionWith.length > 0 ? `--provision-with=${opts.provisionWith.join(',')}` : '--no-provision');
+  args.push(...(opts.machines ?? []));
+  return vagrant(args, `vagrant ${args.join(' ')}`);
+}
+
+export function vagrantStatus(machines: string[] = []): ExternalCommand {
+  const args = ['status', '--machine-readable', ...machines];
+  return vagrant(args, `vagrant ${args.join(' ')}`);
+}
+
+export function vagrantDestroy(machines: string[] = []): ExternalCommand {
+  const args = ['destroy', '--force', ...machines];
+  return vagrant(args, `vagrant ${args.join(' ')}`);
+}
+
+/** VirtualBox cannot start machines in parallel; vagrant-libvirt can. */
+export function providerRunsInParallel(provider: string): boolean {
+  return provider === 'libvirt';
+}
+
+export interface MachineStatus {
+  name: string;
+  /** Vagrant's state: running, shutoff, not_created, poweroff, ... */
+  state: string;
+  provider?: string;
+}
+
+/**
+ * Parses `vagrant status --machine-readable`: lines `timestamp,target,type,data...`, where data
+ * commas are written `%!(VAGRANT_COMMA)` and newlines `\n`.
+ */
+export function parseMachineReadable(output: string): MachineStatus[] {
+  const machines = new Map<string, MachineStatus>();
+  for (const line of output.split('\n')) {
+    const fields = line.trim().split(',');
+    if (fields.length < 4) continue;
+    const [, target, type, ...rest] = fields;
+    if (!target) continue;
+    const data = rest.join(',').replaceAll('%!(VAGRANT_COMMA)', ',').replaceAll('\\n', '\n');
+    const entry = machines.get(target) ?? { name: target, state: 'unknown' };
+    if (type === 'state') entry.state = data;
+    else if (type === 'provider-name') entry.provider = data;
+    else continue;
+    machines.set(target, entry);
+  }
+  return [...machines.values()];
+}

@@ -1,0 +1,211 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfigText, validateRaw } from '../../src/config/load.js';
+import { API_VERSION, KIND, defaultConfig } from '../../src/config/schema.js';
+import { parseDuration } from '../../src/config/duration.js';
+import { ConfigError } from '../../src/errors.js';
+
+const base = { apiVersion: API_VERSION, kind: KIND };
+
+/** Validates base + a change; returns the problems' paths and messages. */
+function problems(change: Record<string, unknown>): string[] {
+  return validateRaw({ ...base, ...change }).errors.map((p) => `${p.path}: ${p.message}`);
+}
+
+function load(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-config-'));
+  if (yamlText !== undefined) writeFileSync(join(dir, 'cluster.yaml'), yamlText);
+  return loadConfig({ cwd: dir, env, flags });
+}
+
+function loadProblems(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}): string[] {
+  try {
+    load(yamlText, env, flags);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
+    throw e;
+  }
+  return [];
+}
+
+describe('config defaults', () => {
+  it('the defaults are valid and as documented', () => {
+    const c = defaultConfig();
+    expect(c).toMatchObject({
+      name: 'demo',
+      provider: 'virtualbox',
+      distro: 'ubuntu-24.04',
+      kubernetes: { version: '1.33', cni: 'flannel', podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/12', token: '', tokenTTL: '24h' },
+      network: { masterIP: '192.168.56.10', workerIPStart: '' },
+      controlPlane: { cpus: 2, memory: 2048 },
+      workers: { count: 2, cpus: 1, memory: 1536 },
+      addons: { dashboard: false },
+      libvirt: { driver: 'kvm' },
+    });
+    expect(validateRaw(base).errors).toEqual([]);
+  });
+
+  it('with no file at all, defaults + environment + flags work', () => {
+    const { config, file } = load(undefined, { NODE_COUNT: '3' }, { provider: 'libvirt' });
+    expect(file).toBeUndefined();
+    expect(config.workers.count).toBe(3);
+    expect(config.provider).toBe('libvirt');
+  });
+});
+
+describe('every rule has a failing case', () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['wrong apiVersion', { apiVersion: 'v1' }, /^apiVersion: must be kubeadm-vagrant\/v1alpha1/],
+    ['wrong kind', { kind: 'Pod' }, /^kind: must be Cluster/],
+    ['unknown top-level field', { nodes: 3 }, /^nodes: unknown field/],
+    ['unknown nested field', { workers: { count: 1, disk: 10 } }, /^workers\.disk: unknown field/],
+    ['name not a DNS label', { name: 'My_Cluster' }, /^name: must be a DNS label/],
+    ['provider', { provider: 'vmware' }, /^provider: must be one of virtualbox, libvirt/],
+    ['distro', { distro: 'arch' }, /^distro: must be one of/],
+    ['box type', { box: 42 }, /^box: must be a box name/],
+    ['box object unknown key', { box: { name: 'x', url: 'y' } }, /^box\.url: unknown field/],
+    ['k8s version format', { kubernetes: { version: 'latest' } }, /^kubernetes\.version: must be a minor/],
+    ['k8s version too old', { kubernetes: { version: '1.29' } }, /^kubernetes\.version: Kubernetes 1\.30 or newer/],
+    ['k8s version unquoted number', { kubernetes: { version: 1.33 } }, /^kubernetes\.version: must be a quoted string/],
+    ['cni', { kubernetes: { cni: 'weave' } }, /^kubernetes\.cni: must be one of flannel, calico/],
+    ['pod subnet format', { kubernetes: { podSubnet: '10.244.0.0' } }, /^kubernetes\.podSubnet: must be an IPv4 CIDR/],
+    ['pod subnet host bits', { kubernetes: { podSubnet: '10.244.1.0/16' } }, /^kubernetes\.podSubnet: 10\.244\.1\.0\/16 has host bits set/],
+    ['pod subnet smaller than a /24', { kubernetes: { podSubnet: '10.244.0.0/25' } }, /^kubernetes\.podSubnet: \/25 is smaller than the \/24/],
+    ['pod subnet too small for the nodes', { kubernetes: { podSubnet: '10.244.0.0/23' }, workers: { count: 2 } }, /^kubernetes\.podSubnet: 10\.244\.0\.0\/23 holds 2 \/24 blocks but the cluster has 3 nodes/],
+    ['service subnet larger than /12', { kubernetes: { serviceSubnet: '10.0.0.0/8' } }, /^kubernetes\.serviceSubnet: \/8 is larger than \/12/],
+    ['service subnet format', { kubernetes: { serviceSubnet: '10.96.0.0/40' } }, /^kubernetes\.serviceSubnet: must be an IPv4 CIDR/],
+    ['pod overlaps service', { kubernetes: { podSubnet: '10.96.0.0/16' } }, /^kubernetes\.podSubnet: the pod subnet 10\.96\.0\.0\/16 overlaps the service subnet/],
+    ['pod overlaps node network', { kubernetes: { podSubnet: '192.168.0.0/16' } }, /^kubernetes\.podSubnet: the pod subnet 192\.168\.0\.0\/16 overlaps the node network 192\.168\.56\.0\/24/],
+    ['service overlaps node network', { kubernetes: { serviceSubnet: '192.168.0.0/16' } }, /^kubernetes\.serviceSubnet: the service subnet 192\.168\.0\.0\/16 overlaps the node network/],
+    ['pod overlaps VirtualBox NAT', { kubernetes: { podSubnet: '10.0.0.0/16' } }, /overlaps VirtualBox's NAT network 10\.0\.2\.0\/24/],
+    ['node network on libvirt management network', { provider: 'libvirt', network: { masterIP: '192.168.121.10' } }, /^network\.masterIP: the node network 192\.168\.121\.0\/24 overlaps vagrant-libvirt's management network/],
+    ['calico default pool on libvirt', { provider: 'libvirt', kubernetes: { podSubnet: '192.168.0.0/16' } }, /overlaps vagrant-libvirt's management network/],
+    ['token format', { kubernetes: { token: 'ABCDEF.0123456789abcdef' } }, /^kubernetes\.token: must match/],
+    ['token TTL 0', { kubernetes: { tokenTTL: '0' } }, /^kubernetes\.tokenTTL: a TTL of 0 means the token never expires/],
+    ['token TTL 0s', { kubernetes: { tokenTTL: '0s' } }, /^kubernetes\.tokenTTL: a TTL of 0/],
+    ['token TTL format', { kubernetes: { tokenTTL: '1 day' } }, /^kubernetes\.tokenTTL: must be a duration/],
+    ['master IP format', { network: { masterIP: '192.168.56' } }, /^network\.masterIP: must be an IPv4 address/],
+    ['master IP octet range', { network: { masterIP: '192.168.56.300' } }, /^network\.masterIP: must be an IPv4 address/],
+    ['master IP is .0', { network: { masterIP: '192.168.56.0' } }, /^network\.masterIP: 192\.168\.56\.0 is the network address/],
+    ['master IP is .255', { network: { masterIP: '192.168.56.255' } }, /^network\.masterIP: 192\.168\.56\.255 is the broadcast address/],
+    ['workers past the /24', { network: { masterIP: '192.168.56.250' }, workers: { count: 5 } }, /^workers\.count: workers 192\.168\.56\.251\.\.192\.168\.56\.255 do not all fit in 192\.168\.56\.0\/24/],
+    ['workers land on .255', { network: { masterIP: '192.168.56.10', workerIPStart: '192.168.56.254' }, workers: { count: 2 } }, /^network\.workerIPStart: workers .* do not all fit/],
+    ['worker start in another /24', { network: { workerIPStart: '192.168.57.11' } }, /^network\.workerIPStart: workers 192\.168\.57\.11\.\.192\.168\.57\.12 do not all fit in 192\.168\.56\.0\/24/],
+    ['worker range covers the master', { network: { workerIPStart: '192.168.56.9' } }, /^network\.workerIPStart: the worker range .* includes the master's address/],
+    ['worker start format', { network: { workerIPStart: 'next' } }, /^network\.workerIPStart: must be an IPv4 address/],
+    ['control plane CPUs', { controlPlane: { cpus: 1 } }, /^controlPlane\.cpus: must be at least 2/],
+    ['control plane memory', { controlPlane: { memory: 1024 } }, /^controlPlane\.memory: must be at least 1700/],
+    ['worker count fraction', { workers: { count: 1.5 } }, /^workers\.count: must be a whole number, not a fraction/],
+    ['worker count negative', { workers: { count: -1 } }, /^workers\.count: must be at least 0/],
+    ['worker count string', { workers: { count: 'two' } }, /^workers\.count: must be a whole number/],
+    ['worker cpus', { workers: { cpus: 0 } }, /^workers\.cpus: must be at least 1/],
+    ['worker memory', { workers: { memory: 256 } }, /^workers\.memory: must be at least 512/],
+    ['dashboard type', { addons: { dashboard: 'yes' } }, /^addons\.dashboard: must be true or false/],
+    ['libvirt driver', { libvirt: { driver: 'xen' } }, /^libvirt\.driver: must be one of kvm, qemu/],
+  ];
+  it.each(cases)('%s', (_name, change, expected) => {
+    const found = problems(change);
+    expect(found.some((p) => expected.test(p)), `expected ${expected} among:\n${found.join('\n')}`).toBe(true);
+  });
+
+  it('reports every problem at once, not just the first', () => {
+    const found = problems({ provider: 'x', workers: { count: -1, cpus: 0 }, kubernetes: { tokenTTL: '0', podSubnet: '10.96.0.0/16' }, name: 'A' });
+    expect(found.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('a bad field does not hide cross-field problems elsewhere', () => {
+    const found = problems({ name: 'Bad Name', kubernetes: { podSubnet: '10.96.0.0/16' } });
+    expect(found.some((p) => p.startsWith('name:'))).toBe(true);
+    expect(found.some((p) => p.includes('overlaps the service subnet'))).toBe(true);
+  });
+
+  it('every problem has a hint', () => {
+    const all = validateRaw({ ...base, provider: 'x', name: 'A', workers: { count: 1.5 }, bogus: 1, kubernetes: { podSubnet: '10.96.0.0/16' } }).errors;
+    for (const p of all) expect(p.hint, p.path).toBeTruthy();
+  });
+});
+
+describe('YAML and files', () => {
+  it('a syntax error gives line and column', () => {
+    const { problems: found } = parseConfigText('name: demo\nworkers: [1,\ncount: 2\n');
+    expect(found[0]!.path).toMatch(/^line \d+, column \d+$/);
+    expect(found[0]!.message).toMatch(/YAML syntax error/);
+  });
+
+  it('duplicate keys are an error', () => {
+    expect(parseConfigText('name: a\nname: b\n').problems[0]!.message).toMatch(/unique/);
+  });
+
+  it('a top level that is not a mapping is an error', () => {
+    expect(parseConfigText('- a\n- b\n').problems[0]!.message).toMatch(/mapping/);
+  });
+
+  it('a file without apiVersion is refused', () => {
+    expect(loadProblems('name: demo\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^apiVersion: must be/)]));
+  });
+
+  it('a missing -c file is an error naming the flag', () => {
+    expect(() => loadConfig({ file: '/nonexistent/cluster.yaml' })).toThrow(/does not exist/);
+  });
+
+  it('VirtualBox addresses outside 192.168.56.0/21 get a warning about networks.conf', () => {
+    const r = validateRaw({ ...base, network: { masterIP: '172.28.10.10' } });
+    expect(r.errors).toEqual([]);
+    expect(r.warnings[0]!.hint).toMatch(/\/etc\/vbox\/networks\.conf/);
+    expect(validateRaw({ ...base, provider: 'libvirt', network: { masterIP: '172.28.10.10' } }).warnings).toEqual([]);
+    expect(validateRaw({ ...base, network: { masterIP: '192.168.60.10' } }).warnings).toEqual([]);
+  });
+});
+
+describe('sources: file, then classic environment variables, then flags', () => {
+  const file = `apiVersion: ${API_VERSION}\nkind: Cluster\nworkers:\n  count: 1\nnetwork:\n  masterIP: 192.168.56.20\n`;
+
+  it('environment overrides the file', () => {
+    const { config } = load(file, {
+      MASTER_IP: '192.168.56.30',
+      NODE_COUNT: '4',
+      POD_NW_CIDR: '10.200.0.0/16',
+      KUBETOKEN: 'abcdef.0123456789abcdef',
+      BOX_IMAGE: 'my/box',
+      K8S_DASHBOARD: 'true',
+    });
+    expect(config.network.masterIP).toBe('192.168.56.30');
+    expect(config.workers.count).toBe(4);
+    expect(config.kubernetes.podSubnet).toBe('10.200.0.0/16');
+    expect(config.kubernetes.token).toBe('abcdef.0123456789abcdef');
+    expect(config.box).toBe('my/box');
+    expect(config.addons.dashboard).toBe(true);
+  });
+
+  it('NODE_IP_NW is a prefix; workers start at .11', () => {
+    const { config } = load(undefined, { NODE_IP_NW: '192.168.56.' });
+    expect(config.network.workerIPStart).toBe('192.168.56.11');
+    expect(loadProblems(undefined, { NODE_IP_NW: '192.168.56' })[0]).toMatch(/NODE_IP_NW.*not a network prefix/);
+  });
+
+  it('flags override the environment', () => {
+    const { config } = load(file, { NODE_COUNT: '4', MASTER_IP: '192.168.56.30' }, { workers: '3', masterIp: '192.168.56.40', cni: 'calico', k8sVersion: '1.30', distro: 'rocky-9', provider: 'libvirt', box: 'x/y', podCidr: '10.250.0.0/16', token: 'zzzzzz.0123456789abcdef' });
+    expect(config).toMatchObject({ provider: 'libvirt', distro: 'rocky-9', box: 'x/y', workers: { count: 3 }, network: { masterIP: '192.168.56.40' }, kubernetes: { cni: 'calico', version: '1.30', podSubnet: '10.250.0.0/16', token: 'zzzzzz.0123456789abcdef' } });
+  });
+
+  it('bad values name their source', () => {
+    expect(loadProblems(file, { NODE_COUNT: 'many' })[0]).toMatch(/^workers\.count \(from NODE_COUNT\): "many" is not a whole number/);
+    expect(loadProblems(file, { K8S_DASHBOARD: 'maybe' })[0]).toMatch(/^addons\.dashboard \(from K8S_DASHBOARD\)/);
+    expect(loadProblems(file, { MASTER_IP: '1.2.3' })[0]).toMatch(/^network\.masterIP \(from MASTER_IP\): must be an IPv4 address/);
+    expect(loadProblems(file, {}, { provider: 'hyperv' })[0]).toMatch(/^provider \(from --provider\)/);
+    expect(loadProblems(file, {}, { workers: 'x' })[0]).toMatch(/^workers\.count \(from --workers\)/);
+  });
+});
+
+describe('durations', () => {
+  it('parses Go durations', () => {
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('0')).toBe(0);
+    expect(parseDuration('1d')).toBeUndefined();
+    expect(parseDuration('')).toBeUndefined();
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { clusterSchema, API_VERSION, KIND, DISTROS, PROVIDERS } from '../../src/config/schema.js';
+import { boxCatalog, buildPlan, hostArch, workerIndicesFor, type PlanSecrets } from '../../src/plan/plan.js';
+import { ConfigError } from '../../src/errors.js';
+
+const secrets: PlanSecrets = { token: 'abcdef.0123456789abcdef', caCertHash: 'sha256:' + 'a'.repeat(64), sshPublicKey: 'ssh-rsa AAAA test' };
+const config = (over: Record<string, unknown> = {}) => clusterSchema.parse({ apiVersion: API_VERSION, kind: KIND, ...over });
+
+describe('plan', () => {
+  it('names and addresses nodes from the master', () => {
+    const plan = buildPlan({ config: config({ name: 'lab' }), secrets, arch: 'amd64' });
+    expect(plan.nodes.map((n) => [n.name, n.hostname, n.role, n.ip])).toEqual([
+      ['master', 'lab-master', 'control-plane', '192.168.56.10'],
+      ['worker-1', 'lab-worker-1', 'worker', '192.168.56.11'],
+      ['worker-2', 'lab-worker-2', 'worker', '192.168.56.12'],
+    ]);
+    expect(plan.network.nodeNetwork).toBe('192.168.56.0/24');
+    expect(plan.controlPlane).toMatchObject({ cpus: 2, memory: 2048 });
+    expect(plan.workers[0]).toMatchObject({ cpus: 1, memory: 1536 });
+  });
+
+  it('honours workerIPStart', () => {
+    const plan = buildPlan({ config: config({ network: { masterIP: '192.168.56.10', workerIPStart: '192.168.56.100' } }), secrets, arch: 'amd64' });
+    expect(plan.workers.map((w) => w.ip)).toEqual(['192.168.56.100', '192.168.56.101']);
+  });
+
+  it('picks the kubeadm API version by minor', () => {
+    const v = (version: string) => buildPlan({ config: config({ kubernetes: { version } }), secrets, arch: 'amd64' }).kubernetes;
+    expect(v('1.30').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta3');
+    expect(v('1.30.4')).toMatchObject({ minor: '1.30', patch: '1.30.4' });
+    expect(v('1.31').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta4');
+    expect(v('1.33').patch).toBeUndefined();
+    expect(v('1.33.2')).toMatchObject({ minor: '1.33', patch: '1.33.2', kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4' });
+  });
+
+  it('takes the box from the catalog, or the override', () => {
+    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'debian/bookworm64' });
+    expect(buildPlan({ config: config({ box: 'my/box' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box' });
+    expect(buildPlan({ config: config({ box: { name: 'my/box', version: '1.2.3' } }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', version: '1.2.3' });
+  });
+
+  it('a catalog gap is a config error on box', () => {
+    expect(() => buildPlan({ config: config({ distro: 'rocky-9', provider: 'libvirt' }), secrets, arch: 'arm64' })).toThrow(ConfigError);
+  });
+
+  it('the catalog covers every distro and provider on amd64', () => {
+    for (const d of DISTROS) for (const p of PROVIDERS) expect(boxCatalog()[d]?.boxes[p]?.amd64, `${d}/${p}`).toMatch(/^[\w.-]+\/[\w.-]+$/);
+    expect(hostArch('x64')).toBe('amd64');
+    expect(hostArch('arm64')).toBe('arm64');
+  });
+
+  it('is pure: same inputs, same plan; secrets pass through', () => {
+    const a = buildPlan({ config: config(), secrets, arch: 'amd64' });
+    const b = buildPlan({ config: config(), secrets, arch: 'amd64' });
+    expect(a).toEqual(b);
+    expect(a.secrets).toEqual(secrets);
+  });
+});
+
+describe('worker indices for add and remove', () => {
+  it('defaults to 1..count', () => {
+    expect(workerIndicesFor(3)).toEqual([1, 2, 3]);
+    expect(workerIndicesFor(0)).toEqual([]);
+  });
+  it('keeps survivors after a removal', () => {
+    expect(workerIndicesFor(2, [1, 3])).toEqual([1, 3]);
+  });
+  it('adding after removing gives the lowest free index', () => {
+    expect(workerIndicesFor(3, [1, 3])).toEqual([1, 2, 3]);
+    expect(workerIndicesFor(4, [2, 3])).toEqual([1, 2, 3, 4]);
+  });
+  it('a lowered count drops the highest', () => {
+    expect(workerIndicesFor(1, [2, 5])).toEqual([2]);
+  });
+  it('a removed worker keeps the other workers addresses stable', () => {
+    const plan = buildPlan({ config: config({ workers: { count: 2 } }), secrets, arch: 'amd64', workerIndices: [1, 3] });
+    expect(plan.workers.map((w) => `${w.name}=${w.ip}`)).toEqual(['worker-1=192.168.56.11', 'worker-3=192.168.56.13']);
+  });
+  it('refuses an index that would leave the /24', () => {
+    expect(() => buildPlan({ config: config({ network: { masterIP: '192.168.56.250' }, workers: { count: 1 } }), secrets, arch: 'amd64', workerIndices: [6] })).toThrow(/outside 192\.168\.56\.0\/24/);
+  });
+});
