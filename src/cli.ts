@@ -5,7 +5,10 @@ import { Command, CommanderError } from 'commander';
 import { registerConfig } from './commands/config.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInit } from './commands/init.js';
+import { registerLifecycle } from './commands/lifecycle.js';
+import { registerLiveTokens, registerNodes } from './commands/nodes.js';
 import { registerToken } from './commands/token.js';
+import { registerVerify } from './commands/verify.js';
 import { CommandError, ConfigError, UsageError } from './errors.js';
 import { packageRoot } from './paths.js';
 
@@ -22,7 +25,10 @@ function buildProgram(): Command {
   registerInit(program);
   registerConfig(program);
   registerGenerate(program);
-  registerToken(program);
+  registerLiveTokens(registerToken(program));
+  registerLifecycle(program);
+  registerVerify(program);
+  registerNodes(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);
@@ -56,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    process.exitCode = EXIT.ok;
+    process.exitCode ??= EXIT.ok;
   } catch (err) {
     process.exitCode = exitCodeFor(err, argv.includes('--verbose'));
   }

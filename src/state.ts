@@ -17,8 +17,10 @@ export interface VerifySummary {
 export interface ClusterState {
   /** Worker indices in use (worker-N); absent until the first `node add` / `node remove`. */
   workers?: number[];
-  /** The last phase `up` completed and verified. */
+  /** The last phase `up` completed and verified for the cluster as a whole. */
   phase?: UpPhase;
+  /** The last phase each machine has passed (a machine added later starts from nothing). */
+  nodePhases?: Record<string, UpPhase>;
   lastVerify?: VerifySummary;
   /** The kubeconfig file and context that `kubeconfig --merge` added, so `destroy` can remove them. */
   mergedKubeconfig?: { file: string; context: string };

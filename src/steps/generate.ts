@@ -6,7 +6,7 @@ import { readState } from '../state.js';
 import { writeFiles } from '../write.js';
 
 /** Stand-in secrets for a first planning pass that catches plan errors before anything is written. */
-const PLACEHOLDER_SECRETS: PlanSecrets = { token: 'aaaaaa.aaaaaaaaaaaaaaaa', caCertHash: 'sha256:' + '0'.repeat(64), sshPublicKey: 'ssh-rsa AAAA placeholder' };
+export const PLACEHOLDER_SECRETS: PlanSecrets = { token: 'aaaaaa.aaaaaaaaaaaaaaaa', caCertHash: 'sha256:' + '0'.repeat(64), sshPublicKey: 'ssh-rsa AAAA placeholder' };
 
 export interface GenerateResult {
   loaded: LoadedConfig;

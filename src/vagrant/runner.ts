@@ -19,6 +19,8 @@ export interface Runner {
   readonly dryRun: boolean;
   readonly logFile: string;
   run(cmd: ExternalCommand, opts?: { onLine?: (line: string) => void; allowFailure?: boolean; timeoutMs?: number }): Promise<RunResult>;
+  /** Flushes and closes the log file. */
+  close(): Promise<void>;
 }
 
 const TAIL_LINES = 25;
@@ -48,6 +50,7 @@ export function createRunner(opts: { clusterDir: string; dryRun: boolean; logNam
   return {
     dryRun: opts.dryRun,
     logFile,
+    close: () => new Promise<void>((resolve) => (log ? log.end(() => resolve()) : resolve())),
     async run(cmd, runOpts = {}) {
       if (opts.dryRun) {
         print(`would run: ${cmd.title}`);

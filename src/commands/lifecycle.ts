@@ -1,0 +1,92 @@
+import { createInterface } from 'node:readline/promises';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { execa } from 'execa';
+import { UsageError } from '../errors.js';
+import { connect, sshArgs } from '../ssh/client.js';
+import { UP_PHASES, type UpPhase } from '../state.js';
+import { DEFAULT_SSH_LIMITS, findNode, openCluster, sshOptions, sshTarget } from '../steps/cluster.js';
+import { destroy } from '../steps/destroy.js';
+import { fetchKubeconfig, mergeIntoUserKubeconfig } from '../steps/kubeconfig.js';
+import { createProgress } from '../steps/progress.js';
+import { status } from '../steps/status.js';
+import { up } from '../steps/up.js';
+import { loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function registerLifecycle(program: Command): void {
+  withConfigFlags(program.command('up').description('generate when needed, vagrant up phase by phase, verify every phase over SSH, write the kubeconfig'))
+    .addOption(new Option('--until <phase>', 'stop once this phase is verified').choices([...UP_PHASES]).default('verified'))
+    .option('--dry-run', 'print every external command (vagrant, ssh) it would run, and run none')
+    .action(async (opts: ConfigCliOptions & { until: UpPhase; dryRun?: boolean }) => {
+      const { until, dryRun, ...rest } = opts;
+      const result = await up({ load: loadOptions(rest), until, dryRun: dryRun === true, progress: createProgress(), print: out });
+      printWarnings(result.cluster.loaded.warnings);
+      if (dryRun) return;
+      out(`cluster ${result.cluster.plan.name} reached phase ${result.reached} (log: ${result.logFile})`);
+      if (result.kubeconfigFile) out(`kubeconfig: ${result.kubeconfigFile}\n  export KUBECONFIG=${result.kubeconfigFile}; kubectl get nodes -o wide`);
+    });
+
+  withConfigFile(program.command('destroy').description('destroy the machines and remove the kubeconfig context it added; keeps cluster.yaml'))
+    .option('-f, --force', 'do not ask')
+    .option('--dry-run', 'print the vagrant command it would run, and run none')
+    .action(async (opts: ConfigCliOptions & { force?: boolean; dryRun?: boolean }) => {
+      const load = loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
+      if (!opts.force && !opts.dryRun) {
+        if (!process.stdin.isTTY) throw new UsageError('destroy needs confirmation and there is no terminal to ask on; pass -f to destroy without asking');
+        if (!(await confirm('Destroy every machine of this cluster? [y/N] '))) {
+          out('not destroyed');
+          return;
+        }
+      }
+      const r = await destroy({ load, dryRun: opts.dryRun === true, print: out });
+      if (opts.dryRun) return;
+      out(`destroyed the machines of ${r.dir}${r.kubeconfigCleaned ? `; removed the context from ${r.kubeconfigCleaned}` : ''}`);
+    });
+
+  withConfigFile(program.command('status').description("each machine's Vagrant state and the last verify result"))
+    .option('--dry-run', 'print the vagrant command it would run, and run none')
+    .action(async (opts: ConfigCliOptions & { dryRun?: boolean }) => {
+      const r = await status({ load: loadOptions({ ...(opts.config ? { config: opts.config } : {}) }), dryRun: opts.dryRun === true, print: out });
+      if (opts.dryRun) return;
+      const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.verify ?? '-'])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+      for (const row of rows) out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+      out(`phase reached: ${r.state.phase ?? 'none'}${r.state.lastVerify ? `; last verify ${r.state.lastVerify.at}: ${r.state.lastVerify.ok ? 'pass' : 'FAIL'}` : ''}`);
+    });
+
+  withConfigFile(program.command('kubeconfig').description('fetch the admin kubeconfig over SSH (context kubeadm-vagrant-<name>, written 0600)'))
+    .option('--output <file>', 'write it to this file (default: .kubeadm-vagrant/kubeconfig)')
+    .option('--merge', 'add it to $KUBECONFIG or ~/.kube/config without touching other entries')
+    .action(async (opts: ConfigCliOptions & { output?: string; merge?: boolean }) => {
+      const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
+      if (opts.merge) {
+        const file = await mergeIntoUserKubeconfig(cluster, DEFAULT_SSH_LIMITS, opts.output ? resolve(opts.output) : undefined);
+        out(`merged context kubeadm-vagrant-${cluster.plan.name} into ${file}`);
+      } else {
+        out(await fetchKubeconfig(cluster, DEFAULT_SSH_LIMITS, ...(opts.output ? [resolve(opts.output)] : [])));
+      }
+    });
+
+  withConfigFile(program.command('ssh').description("an interactive shell or a command on a node, with the cluster's key"))
+    .argument('<node>', 'master, worker-N, or a hostname')
+    .argument('[command...]', 'a command to run instead of a shell (after --)')
+    .action(async (nodeName: string, command: string[], opts: ConfigCliOptions) => {
+      const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
+      const node = findNode(cluster.plan, nodeName);
+      const o = sshOptions(cluster);
+      // Pins the host key on first contact (or refuses a changed one) before OpenSSH, which is strict, takes over.
+      await (await connect(sshTarget(node), o)).close();
+      const args = sshArgs(sshTarget(node), { identityFile: cluster.secrets.sshPrivateKey, knownHostsFile: o.knownHostsFile, interactive: process.stdin.isTTY === true, ...(command.length ? { command } : {}) });
+      const r = await execa('ssh', args, { stdio: 'inherit', reject: false });
+      process.exitCode = r.exitCode ?? 1;
+    });
+}

@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../config/duration.js';
+import { UsageError } from '../errors.js';
+import { DEFAULT_SSH_LIMITS, openCluster } from '../steps/cluster.js';
+import { nodeAdd, nodeRemove } from '../steps/nodes.js';
+import { createProgress } from '../steps/progress.js';
+import { createToken, deleteToken, listTokens, onControlPlane, requireControlPlane } from '../steps/tokens.js';
+import { tokenId } from '../token.js';
+import { loadOptions, out, withConfigFile, type ConfigCliOptions } from './common.js';
+
+function wholeNumber(flag: string) {
+  return (v: string): number => {
+    if (!/^-?\d+$/.test(v.trim())) throw new UsageError(`${flag} takes a whole number (got "${v}")`);
+    return Number(v);
+  };
+}
+
+const configOnly = (opts: ConfigCliOptions) => loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
+
+export function registerNodes(program: Command): void {
+  const node = program.command('node').description('add or remove worker nodes on a live cluster');
+  withConfigFile(node.command('add').description('add workers and take them through the phases the cluster has reached'))
+    .option('--count <n>', 'how many workers to add', wholeNumber('--count'), 1)
+    .action(async (opts: ConfigCliOptions & { count: number }) => {
+      const r = await nodeAdd({ load: configOnly(opts), count: opts.count, progress: createProgress(), print: out });
+      out(`added ${r.added.join(', ')}; they reached phase ${r.up.reached} (log: ${r.up.logFile})`);
+    });
+  withConfigFile(node.command('remove').description('drain a worker, delete it from the cluster, destroy its machine'))
+    .argument('<name>', 'worker-N or its hostname')
+    .option('-f, --force', 'destroy the machine even when the cluster cannot be reached to drain it')
+    .action(async (name: string, opts: ConfigCliOptions & { force?: boolean }) => {
+      const r = await nodeRemove({ load: configOnly(opts), name, force: opts.force === true, progress: createProgress(), print: out });
+      out(`removed ${r.removed}${r.drained ? '' : ' (not drained: the cluster was not reachable or has no control plane)'}`);
+    });
+}
+
+export function registerLiveTokens(token: Command): void {
+  withConfigFile(token.command('create').description('create a bootstrap token on the live cluster'))
+    .option('--ttl <duration>', 'lifetime, e.g. 2h or 24h (0, never expiring, is refused)', '24h')
+    .option('--print-join-command', 'print one join command (with the token and the CA hash) instead of the token ID')
+    .action(async (opts: ConfigCliOptions & { ttl: string; printJoinCommand?: boolean }) => {
+      const ms = parseDuration(opts.ttl);
+      if (ms === undefined) throw new UsageError(`--ttl: "${opts.ttl}" is not a duration such as 2h or 90m`);
+      if (ms === 0) throw new UsageError('--ttl 0 makes a token that never expires, a standing credential; give a finite duration such as 24h');
+      const cluster = openCluster(configOnly(opts));
+      requireControlPlane(cluster, 'token create');
+      const token = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl));
+      if (opts.printJoinCommand) {
+        out(`kubeadm join ${cluster.plan.network.masterIP}:6443 --token ${token} --discovery-token-ca-cert-hash ${cluster.plan.secrets.caCertHash}`);
+      } else {
+        out(`created token ${tokenId(token)} (TTL ${opts.ttl}); \`token create --print-join-command\` prints a join command with its secret`);
+      }
+    });
+  withConfigFile(token.command('list').description('list the bootstrap tokens on the live cluster (IDs only)')).action(async (opts: ConfigCliOptions) => {
+    const cluster = openCluster(configOnly(opts));
+    requireControlPlane(cluster, 'token list');
+    const tokens = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, listTokens);
+    const rows = [['ID', 'EXPIRES', 'USAGES', 'DESCRIPTION'], ...tokens.map((t) => [t.id, t.expires?.toISOString() ?? 'never', t.usages.join(','), t.description])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) out(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  });
+  withConfigFile(token.command('delete').description('delete a bootstrap token on the live cluster'))
+    .argument('<id>', 'the token ID (the six characters before the dot)')
+    .action(async (id: string, opts: ConfigCliOptions) => {
+      const cluster = openCluster(configOnly(opts));
+      requireControlPlane(cluster, 'token delete');
+      await onControlPlane(cluster, DEFAULT_SSH_LIMITS, (s) => deleteToken(s, id));
+      out(`deleted token ${id}`);
+    });
+}

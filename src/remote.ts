@@ -1,0 +1,19 @@
+/**
+ * The commands sent to the control plane over SSH, as pure functions so tests can snapshot them.
+ * All run with sudo; kubeadm and kubectl use the admin kubeconfig kubeadm wrote.
+ */
+const ADMIN = '/etc/kubernetes/admin.conf';
+const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export const remote = {
+  kubeadmReady: (): string => `test -s ${ADMIN} && kubectl --kubeconfig=${ADMIN} get --raw=/readyz --request-timeout=10s`,
+  tokenList: (): string => `kubeadm token list --kubeconfig=${ADMIN} -o json`,
+  /** kubeadm makes the token (it comes back on stdout), unless one is given to recreate. */
+  tokenCreate: (ttl: string, description: string, value?: string): string =>
+    `kubeadm token create${value ? ` ${quote(value)}` : ''} --kubeconfig=${ADMIN} --ttl ${quote(ttl)} --description ${quote(description)}`,
+  tokenDelete: (id: string): string => `kubeadm token delete --kubeconfig=${ADMIN} ${quote(id)}`,
+  drain: (hostname: string, timeoutS: number): string =>
+    `kubectl --kubeconfig=${ADMIN} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data --force --timeout=${timeoutS}s`,
+  deleteNode: (hostname: string): string => `kubectl --kubeconfig=${ADMIN} delete node ${quote(hostname)} --ignore-not-found --timeout=60s`,
+  nodeExists: (hostname: string): string => `kubectl --kubeconfig=${ADMIN} get node ${quote(hostname)} -o name`,
+};

@@ -1,0 +1,77 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { STATE_DIR } from '../paths.js';
+import { buildPlan, hostArch, type ClusterPlan, type NodePlan } from '../plan/plan.js';
+import { readStoredToken, secretPaths, type SecretPaths } from '../secrets.js';
+import type { SshOptions, SshTarget } from '../ssh/client.js';
+import { caCertHash } from '../ssh/keys.js';
+import { readState, type ClusterState } from '../state.js';
+
+export const KNOWN_HOSTS = `${STATE_DIR}/known_hosts`;
+
+/** Bounds for every SSH wait; `verify` flags can change them. */
+export interface SshLimits {
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  retries: number;
+  backoffMs: number;
+}
+
+export const DEFAULT_SSH_LIMITS: SshLimits = { connectTimeoutMs: 10_000, commandTimeoutMs: 60_000, retries: 3, backoffMs: 1000 };
+
+/** A generated cluster directory: its config, plan, secrets' paths and remembered state. */
+export interface Cluster {
+  loaded: LoadedConfig;
+  dir: string;
+  plan: ClusterPlan;
+  secrets: SecretPaths;
+  state: ClusterState;
+}
+
+/**
+ * Opens a cluster that `generate` (or `up`) has already set up; reads secrets, never makes them.
+ * Commands that talk to machines start here.
+ */
+export function openCluster(opts: LoadOptions): Cluster {
+  const loaded = loadConfig(opts);
+  const dir = loaded.dir;
+  const secrets = secretPaths(dir);
+  const missing = [secrets.sshPrivateKey, secrets.sshPublicKey, secrets.caCert].filter((f) => !existsSync(f));
+  if (missing.length > 0 || !existsSync(join(dir, 'Vagrantfile'))) {
+    throw new UsageError(`${dir} has no generated cluster (missing ${missing.length > 0 ? missing.join(', ') : 'Vagrantfile'}); run \`kubeadm-vagrant up\` (or \`generate\`) first`);
+  }
+  const state = readState(dir);
+  const token = loaded.config.kubernetes.token || readStoredToken(dir) || '';
+  const plan = buildPlan({
+    config: loaded.config,
+    arch: hostArch(),
+    secrets: {
+      token,
+      caCertHash: caCertHash(readFileSync(secrets.caCert, 'utf8')),
+      sshPublicKey: readFileSync(secrets.sshPublicKey, 'utf8').trim(),
+    },
+    ...(state.workers ? { workerIndices: state.workers } : {}),
+  });
+  return { loaded, dir, plan, secrets, state };
+}
+
+/** Nodes are reached on their planned private address: this also proves the private network works. */
+export function sshTarget(node: NodePlan): SshTarget {
+  return { name: node.name, host: node.ip, port: 22, username: 'vagrant' };
+}
+
+export function sshOptions(cluster: Pick<Cluster, 'dir' | 'secrets'>, limits: SshLimits = DEFAULT_SSH_LIMITS): SshOptions {
+  return {
+    privateKey: readFileSync(cluster.secrets.sshPrivateKey),
+    knownHostsFile: join(cluster.dir, KNOWN_HOSTS),
+    ...limits,
+  };
+}
+
+export function findNode(plan: ClusterPlan, name: string): NodePlan {
+  const node = plan.nodes.find((n) => n.name === name || n.hostname === name);
+  if (!node) throw new UsageError(`no node named ${name}; the nodes are ${plan.nodes.map((n) => n.name).join(', ')}`);
+  return node;
+}

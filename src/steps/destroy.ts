@@ -1,0 +1,35 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type LoadOptions } from '../config/load.js';
+import { updateState, readState } from '../state.js';
+import { vagrantDestroy } from '../vagrant/commands.js';
+import { createRunner } from '../vagrant/runner.js';
+import { KNOWN_HOSTS } from './cluster.js';
+import { CLUSTER_KUBECONFIG, unmergeUserKubeconfig } from './kubeconfig.js';
+
+export interface DestroyResult {
+  dir: string;
+  kubeconfigCleaned?: string;
+  logFile: string;
+}
+
+/**
+ * Destroys the cluster's machines and forgets what belonged to them (pinned host keys, the
+ * kubeconfig and the merged context); keeps cluster.yaml and the secrets.
+ */
+export async function destroy(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<DestroyResult> {
+  const { dir } = loadConfig(opts.load);
+  const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'destroy', print: opts.print });
+  try {
+    await runner.run(vagrantDestroy());
+  } finally {
+    await runner.close();
+  }
+  if (opts.dryRun) return { dir, logFile: runner.logFile };
+  const kubeconfigCleaned = unmergeUserKubeconfig(readState(dir).mergedKubeconfig);
+  // Recreated machines get new host keys: keep no pins of destroyed ones.
+  rmSync(join(dir, KNOWN_HOSTS), { force: true });
+  rmSync(join(dir, CLUSTER_KUBECONFIG), { force: true });
+  updateState(dir, ({ lastVerify: _v, phase: _p, nodePhases: _n, mergedKubeconfig: _m, workers: _w, ...rest }) => rest);
+  return { dir, logFile: runner.logFile, ...(kubeconfigCleaned ? { kubeconfigCleaned } : {}) };
+}

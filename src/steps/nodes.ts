@@ -1,0 +1,131 @@
+import { setWorkerCount } from '../config/edit.js';
+import { validateRaw, type LoadOptions } from '../config/load.js';
+import { CommandError, ConfigError, UsageError } from '../errors.js';
+import { buildPlan, hostArch, workerIndicesFor } from '../plan/plan.js';
+import { remote } from '../remote.js';
+import { forgetHost } from '../ssh/known-hosts.js';
+import { phaseIndex, updateState, type UpPhase } from '../state.js';
+import { vagrantDestroy } from '../vagrant/commands.js';
+import { createRunner } from '../vagrant/runner.js';
+import { DEFAULT_SSH_LIMITS, findNode, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { generate } from './generate.js';
+import type { Progress } from './progress.js';
+import { ensureJoinToken, onControlPlane } from './tokens.js';
+import { up, type UpResult } from './up.js';
+
+/** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
+function editableCluster(load: LoadOptions, what: string): Cluster & { file: string } {
+  const cluster = openCluster(load);
+  const file = cluster.loaded.file;
+  if (!file) throw new UsageError(`${what} records the new worker count in cluster.yaml, and this cluster has none; write one with \`kubeadm-vagrant init\``);
+  if (load.env?.NODE_COUNT || load.flags?.workers !== undefined) {
+    throw new UsageError(`${what} changes workers.count in ${file}, but NODE_COUNT or --workers overrides it; unset NODE_COUNT and drop --workers`);
+  }
+  return { ...cluster, file };
+}
+
+function currentIndices(cluster: Cluster): number[] {
+  return cluster.plan.workers.map((w) => w.index);
+}
+
+/** The phase the cluster as a whole has reached; new nodes are brought to the same one. */
+function reachedPhase(cluster: Cluster): UpPhase {
+  const phase = cluster.state.phase;
+  if (!phase) throw new UsageError(`cluster ${cluster.plan.name} is not up; run \`kubeadm-vagrant up\` first`);
+  return phase;
+}
+
+export interface NodeAddResult {
+  added: string[];
+  up: UpResult;
+  freshToken: boolean;
+}
+
+/**
+ * Raises the worker count, regenerates, and takes only the new machines through the phases the
+ * cluster has reached; when it has a control plane, joins them with a token valid for at least
+ * an hour (a fresh short-lived one if needed). Bad input changes nothing.
+ */
+export async function nodeAdd(opts: { load: LoadOptions; count: number; progress: Progress; print: (l: string) => void; limits?: SshLimits }): Promise<NodeAddResult> {
+  if (!Number.isInteger(opts.count) || opts.count < 1) throw new UsageError(`--count must be a whole number, at least 1 (got ${opts.count})`);
+  const cluster = editableCluster(opts.load, 'node add');
+  const until = reachedPhase(cluster);
+  const config = cluster.loaded.config;
+  const newCount = config.workers.count + opts.count;
+  const indices = workerIndicesFor(newCount, currentIndices(cluster));
+  const checked = validateRaw({ ...config, workers: { ...config.workers, count: newCount } } as unknown as Record<string, unknown>);
+  if (checked.errors.length > 0) throw new ConfigError(checked.errors.map((p) => ({ ...p, path: `${p.path} (with --count ${opts.count})` })), cluster.file);
+  buildPlan({ config: { ...config, workers: { ...config.workers, count: newCount } }, secrets: cluster.plan.secrets, arch: hostArch(), workerIndices: indices });
+  const added = indices.filter((i) => !currentIndices(cluster).includes(i)).map((i) => `worker-${i}`);
+
+  let freshToken = false;
+  if (phaseIndex(until) >= phaseIndex('control-plane')) {
+    const p = opts.progress.phase('join token: check on the control plane');
+    freshToken = (await ensureJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS)).fresh;
+    p.done(true, freshToken ? `created a fresh token (TTL 2h)` : 'the current token is valid for more than an hour');
+  }
+  setWorkerCount(cluster.file, newCount);
+  updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
+  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', ...(opts.limits ? { limits: opts.limits } : {}) });
+  return { added, up: result, freshToken };
+}
+
+export interface NodeRemoveResult {
+  removed: string;
+  drained: boolean;
+  logFile: string;
+}
+
+/**
+ * Drains the node and deletes it from the cluster (when there is one), destroys its machine,
+ * forgets its host key and lowers the count. An unreachable cluster stops here unless forced.
+ */
+export async function nodeRemove(opts: { load: LoadOptions; name: string; force: boolean; progress: Progress; print: (l: string) => void; limits?: SshLimits }): Promise<NodeRemoveResult> {
+  const cluster = editableCluster(opts.load, 'node remove');
+  const node = findNode(cluster.plan, opts.name);
+  if (node.role === 'control-plane') throw new UsageError(`${node.name} is the control plane; it cannot be removed (\`kubeadm-vagrant destroy\` removes the whole cluster)`);
+  const limits = opts.limits ?? DEFAULT_SSH_LIMITS;
+  let drained = false;
+  if (phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) >= phaseIndex('control-plane')) {
+    const p = opts.progress.phase(`drain ${node.hostname} and delete it from the cluster`);
+    try {
+      await onControlPlane(cluster, limits, async (s) => {
+        for (const [command, label] of [
+          [remote.drain(node.hostname, 120), `kubectl drain ${node.hostname}`],
+          [remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`],
+        ] as const) {
+          const r = await s.exec(command, { sudo: true, timeoutMs: 180_000, label });
+          // A node that never joined cannot be drained; deleting it is then all there is to do.
+          if (r.code !== 0 && !(label.startsWith('kubectl drain') && /NotFound|not found/.test(r.stderr))) {
+            throw new CommandError(`${label} failed (exit ${r.code})`, { command: label, output: r.stderr.trim().split('\n').slice(-5).join('\n') });
+          }
+        }
+      });
+      drained = true;
+      p.done(true);
+    } catch (err) {
+      p.done(false, (err as Error).message);
+      if (!opts.force) {
+        throw new CommandError(`cannot drain ${node.name}: ${(err as Error).message}; nothing was changed. Use --force to destroy the machine anyway`);
+      }
+    }
+  }
+  const runner = createRunner({ clusterDir: cluster.dir, dryRun: false, logName: 'node-remove', print: opts.print });
+  try {
+    const p = opts.progress.phase(`destroy machine ${node.name}`);
+    await runner.run(vagrantDestroy([node.name]));
+    p.done(true);
+  } finally {
+    await runner.close();
+  }
+  const target = sshTarget(node);
+  await forgetHost(sshOptions(cluster, limits).knownHostsFile, target.host, target.port);
+  const indices = currentIndices(cluster).filter((i) => i !== node.index);
+  setWorkerCount(cluster.file, indices.length);
+  updateState(cluster.dir, (s) => {
+    const { [node.name]: _gone, ...nodePhases } = s.nodePhases ?? {};
+    return { ...s, workers: indices, nodePhases };
+  });
+  await generate(opts.load);
+  return { removed: node.name, drained, logFile: runner.logFile };
+}

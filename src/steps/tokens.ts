@@ -1,0 +1,92 @@
+import { CommandError, UsageError } from '../errors.js';
+import { remote } from '../remote.js';
+import { readStoredToken, storeToken } from '../secrets.js';
+import { connect, type SshSession } from '../ssh/client.js';
+import { phaseIndex } from '../state.js';
+import { TOKEN_PATTERN, tokenId } from '../token.js';
+import { parseTokenList, type TokenInfo } from '../verify/index.js';
+import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+
+/** A fresh token for joining nodes lives this long: long enough to join, short enough not to linger. */
+export const JOIN_TOKEN_TTL = '2h';
+/** A token that expires sooner than this is replaced before nodes join with it. */
+export const TOKEN_MIN_REMAINING_MS = 60 * 60_000;
+const DESCRIPTION = 'kubeadm-vagrant';
+
+/** Token commands need a control plane that `up` has brought up. */
+export function requireControlPlane(cluster: Cluster, what: string): void {
+  if (phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) < phaseIndex('control-plane')) {
+    throw new UsageError(`${what} needs a running control plane, and cluster ${cluster.plan.name} has none yet; run \`kubeadm-vagrant up\` first`);
+  }
+}
+
+/** Opens a session on the control plane, runs fn, closes; a failure to connect says the cluster is not reachable. */
+export async function onControlPlane<T>(cluster: Cluster, limits: SshLimits, fn: (s: SshSession) => Promise<T>): Promise<T> {
+  let session: SshSession;
+  try {
+    session = await connect(sshTarget(cluster.plan.controlPlane), sshOptions(cluster, limits));
+  } catch (err) {
+    throw new CommandError(`the control plane ${cluster.plan.controlPlane.name} (${cluster.plan.controlPlane.ip}) is not reachable: ${(err as Error).message}`);
+  }
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}
+
+async function sudo(session: SshSession, command: string, label: string): Promise<string> {
+  const r = await session.exec(command, { sudo: true, label });
+  if (r.code !== 0) throw new CommandError(`${label} failed on the control plane (exit ${r.code})`, { command: label, output: r.stderr.trim().split('\n').slice(-5).join('\n') });
+  return r.stdout;
+}
+
+export async function listTokens(session: SshSession): Promise<TokenInfo[]> {
+  return parseTokenList(await sudo(session, remote.tokenList(), 'kubeadm token list'));
+}
+
+/**
+ * Creates a token on the cluster: kubeadm makes the secret (it comes back only in the return
+ * value), or recreates a given one (a token fixed in the config).
+ */
+export async function createToken(session: SshSession, ttl: string, value?: string): Promise<string> {
+  const token = (await sudo(session, remote.tokenCreate(ttl, DESCRIPTION, value), 'kubeadm token create')).trim();
+  if (!TOKEN_PATTERN.test(token)) throw new CommandError('kubeadm token create printed something that is not a token');
+  return token;
+}
+
+export async function deleteToken(session: SshSession, id: string): Promise<void> {
+  if (!/^[a-z0-9]{6}$/.test(id)) throw new UsageError(`"${id}" is not a token ID: give the six characters before the dot, as \`token list\` shows them`);
+  const known = await listTokens(session);
+  if (!known.some((t) => t.id === id)) throw new UsageError(`no token with ID ${id} on cluster; \`kubeadm-vagrant token list\` shows the tokens`);
+  await sudo(session, remote.tokenDelete(id), `kubeadm token delete ${id}`);
+}
+
+/** Whether a token (by its ID) exists on the cluster and stays valid for at least `minRemainingMs`. */
+export function tokenStillGood(tokens: readonly TokenInfo[], token: string, now: Date, minRemainingMs = TOKEN_MIN_REMAINING_MS): boolean {
+  const t = tokens.find((x) => x.id === tokenId(token));
+  if (!t) return false;
+  return t.expires === undefined || t.expires.getTime() - now.getTime() >= minRemainingMs;
+}
+
+/**
+ * Makes sure the token the join configs carry is valid on the cluster for at least an hour;
+ * otherwise creates a fresh one with a short TTL and stores it (0600). A token fixed in the
+ * config (KUBETOKEN, kubernetes.token) is recreated with the same value instead, since the
+ * config wins. Returns the token to join with.
+ */
+export async function ensureJoinToken(cluster: Cluster, limits: SshLimits, now = new Date()): Promise<{ token: string; fresh: boolean }> {
+  const configured = cluster.loaded.config.kubernetes.token;
+  return onControlPlane(cluster, limits, async (session) => {
+    const tokens = await listTokens(session);
+    const current = configured || readStoredToken(cluster.dir) || '';
+    if (current && tokenStillGood(tokens, current, now)) return { token: current, fresh: false };
+    if (configured) {
+      if (tokens.some((t) => t.id === tokenId(configured))) await sudo(session, remote.tokenDelete(tokenId(configured)), `kubeadm token delete ${tokenId(configured)}`);
+      return { token: await createToken(session, JOIN_TOKEN_TTL, configured), fresh: true };
+    }
+    const token = await createToken(session, JOIN_TOKEN_TTL);
+    storeToken(cluster.dir, token);
+    return { token, fresh: true };
+  });
+}
