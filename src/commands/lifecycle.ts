@@ -1,16 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { execa } from 'execa';
 import { UsageError } from '../errors.js';
-import { connect, sshArgs } from '../ssh/client.js';
 import { UP_PHASES, type UpPhase } from '../state.js';
-import { DEFAULT_SSH_LIMITS, findNode, openCluster, sshOptions, sshTarget } from '../steps/cluster.js';
-import { destroy } from '../steps/destroy.js';
-import { fetchKubeconfig, mergeIntoUserKubeconfig } from '../steps/kubeconfig.js';
-import { createProgress } from '../steps/progress.js';
-import { status } from '../steps/status.js';
-import { up } from '../steps/up.js';
 import { loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 async function confirm(question: string): Promise<boolean> {
@@ -22,12 +14,25 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+// Steps load when their command runs, so `--help` and `generate` do not pay for ssh2, execa and ora.
+const steps = {
+  cluster: () => import('../steps/cluster.js'),
+  destroy: () => import('../steps/destroy.js'),
+  kubeconfig: () => import('../steps/kubeconfig.js'),
+  progress: () => import('../steps/progress.js'),
+  status: () => import('../steps/status.js'),
+  up: () => import('../steps/up.js'),
+  ssh: () => import('../ssh/client.js'),
+  execa: () => import('execa'),
+};
+
 export function registerLifecycle(program: Command): void {
   withConfigFlags(program.command('up').description('generate when needed, vagrant up phase by phase, verify every phase over SSH, write the kubeconfig'))
     .addOption(new Option('--until <phase>', 'stop once this phase is verified').choices([...UP_PHASES]).default('verified'))
     .option('--dry-run', 'print every external command (vagrant, ssh) it would run, and run none')
     .action(async (opts: ConfigCliOptions & { until: UpPhase; dryRun?: boolean }) => {
       const { until, dryRun, ...rest } = opts;
+      const [{ up }, { createProgress }] = await Promise.all([steps.up(), steps.progress()]);
       const result = await up({ load: loadOptions(rest), until, dryRun: dryRun === true, progress: createProgress(), print: out });
       printWarnings(result.cluster.loaded.warnings);
       if (dryRun) return;
@@ -47,6 +52,7 @@ export function registerLifecycle(program: Command): void {
           return;
         }
       }
+      const { destroy } = await steps.destroy();
       const r = await destroy({ load, dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
       out(`destroyed the machines of ${r.dir}${r.kubeconfigCleaned ? `; removed the context from ${r.kubeconfigCleaned}` : ''}`);
@@ -55,6 +61,7 @@ export function registerLifecycle(program: Command): void {
   withConfigFile(program.command('status').description("each machine's Vagrant state and the last verify result"))
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { dryRun?: boolean }) => {
+      const { status } = await steps.status();
       const r = await status({ load: loadOptions({ ...(opts.config ? { config: opts.config } : {}) }), dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
       const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.verify ?? '-'])];
@@ -67,6 +74,7 @@ export function registerLifecycle(program: Command): void {
     .option('--output <file>', 'write it to this file (default: .kubeadm-vagrant/kubeconfig)')
     .option('--merge', 'add it to $KUBECONFIG or ~/.kube/config without touching other entries')
     .action(async (opts: ConfigCliOptions & { output?: string; merge?: boolean }) => {
+      const [{ openCluster, DEFAULT_SSH_LIMITS }, { fetchKubeconfig, mergeIntoUserKubeconfig }] = await Promise.all([steps.cluster(), steps.kubeconfig()]);
       const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
       if (opts.merge) {
         const file = await mergeIntoUserKubeconfig(cluster, DEFAULT_SSH_LIMITS, opts.output ? resolve(opts.output) : undefined);
@@ -80,6 +88,7 @@ export function registerLifecycle(program: Command): void {
     .argument('<node>', 'master, worker-N, or a hostname')
     .argument('[command...]', 'a command to run instead of a shell (after --)')
     .action(async (nodeName: string, command: string[], opts: ConfigCliOptions) => {
+      const [{ openCluster, findNode, sshOptions, sshTarget }, { connect, sshArgs }, { execa }] = await Promise.all([steps.cluster(), steps.ssh(), steps.execa()]);
       const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
       const node = findNode(cluster.plan, nodeName);
       const o = sshOptions(cluster);

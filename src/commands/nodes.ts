@@ -2,9 +2,6 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_SSH_LIMITS, openCluster } from '../steps/cluster.js';
-import { nodeAdd, nodeRemove } from '../steps/nodes.js';
-import { createProgress } from '../steps/progress.js';
-import { createToken, deleteToken, listTokens, onControlPlane, requireControlPlane } from '../steps/tokens.js';
 import { tokenId } from '../token.js';
 import { loadOptions, out, withConfigFile, type ConfigCliOptions } from './common.js';
 
@@ -15,6 +12,10 @@ function wholeNumber(flag: string) {
   };
 }
 
+// Steps load when their command runs (ssh2, execa and ora are not needed for --help).
+const nodesStep = () => Promise.all([import('../steps/nodes.js'), import('../steps/progress.js')]);
+const tokensStep = () => import('../steps/tokens.js');
+
 const configOnly = (opts: ConfigCliOptions) => loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
 
 export function registerNodes(program: Command): void {
@@ -22,6 +23,7 @@ export function registerNodes(program: Command): void {
   withConfigFile(node.command('add').description('add workers and take them through the phases the cluster has reached'))
     .option('--count <n>', 'how many workers to add', wholeNumber('--count'), 1)
     .action(async (opts: ConfigCliOptions & { count: number }) => {
+      const [{ nodeAdd }, { createProgress }] = await nodesStep();
       const r = await nodeAdd({ load: configOnly(opts), count: opts.count, progress: createProgress(), print: out });
       out(`added ${r.added.join(', ')}; they reached phase ${r.up.reached} (log: ${r.up.logFile})`);
     });
@@ -29,6 +31,7 @@ export function registerNodes(program: Command): void {
     .argument('<name>', 'worker-N or its hostname')
     .option('-f, --force', 'destroy the machine even when the cluster cannot be reached to drain it')
     .action(async (name: string, opts: ConfigCliOptions & { force?: boolean }) => {
+      const [{ nodeRemove }, { createProgress }] = await nodesStep();
       const r = await nodeRemove({ load: configOnly(opts), name, force: opts.force === true, progress: createProgress(), print: out });
       out(`removed ${r.removed}${r.drained ? '' : ' (not drained: the cluster was not reachable or has no control plane)'}`);
     });
@@ -42,6 +45,7 @@ export function registerLiveTokens(token: Command): void {
       const ms = parseDuration(opts.ttl);
       if (ms === undefined) throw new UsageError(`--ttl: "${opts.ttl}" is not a duration such as 2h or 90m`);
       if (ms === 0) throw new UsageError('--ttl 0 makes a token that never expires, a standing credential; give a finite duration such as 24h');
+      const { createToken, onControlPlane, requireControlPlane } = await tokensStep();
       const cluster = openCluster(configOnly(opts));
       requireControlPlane(cluster, 'token create');
       const token = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl));
@@ -52,6 +56,7 @@ export function registerLiveTokens(token: Command): void {
       }
     });
   withConfigFile(token.command('list').description('list the bootstrap tokens on the live cluster (IDs only)')).action(async (opts: ConfigCliOptions) => {
+    const { listTokens, onControlPlane, requireControlPlane } = await tokensStep();
     const cluster = openCluster(configOnly(opts));
     requireControlPlane(cluster, 'token list');
     const tokens = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, listTokens);
@@ -62,6 +67,7 @@ export function registerLiveTokens(token: Command): void {
   withConfigFile(token.command('delete').description('delete a bootstrap token on the live cluster'))
     .argument('<id>', 'the token ID (the six characters before the dot)')
     .action(async (id: string, opts: ConfigCliOptions) => {
+      const { deleteToken, onControlPlane, requireControlPlane } = await tokensStep();
       const cluster = openCluster(configOnly(opts));
       requireControlPlane(cluster, 'token delete');
       await onControlPlane(cluster, DEFAULT_SSH_LIMITS, (s) => deleteToken(s, id));

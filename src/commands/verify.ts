@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
-import { forgetHost } from '../ssh/known-hosts.js';
-import { DEFAULT_SSH_LIMITS, findNode, openCluster, sshOptions, sshTarget, type SshLimits } from '../steps/cluster.js';
-import { smokeTest, verifyCluster } from '../steps/checks.js';
+import { DEFAULT_SSH_LIMITS, type SshLimits } from '../steps/cluster.js';
 import { phaseIndex } from '../state.js';
-import { formatReportTable, reportToJson } from '../verify/index.js';
 import { loadOptions, out, withConfigFile, type ConfigCliOptions } from './common.js';
 
 function positiveInt(flag: string) {
@@ -24,6 +21,12 @@ export function registerVerify(program: Command): void {
     .option('--retries <n>', 'connection retries per node, with exponential backoff', positiveInt('--retries'), DEFAULT_SSH_LIMITS.retries)
     .option('--backoff <ms>', 'first wait between connection attempts', positiveInt('--backoff'), DEFAULT_SSH_LIMITS.backoffMs)
     .action(async (opts: ConfigCliOptions & { json?: boolean; smoke?: boolean; repin?: string; connectTimeout: number; commandTimeout: number; retries: number; backoff: number }) => {
+      const [{ forgetHost }, { findNode, openCluster, sshOptions, sshTarget }, { smokeTest, verifyCluster }, { formatReportTable, reportToJson }] = await Promise.all([
+        import('../ssh/known-hosts.js'),
+        import('../steps/cluster.js'),
+        import('../steps/checks.js'),
+        import('../verify/index.js'),
+      ]);
       const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
       const limits: SshLimits = { connectTimeoutMs: opts.connectTimeout, commandTimeoutMs: opts.commandTimeout, retries: opts.retries, backoffMs: opts.backoff };
       if (opts.repin) {

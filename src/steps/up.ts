@@ -3,6 +3,7 @@ import { loadConfig, type LoadOptions } from '../config/load.js';
 import { CommandError } from '../errors.js';
 import { buildPlan, hostArch, type ClusterPlan, type NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
+import { SSH_PRIVATE_KEY } from '../render/render.js';
 import { readStoredToken, secretPaths } from '../secrets.js';
 import { caCertHash } from '../ssh/keys.js';
 import { phaseIndex, readState, updateState, UP_PHASES, type UpPhase } from '../state.js';
@@ -117,7 +118,7 @@ async function runPhase(phase: Exclude<UpPhase, 'verified'>, nodes: NodePlan[], 
 async function verifyPhase(phase: UpPhase, nodes: NodePlan[], cluster: Cluster, opts: UpOptions): Promise<void> {
   const level = PHASE_VERIFY_LEVEL[phase];
   if (opts.dryRun) {
-    for (const n of nodes) opts.print(`would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${cluster.secrets.sshPrivateKey}: ${describeChecks(level, n, cluster).join(', ')}`);
+    for (const n of nodes) opts.print(`would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${SSH_PRIVATE_KEY}: ${describeChecks(level, n, cluster).join(', ')}`);
     return;
   }
   const p = opts.progress.phase(`${phase}: verify ${nodes.map((n) => n.name).join(', ')}`);

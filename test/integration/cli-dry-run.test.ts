@@ -1,0 +1,116 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(__dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+function run(args: string[], cwd: string, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env }, input: '' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function clusterDir(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-dry-'));
+  writeFileSync(join(dir, 'cluster.yaml'), yaml);
+  return dir;
+}
+
+const LIBVIRT = `apiVersion: kubeadm-vagrant/v1alpha1
+kind: Cluster
+name: dry
+provider: libvirt
+distro: debian-12
+workers: {count: 2}
+`;
+
+beforeAll(() => {
+  if (!existsSync(CLI)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+});
+
+describe('--dry-run prints every external command and runs none', () => {
+  it('up on libvirt: parallel vagrant per phase, then SSH verification', () => {
+    const dir = clusterDir(LIBVIRT);
+    const r = run(['up', '--dry-run'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatchSnapshot();
+    // nothing was written: no secrets, no Vagrantfile, no logs
+    expect(readdirSync(dir)).toEqual(['cluster.yaml']);
+  });
+
+  it('up --until prerequisites stops there', () => {
+    const r = run(['up', '--dry-run', '--until', 'prerequisites'], clusterDir(LIBVIRT));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatchSnapshot();
+    expect(r.stdout).not.toMatch(/packages|control-plane|worker-files/);
+  });
+
+  it('up on VirtualBox: no parallel machines', () => {
+    const r = run(['up', '--dry-run', '--until', 'machines'], clusterDir(LIBVIRT.replace('libvirt', 'virtualbox')));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('vagrant up --provider=virtualbox --no-parallel --provision-with=ssh-key');
+  });
+
+  it('destroy and status', () => {
+    const dir = clusterDir(LIBVIRT);
+    const d = run(['destroy', '--dry-run'], dir);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toMatchSnapshot();
+    writeFileSync(join(dir, 'Vagrantfile'), '# placeholder so status asks vagrant\n');
+    const s = run(['status', '--dry-run'], dir);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatchSnapshot();
+  });
+});
+
+describe('CLI contract', () => {
+  it('an invalid config exits 2 and writes nothing', () => {
+    const dir = clusterDir(LIBVIRT.replace('count: 2', 'count: -1'));
+    for (const cmd of [['generate'], ['up', '--dry-run'], ['config', 'validate']]) {
+      const r = run(cmd, dir);
+      expect(r.code, cmd.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/workers\.count: must be at least 0/);
+    }
+    expect(readdirSync(dir)).toEqual(['cluster.yaml']);
+  });
+
+  it('destroy without a terminal and without -f refuses instead of waiting', () => {
+    const r = run(['destroy'], clusterDir(LIBVIRT));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no terminal to ask on; pass -f/);
+  });
+
+  it('an unknown --until phase is refused', () => {
+    const r = run(['up', '--until', 'kubelet', '--dry-run'], clusterDir(LIBVIRT));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--until/);
+  });
+
+  it('commands that need a generated cluster say so', () => {
+    for (const cmd of [['verify'], ['kubeconfig'], ['ssh', 'master'], ['token', 'list'], ['node', 'add']]) {
+      const r = run(cmd, clusterDir(LIBVIRT));
+      expect(r.code, cmd.join(' ')).toBe(2);
+      expect(r.stderr, cmd.join(' ')).toMatch(/no generated cluster.*run `kubeadm-vagrant up`/);
+    }
+  });
+
+  it('--help on every command, and --version', () => {
+    const dir = clusterDir(LIBVIRT);
+    expect(run(['--version'], dir).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const commands = [[], ['init'], ['config', 'validate'], ['config', 'print'], ['generate'], ['token', 'generate'], ['token', 'create'], ['token', 'list'], ['token', 'delete'], ['up'], ['verify'], ['kubeconfig'], ['status'], ['ssh'], ['destroy'], ['node', 'add'], ['node', 'remove']];
+    for (const c of commands) {
+      const r = run([...c, '--help'], dir);
+      expect(r.code, c.join(' ')).toBe(0);
+      expect(r.stdout, c.join(' ')).toMatch(/^Usage: kubeadm-vagrant/);
+      if (c.length > 0 && !['config', 'token', 'node'].includes(c.join(' '))) expect(r.stdout, c.join(' ')).toMatch(/-c, --config <file>/);
+    }
+  });
+
+  it('token generate prints one valid token', () => {
+    const r = run(['token', 'generate'], clusterDir(LIBVIRT));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}\n$/);
+  });
+});
