@@ -6,7 +6,6 @@ const ADMIN = '/etc/kubernetes/admin.conf';
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export const remote = {
-  kubeadmReady: (): string => `test -s ${ADMIN} && kubectl --kubeconfig=${ADMIN} get --raw=/readyz --request-timeout=10s`,
   tokenList: (): string => `kubeadm token list --kubeconfig=${ADMIN} -o json`,
   /** kubeadm makes the token (it comes back on stdout), unless one is given to recreate. */
   tokenCreate: (ttl: string, description: string, value?: string): string =>
@@ -15,5 +14,4 @@ export const remote = {
   drain: (hostname: string, timeoutS: number): string =>
     `kubectl --kubeconfig=${ADMIN} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data --force --timeout=${timeoutS}s`,
   deleteNode: (hostname: string): string => `kubectl --kubeconfig=${ADMIN} delete node ${quote(hostname)} --ignore-not-found --timeout=60s`,
-  nodeExists: (hostname: string): string => `kubectl --kubeconfig=${ADMIN} get node ${quote(hostname)} -o name`,
 };

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { remote } from '../../src/remote.js';
+import { Redactor } from '../../src/redact.js';
+import { parseMachineReadable, vagrantDestroy, vagrantStatus, vagrantUp } from '../../src/vagrant/commands.js';
+import { tokenStillGood } from '../../src/steps/tokens.js';
+import { PHASE_PROVISIONERS, phaseNodes } from '../../src/steps/up.js';
+import { kubeToolsCheck } from '../../src/steps/checks.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { clusterSchema } from '../../src/config/schema.js';
+import type { TokenInfo } from '../../src/verify/index.js';
+
+// `vagrant status --machine-readable` as vagrant-libvirt 0.11 prints it (Vagrant 2.3.4).
+const STATUS = `1732230000,master,metadata,provider,libvirt
+1732230000,worker-1,metadata,provider,libvirt
+1732230000,worker-2,metadata,provider,libvirt
+1732230001,master,provider-name,libvirt
+1732230001,master,state,running
+1732230001,master,state-human-short,running
+1732230001,master,state-human-long,The Libvirt domain is running. To stop this machine%!(VAGRANT_COMMA) you can run\\n\`vagrant halt\`.
+1732230001,worker-1,provider-name,libvirt
+1732230001,worker-1,state,shutoff
+1732230001,worker-2,provider-name,libvirt
+1732230001,worker-2,state,not_created
+1732230001,,ui,info,Current machine states:\\n\\nmaster                    running (libvirt)
+`;
+
+describe('vagrant commands are data', () => {
+  it('builds up, status and destroy argument lists', () => {
+    expect(vagrantUp({ provider: 'libvirt', provisionWith: ['ssh-key'], parallel: true }).args).toEqual(['up', '--provider=libvirt', '--parallel', '--provision-with=ssh-key']);
+    expect(vagrantUp({ provider: 'virtualbox', machines: ['worker-3'], provisionWith: ['worker-files', 'worker'], parallel: false }).args).toEqual([
+      'up', '--provider=virtualbox', '--no-parallel', '--provision-with=worker-files,worker', 'worker-3',
+    ]);
+    expect(vagrantUp({ provider: 'libvirt', provisionWith: [], parallel: true }).args).toContain('--no-provision');
+    expect(vagrantStatus().args).toEqual(['status', '--machine-readable']);
+    expect(vagrantDestroy(['worker-2']).args).toEqual(['destroy', '--force', 'worker-2']);
+  });
+
+  it('parses machine-readable status', () => {
+    expect(parseMachineReadable(STATUS)).toEqual([
+      { name: 'master', state: 'running', provider: 'libvirt' },
+      { name: 'worker-1', state: 'shutoff', provider: 'libvirt' },
+      { name: 'worker-2', state: 'not_created', provider: 'libvirt' },
+    ]);
+  });
+
+  it('each phase runs its named provisioners on its nodes', () => {
+    const plan = buildPlan({ config: clusterSchema.parse({ apiVersion: 'kubeadm-vagrant/v1alpha1', kind: 'Cluster' }), secrets: { token: 'abcdef.0123456789abcdef', caCertHash: 'sha256:x', sshPublicKey: 'ssh-rsa A' }, arch: 'amd64' });
+    expect(PHASE_PROVISIONERS).toMatchSnapshot();
+    expect(phaseNodes(plan, 'control-plane').map((n) => n.name)).toEqual(['master']);
+    expect(phaseNodes(plan, 'workers').map((n) => n.name)).toEqual(['worker-1', 'worker-2']);
+    expect(phaseNodes(plan, 'prerequisites').length).toBe(3);
+  });
+});
+
+describe('SSH commands sent to the control plane', () => {
+  it('match the snapshot', () => {
+    expect({
+      tokenList: remote.tokenList(),
+      tokenCreate: remote.tokenCreate('2h', 'kubeadm-vagrant'),
+      tokenRecreate: remote.tokenCreate('2h', 'kubeadm-vagrant', 'abcdef.0123456789abcdef'),
+      tokenDelete: remote.tokenDelete('abcdef'),
+      drain: remote.drain('demo-worker-2', 120),
+      deleteNode: remote.deleteNode('demo-worker-2'),
+    }).toMatchSnapshot();
+  });
+
+  it('quotes what it interpolates', () => {
+    expect(remote.tokenDelete("a'b")).toContain(`'a'\\''b'`);
+  });
+});
+
+describe('join token freshness', () => {
+  const now = new Date('2026-11-21T12:00:00Z');
+  const tok = (id: string, expires?: string): TokenInfo => ({ id, expires: expires ? new Date(expires) : undefined, usages: [], description: '', groups: [] });
+  it('is good with more than an hour left', () => {
+    expect(tokenStillGood([tok('abcdef', '2026-11-21T13:30:00Z')], 'abcdef.0123456789abcdef', now)).toBe(true);
+  });
+  it('is not good within the hour, when expired, or when absent', () => {
+    expect(tokenStillGood([tok('abcdef', '2026-11-21T12:59:00Z')], 'abcdef.0123456789abcdef', now)).toBe(false);
+    expect(tokenStillGood([tok('abcdef', '2026-11-20T12:00:00Z')], 'abcdef.0123456789abcdef', now)).toBe(false);
+    expect(tokenStillGood([tok('zzzzzz', '2026-11-22T12:00:00Z')], 'abcdef.0123456789abcdef', now)).toBe(false);
+  });
+});
+
+describe('redaction', () => {
+  it('hides bootstrap tokens wherever they appear and private key blocks', () => {
+    const r = new Redactor(['s3cret-literal-value']);
+    expect(r.line('    master: kubeadm join 192.168.56.10:6443 --token abcdef.0123456789abcdef \\')).toBe('    master: kubeadm join 192.168.56.10:6443 --token abcdef.<redacted> \\');
+    expect(r.line('x s3cret-literal-value y')).toBe('x <redacted> y');
+    expect(r.text('a\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nb')).toBe('a\n<private key redacted>\n<private key redacted>\n<private key redacted>\nb');
+  });
+});
+
+describe('kube tools check', () => {
+  const out = 'kubeadm v1.33.2\nkubelet v1.33.2\nkubectl v1.33.2\n';
+  it('passes on the planned minor or patch', () => {
+    expect(kubeToolsCheck('1.33').parse(out, 0, {} as never).ok).toBe(true);
+    expect(kubeToolsCheck('1.33', '1.33.2').parse(out, 0, {} as never).ok).toBe(true);
+  });
+  it('fails on a missing tool or another version', () => {
+    expect(kubeToolsCheck('1.33', '1.33.1').parse(out, 0, {} as never).ok).toBe(false);
+    expect(kubeToolsCheck('1.32').parse(out, 0, {} as never).ok).toBe(false);
+    const missing = kubeToolsCheck('1.33').parse('kubeadm v1.33.2\nkubelet \nkubectl v1.33.2\n', 0, {} as never);
+    expect(missing).toEqual({ ok: false, seen: 'kubeadm v1.33.2, kubelet missing, kubectl v1.33.2' });
+  });
+});
