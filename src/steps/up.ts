@@ -3,7 +3,7 @@ import { loadConfig, type LoadOptions } from '../config/load.js';
 import { CommandError } from '../errors.js';
 import { buildPlan, hostArch, type ClusterPlan, type NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
-import { SSH_PRIVATE_KEY } from '../render/render.js';
+import { provisionersFor, SSH_PRIVATE_KEY } from '../render/render.js';
 import { readStoredToken, secretPaths } from '../secrets.js';
 import { caCertHash } from '../ssh/keys.js';
 import { phaseIndex, readState, updateState, UP_PHASES, type UpPhase } from '../state.js';
@@ -15,13 +15,13 @@ import { generate, PLACEHOLDER_SECRETS } from './generate.js';
 import { fetchKubeconfig } from './kubeconfig.js';
 import type { Progress } from './progress.js';
 
-/** The Vagrantfile provisioners each phase runs (see templates/Vagrantfile.ejs). */
+/** The Vagrantfile provisioners each phase runs, uploads included (see templates/Vagrantfile.ejs). */
 export const PHASE_PROVISIONERS: Record<Exclude<UpPhase, 'verified'>, string[]> = {
-  machines: ['ssh-key'],
-  prerequisites: ['prerequisites'],
-  packages: ['packages'],
-  'control-plane': ['control-plane-files', 'control-plane'],
-  workers: ['worker-files', 'worker'],
+  machines: provisionersFor(['ssh-key']),
+  prerequisites: provisionersFor(['prerequisites']),
+  packages: provisionersFor(['packages']),
+  'control-plane': provisionersFor(['control-plane']),
+  workers: provisionersFor(['worker']),
 };
 
 /** What a phase's result is checked with, over SSH, once Vagrant has run it. */

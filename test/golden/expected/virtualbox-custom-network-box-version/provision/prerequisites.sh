@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# kubeadm-vagrant, cluster 'lab', phase prerequisites (generated: change cluster.yaml, not this file).
+# Swap off, kernel modules and sysctls for Kubernetes networking, containerd with the systemd cgroup
+# driver. Installs only what is missing.
+# The edit functions take a file argument so they can be tried on copies: source this script and
+# call them (main runs only when the script is executed).
+set -euo pipefail
+
+KV_PHASE=prerequisites
+# --- shared by every kubeadm-vagrant provisioning script (Vagrant uploads each script alone) ---
+
+log() { printf '[kubeadm-vagrant] %s: %s\n' "${KV_PHASE}" "$*"; }
+die() {
+  printf '[kubeadm-vagrant] %s: ERROR: %s\n' "${KV_PHASE}" "$*" >&2
+  exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Set by install_file and write_file: 1 when the file changed, 0 when it already had the content.
+KV_CHANGED=0
+changed() { [[ ${KV_CHANGED} == 1 ]]; }
+
+# install_file SRC DEST MODE [OWNER]: gives DEST the content of SRC, through a temporary file beside
+# DEST and a rename, unless DEST already has it; then MODE and OWNER. SRC is removed.
+install_file() {
+  local src=$1 dest=$2 mode=$3 owner=${4:-} tmp
+  KV_CHANGED=0
+  if [[ -f ${dest} ]] && cmp -s "${src}" "${dest}"; then
+    rm -f "${src}"
+  else
+    tmp=$(mktemp "${dest}.XXXXXX")
+    cat "${src}" >"${tmp}"
+    rm -f "${src}"
+    chmod "${mode}" "${tmp}"
+    if [[ -n ${owner} ]]; then chown "${owner}" "${tmp}"; fi
+    mv -f "${tmp}" "${dest}"
+    KV_CHANGED=1
+  fi
+  chmod "${mode}" "${dest}"
+  if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
+}
+
+# write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
+write_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat >"${tmp}"
+  install_file "${tmp}" "$@"
+}
+
+# file_mode FILE: the permission bits of FILE in octal, to keep them when editing it.
+file_mode() { stat -c '%a' "$1"; }
+
+# wait_until SECONDS WHAT COMMAND...: runs COMMAND every 5 s until it succeeds; fails after SECONDS.
+wait_until() {
+  local limit=$1 what=$2 deadline
+  shift 2
+  deadline=$((SECONDS + limit))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then die "gave up after ${limit} s waiting for ${what}"; fi
+    sleep 5
+  done
+}
+
+# packages_named ARG...: the arguments that are not options, for a log line.
+packages_named() {
+  local arg names=()
+  for arg in "$@"; do
+    if [[ ${arg} != -* ]]; then names+=("${arg}"); fi
+  done
+  printf '%s\n' "${names[*]}"
+}
+
+KV_APT_UPDATED=0
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
+
+# install_packages [OPTION...] PACKAGE...: apt-get install, after one apt-get update per run.
+install_packages() {
+  if [[ ${KV_APT_UPDATED} == 0 ]]; then
+    log "apt-get update"
+    apt_get update >/dev/null
+    KV_APT_UPDATED=1
+  fi
+  log "installing $(packages_named "$@")"
+  # Keep existing configuration files without asking: nobody answers a prompt here.
+  apt_get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
+}
+
+# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
+# nothing (no package manager call at all) when every command is there.
+ensure_commands() {
+  local pair missing=()
+  for pair in "$@"; do
+    if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
+      missing+=("${pair#*=}")
+    fi
+  done
+  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+}
+
+# The planned private address of each machine, by Vagrant machine name and by hostname.
+kv_planned_ip() {
+  case $1 in
+    'master' | 'lab-master') echo '192.168.57.20' ;;
+    'worker-1' | 'lab-worker-1') echo '192.168.57.101' ;;
+    'worker-2' | 'lab-worker-2') echo '192.168.57.102' ;;
+    'worker-3' | 'lab-worker-3') echo '192.168.57.103' ;;
+    *) return 1 ;;
+  esac
+}
+
+# kv_node_ip: this machine's planned private address (the Vagrantfile passes the machine name in
+# KUBEADM_VAGRANT_NODE; the hostname serves when the script runs by hand), checked to be configured
+# on an interface: the kubelet and kubeadm must never pick the NAT address every box shares.
+kv_node_ip() {
+  local node=${KUBEADM_VAGRANT_NODE:-} addr
+  if [[ -z ${node} ]]; then node=$(hostname); fi
+  addr=$(kv_planned_ip "${node}") || die "machine '${node}' is not in the cluster plan; run kubeadm-vagrant generate and provision again"
+  if ! ip -4 -o addr show | awk -v a="${addr}" '{ split($4, p, "/"); if (p[1] == a) found = 1 } END { exit !found }'; then
+    die "the planned private address ${addr} of '${node}' is not configured on any interface"
+  fi
+  printf '%s\n' "${addr}"
+}
+
+# --- end of the shared part ---
+
+readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
+readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
+# The runc options table of the CRI plugin in containerd's config formats: version 2 (containerd
+# 1.x) and version 3 (containerd 2.x), as `containerd config default` writes the table headers.
+readonly RUNC_OPTIONS_V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options'
+readonly RUNC_OPTIONS_V3="plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options"
+
+# An awk function: the name of the TOML table a line opens ("" when it opens none), with quotes
+# made double and blanks dropped, so both quoting styles compare equal.
+readonly TOML_TABLE_AWK='
+function table(line,   t) {
+  t = line
+  sub(/^[ \t]+/, "", t)
+  if (substr(t, 1, 1) != "[") return ""
+  sub(/[ \t]*(#.*)?$/, "", t)
+  gsub(/[][ \t]/, "", t)
+  gsub(q, "\"", t)
+  return t
+}'
+
+# fstab_disable_swap FILE: comments out the swap entries of an fstab; comments stay as they are.
+fstab_disable_swap() {
+  local fstab=$1 tmp
+  tmp=$(mktemp)
+  awk '/^[ \t]*#/ { print; next } $3 == "swap" { print "#" $0; next } { print }' "${fstab}" >"${tmp}"
+  install_file "${tmp}" "${fstab}" "$(file_mode "${fstab}")"
+  if changed; then log "commented out the swap entries in ${fstab}"; fi
+}
+
+# containerd_config_version FILE: the top-level `version = N` of a containerd config ("" if none).
+containerd_config_version() {
+  awk '/^[ \t]*\[/ { exit } /^[ \t]*version[ \t]*=/ { sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*(#.*)?$/, ""); print; exit }' "$1"
+}
+
+# containerd_config_usable FILE: true when FILE exists, has format version 2 or 3 and does not
+# disable the CRI plugin (the config packaged with Docker's containerd.io does).
+containerd_config_usable() {
+  local file=$1 version
+  [[ -f ${file} ]] || return 1
+  version=$(containerd_config_version "${file}")
+  [[ ${version} == 2 || ${version} == 3 ]] || return 1
+  ! awk '/^[ \t]*\[/ { exit } /^[ \t]*disabled_plugins[ \t]*=.*cri/ { found = 1 } END { exit !found }' "${file}"
+}
+
+# runc_options_table FILE: the runc options table for FILE's format version.
+runc_options_table() {
+  local version
+  version=$(containerd_config_version "$1")
+  case ${version} in
+    2) printf '%s\n' "${RUNC_OPTIONS_V2}" ;;
+    3) printf '%s\n' "${RUNC_OPTIONS_V3}" ;;
+    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
+  esac
+}
+
+# systemd_cgroup_is_set FILE TABLE: true when TABLE of FILE says `SystemdCgroup = true` and nothing else.
+systemd_cgroup_is_set() {
+  awk -v want="$2" -v q="'" "${TOML_TABLE_AWK}"'
+    BEGIN { gsub(q, "\"", want) }
+    { t = table($0) }
+    t != "" { inside = (t == want); next }
+    inside && /^[ \t]*SystemdCgroup[ \t]*=/ {
+      if ($0 ~ /^[ \t]*SystemdCgroup[ \t]*=[ \t]*true[ \t]*(#.*)?$/) yes = 1; else no = 1
+    }
+    END { exit !(yes && !no) }' "$1"
+}
+
+# containerd_systemd_cgroup FILE: sets `SystemdCgroup = true` in the runc options of a containerd
+# config of either format: the key is rewritten where it is, added under the table header where the
+# table lacks it (containerd 2.x omits it), or the table is appended. Fails when the result does
+# not say so: an edit written for one format would silently do nothing on the other.
+containerd_systemd_cgroup() {
+  local file=$1 table header tmp
+  table=$(runc_options_table "${file}")
+  header="[${table}]"
+  tmp=$(mktemp)
+  awk -v want="${table}" -v header="${header}" -v q="'" "${TOML_TABLE_AWK}"'
+    BEGIN { gsub(q, "\"", want) }
+    NR == FNR {
+      t = table($0)
+      if (t != "") { inside = (t == want); if (inside) found = 1; next }
+      if (inside && /^[ \t]*SystemdCgroup[ \t]*=/) has_key = 1
+      next
+    }
+    {
+      t = table($0)
+      if (t != "") {
+        inside = (t == want)
+        print
+        if (inside && !has_key) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "  SystemdCgroup = true" }
+        next
+      }
+      if (inside && /^[ \t]*SystemdCgroup[ \t]*=/) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "SystemdCgroup = true"; next }
+      print
+    }
+    END { if (!found) { print ""; print header; print "  SystemdCgroup = true" } }' "${file}" "${file}" >"${tmp}"
+  install_file "${tmp}" "${file}" "$(file_mode "${file}")"
+  systemd_cgroup_is_set "${file}" "${table}" ||
+    die "SystemdCgroup = true is not set in ${header} of ${file} after editing it; the kubelet's systemd cgroup driver would not match containerd's"
+}
+
+disable_swap() {
+  local unit
+  if [[ -n $(swapon --noheadings --show 2>/dev/null) ]]; then
+    swapoff -a
+    log "swap turned off"
+  fi
+  if [[ -f /etc/fstab ]]; then fstab_disable_swap /etc/fstab; fi
+  # Swap units (from fstab or elsewhere) must not come back at boot.
+  while read -r unit; do
+    if [[ $(systemctl is-enabled "${unit}" 2>/dev/null || true) != masked ]]; then
+      systemctl mask "${unit}" >/dev/null 2>&1
+      log "masked ${unit}"
+    fi
+  done < <(systemctl list-units --type=swap --all --plain --no-legend 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /[.]swap$/) { print $i; break } }')
+}
+
+kernel_modules() {
+  local module
+  write_file /etc/modules-load.d/kubernetes.conf 0644 <<'EOF'
+overlay
+br_netfilter
+EOF
+  for module in overlay br_netfilter; do
+    if [[ ! -d /sys/module/${module} ]]; then
+      modprobe "${module}"
+      log "loaded ${module}"
+    fi
+  done
+}
+
+sysctls() {
+  write_file /etc/sysctl.d/99-kubernetes.conf 0644 <<'EOF'
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+net.ipv4.ip_forward = 1
+EOF
+  if [[ $(sysctl -n net.bridge.bridge-nf-call-iptables) != 1 || $(sysctl -n net.bridge.bridge-nf-call-ip6tables) != 1 || $(sysctl -n net.ipv4.ip_forward) != 1 ]]; then
+    sysctl --system >/dev/null
+    log "applied the Kubernetes sysctls"
+  fi
+}
+
+install_runtime() {
+  ensure_commands containerd=containerd runc=runc conntrack=conntrack socat=socat iptables=iptables
+}
+
+configure_containerd() {
+  local restart=0 tmp
+  mkdir -p /etc/containerd
+  if ! containerd_config_usable "${CONTAINERD_CONFIG}"; then
+    if [[ -f ${CONTAINERD_CONFIG} ]]; then cp -p "${CONTAINERD_CONFIG}" "${CONTAINERD_CONFIG}.kubeadm-vagrant.orig"; fi
+    tmp=$(mktemp)
+    containerd config default >"${tmp}"
+    install_file "${tmp}" "${CONTAINERD_CONFIG}" 0644
+    log "wrote containerd's default configuration (the previous one, if any, is in ${CONTAINERD_CONFIG}.kubeadm-vagrant.orig)"
+    restart=1
+  fi
+  containerd_systemd_cgroup "${CONTAINERD_CONFIG}"
+  if changed; then
+    log "containerd uses the systemd cgroup driver"
+    restart=1
+  fi
+  # crictl (it comes with the Kubernetes packages) talks to containerd.
+  write_file /etc/crictl.yaml 0644 <<EOF
+runtime-endpoint: ${CRI_SOCKET}
+image-endpoint: ${CRI_SOCKET}
+timeout: 10
+EOF
+  if ! systemctl is-enabled --quiet containerd; then systemctl enable containerd >/dev/null 2>&1; fi
+  if ((restart)) || ! systemctl is-active --quiet containerd; then
+    systemctl restart containerd
+    log "containerd restarted"
+  fi
+}
+
+main() {
+  log "starting"
+  disable_swap
+  kernel_modules
+  sysctls
+  install_runtime
+  configure_containerd
+  log "done"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

@@ -1,0 +1,543 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { STATE_DIR } from '../../src/paths.js';
+import type { ClusterPlan } from '../../src/plan/plan.js';
+import {
+  CA_CERT,
+  CA_KEY,
+  KUBEADM_DIR,
+  KUBERNETES_VERSION_PLACEHOLDER,
+  PROVISION_PHASES,
+  SSH_PRIVATE_KEY,
+  joinConfigPath,
+  renderAll,
+  type RenderedFile,
+} from '../../src/render/render.js';
+import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan, type ConfigOverrides } from '../helpers/plans.js';
+
+/**
+ * The rendered files checked with the real tools: shellcheck and bash on every script variant,
+ * `vagrant validate` for both providers, a YAML parse of every kubeadm document, and the edit
+ * functions of the scripts run with bash on copies of the files they edit on a node.
+ * In CI (CI=true) a missing tool fails; elsewhere its tests are skipped with a message.
+ */
+
+const run = promisify(execFile);
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'fixtures');
+const IN_CI = process.env.CI === 'true';
+
+function toolPresent(command: string, args: string[]): boolean {
+  return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
+}
+
+const TOOLS = {
+  bash: toolPresent('bash', ['--version']),
+  shellcheck: toolPresent('shellcheck', ['--version']),
+  vagrant: toolPresent('vagrant', ['--version']),
+  vagrantLibvirt: toolPresent('sh', ['-c', 'vagrant plugin list 2>/dev/null | grep -q "^vagrant-libvirt "']),
+};
+
+/** Skips the test when a tool is missing, except in CI, where that is a failure. */
+function need(ctx: TestContext, tool: keyof typeof TOOLS): void {
+  if (TOOLS[tool]) return;
+  const message = `${tool} is not installed`;
+  if (IN_CI) throw new Error(`${message}; CI must have it`);
+  console.warn(`skipped: ${message}`);
+  ctx.skip(message);
+}
+
+let workDir: string;
+beforeAll(() => {
+  workDir = mkdtempSync(join(tmpdir(), 'kubeadm-vagrant-rendered-'));
+});
+afterAll(() => {
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+/** Writes a plan's files, and stand-ins for the secrets generate writes, into a fresh directory. */
+function writeCluster(name: string, files: RenderedFile[]): string {
+  const dir = join(workDir, 'clusters', name);
+  for (const f of files) {
+    mkdirSync(dirname(join(dir, f.path)), { recursive: true });
+    writeFileSync(join(dir, f.path), f.content, { mode: f.mode });
+  }
+  for (const secret of [SSH_PRIVATE_KEY, CA_CERT, CA_KEY]) {
+    mkdirSync(dirname(join(dir, secret)), { recursive: true });
+    writeFileSync(join(dir, secret), `stand-in for ${secret}\n`, { mode: 0o600 });
+  }
+  return dir;
+}
+
+function content(files: RenderedFile[], path: string): string {
+  const f = files.find((x) => x.path === path);
+  if (!f) throw new Error(`${path} not rendered`);
+  return f.content;
+}
+
+/**
+ * The plans whose scripts together take every branch of the script templates: both package
+ * families, both CNIs, with and without the dashboard, patch or minor, with and without workers.
+ */
+function scriptVariants(): ClusterPlan[] {
+  return [
+    ...Object.keys(PLAN_CASES).map(casePlan),
+    testPlan({ provider: 'libvirt', distro: 'rocky-9', kubernetes: { cni: 'calico' }, network: { masterIP: '192.168.62.10' }, workers: { count: 1 } }),
+  ];
+}
+
+describe('provisioning scripts', () => {
+  const scripts = new Map<string, string>(); // content -> a file holding it
+  beforeAll(() => {
+    const dir = join(workDir, 'scripts');
+    mkdirSync(dir, { recursive: true });
+    scriptVariants().forEach((plan, i) => {
+      for (const f of renderAll(plan).filter((x) => x.path.startsWith('provision/'))) {
+        if (scripts.has(f.content)) continue;
+        const file = join(dir, `${i}-${f.path.slice('provision/'.length)}`);
+        writeFileSync(file, f.content, { mode: 0o755 });
+        scripts.set(f.content, file);
+      }
+    });
+  });
+
+  it('passes shellcheck with no finding at any severity', async (ctx) => {
+    need(ctx, 'shellcheck');
+    const files = [...scripts.values()];
+    const all = [...scripts.keys()].join('\n');
+    for (const branch of ['apt_get install', 'dnf install', 'setenforce', 'kube-flannel', 'tigera-operator', 'DASHBOARD_MANIFEST', "K8S_PATCH=''", "K8S_PATCH='1."]) {
+      expect(all, `no script variant takes the branch with ${branch}`).toContain(branch);
+    }
+    const batches: string[][] = [];
+    for (let i = 0; i < files.length; i += 6) batches.push(files.slice(i, i + 6));
+    const findings: string[] = [];
+    // shellcheck is slow per file: two at a time uses both cores.
+    const worker = async () => {
+      for (let batch = batches.shift(); batch; batch = batches.shift()) {
+        try {
+          await run('shellcheck', ['--severity=style', '--shell=bash', '--format=gcc', ...batch]);
+        } catch (err) {
+          findings.push((err as { stdout?: string }).stdout || String(err));
+        }
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    expect(findings.join('\n')).toBe('');
+  });
+
+  it('parses with bash -n', (ctx) => {
+    need(ctx, 'bash');
+    for (const file of scripts.values()) {
+      const result = spawnSync('bash', ['-n', file], { encoding: 'utf8' });
+      expect(result.stderr, file).toBe('');
+      expect(result.status, file).toBe(0);
+    }
+  });
+});
+
+describe('vagrant validate', () => {
+  // A stand-in VBoxManage lets the VirtualBox provider validate its settings without VirtualBox.
+  let fakeVirtualBox: string;
+  beforeAll(() => {
+    fakeVirtualBox = join(workDir, 'fake-virtualbox');
+    mkdirSync(fakeVirtualBox, { recursive: true });
+    writeFileSync(join(fakeVirtualBox, 'VBoxManage'), '#!/bin/sh\n[ "$1" = --version ] && echo 7.0.20r163906\nexit 0\n', { mode: 0o755 });
+  });
+
+  async function validate(dir: string, provider: 'virtualbox' | 'libvirt') {
+    const env = {
+      ...process.env,
+      VAGRANT_DEFAULT_PROVIDER: provider,
+      VAGRANT_CHECKPOINT_DISABLE: '1',
+      PATH: provider === 'virtualbox' ? `${fakeVirtualBox}:${process.env.PATH}` : process.env.PATH,
+    };
+    try {
+      const { stdout } = await run('vagrant', ['validate'], { cwd: dir, env });
+      return { ok: true, output: stdout };
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string };
+      return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    }
+  }
+
+  it('accepts the Vagrantfile of every case with its provider, and with the other one', async (ctx) => {
+    need(ctx, 'vagrant');
+    need(ctx, 'vagrantLibvirt');
+    const jobs: { label: string; dir: string; provider: 'virtualbox' | 'libvirt' }[] = [];
+    for (const name of Object.keys(PLAN_CASES)) {
+      const plan = casePlan(name);
+      const dir = writeCluster(`validate-${name}`, renderAll(plan));
+      jobs.push({ label: `${name} (${plan.provider})`, dir, provider: plan.provider });
+      if (name === 'virtualbox-ubuntu-24.04-flannel-1.33') jobs.push({ label: `${name} (libvirt)`, dir, provider: 'libvirt' });
+      if (name === 'libvirt-rocky-9-flannel-1.33') jobs.push({ label: `${name} (virtualbox)`, dir, provider: 'virtualbox' });
+    }
+    const failures: string[] = [];
+    const worker = async () => {
+      for (let job = jobs.shift(); job; job = jobs.shift()) {
+        const result = await validate(job.dir, job.provider);
+        if (!result.ok || !result.output.includes('Vagrantfile validated successfully')) failures.push(`${job.label}:\n${result.output}`);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    expect(failures.join('\n\n')).toBe('');
+  });
+
+  it('points the file provisioners at the secrets generate writes', async (ctx) => {
+    need(ctx, 'vagrant');
+    need(ctx, 'vagrantLibvirt');
+    const dir = writeCluster('validate-missing-ca-key', renderAll(testPlan({ provider: 'libvirt' })));
+    rmSync(join(dir, CA_KEY));
+    const result = await validate(dir, 'libvirt');
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(`${STATE_DIR}/pki/ca.key must exist`);
+  });
+});
+
+describe('kubeadm configuration documents', () => {
+  type Doc = Record<string, any>;
+
+  function docs(text: string): Doc[] {
+    const parsed = parseAllDocuments(text);
+    for (const d of parsed) expect(d.errors.map((e) => e.message)).toEqual([]);
+    return parsed.map((d) => d.toJS() as Doc);
+  }
+
+  for (const name of Object.keys(PLAN_CASES)) {
+    it(name, () => {
+      const plan = casePlan(name);
+      const files = renderAll(plan);
+      const api = Number(plan.kubernetes.minor.split('.')[1]) >= 31 ? 'kubeadm.k8s.io/v1beta4' : 'kubeadm.k8s.io/v1beta3';
+      const nodeIP = (ip: string) => (api === 'kubeadm.k8s.io/v1beta4' ? [{ name: 'node-ip', value: ip }] : { 'node-ip': ip });
+
+      const [init, cluster, kubelet, ...rest] = docs(content(files, `${KUBEADM_DIR}/init.yaml`));
+      expect(rest).toEqual([]);
+      expect(init).toMatchObject({ apiVersion: api, kind: 'InitConfiguration' });
+      expect(init!.bootstrapTokens).toEqual([
+        {
+          token: FIXED_TOKEN,
+          description: 'kubeadm-vagrant bootstrap token',
+          ttl: plan.kubernetes.tokenTTL,
+          usages: ['signing', 'authentication'],
+          groups: ['system:bootstrappers:kubeadm:default-node-token'],
+        },
+      ]);
+      expect(init!.localAPIEndpoint).toEqual({ advertiseAddress: plan.controlPlane.ip, bindPort: 6443 });
+      expect(init!.nodeRegistration).toEqual({
+        name: plan.controlPlane.hostname,
+        criSocket: 'unix:///run/containerd/containerd.sock',
+        kubeletExtraArgs: nodeIP(plan.controlPlane.ip),
+        ...(plan.workers.length === 0 ? { taints: [] } : {}),
+      });
+
+      expect(cluster).toEqual({
+        apiVersion: api,
+        kind: 'ClusterConfiguration',
+        clusterName: plan.name,
+        kubernetesVersion: plan.kubernetes.patch ? `v${plan.kubernetes.patch}` : KUBERNETES_VERSION_PLACEHOLDER,
+        controlPlaneEndpoint: `${plan.controlPlane.ip}:6443`,
+        networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
+        apiServer: { certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname] },
+      });
+      expect(kubelet).toEqual({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd' });
+
+      for (const worker of plan.workers) {
+        const [join, ...more] = docs(content(files, joinConfigPath(worker)));
+        expect(more).toEqual([]);
+        expect(join).toEqual({
+          apiVersion: api,
+          kind: 'JoinConfiguration',
+          discovery: {
+            bootstrapToken: { apiServerEndpoint: `${plan.controlPlane.ip}:6443`, token: FIXED_TOKEN, caCertHashes: [FIXED_CA_CERT_HASH] },
+          },
+          nodeRegistration: { name: worker.hostname, criSocket: 'unix:///run/containerd/containerd.sock', kubeletExtraArgs: nodeIP(worker.ip) },
+        });
+      }
+      for (const ip of [plan.controlPlane.ip, ...plan.workers.map((w) => w.ip)]) expect(ip).not.toBe('10.0.2.15');
+    });
+  }
+});
+
+/**
+ * The awk implementations the guests have: mawk on Debian and Ubuntu, gawk on Rocky. The edit
+ * functions run with each one installed here, through a directory that puts it first as `awk`.
+ */
+const AWKS = ['gawk', 'mawk'].filter((awk) => toolPresent('sh', ['-c', `command -v ${awk}`]));
+let awkPath: string | undefined;
+function useAwk(awk: string): void {
+  const bin = join(workDir, `awk-${awk}`);
+  mkdirSync(bin, { recursive: true });
+  rmSync(join(bin, 'awk'), { force: true });
+  symlinkSync(spawnSync('sh', ['-c', `command -v ${awk}`], { encoding: 'utf8' }).stdout.trim(), join(bin, 'awk'));
+  awkPath = bin;
+}
+
+/** Runs `FUNCTION ARGS...` from a rendered script with bash (main does not run when it is sourced). */
+function callFunction(script: string, call: string[], prelude = '') {
+  const driver = `source "$1"; shift; ${prelude}\n"$@"; printf 'KV_CHANGED=%s\\n' "\${KV_CHANGED}"`;
+  const env = awkPath ? { ...process.env, PATH: `${awkPath}:${process.env.PATH}` } : process.env;
+  const result = spawnSync('bash', ['-c', driver, 'driver', script, ...call], { encoding: 'utf8', env });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, changed: /KV_CHANGED=1\n$/.test(result.stdout) };
+}
+
+describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the files they edit, with %s', (awk) => {
+  let dir: string;
+  let count = 0;
+  const script = (overrides: ConfigOverrides, phase: (typeof PROVISION_PHASES)[number]) => {
+    const file = join(dir, `script-${count++}-${phase}.sh`);
+    writeFileSync(file, content(renderAll(testPlan(overrides)), `provision/${phase}.sh`), { mode: 0o755 });
+    return file;
+  };
+  /** A copy of a fixture (or of given text) to edit. */
+  const copy = (fixture: string, text?: string) => {
+    const file = join(dir, `edit-${count++}-${fixture}`);
+    if (text === undefined) copyFileSync(join(FIXTURES, fixture), file);
+    else writeFileSync(file, text);
+    chmodSync(file, 0o644);
+    return file;
+  };
+  let ubuntu: string;
+  let rocky: string;
+
+  beforeAll(() => {
+    if (awk !== 'awk') useAwk(awk);
+    dir = join(workDir, `edits-${awk}`);
+    mkdirSync(dir, { recursive: true });
+    ubuntu = script({}, 'prerequisites');
+    rocky = script({ distro: 'rocky-9' }, 'prerequisites');
+  });
+  afterAll(() => {
+    awkPath = undefined;
+  });
+
+  describe('containerd SystemdCgroup', () => {
+    const V2_TABLE = '          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n';
+    const V3_TABLE = "          [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n";
+
+    function editTwice(prerequisites: string, file: string) {
+      const first = callFunction(prerequisites, ['containerd_systemd_cgroup', file]);
+      expect(first.stderr).toBe('');
+      expect(first.status).toBe(0);
+      const once = readFileSync(file, 'utf8');
+      const second = callFunction(prerequisites, ['containerd_systemd_cgroup', file]);
+      expect(second.status).toBe(0);
+      expect(second.changed, 'a second run changes nothing').toBe(false);
+      expect(readFileSync(file, 'utf8')).toBe(once);
+      return { first, text: once };
+    }
+
+    it('rewrites the key in a containerd 1.7 default config (version 2), and nothing else', (ctx) => {
+      need(ctx, 'bash');
+      const original = readFileSync(join(FIXTURES, 'containerd-1.7-default.toml'), 'utf8');
+      expect(original.match(/SystemdCgroup = false/g)).toHaveLength(1);
+      const file = copy('containerd-1.7-default.toml');
+      const { first, text } = editTwice(ubuntu, file);
+      expect(first.changed).toBe(true);
+      expect(text).toBe(original.replace('            SystemdCgroup = false', '            SystemdCgroup = true'));
+      expect(text).toContain(`${V2_TABLE}            BinaryName = ""`);
+      expect(text).toContain('    systemd_cgroup = false\n');
+      expect(statSync(file).mode & 0o777).toBe(0o644);
+    });
+
+    it('adds the key under the runc options of a containerd 2.1 default config (version 3), which lacks it', (ctx) => {
+      need(ctx, 'bash');
+      const original = readFileSync(join(FIXTURES, 'containerd-2.1-default.toml'), 'utf8');
+      expect(original).not.toContain('SystemdCgroup');
+      const file = copy('containerd-2.1-default.toml');
+      const { first, text } = editTwice(rocky, file);
+      expect(first.changed).toBe(true);
+      expect(text).toBe(original.replace(V3_TABLE, `${V3_TABLE}            SystemdCgroup = true\n`));
+    });
+
+    it('appends the table where a config has none, in either quoting style', (ctx) => {
+      need(ctx, 'bash');
+      const minimal = "version = 3\n\n[plugins]\n  [plugins.'io.containerd.cri.v1.images']\n    snapshotter = 'overlayfs'\n";
+      const { text } = editTwice(ubuntu, copy('v3-minimal.toml', minimal));
+      expect(text).toBe(`${minimal}\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n`);
+
+      const doubleQuoted = 'version = 3\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]\n  SystemdCgroup = false # was\n';
+      const { text: edited } = editTwice(ubuntu, copy('v3-double-quoted.toml', doubleQuoted));
+      expect(edited).toBe('version = 3\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n');
+    });
+
+    it('touches only the runc options table, not other runtimes', (ctx) => {
+      need(ctx, 'bash');
+      const original = readFileSync(join(FIXTURES, 'containerd-1.7-default.toml'), 'utf8');
+      const kata =
+        '\n        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata.options]\n          SystemdCgroup = false\n';
+      const withKata = original.replace(V2_TABLE, `${kata}\n${V2_TABLE}`);
+      const { text } = editTwice(ubuntu, copy('v2-kata.toml', withKata));
+      expect(text).toContain(kata);
+      expect(text).toContain(`${V2_TABLE}            BinaryName = ""`);
+      expect(text.match(/SystemdCgroup = true/g)).toHaveLength(1);
+    });
+
+    it('leaves a config that already says so untouched', (ctx) => {
+      need(ctx, 'bash');
+      const done = readFileSync(join(FIXTURES, 'containerd-1.7-default.toml'), 'utf8').replace('SystemdCgroup = false', 'SystemdCgroup = true');
+      const file = copy('v2-done.toml', done);
+      const result = callFunction(ubuntu, ['containerd_systemd_cgroup', file]);
+      expect(result.status).toBe(0);
+      expect(result.changed).toBe(false);
+      expect(readFileSync(file, 'utf8')).toBe(done);
+    });
+
+    it('fails loudly on a config format it does not know, instead of doing nothing', (ctx) => {
+      need(ctx, 'bash');
+      for (const text of ['[plugins.cri]\n  systemd_cgroup = false\n', 'version = 1\n', readFileSync(join(FIXTURES, 'containerd.io-packaged.toml'), 'utf8')]) {
+        const file = copy('unknown.toml', text);
+        const result = callFunction(ubuntu, ['containerd_systemd_cgroup', file]);
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toContain('only 2 (containerd 1.x) and 3 (containerd 2.x) are handled');
+        expect(readFileSync(file, 'utf8')).toBe(text);
+      }
+    });
+
+    it('regenerates a config that is missing, of an unknown format or has the CRI plugin disabled', (ctx) => {
+      need(ctx, 'bash');
+      const usable = (file: string) => callFunction(ubuntu, ['containerd_config_usable', file]).status === 0;
+      expect(usable(copy('containerd-1.7-default.toml'))).toBe(true);
+      expect(usable(copy('containerd-2.1-default.toml'))).toBe(true);
+      expect(usable(copy('containerd.io-packaged.toml'))).toBe(false);
+      expect(usable(copy('v1.toml', 'root = "/var/lib/containerd"\n'))).toBe(false);
+      expect(usable(join(dir, 'no-such-config.toml'))).toBe(false);
+      expect(usable(copy('v2-cri-disabled.toml', 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'))).toBe(false);
+    });
+  });
+
+  it('comments out the swap entries of an fstab once', (ctx) => {
+    need(ctx, 'bash');
+    const file = copy('fstab');
+    const first = callFunction(ubuntu, ['fstab_disable_swap', file]);
+    expect(first.status).toBe(0);
+    expect(first.changed).toBe(true);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    expect(lines).toContain('#/swap.img\tnone\tswap\tsw\t0\t0');
+    expect(lines).toContain('#UUID=5b1e2a4c-7f3d-4c2e-9a51-0d3f6b7e8a90 none            swap    sw              0       0');
+    expect(lines).toContain('#/dev/sdb2 none swap sw 0 0');
+    expect(lines).toContain('tmpfs /tmp tmpfs defaults,noswap 0 0');
+    expect(lines).toContain('/dev/disk/by-id/dm-uuid-LVM-abc / ext4 defaults 0 1');
+    expect(lines.filter((l) => /^\s*[^#\s]/.test(l) && l.split(/\s+/)[2] === 'swap')).toEqual([]);
+    const once = readFileSync(file, 'utf8');
+    const second = callFunction(ubuntu, ['fstab_disable_swap', file]);
+    expect(second.changed).toBe(false);
+    expect(readFileSync(file, 'utf8')).toBe(once);
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+  });
+
+  it("strips Vagrant's insecure keys from an authorized_keys, and only them", (ctx) => {
+    need(ctx, 'bash');
+    const sshKey = script({}, 'ssh-key');
+    const insecure = readFileSync(sshKey, 'utf8');
+    const rsa = /INSECURE_RSA='([^']+)'/.exec(insecure)![1]!;
+    const ed = /INSECURE_ED25519='([^']+)'/.exec(insecure)![1]!;
+    const other = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKey1 admin@example';
+    const file = copy('authorized_keys', `# keys\nssh-rsa ${rsa} vagrant insecure public key\n${other}\nssh-ed25519 ${ed} vagrant insecure public key\n`);
+    chmodSync(file, 0o600);
+    const first = callFunction(sshKey, ['strip_insecure_keys', file]);
+    expect(first.status).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(`# keys\n${other}\n`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(callFunction(sshKey, ['strip_insecure_keys', file]).changed).toBe(false);
+  });
+
+  it("finds every machine's planned address by machine name or hostname", (ctx) => {
+    need(ctx, 'bash');
+    const plan = casePlan('virtualbox-custom-network-box-version');
+    const file = join(dir, 'packages-custom.sh');
+    writeFileSync(file, content(renderAll(plan), 'provision/packages.sh'));
+    for (const n of plan.nodes) {
+      for (const key of [n.name, n.hostname]) expect(callFunction(file, ['kv_planned_ip', key]).stdout).toBe(`${n.ip}\nKV_CHANGED=0\n`);
+    }
+    expect(callFunction(file, ['kv_planned_ip', 'worker-9']).status).not.toBe(0);
+  });
+
+  it('takes installed Kubernetes packages of the planned version and refuses others', (ctx) => {
+    need(ctx, 'bash');
+    const stubs = (kubeadm: string, kubelet: string, kubectl: string) =>
+      `kubeadm() { echo ${kubeadm}; }; kubelet() { echo "Kubernetes ${kubelet}"; }; kubectl() { printf 'Client Version: %s\\nKustomize Version: v5.6.0\\n' ${kubectl}; }`;
+    const minor = script({ kubernetes: { version: '1.33' } }, 'packages');
+    const patch = script({ kubernetes: { version: '1.33.2' }, distro: 'rocky-9' }, 'packages');
+    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.5', 'v1.33.5', 'v1.33.5')).status).toBe(0);
+    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.5', 'v1.32.9', 'v1.33.5')).status).not.toBe(0);
+    expect(callFunction(minor, ['installed_ok'], 'kubeadm() { return 127; }').status).not.toBe(0);
+    expect(callFunction(patch, ['installed_ok'], stubs('v1.33.2', 'v1.33.2', 'v1.33.2')).status).toBe(0);
+    expect(callFunction(patch, ['installed_ok'], stubs('v1.33.2', 'v1.33.2', 'v1.33.3')).status).not.toBe(0);
+  });
+
+  it("fills in the installed kubeadm's version only when it matches the plan", (ctx) => {
+    need(ctx, 'bash');
+    const minor = script({ kubernetes: { version: '1.31' } }, 'control-plane');
+    expect(callFunction(minor, ['kubernetes_version'], 'kubeadm() { echo v1.31.7; }').stdout).toBe('v1.31.7\nKV_CHANGED=0\n');
+    expect(callFunction(minor, ['kubernetes_version'], 'kubeadm() { echo v1.32.0; }').status).not.toBe(0);
+    const patch = script({ kubernetes: { version: '1.31.2' } }, 'control-plane');
+    expect(callFunction(patch, ['kubernetes_version'], 'kubeadm() { echo v1.31.7; }').stderr).toContain('planned for 1.31.2');
+  });
+
+  it("sets flannel's network to the pod subnet and picks its interface by the node network", (ctx) => {
+    need(ctx, 'bash');
+    const plan = casePlan('virtualbox-custom-network-box-version');
+    const controlPlane = join(dir, 'control-plane-flannel.sh');
+    writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
+    const out = join(dir, 'kube-flannel.out.yml');
+    const first = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out]);
+    expect(first.stderr).toBe('');
+    expect(first.changed).toBe(true);
+    const manifest = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const config = manifest.find((d) => d.kind === 'ConfigMap')!;
+    expect(JSON.parse(config.data['net-conf.json'])).toEqual({ Network: plan.kubernetes.podSubnet, EnableNFTables: false, Backend: { Type: 'vxlan' } });
+    const daemonSet = manifest.find((d) => d.kind === 'DaemonSet')!;
+    const args: string[] = daemonSet.spec.template.spec.containers[0].args;
+    expect(args.slice(0, 2)).toEqual(['--ip-masq', '--kube-subnet-mgr']);
+    expect(args).toHaveLength(3);
+    const regex = new RegExp(args[2]!.replace(/^--iface-regex=/, ''));
+    for (const n of plan.nodes) expect(regex.test(n.ip), n.ip).toBe(true);
+    for (const other of ['10.0.2.15', '192.168.121.5', '10.200.0.1', '192.168.570.1']) expect(regex.test(other), other).toBe(false);
+    const once = readFileSync(out, 'utf8');
+    expect(callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out]).changed).toBe(false);
+    expect(readFileSync(out, 'utf8')).toBe(once);
+
+    const changedLayout = copy('kube-flannel-changed.yml', readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8').replace('- --kube-subnet-mgr', '- "--kube-subnet-mgr"'));
+    const refused = callFunction(controlPlane, ['flannel_manifest', changedLayout, join(dir, 'refused.yml')]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("could not add --iface-regex");
+  });
+
+  it('writes a Calico installation with the pod subnet and the control plane as the address to reach', (ctx) => {
+    need(ctx, 'bash');
+    const plan = testPlan({ kubernetes: { cni: 'calico', podSubnet: '10.32.0.0/16' } });
+    const controlPlane = join(dir, 'control-plane-calico.sh');
+    writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
+    const offline = 'fetch() { :; }; kubectl() { :; }; log() { :; }; write_file() { cat; }';
+    const result = callFunction(controlPlane, ['install_cni'], offline);
+    expect(result.status).toBe(0);
+    const [installation] = parseAllDocuments(result.stdout.replace(/KV_CHANGED=.*\n$/, '')).map((d) => d.toJS());
+    expect(installation).toEqual({
+      apiVersion: 'operator.tigera.io/v1',
+      kind: 'Installation',
+      metadata: { name: 'default' },
+      spec: {
+        calicoNetwork: {
+          ipPools: [{ name: 'default-ipv4-ippool', blockSize: 26, cidr: '10.32.0.0/16', encapsulation: 'VXLANCrossSubnet', natOutgoing: 'Enabled', nodeSelector: 'all()' }],
+          nodeAddressAutodetectionV4: { canReach: plan.controlPlane.ip },
+        },
+      },
+    });
+  });
+
+  it('writes a file only when its content differs, with the mode asked for', (ctx) => {
+    need(ctx, 'bash');
+    const file = join(dir, 'written.conf');
+    const write = () => callFunction(ubuntu, ['true'], `write_file ${file} 0640 <<<'a = 1'; echo "first=\${KV_CHANGED}"`);
+    expect(write().stdout).toContain('first=1');
+    expect(readFileSync(file, 'utf8')).toBe('a = 1\n');
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+    chmodSync(file, 0o666);
+    expect(write().stdout).toContain('first=0');
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+  });
+});

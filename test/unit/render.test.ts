@@ -1,0 +1,286 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ADDONS,
+  CA_CERT,
+  CA_KEY,
+  KUBEADM_DIR,
+  KUBERNETES_VERSION_PLACEHOLDER,
+  PROVISION_PHASES,
+  SSH_PRIVATE_KEY,
+  joinConfigPath,
+  packageVersions,
+  provisionersFor,
+  renderAll,
+  rubyQuote,
+  shellQuote,
+  slash24AddressRegex,
+  uploadsFor,
+  yamlQuote,
+  type RenderedFile,
+} from '../../src/render/render.js';
+import { STATE_DIR } from '../../src/paths.js';
+import { FIXED_CA_CERT_HASH, FIXED_SSH_PUBLIC_KEY, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan } from '../helpers/plans.js';
+
+function file(files: RenderedFile[], path: string): RenderedFile {
+  const f = files.find((x) => x.path === path);
+  if (!f) throw new Error(`${path} was not rendered; got ${files.map((x) => x.path).join(', ')}`);
+  return f;
+}
+
+const allCases = Object.keys(PLAN_CASES).map((name) => ({ name, files: renderAll(casePlan(name)) }));
+
+describe('renderAll', () => {
+  it('is deterministic: the same plan gives the same bytes, and plans built twice agree', () => {
+    const plan = testPlan({ kubernetes: { cni: 'calico' }, addons: { dashboard: true } });
+    expect(renderAll(plan)).toEqual(renderAll(plan));
+    expect(renderAll(testPlan({ kubernetes: { cni: 'calico' }, addons: { dashboard: true } }))).toEqual(renderAll(plan));
+  });
+
+  it('does not change the plan it renders', () => {
+    const plan = testPlan();
+    const before = JSON.stringify(plan);
+    renderAll(plan);
+    expect(JSON.stringify(plan)).toBe(before);
+  });
+
+  it('lists the files sorted by path, with one join config per worker', () => {
+    const files = renderAll(testPlan());
+    const paths = files.map((f) => f.path);
+    expect(paths).toEqual([
+      `${KUBEADM_DIR}/init.yaml`,
+      `${KUBEADM_DIR}/join-worker-1.yaml`,
+      `${KUBEADM_DIR}/join-worker-2.yaml`,
+      'Vagrantfile',
+      'provision/control-plane.sh',
+      'provision/packages.sh',
+      'provision/prerequisites.sh',
+      'provision/ssh-key.sh',
+      'provision/worker.sh',
+    ]);
+    expect([...paths].sort((a, b) => (a < b ? -1 : 1))).toEqual(paths);
+  });
+
+  it('renders no join config without workers, and join configs named after kept worker indices', () => {
+    expect(renderAll(testPlan({ workers: { count: 0 } })).filter((f) => f.path.includes('join-'))).toEqual([]);
+    const plan = testPlan({ workers: { count: 2 } }, { workerIndices: [1, 3] });
+    const files = renderAll(plan);
+    const worker3 = plan.workers.find((w) => w.index === 3)!;
+    expect(file(files, joinConfigPath(worker3)).content).toContain(`value: "${worker3.ip}"`);
+    expect(files.some((f) => f.path.endsWith('join-worker-2.yaml'))).toBe(false);
+  });
+
+  it('gives kubeadm configs mode 0600, scripts 0755 and the Vagrantfile 0644', () => {
+    for (const { files } of allCases) {
+      for (const f of files) {
+        if (f.path.startsWith(`${KUBEADM_DIR}/`)) expect(f.mode, f.path).toBe(0o600);
+        else if (f.path.startsWith('provision/')) expect(f.mode, f.path).toBe(0o755);
+        else expect(f.mode, f.path).toBe(0o644);
+      }
+    }
+  });
+
+  it('puts the token only in the 0600 files inside the state directory', () => {
+    for (const { name, files } of allCases) {
+      for (const f of files) {
+        if (f.content.includes(FIXED_TOKEN)) {
+          expect(f.mode, `${name}: ${f.path}`).toBe(0o600);
+          expect(f.path.startsWith(`${STATE_DIR}/`), `${name}: ${f.path}`).toBe(true);
+        }
+      }
+      expect(file(files, `${KUBEADM_DIR}/init.yaml`).content).toContain(FIXED_TOKEN);
+      // Neither the token's secret half alone nor the CA hash leaks into scripts or the Vagrantfile.
+      for (const f of files.filter((x) => x.mode !== 0o600)) {
+        expect(f.content, f.path).not.toContain(FIXED_TOKEN.split('.')[1]);
+        expect(f.content, f.path).not.toContain(FIXED_CA_CERT_HASH);
+      }
+    }
+  });
+
+  it('puts the cluster public key only in ssh-key.sh', () => {
+    for (const { files } of allCases) {
+      for (const f of files) expect(f.content.includes(FIXED_SSH_PUBLIC_KEY), f.path).toBe(f.path === 'provision/ssh-key.sh');
+    }
+  });
+
+  it('syncs nothing into the guests: the only synced folder is the disabled default one', () => {
+    for (const { name, files } of allCases) {
+      const vagrantfile = file(files, 'Vagrantfile').content;
+      const synced = vagrantfile.split('\n').filter((l) => l.includes('synced_folder'));
+      expect(synced, name).toEqual(['  config.vm.synced_folder ".", "/vagrant", disabled: true']);
+      expect(vagrantfile).not.toMatch(/rsync|nfs|smb|9p|virtiofs/);
+    }
+  });
+
+  it('keeps secrets out of provisioner arguments and environment', () => {
+    for (const { files } of allCases) {
+      const vagrantfile = file(files, 'Vagrantfile').content;
+      expect(vagrantfile).not.toMatch(/args:|inline:/);
+      expect(vagrantfile).toContain('env = { "KUBEADM_VAGRANT_NODE" => n[:name] }');
+    }
+  });
+
+  it('logs in with the cluster key, or the insecure key of the running Vagrant the first time', () => {
+    const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
+    expect(vagrantfile).toContain('config.ssh.insert_key = false');
+    expect(vagrantfile).toContain('config.ssh.private_key_path = [File.join(STATE_DIR, "ssh", "id_rsa"), *INSECURE_KEYS]');
+    expect(vagrantfile).toContain('Vagrant.source_root.to_s, "keys", "vagrant{,.key.rsa,.key.ed25519}"');
+    expect(SSH_PRIVATE_KEY).toBe(`${STATE_DIR}/ssh/id_rsa`);
+  });
+
+  it('declares every node with its planned name, hostname, address and resources', () => {
+    const plan = casePlan('virtualbox-custom-network-box-version');
+    const vagrantfile = file(renderAll(plan), 'Vagrantfile').content;
+    for (const n of plan.nodes) {
+      expect(vagrantfile).toContain(
+        `    name: "${n.name}",\n    hostname: "${n.hostname}",\n    role: "${n.role}",\n    ip: "${n.ip}",\n    cpus: ${n.cpus},\n    memory: ${n.memory},\n`,
+      );
+    }
+    expect(vagrantfile).toContain('config.vm.box = "example/ubuntu-noble"\n  config.vm.box_version = "202502.21.0"');
+    expect(vagrantfile).toContain('lv.default_prefix = "lab-"');
+    expect(vagrantfile).toContain('vb.name = n[:hostname]');
+    expect(file(renderAll(testPlan()), 'Vagrantfile').content).not.toContain('box_version');
+  });
+
+  it('uses the planned provider by default and the planned libvirt driver', () => {
+    expect(file(renderAll(testPlan()), 'Vagrantfile').content).toContain('ENV["VAGRANT_DEFAULT_PROVIDER"] ||= "virtualbox"');
+    const libvirt = file(renderAll(testPlan({ provider: 'libvirt', libvirt: { driver: 'qemu' } })), 'Vagrantfile').content;
+    expect(libvirt).toContain('ENV["VAGRANT_DEFAULT_PROVIDER"] ||= "libvirt"');
+    expect(libvirt).toContain('lv.driver = "qemu"');
+  });
+
+  it('runs the shell phases in order, with the uploads just before the phase that reads them', () => {
+    const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
+    const order = ['shell.call("ssh-key")', 'shell.call("prerequisites")', 'shell.call("packages")', 'n[:uploads].each', 'shell.call(n[:role] == "control-plane" ? "control-plane" : "worker")'];
+    const at = order.map((s) => vagrantfile.indexOf(s));
+    expect(at.every((i) => i > 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+
+  it('never disables the CA pin and never uses the NAT address', () => {
+    for (const { files } of allCases) {
+      for (const f of files) {
+        expect(f.content, f.path).not.toContain('unsafe-skip-ca-verification');
+        expect(f.content, f.path).not.toContain('unsafeSkipCAVerification');
+        expect(f.content, f.path).not.toContain('10.0.2.15');
+      }
+    }
+  });
+
+  it('starts every script with bash in strict mode and logs with the phase name', () => {
+    for (const { files } of allCases) {
+      for (const phase of PROVISION_PHASES) {
+        const script = file(files, `provision/${phase}.sh`).content;
+        expect(script.startsWith('#!/usr/bin/env bash\n'), phase).toBe(true);
+        expect(script).toContain('\nset -euo pipefail\n');
+        expect(script).toContain(`\nKV_PHASE=${phase}\n`);
+        expect(script).toContain(`printf '[kubeadm-vagrant] %s: %s\\n' "\${KV_PHASE}" "$*"`);
+        expect(script.endsWith('\nif [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi\n'), phase).toBe(true);
+      }
+    }
+  });
+
+  it('renders package commands for the distro family only', () => {
+    const apt = renderAll(testPlan({ distro: 'debian-12', kubernetes: { version: '1.33.2' } }));
+    const dnf = renderAll(testPlan({ distro: 'rocky-9', kubernetes: { version: '1.33.2' } }));
+    const aptPackages = file(apt, 'provision/packages.sh').content;
+    const dnfPackages = file(dnf, 'provision/packages.sh').content;
+    expect(aptPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/deb/'");
+    expect(aptPackages).toContain('kubelet=1.33.2-1.1 kubeadm=1.33.2-1.1 kubectl=1.33.2-1.1');
+    expect(aptPackages).toContain('apt-mark hold "${pkg}"');
+    expect(aptPackages).toContain('/etc/default/kubelet');
+    expect(aptPackages).not.toMatch(/\bdnf\b/);
+    expect(dnfPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/rpm/'");
+    expect(dnfPackages).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni');
+    expect(dnfPackages).toContain('--disableexcludes=kubernetes');
+    expect(dnfPackages).toContain('kubelet-1.33.2 kubeadm-1.33.2 kubectl-1.33.2');
+    expect(dnfPackages).toContain('/etc/sysconfig/kubelet');
+    expect(dnfPackages).not.toContain('apt-get');
+    const dnfPrereq = file(dnf, 'provision/prerequisites.sh').content;
+    expect(dnfPrereq).toContain('setenforce 0');
+    expect(dnfPrereq).toContain('containerd=containerd.io');
+    expect(file(apt, 'provision/prerequisites.sh').content).not.toContain('setenforce');
+  });
+
+  it('renders the CNI and the dashboard the plan asks for, at pinned versions', () => {
+    const flannel = file(renderAll(testPlan()), 'provision/control-plane.sh').content;
+    expect(flannel).toContain(ADDONS.flannel.manifest);
+    expect(flannel).toContain("readonly FLANNEL_IFACE_ARG='--iface-regex=^192\\.168\\.56\\.[0-9]+$'");
+    expect(flannel).not.toContain('tigera');
+    expect(flannel).not.toContain('dashboard');
+    const calico = file(renderAll(testPlan({ kubernetes: { cni: 'calico', podSubnet: '10.32.0.0/16' }, addons: { dashboard: true } })), 'provision/control-plane.sh').content;
+    expect(calico).toContain(ADDONS.calico.operator);
+    expect(calico).toContain(ADDONS.calico.crds);
+    expect(calico).toContain("readonly POD_SUBNET='10.32.0.0/16'");
+    expect(calico).toContain('canReach: ${MASTER_IP}');
+    expect(calico).toContain('encapsulation: VXLANCrossSubnet');
+    expect(calico).toContain(ADDONS.dashboard.manifest);
+    expect(calico).not.toContain('flannel');
+  });
+
+  it('asks for the version placeholder only when no patch is pinned', () => {
+    const minor = file(renderAll(testPlan({ kubernetes: { version: '1.33' } })), `${KUBEADM_DIR}/init.yaml`).content;
+    expect(minor).toContain(`kubernetesVersion: "${KUBERNETES_VERSION_PLACEHOLDER}"`);
+    const patch = file(renderAll(testPlan({ kubernetes: { version: '1.33.2' } })), `${KUBEADM_DIR}/init.yaml`).content;
+    expect(patch).toContain('kubernetesVersion: "v1.33.2"');
+    expect(patch).not.toContain(KUBERNETES_VERSION_PLACEHOLDER);
+  });
+
+  it('lets the control plane run workloads only when there are no workers', () => {
+    expect(file(renderAll(testPlan({ workers: { count: 0 } })), `${KUBEADM_DIR}/init.yaml`).content).toContain('  taints: []\n');
+    expect(file(renderAll(testPlan()), `${KUBEADM_DIR}/init.yaml`).content).not.toContain('taints');
+  });
+});
+
+describe('provisioners', () => {
+  it('uploads the init config and the CA to the control plane, a join config to a worker', () => {
+    const plan = testPlan();
+    expect(uploadsFor(plan.controlPlane)).toEqual([
+      { provisioner: 'control-plane-files', source: `${KUBEADM_DIR}/init.yaml`, target: 'init.yaml' },
+      { provisioner: 'control-plane-ca-cert', source: CA_CERT, target: 'ca.crt' },
+      { provisioner: 'control-plane-ca-key', source: CA_KEY, target: 'ca.key' },
+    ]);
+    expect(uploadsFor(plan.workers[1]!)).toEqual([{ provisioner: 'worker-files', source: joinConfigPath(plan.workers[1]!), target: 'join.yaml' }]);
+  });
+
+  it('names the provisioners that run exactly the given phases, in order', () => {
+    expect(provisionersFor(['prerequisites', 'ssh-key'])).toEqual(['ssh-key', 'prerequisites']);
+    expect(provisionersFor(['control-plane'])).toEqual(['control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane']);
+    expect(provisionersFor(['worker'])).toEqual(['worker-files', 'worker']);
+    expect(provisionersFor(PROVISION_PHASES)).toEqual([
+      'ssh-key',
+      'prerequisites',
+      'packages',
+      'control-plane-files',
+      'control-plane-ca-cert',
+      'control-plane-ca-key',
+      'control-plane',
+      'worker-files',
+      'worker',
+    ]);
+  });
+});
+
+describe('quoting and small helpers', () => {
+  it('quotes for the shell', () => {
+    expect(shellQuote('plain')).toBe("'plain'");
+    expect(shellQuote("it's $HOME `x`")).toBe("'it'\\''s $HOME `x`'");
+  });
+
+  it('quotes for YAML and Ruby', () => {
+    expect(yamlQuote('a"b\\c: #d')).toBe('"a\\"b\\\\c: #d"');
+    expect(rubyQuote('box #{`rm -rf`}')).toBe('"box \\#{`rm -rf`}"');
+  });
+
+  it('matches the addresses of a /24', () => {
+    const re = new RegExp(slash24AddressRegex('192.168.56.0/24'));
+    expect(re.test('192.168.56.10')).toBe(true);
+    expect(re.test('192.168.5.10')).toBe(false);
+    expect(re.test('192.168.566.1')).toBe(false);
+    expect(re.test('192x168.56.1')).toBe(false);
+  });
+
+  it('derives the pkgs.k8s.io package versions of a patch', () => {
+    expect(packageVersions(testPlan({ kubernetes: { version: '1.33.2' } }))).toEqual({ deb: '1.33.2-1.1', rpm: '1.33.2' });
+    expect(packageVersions(testPlan({ kubernetes: { version: '1.33' } }))).toBeUndefined();
+  });
+});
