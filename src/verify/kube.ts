@@ -1,0 +1,202 @@
+import { z } from 'zod';
+import type { Cni } from '../config/schema.js';
+import type { CheckResult, PlannedNode } from './types.js';
+
+/** Pure readers of `kubectl get nodes|pods -o json` and the cluster checks built on them. */
+
+export const ADMIN_KUBECONFIG = '/etc/kubernetes/admin.conf';
+export const KUBECTL_NODES = `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get nodes -o json`;
+/** All namespaces: flannel's pods live in kube-flannel, the rest in kube-system. */
+export const KUBECTL_PODS = `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get pods --all-namespaces -o json`;
+
+const Condition = z.object({
+  type: z.string(),
+  status: z.string(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+});
+
+const NodeList = z.object({
+  items: z.array(
+    z.object({
+      metadata: z.object({ name: z.string() }),
+      status: z
+        .object({
+          conditions: z.array(Condition).optional(),
+          addresses: z.array(z.object({ type: z.string(), address: z.string() })).optional(),
+        })
+        .optional(),
+    }),
+  ),
+});
+
+const ContainerState = z.object({
+  running: z.object({}).optional(),
+  waiting: z.object({ reason: z.string().optional() }).optional(),
+  terminated: z.object({ reason: z.string().optional(), exitCode: z.number().optional() }).optional(),
+});
+
+const PodList = z.object({
+  items: z.array(
+    z.object({
+      metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
+      spec: z.object({ nodeName: z.string().optional() }).optional(),
+      status: z
+        .object({
+          phase: z.string().optional(),
+          reason: z.string().optional(),
+          conditions: z.array(Condition).optional(),
+          containerStatuses: z
+            .array(z.object({ name: z.string(), ready: z.boolean(), restartCount: z.number().optional(), state: ContainerState.optional() }))
+            .optional(),
+        })
+        .optional(),
+    }),
+  ),
+});
+
+export interface KubeNode {
+  name: string;
+  ready: boolean;
+  /** `Ready`, or `NotReady: <reason> <message>`. */
+  readiness: string;
+  internalIPs: string[];
+}
+
+export interface KubePod {
+  namespace: string;
+  name: string;
+  nodeName: string | undefined;
+  ready: boolean;
+  /** `Running, ready`, `Pending: ContainerCreating`, `Running, not ready: CrashLoopBackOff (7 restarts)`. */
+  state: string;
+}
+
+function parseAs<T>(schema: z.ZodType<T>, text: string, what: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${what}: not JSON (${text.trim().slice(0, 80) || 'empty output'})`);
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Error(`${what}: unexpected JSON at ${issue?.path.join('.') || '(top)'}: ${issue?.message ?? 'invalid'}`);
+}
+
+export function parseNodeList(text: string): KubeNode[] {
+  const list = parseAs(NodeList, text, 'kubectl get nodes');
+  return list.items.map((n) => {
+    const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+    const isReady = ready?.status === 'True';
+    const why = [ready?.reason, ready?.message].filter(Boolean).join(' ');
+    return {
+      name: n.metadata.name,
+      ready: isReady,
+      readiness: isReady ? 'Ready' : `NotReady${why ? `: ${why}` : ready ? '' : ': no Ready condition yet'}`,
+      internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
+    };
+  });
+}
+
+type RawPod = z.infer<typeof PodList>['items'][number];
+
+function podState(p: RawPod): { ready: boolean; state: string } {
+  const phase = p.status?.phase ?? 'Unknown';
+  const containers = p.status?.containerStatuses ?? [];
+  const readyCondition = p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const ready = phase === 'Running' && (readyCondition || (containers.length > 0 && containers.every((c) => c.ready)));
+  if (ready) return { ready, state: 'Running, ready' };
+  const stuck = containers.find((c) => !c.ready);
+  const reason = stuck?.state?.waiting?.reason ?? stuck?.state?.terminated?.reason ?? p.status?.reason;
+  const restarts = stuck?.restartCount ? ` (${stuck.restartCount} restarts)` : '';
+  const head = phase === 'Running' ? 'Running, not ready' : phase;
+  return { ready, state: reason ? `${head}: ${reason}${restarts}` : `${head}${restarts}` };
+}
+
+export function parsePodList(text: string): KubePod[] {
+  const list = parseAs(PodList, text, 'kubectl get pods');
+  return list.items.map((p) => ({
+    namespace: p.metadata.namespace ?? 'default',
+    name: p.metadata.name,
+    nodeName: p.spec?.nodeName,
+    ...podState(p),
+  }));
+}
+
+export interface PodMatcher {
+  id: string;
+  title: string;
+  namespaces: readonly string[];
+  /** Pod name prefix: DaemonSet pods are `<set>-<5 chars>`, static pods `<component>-<node name>`. */
+  prefix: string;
+}
+
+const staticPod = (component: string): PodMatcher => ({
+  id: `pod-${component}`,
+  title: `${component} running`,
+  namespaces: ['kube-system'],
+  prefix: `${component}-`,
+});
+
+export const CONTROL_PLANE_PODS: readonly PodMatcher[] = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd'].map(staticPod);
+export const KUBE_PROXY_POD: PodMatcher = { id: 'pod-kube-proxy', title: 'kube-proxy running', namespaces: ['kube-system'], prefix: 'kube-proxy-' };
+export const COREDNS_POD: PodMatcher = { id: 'pod-coredns', title: 'CoreDNS running', namespaces: ['kube-system'], prefix: 'coredns-' };
+
+export function cniPod(cni: Cni): PodMatcher {
+  return cni === 'calico'
+    ? { id: 'pod-cni', title: 'calico-node running', namespaces: ['kube-system', 'calico-system'], prefix: 'calico-node-' }
+    : { id: 'pod-cni', title: 'flannel running', namespaces: ['kube-flannel', 'kube-system'], prefix: 'kube-flannel-ds-' };
+}
+
+const matches = (m: PodMatcher, p: KubePod): boolean => m.namespaces.includes(p.namespace) && p.name.startsWith(m.prefix);
+const sameNode = (a: string | undefined, b: string): boolean => a?.toLowerCase() === b.toLowerCase();
+
+function result(node: PlannedNode, check: string, title: string, expected: string, ok: boolean, seen: string): CheckResult {
+  return { node: node.name, check, title, ok, seen, expected };
+}
+
+/** The pod of `m` on this node is running and ready (during a rollout, any one of them). */
+export function podOnNodeCheck(node: PlannedNode, m: PodMatcher, pods: readonly KubePod[]): CheckResult {
+  const here = pods.filter((p) => matches(m, p) && sameNode(p.nodeName, node.hostname));
+  const best = here.find((p) => p.ready) ?? here[0];
+  const seen = best ? `${best.namespace}/${best.name}: ${best.state}` : `no ${m.prefix}* pod on ${node.hostname}`;
+  return result(node, m.id, m.title, 'running and ready', best?.ready ?? false, seen);
+}
+
+function corednsCheck(node: PlannedNode, pods: readonly KubePod[]): CheckResult {
+  const dns = pods.filter((p) => matches(COREDNS_POD, p));
+  const ready = dns.filter((p) => p.ready).length;
+  const notReady = dns.filter((p) => !p.ready).map((p) => `${p.name}: ${p.state}`);
+  const seen = dns.length === 0 ? 'no coredns pods' : `${ready}/${dns.length} ready${notReady.length ? `; ${notReady.join('; ')}` : ''}`;
+  return result(node, COREDNS_POD.id, COREDNS_POD.title, 'every coredns pod running and ready', dns.length > 0 && ready === dns.length, seen);
+}
+
+function nodeReadyCheck(node: PlannedNode, kn: KubeNode | undefined, all: readonly KubeNode[]): CheckResult {
+  const seen = kn ? kn.readiness : `not registered (registered: ${all.map((n) => n.name).join(', ') || 'none'})`;
+  return result(node, 'node-ready', 'registered and Ready', `node ${node.hostname} Ready`, kn?.ready ?? false, seen);
+}
+
+function internalIpCheck(node: PlannedNode, kn: KubeNode | undefined): CheckResult {
+  const ips = kn?.internalIPs ?? [];
+  const seen = !kn ? 'not registered' : ips.length ? ips.join(', ') : 'no InternalIP';
+  return result(node, 'node-internal-ip', 'InternalIP is the private address', node.ip, ips.length > 0 && ips.every((ip) => ip === node.ip), seen);
+}
+
+/** The Kubernetes view of every planned node; control-plane-wide pods are reported on the control plane. */
+export function clusterChecks(planned: readonly PlannedNode[], nodes: readonly KubeNode[], pods: readonly KubePod[], cni: Cni): Map<string, CheckResult[]> {
+  const out = new Map<string, CheckResult[]>();
+  for (const node of planned) {
+    const kn = nodes.find((n) => sameNode(n.name, node.hostname));
+    const checks = [nodeReadyCheck(node, kn, nodes), internalIpCheck(node, kn), podOnNodeCheck(node, KUBE_PROXY_POD, pods), podOnNodeCheck(node, cniPod(cni), pods)];
+    if (node.role === 'control-plane') checks.push(...CONTROL_PLANE_PODS.map((m) => podOnNodeCheck(node, m, pods)), corednsCheck(node, pods));
+    out.set(node.name, checks);
+  }
+  return out;
+}
+
+/** The checks clusterChecks would make for a node, all failed for one reason (e.g. kubectl failed). */
+export function failedClusterChecks(node: PlannedNode, cni: Cni, seen: string): CheckResult[] {
+  return (clusterChecks([node], [], [], cni).get(node.name) ?? []).map((c) => ({ ...c, ok: false, seen }));
+}

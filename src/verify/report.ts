@@ -1,0 +1,47 @@
+import type { VerifySummary } from '../state.js';
+import type { CheckResult, VerifyReport } from './types.js';
+
+const SEEN_WIDTH = 72;
+
+function clip(s: string, width: number): string {
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length > width ? `${flat.slice(0, width - 3)}...` : flat;
+}
+
+function renderTable(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  return rows.map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd());
+}
+
+/** One line: `verify (cluster): all 34 checks passed on 3 nodes in 4.1 s` or what failed where. */
+export function summarizeReport(report: VerifyReport): string {
+  const all = report.nodes.flatMap((n) => n.checks);
+  const failed = all.filter((c) => !c.ok);
+  const took = `${(report.durationMs / 1000).toFixed(1)} s`;
+  const nodes = `${report.nodes.length} node${report.nodes.length === 1 ? '' : 's'}`;
+  if (failed.length === 0) return `verify (${report.phase}): all ${all.length} checks passed on ${nodes} in ${took}`;
+  const bad = report.nodes.filter((n) => !n.ok).map((n) => n.name);
+  return `verify (${report.phase}): ${failed.length} of ${all.length} checks FAILED on ${bad.join(', ')} (${nodes}, ${took})`;
+}
+
+/** The human table: one row per check; EXPECTED only where a check failed. */
+export function formatReportTable(report: VerifyReport): string {
+  const row = (c: CheckResult): string[] => [c.node, c.check, c.ok ? 'ok' : 'FAIL', clip(c.seen, SEEN_WIDTH), c.ok ? '' : clip(c.expected, 48)];
+  const rows = [['NODE', 'CHECK', 'RESULT', 'SEEN', 'EXPECTED'], ...report.nodes.flatMap((n) => n.checks.map(row))];
+  return [...renderTable(rows), '', summarizeReport(report)].join('\n');
+}
+
+/** The machine-readable form (`verify --json`): the whole report, stable key order. */
+export function reportToJson(report: VerifyReport): string {
+  return JSON.stringify(report, null, 2) + '\n';
+}
+
+/** What state.json remembers of a verification. */
+export function toVerifySummary(report: VerifyReport): VerifySummary {
+  return {
+    at: report.startedAt,
+    ok: report.ok,
+    phase: report.phase,
+    nodes: report.nodes.map((n) => ({ name: n.name, ok: n.ok, failed: n.checks.filter((c) => !c.ok).map((c) => c.check) })),
+  };
+}

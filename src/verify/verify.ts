@@ -1,0 +1,128 @@
+import type { Cni } from '../config/schema.js';
+import { endpointOf } from '../ssh/known-hosts.js';
+import { mapConcurrent, runAll, type ExecResult, type SshOptions, type SshSession, type SshTarget } from '../ssh/client.js';
+import { clusterChecks, failedClusterChecks, KUBECTL_NODES, KUBECTL_PODS, parseNodeList, parsePodList, type KubeNode, type KubePod } from './kube.js';
+import { nodeCheckSpecs } from './node-checks.js';
+import type { CheckOutcome, CheckResult, NodeCheckSpec, NodeReport, PlannedNode, VerifyPhase, VerifyReport } from './types.js';
+
+export interface VerifyNode {
+  planned: PlannedNode;
+  target: SshTarget;
+}
+
+export interface VerifyOptions {
+  /** `node`: node-level checks; `cluster`: those plus the Kubernetes checks, read on the control plane. */
+  phase: VerifyPhase;
+  cni?: Cni;
+  /** Nodes verified at once (default 16). */
+  concurrency?: number;
+  /** Commands in flight on one node's connection; OpenSSH allows 10 sessions per connection. */
+  checksPerNode?: number;
+  /** The port peers are probed on (default 22, the SSH port every node listens on). */
+  probePort?: number;
+  /** Replaces the node-level check list, e.g. for a subset. */
+  specs?: (node: PlannedNode, all: readonly PlannedNode[]) => NodeCheckSpec[];
+}
+
+type KubeView = { ok: true; nodes: KubeNode[]; pods: KubePod[] } | { ok: false; reason: string };
+
+interface NodeRun {
+  checks: CheckResult[];
+  kube?: KubeView;
+}
+
+const firstLine = (s: string): string => s.trim().split('\n')[0]?.trim() ?? '';
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+function resultOf(node: PlannedNode, spec: NodeCheckSpec, outcome: CheckOutcome): CheckResult {
+  return { node: node.name, check: spec.id, title: spec.title, expected: spec.expected(node), ...outcome };
+}
+
+/** A failed command's first stderr line often says why (`containerd: command not found`). */
+function withExitDetail(outcome: CheckOutcome, r: ExecResult): CheckOutcome {
+  if (outcome.ok || r.code === 0 || firstLine(r.stderr) === '') return outcome;
+  return { ok: false, seen: `${outcome.seen} [exit ${r.code}: ${firstLine(r.stderr).slice(0, 120)}]` };
+}
+
+async function runCheck(session: SshSession, node: PlannedNode, spec: NodeCheckSpec): Promise<CheckResult> {
+  try {
+    const r = await session.exec(spec.command, { sudo: true });
+    return resultOf(node, spec, withExitDetail(spec.parse(r.stdout, r.code, node), r));
+  } catch (err) {
+    return resultOf(node, spec, { ok: false, seen: `not checked: ${messageOf(err)}` });
+  }
+}
+
+async function kubectlJson(session: SshSession, command: string): Promise<string> {
+  const r = await session.exec(command, { sudo: true });
+  if (r.code !== 0) throw new Error(`\`${command.split(' --')[0]} ...\` failed (exit ${r.code}): ${firstLine(r.stderr) || 'no error output'}`);
+  return r.stdout;
+}
+
+async function readKube(session: SshSession): Promise<KubeView> {
+  try {
+    const nodes = parseNodeList(await kubectlJson(session, KUBECTL_NODES));
+    const pods = parsePodList(await kubectlJson(session, KUBECTL_PODS));
+    return { ok: true, nodes, pods };
+  } catch (err) {
+    return { ok: false, reason: `not checked: ${messageOf(err)}` };
+  }
+}
+
+const SSH_CHECK = { check: 'ssh', title: 'SSH login with the cluster key', expected: 'key accepted, host key as pinned' };
+
+function sshResult(node: PlannedNode, ok: boolean, seen: string): CheckResult {
+  return { node: node.name, ...SSH_CHECK, ok, seen };
+}
+
+function nodeReport(node: PlannedNode, checks: CheckResult[]): NodeReport {
+  return { name: node.name, hostname: node.hostname, ip: node.ip, role: node.role, ok: checks.every((c) => c.ok), checks };
+}
+
+/**
+ * Connects to every node in parallel, runs the node-level checks (and in the cluster phase reads
+ * `kubectl get nodes/pods` on the control plane), and reports every check of every node. Never
+ * rejects for a node's failure: an unreachable node is a failed `ssh` check.
+ */
+export async function verifyNodes(nodes: readonly VerifyNode[], ssh: SshOptions, options: VerifyOptions): Promise<VerifyReport> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const planned = nodes.map((n) => n.planned);
+  const specsFor = options.specs ?? ((node: PlannedNode, all: readonly PlannedNode[]) => nodeCheckSpecs(node, all, options.probePort));
+  const byTarget = new Map(nodes.map((n) => [n.target, n.planned]));
+  const wantKube = (node: PlannedNode): boolean => options.phase === 'cluster' && node.role === 'control-plane';
+
+  const outcomes = await runAll(
+    nodes.map((n) => n.target),
+    ssh,
+    async (session, target): Promise<NodeRun> => {
+      const node = byTarget.get(target)!;
+      const login = sshResult(node, true, `logged in as ${target.username}@${endpointOf(target.host, target.port)}`);
+      const checks = await mapConcurrent(specsFor(node, planned), options.checksPerNode ?? 4, (spec) => runCheck(session, node, spec));
+      return { checks: [login, ...checks], ...(wantKube(node) ? { kube: await readKube(session) } : {}) };
+    },
+    { concurrency: options.concurrency ?? 16 },
+  );
+
+  const runs = outcomes.map((o, i): NodeRun => (o.ok ? o.value : { checks: [sshResult(planned[i]!, false, o.error.message)] }));
+  const reports = planned.map((node, i) => nodeReport(node, [...runs[i]!.checks, ...clusterPart(node, planned, runs, options)]));
+  return {
+    phase: options.phase,
+    ok: reports.every((r) => r.ok),
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - t0),
+    nodes: reports,
+  };
+}
+
+function clusterPart(node: PlannedNode, planned: readonly PlannedNode[], runs: readonly NodeRun[], options: VerifyOptions): CheckResult[] {
+  if (options.phase !== 'cluster') return [];
+  const cni = options.cni ?? 'flannel';
+  const cpIndex = planned.findIndex((p) => p.role === 'control-plane');
+  const view: KubeView =
+    cpIndex < 0
+      ? { ok: false, reason: 'not checked: no control-plane node to read the cluster from' }
+      : (runs[cpIndex]!.kube ?? { ok: false, reason: `not checked: control plane ${planned[cpIndex]!.name} unreachable over SSH` });
+  if (!view.ok) return failedClusterChecks(node, cni, view.reason);
+  return clusterChecks([node], view.nodes, view.pods, cni).get(node.name) ?? [];
+}

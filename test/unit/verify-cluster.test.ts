@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { clusterChecks, failedClusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
+import type { CheckResult, PlannedNode } from '../../src/verify/types.js';
+
+const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
+
+const master: PlannedNode = { name: 'master', hostname: 'demo-master', ip: '192.168.56.10', role: 'control-plane' };
+const w1: PlannedNode = { name: 'worker-1', hostname: 'demo-worker-1', ip: '192.168.56.21', role: 'worker' };
+const w2: PlannedNode = { name: 'worker-2', hostname: 'demo-worker-2', ip: '192.168.56.22', role: 'worker' };
+const w3: PlannedNode = { name: 'worker-3', hostname: 'demo-worker-3', ip: '192.168.56.23', role: 'worker' };
+
+const byId = (checks: CheckResult[] | undefined): Record<string, CheckResult> => Object.fromEntries((checks ?? []).map((c) => [c.check, c]));
+
+describe('kubectl get nodes -o json', () => {
+  const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+
+  it('reads name, readiness and InternalIP of each node', () => {
+    expect(nodes.map((n) => [n.name, n.ready, n.internalIPs])).toEqual([
+      ['demo-master', true, ['192.168.56.10']],
+      ['demo-worker-1', true, ['192.168.56.21']],
+      ['demo-worker-2', false, ['10.0.2.15']],
+    ]);
+  });
+
+  it('keeps the kubelet reason of a NotReady node', () => {
+    expect(nodes[2]!.readiness).toMatch(/^NotReady: KubeletNotReady container runtime network not ready/);
+  });
+
+  it('rejects output that is not a node list, without crashing on the shape', () => {
+    expect(() => parseNodeList('error: the server doesn\'t have a resource type "nodes"')).toThrow(/not JSON/);
+    expect(() => parseNodeList('{"kind":"List","items":[{"metadata":{}}]}')).toThrow(/items\.0\.metadata\.name/);
+  });
+});
+
+describe('kubectl get pods -A -o json', () => {
+  it('reads state, node and readiness of each pod', () => {
+    const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
+    const flannel = pods.find((p) => p.name === 'kube-flannel-ds-r8v2x')!;
+    expect(flannel).toMatchObject({ namespace: 'kube-flannel', nodeName: 'demo-worker-2', ready: false, state: 'Running, not ready: CrashLoopBackOff (7 restarts)' });
+    const pending = pods.find((p) => p.name === 'coredns-674b8bbfcf-tn6wx')!;
+    expect(pending).toMatchObject({ ready: false, state: 'Pending: ContainerCreating' });
+    expect(pods.find((p) => p.name === 'etcd-demo-master')).toMatchObject({ ready: true, state: 'Running, ready' });
+  });
+});
+
+describe('cluster checks (flannel)', () => {
+  const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+  const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
+  const results = clusterChecks([master, w1, w2, w3], nodes, pods, 'flannel');
+
+  it('a healthy control plane passes everything but the half-ready CoreDNS', () => {
+    const m = byId(results.get('master'));
+    expect(Object.keys(m)).toEqual([
+      'node-ready',
+      'node-internal-ip',
+      'pod-kube-proxy',
+      'pod-cni',
+      'pod-kube-apiserver',
+      'pod-kube-controller-manager',
+      'pod-kube-scheduler',
+      'pod-etcd',
+      'pod-coredns',
+    ]);
+    expect(Object.values(m).filter((c) => !c.ok).map((c) => c.check)).toEqual(['pod-coredns']);
+    expect(m['pod-coredns']!.seen).toBe('1/2 ready; coredns-674b8bbfcf-tn6wx: Pending: ContainerCreating');
+    expect(m['pod-cni']!.seen).toBe('kube-flannel/kube-flannel-ds-9d4kq: Running, ready');
+  });
+
+  it('a healthy worker passes, and gets no control-plane checks', () => {
+    const checks = results.get('worker-1')!;
+    expect(checks.map((c) => c.check)).toEqual(['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni']);
+    expect(checks.every((c) => c.ok)).toBe(true);
+  });
+
+  it('the NAT-address mistake: NotReady, wrong InternalIP, flannel crash-looping', () => {
+    const w = byId(results.get('worker-2'));
+    expect(w['node-ready']).toMatchObject({ ok: false, seen: expect.stringMatching(/^NotReady: KubeletNotReady/) });
+    expect(w['node-internal-ip']).toMatchObject({ ok: false, seen: '10.0.2.15', expected: '192.168.56.22' });
+    expect(w['pod-cni']).toMatchObject({ ok: false, seen: 'kube-flannel/kube-flannel-ds-r8v2x: Running, not ready: CrashLoopBackOff (7 restarts)' });
+    expect(w['pod-kube-proxy']!.ok).toBe(true);
+  });
+
+  it('a planned node that never joined is reported as not registered', () => {
+    const w = byId(results.get('worker-3'));
+    expect(w['node-ready']).toMatchObject({ ok: false, seen: 'not registered (registered: demo-master, demo-worker-1, demo-worker-2)' });
+    expect(w['pod-kube-proxy']).toMatchObject({ ok: false, seen: 'no kube-proxy-* pod on demo-worker-3' });
+  });
+
+  it('looks for the CNI of the plan: calico pods do not satisfy flannel', () => {
+    const calicoPods = parsePodList(fixture('kubectl-get-pods-calico.json'));
+    const asFlannel = clusterChecks([w1], nodes, calicoPods, 'flannel');
+    expect(byId(asFlannel.get('worker-1'))['pod-cni']!.ok).toBe(false);
+  });
+});
+
+describe('cluster checks (calico)', () => {
+  it('finds calico-node in kube-system and reports a crash-looping scheduler', () => {
+    const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+    const pods = parsePodList(fixture('kubectl-get-pods-calico.json'));
+    const results = clusterChecks([master, w1], nodes, pods, 'calico');
+    const m = byId(results.get('master'));
+    expect(m['pod-cni']).toMatchObject({ ok: true, title: 'calico-node running', seen: 'kube-system/calico-node-2xw7k: Running, ready' });
+    expect(m['pod-kube-scheduler']).toMatchObject({ ok: false, seen: 'kube-system/kube-scheduler-demo-master: Running, not ready: CrashLoopBackOff (5 restarts)' });
+    expect(m['pod-coredns']).toMatchObject({ ok: true, seen: '2/2 ready' });
+    // calico-kube-controllers is not mistaken for a calico-node pod
+    expect(byId(results.get('worker-1'))['pod-cni']!.seen).toBe('kube-system/calico-node-5vjnd: Running, ready');
+  });
+});
+
+describe('failedClusterChecks', () => {
+  it('produces the same checks as clusterChecks, all failed with the reason', () => {
+    const failed = failedClusterChecks(master, 'flannel', 'not checked: control plane unreachable');
+    const real = clusterChecks([master], [], [], 'flannel').get('master')!;
+    expect(failed.map((c) => [c.check, c.title, c.expected])).toEqual(real.map((c) => [c.check, c.title, c.expected]));
+    expect(failed.every((c) => !c.ok && c.seen === 'not checked: control plane unreachable')).toBe(true);
+  });
+});
