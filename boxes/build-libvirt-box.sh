@@ -1,0 +1,281 @@
+#!/bin/bash
+# Builds the kubeadm-vagrant Debian 12 box for vagrant-libvirt, offline from Debian packages
+# (the machine's configured apt mirror), without any prebuilt image.
+#
+# Usage: boxes/build-libvirt-box.sh [OUTPUT_DIR]
+#   OUTPUT_DIR defaults to ${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}.
+# Writes OUTPUT_DIR/kubeadm-vagrant-debian12.box and OUTPUT_DIR/kubeadm-vagrant-debian12.manifest.json.
+# Skips the build when the box exists and its manifest records the same recipe hash
+# (sha256 over this script and boxes/recipe/) and the box's sha256 still matches.
+# Needs root, debootstrap, sfdisk (fdisk), extlinux, qemu-img, losetup, mkfs.ext4.
+#
+# Environment:
+#   KUBEADM_VAGRANT_BOX_CACHE    default output directory
+#   KUBEADM_VAGRANT_DEBIAN_MIRROR  Debian mirror URL (default: the one apt is configured with)
+#   KUBEADM_VAGRANT_VAGRANT_PUBKEY  Vagrant's insecure public key (default: from the vagrant package)
+#   KUBEADM_VAGRANT_BOX_FORCE=1   rebuild even when the cached box matches
+set -euo pipefail
+
+readonly BOX_NAME=kubeadm-vagrant-debian12
+readonly SUITE=bookworm
+readonly DISK_GIB=16
+readonly SWAP_MIB=64
+readonly PART_START_SECTOR=2048
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+recipe_dir=$script_dir/recipe
+output_dir=${1:-${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}}
+box_file=$output_dir/$BOX_NAME.box
+manifest_file=$output_dir/$BOX_NAME.manifest.json
+started_at=$(date +%s)
+
+log() { printf '[build-libvirt-box %4ss] %s\n' "$(($(date +%s) - started_at))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# sha256 over this script and every recipe file, by relative path, so moving the checkout does not change it.
+recipe_hash() {
+  (
+    cd "$script_dir"
+    {
+      sha256sum "$(basename "${BASH_SOURCE[0]}")"
+      find recipe -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -d' ' -f1
+  )
+}
+
+json_field() { # json_field FILE KEY: the string value of a top-level key, or nothing
+  sed -n "s/^[[:space:]]*\"$2\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$1" | head -n1
+}
+
+# The Debian mirror apt is configured with for $SUITE main (never a hard-coded host).
+find_mirror() {
+  local mirror
+  if [[ -n ${KUBEADM_VAGRANT_DEBIAN_MIRROR:-} ]]; then
+    printf '%s\n' "$KUBEADM_VAGRANT_DEBIAN_MIRROR"
+    return
+  fi
+  # shellcheck disable=SC2016 # $(...) are apt's format fields, not shell
+  mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' 2>/dev/null |
+    awk -v s="$SUITE" '$2 == s && $3 == "main" { print $1; exit }')
+  if [[ -z $mirror ]]; then # No apt lists yet: read the sources themselves (one-line and deb822 formats).
+    mirror=$(
+      {
+        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+          awk -v s="$SUITE" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i + 1) == s) print $i }'
+        cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+          awk -v s="$SUITE" 'BEGIN { RS = ""; FS = "\n" } /(^|\n)Types:[^\n]*deb( |$|\n)/ && $0 ~ ("Suites:[^\n]*[ ]" s "([ ]|$|\n)") {
+            for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { split($i, a, " "); print a[2] } }'
+      } | head -n1
+    )
+  fi
+  [[ -n $mirror ]] || die "no Debian $SUITE mirror in apt's sources; set KUBEADM_VAGRANT_DEBIAN_MIRROR"
+  printf '%s\n' "${mirror%/}/"
+}
+
+# Every apt source for $SUITE, $SUITE-updates and $SUITE-security, as one-line entries for the guest.
+guest_sources() {
+  # shellcheck disable=SC2016 # $(...) are apt's format fields, not shell
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' 2>/dev/null |
+    awk -v s="$SUITE" '($2 == s || $2 == s "-updates" || $2 == s "-security") && $3 == "main" { print "deb " $1 " " $2 " main" }' |
+    LC_ALL=C sort -u
+}
+
+find_vagrant_pubkey() {
+  local candidate
+  if [[ -n ${KUBEADM_VAGRANT_VAGRANT_PUBKEY:-} ]]; then
+    printf '%s\n' "$KUBEADM_VAGRANT_VAGRANT_PUBKEY"
+    return
+  fi
+  for candidate in /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
+    /usr/share/vagrant/keys/vagrant.pub /opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub; do
+    if [[ -f $candidate ]]; then
+      printf '%s\n' "$candidate"
+      return
+    fi
+  done
+  die "Vagrant's insecure public key not found (install the vagrant package or set KUBEADM_VAGRANT_VAGRANT_PUBKEY)"
+}
+
+# ---- cache check ----------------------------------------------------------------------------
+hash=$(recipe_hash)
+if [[ -f $box_file && -f $manifest_file && -z ${KUBEADM_VAGRANT_BOX_FORCE:-} ]]; then
+  if [[ $(json_field "$manifest_file" recipeHash) == "$hash" ]] &&
+    [[ $(sha256sum "$box_file" | cut -d' ' -f1) == "$(json_field "$manifest_file" sha256)" ]]; then
+    log "up to date: $box_file (recipe $hash)"
+    printf '%s\n' "$box_file"
+    exit 0
+  fi
+  log "cached box is stale or damaged: rebuilding"
+fi
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, loop devices, mounts)"
+for tool in debootstrap sfdisk extlinux qemu-img losetup mkfs.ext4 blkid flock chroot; do
+  command -v "$tool" >/dev/null || die "$tool not found"
+done
+mbr_bin=
+for candidate in /usr/lib/EXTLINUX/mbr.bin /usr/lib/syslinux/mbr/mbr.bin /usr/share/syslinux/mbr.bin; do
+  if [[ -f $candidate ]]; then mbr_bin=$candidate; break; fi
+done
+[[ -n $mbr_bin ]] || die "extlinux's mbr.bin not found (apt-get install extlinux syslinux-common)"
+
+mkdir -p "$output_dir"
+# One build at a time per cache directory; a second caller waits, then finds the box made.
+exec 9>"$output_dir/.$BOX_NAME.lock"
+flock -w 3600 9 || die "another build holds $output_dir/.$BOX_NAME.lock"
+if [[ -f $box_file && -f $manifest_file && -z ${KUBEADM_VAGRANT_BOX_FORCE:-} &&
+  $(json_field "$manifest_file" recipeHash) == "$hash" ]]; then
+  log "built meanwhile by another process: $box_file"
+  printf '%s\n' "$box_file"
+  exit 0
+fi
+
+# ---- work area and cleanup ------------------------------------------------------------------
+work_dir=$(mktemp -d "$output_dir/.build.XXXXXX")
+root_dir=$work_dir/rootfs
+mnt_dir=$work_dir/mnt
+loop_dev=
+
+# Unmounts everything below the work area (deepest first), detaches the loop device, and removes
+# the work area only when nothing is mounted in it any more.
+cleanup() {
+  local rc=$? mounts
+  set +e
+  mounts=$(awk -v w="$work_dir/" 'index($2 "/", w) == 1 { print $2 }' /proc/self/mounts | LC_ALL=C sort -r)
+  if [[ -n $mounts ]]; then
+    while IFS= read -r m; do
+      umount "$m" 2>/dev/null || umount -l "$m"
+    done <<<"$mounts"
+  fi
+  if [[ -n $loop_dev ]]; then
+    losetup -d "$loop_dev" 2>/dev/null
+  fi
+  if awk -v w="$work_dir/" 'index($2 "/", w) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+    log "WARNING: something is still mounted below $work_dir; left in place"
+  else
+    rm -rf "$work_dir"
+  fi
+  if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc)"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mirror=$(find_mirror)
+pubkey=$(find_vagrant_pubkey)
+log "recipe $hash; mirror $mirror; key $pubkey; work area $work_dir"
+
+# ---- root file system -----------------------------------------------------------------------
+log "debootstrap $SUITE (minbase) — several minutes"
+debootstrap --variant=minbase --arch=amd64 --components=main --include=ca-certificates \
+  "$SUITE" "$root_dir" "$mirror" >"$work_dir/debootstrap.log" 2>&1 ||
+  { tail -n 30 "$work_dir/debootstrap.log" >&2; die "debootstrap failed"; }
+
+# Files of the recipe (dpkg's excludes among them, so they apply to every package installed next),
+# owned by root whoever owns the checkout; configure-guest.sh sets the special modes.
+while IFS= read -r -d '' file; do
+  install -D -m 0644 -o root -g root "$recipe_dir/rootfs/$file" "$root_dir/$file"
+done < <(cd "$recipe_dir/rootfs" && find . -type f -printf '%P\0')
+guest_sources >"$root_dir/etc/apt/sources.list"
+if [[ ! -s $root_dir/etc/apt/sources.list ]]; then
+  printf 'deb %s %s main\n' "$mirror" "$SUITE" >"$root_dir/etc/apt/sources.list"
+fi
+cp -L /etc/resolv.conf "$root_dir/etc/resolv.conf"
+# No service starts inside the chroot.
+printf '#!/bin/sh\nexit 101\n' >"$root_dir/usr/sbin/policy-rc.d"
+chmod 0755 "$root_dir/usr/sbin/policy-rc.d"
+mount -t proc proc "$root_dir/proc"
+mount -t sysfs -o ro sysfs "$root_dir/sys"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root_dir/dev/pts"
+
+mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe_dir/packages.txt")
+log "apt-get install ${#packages[@]} packages"
+chroot_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C HOME=/root)
+{
+  chroot "$root_dir" "${chroot_env[@]}" apt-get update &&
+    chroot "$root_dir" "${chroot_env[@]}" apt-get -y -o Dpkg::Options::=--force-confold dist-upgrade &&
+    chroot "$root_dir" "${chroot_env[@]}" apt-get -y --no-install-recommends -o Dpkg::Options::=--force-confold \
+      install "${packages[@]}"
+} >"$work_dir/apt.log" 2>&1 || { tail -n 40 "$work_dir/apt.log" >&2; die "apt-get in the chroot failed"; }
+
+kernels=("$root_dir"/boot/vmlinuz-*)
+[[ ${#kernels[@]} -eq 1 && -f ${kernels[0]} ]] || die "expected one kernel in the image, found: ${kernels[*]}"
+kernel=$(basename "${kernels[0]}")
+initrd=initrd.img-${kernel#vmlinuz-}
+[[ -f $root_dir/boot/$initrd ]] || die "no $initrd in the image"
+# shellcheck disable=SC2016 # ${Version} is dpkg-query's field, not shell
+containerd_version=$(chroot "$root_dir" dpkg-query -W -f '${Version}' containerd)
+
+# ---- disk -----------------------------------------------------------------------------------
+raw=$work_dir/disk.raw
+truncate -s "${DISK_GIB}G" "$raw"
+printf 'label: dos\nstart=%s, type=83, bootable\n' "$PART_START_SECTOR" | sfdisk --quiet "$raw"
+dd if="$mbr_bin" of="$raw" bs=440 count=1 conv=notrunc status=none
+part_bytes=$(($(stat -c %s "$raw") - PART_START_SECTOR * 512))
+# Partition device nodes (/dev/loopNp1) do not appear here: map the partition by offset instead.
+loop_dev=$(losetup --find --show --offset $((PART_START_SECTOR * 512)) --sizelimit "$part_bytes" "$raw")
+# Inode tables and journal are written now (zeros cost nothing in qcow2), not by every guest at boot.
+mkfs.ext4 -q -L root -O ^64bit -E lazy_itable_init=0,lazy_journal_init=0 "$loop_dev"
+root_uuid=$(blkid -s UUID -o value "$loop_dev")
+
+# Guest configuration, inside the chroot.
+install -m 0644 "$pubkey" "$root_dir/tmp/vagrant.pub"
+install -m 0755 "$recipe_dir/configure-guest.sh" "$root_dir/tmp/configure-guest.sh"
+log "configure the guest"
+chroot "$root_dir" "${chroot_env[@]}" /bin/bash /tmp/configure-guest.sh "$root_uuid" "$SWAP_MIB" /tmp/vagrant.pub
+rm -f "$root_dir/usr/sbin/policy-rc.d" "$root_dir/tmp/configure-guest.sh"
+umount "$root_dir/dev/pts" "$root_dir/sys" "$root_dir/proc"
+
+mkdir -p "$mnt_dir"
+mount "$loop_dev" "$mnt_dir"
+log "copy the root file system ($(du -sh "$root_dir" | cut -f1))"
+cp -a "$root_dir/." "$mnt_dir/"
+mkdir -p "$mnt_dir/boot/extlinux"
+cat >"$mnt_dir/boot/extlinux/extlinux.conf" <<EOF
+DEFAULT debian
+PROMPT 0
+TIMEOUT 0
+LABEL debian
+  LINUX /boot/$kernel
+  INITRD /boot/$initrd
+  APPEND root=UUID=$root_uuid ro net.ifnames=0 biosdevname=0 console=tty0 console=ttyS0,115200n8
+EOF
+extlinux --install "$mnt_dir/boot/extlinux" >/dev/null 2>&1
+sync
+umount "$mnt_dir"
+losetup -d "$loop_dev"
+loop_dev=
+
+# ---- box ------------------------------------------------------------------------------------
+log "qemu-img convert to compressed qcow2"
+box_dir=$work_dir/box
+mkdir -p "$box_dir"
+qemu-img convert -c -O qcow2 "$raw" "$box_dir/box.img"
+rm -f "$raw"
+printf '{"provider":"libvirt","format":"qcow2","virtual_size":%s}\n' "$DISK_GIB" >"$box_dir/metadata.json"
+cp "$recipe_dir/Vagrantfile" "$box_dir/Vagrantfile"
+tar -C "$box_dir" -cf "$work_dir/$BOX_NAME.box" metadata.json Vagrantfile box.img
+box_sha=$(sha256sum "$work_dir/$BOX_NAME.box" | cut -d' ' -f1)
+box_bytes=$(stat -c %s "$work_dir/$BOX_NAME.box")
+cat >"$work_dir/manifest.json" <<EOF
+{
+  "name": "$BOX_NAME",
+  "box": "$BOX_NAME.box",
+  "provider": "libvirt",
+  "sha256": "$box_sha",
+  "bytes": $box_bytes,
+  "recipeHash": "$hash",
+  "suite": "$SUITE",
+  "mirror": "$mirror",
+  "kernel": "${kernel#vmlinuz-}",
+  "containerd": "$containerd_version",
+  "virtualSizeGiB": $DISK_GIB,
+  "swapMiB": $SWAP_MIB
+}
+EOF
+# Box first, manifest last: a manifest that matches always describes a complete box.
+rm -f "$manifest_file"
+mv -f "$work_dir/$BOX_NAME.box" "$box_file"
+mv -f "$work_dir/manifest.json" "$manifest_file"
+log "done: $box_file ($((box_bytes / 1024 / 1024)) MiB, sha256 $box_sha) in $(($(date +%s) - started_at)) s"
+printf '%s\n' "$box_file"

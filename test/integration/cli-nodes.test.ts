@@ -1,0 +1,123 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
+const dirs: string[] = [];
+
+function run(args: string[], cwd: string, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const CONFIG = `# my lab — comments must survive
+apiVersion: kubeadm-vagrant/v1alpha1
+kind: Cluster
+name: lab
+provider: libvirt
+network:
+  masterIP: 192.168.56.250   # near the top of the /24 on purpose
+workers:
+  count: 2   # two for now
+`;
+
+/** A generated cluster whose machines got to a phase (as `up` records it), without VMs. */
+function generated(phase?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-nodes-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'cluster.yaml'), CONFIG);
+  expect(run(['generate'], dir).code).toBe(0);
+  if (phase) {
+    const nodePhases = { master: phase, 'worker-1': phase, 'worker-2': phase };
+    writeFileSync(join(dir, '.kubeadm-vagrant', 'state.json'), JSON.stringify({ phase, nodePhases }));
+  }
+  return dir;
+}
+
+function snapshot(dir: string) {
+  const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : undefined);
+  return { config: read('cluster.yaml'), vagrantfile: read('Vagrantfile'), state: read('.kubeadm-vagrant/state.json'), token: read('.kubeadm-vagrant/token') };
+}
+
+beforeAll(() => expect(existsSync(CLI), 'npm run build first').toBe(true));
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('node and token commands: bad input gets a clear error and changes nothing', () => {
+  it('node add --count 0', () => {
+    const dir = generated('prerequisites');
+    const before = snapshot(dir);
+    const r = run(['node', 'add', '--count', '0'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--count must be a whole number, at least 1/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('node add past the /24', () => {
+    const dir = generated('prerequisites');
+    const before = snapshot(dir);
+    const r = run(['node', 'add', '--count', '3'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/workers\.count \(with --count 3\): workers 192\.168\.56\.251\.\.192\.168\.56\.255 do not all fit in 192\.168\.56\.0\/24/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('node add while NODE_COUNT overrides the file', () => {
+    const dir = generated('prerequisites');
+    const before = snapshot(dir);
+    const r = run(['node', 'add'], dir, { NODE_COUNT: '2' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/NODE_COUNT or --workers overrides it/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('node add on a cluster that was never brought up', () => {
+    const dir = generated();
+    const before = snapshot(dir);
+    const r = run(['node', 'add'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not up; run `kubeadm-vagrant up` first/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('node remove of a node that does not exist, and of the control plane', () => {
+    const dir = generated('prerequisites');
+    const before = snapshot(dir);
+    const missing = run(['node', 'remove', 'worker-7'], dir);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no node named worker-7; the nodes are master, worker-1, worker-2/);
+    const cp = run(['node', 'remove', 'master'], dir);
+    expect(cp.code).toBe(2);
+    expect(cp.stderr).toMatch(/master is the control plane; it cannot be removed/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('token commands on a cluster whose control plane is not up', () => {
+    const dir = generated('prerequisites');
+    const before = snapshot(dir);
+    for (const cmd of [['token', 'create'], ['token', 'list'], ['token', 'delete', 'abcdef']]) {
+      const r = run(cmd, dir);
+      expect(r.code, cmd.join(' ')).toBe(2);
+      expect(r.stderr, cmd.join(' ')).toMatch(/needs a running control plane.*run `kubeadm-vagrant up` first/);
+    }
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('token create --ttl 0 is refused', () => {
+    const dir = generated('verified');
+    const r = run(['token', 'create', '--ttl', '0'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/never expires/);
+  });
+
+  it('token commands against an unreachable control plane say so', () => {
+    const dir = generated('verified');
+    // A master on a loopback address where nothing listens: the connection is refused at once,
+    // and no traffic leaves this machine.
+    writeFileSync(join(dir, 'cluster.yaml'), CONFIG.replace('192.168.56.250', '127.0.0.10'));
+    const r = run(['token', 'list'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/control plane master \(127\.0\.0\.10\) is not reachable/);
+  });
+});
