@@ -47,17 +47,18 @@ export function kubeToolsCheck(minor: string, patch?: string): NodeCheckSpec {
   };
 }
 
+/** Peers are every planned node, not only those being verified (node add verifies the new ones). */
 function specsFor(level: VerifyLevel, cluster: Pick<Cluster, 'plan'>) {
-  return (node: PlannedNode, all: readonly PlannedNode[]): NodeCheckSpec[] => {
+  return (node: PlannedNode): NodeCheckSpec[] => {
     if (level === 'machines') return [hostnameCheck, privateIpCheck];
-    const base = nodeCheckSpecs(node, all);
+    const base = nodeCheckSpecs(node, cluster.plan.nodes);
     return level === 'node' ? base : [...base, kubeToolsCheck(cluster.plan.kubernetes.minor, cluster.plan.kubernetes.patch)];
   };
 }
 
 /** The check titles a level runs on a node, for `--dry-run`. */
 export function describeChecks(level: VerifyLevel, node: NodePlan, cluster: Pick<Cluster, 'plan'>): string[] {
-  const titles = specsFor(level, cluster)(node, cluster.plan.nodes).map((s) => s.id);
+  const titles = specsFor(level, cluster)(node).map((s) => s.id);
   const kube = level === 'control-plane' || level === 'cluster' ? ['node-registered-ready', 'internal-ip', 'kube-system-pods'] : [];
   return ['ssh', ...titles, 'insecure-key-refused', ...kube];
 }

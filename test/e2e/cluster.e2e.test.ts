@@ -66,6 +66,11 @@ describe.skipIf(!canRun)('a cluster on real VMs (libvirt, qemu), up to prerequis
       { reject: false, timeoutMs: 2 * MINUTE },
     );
 
+  /** What a user would have seen: the CLI's progress and result lines. */
+  const show = (r: ExecResult) => {
+    for (const line of r.all.trimEnd().split('\n')) log(`  | ${line}`);
+  };
+
   const expectOk = (r: ExecResult, what: string) => {
     if (r.exitCode !== 0) log(`${what} failed (exit ${r.exitCode}):\n${r.all.slice(-4000)}`);
     expect(r.exitCode, `${what}\n${r.all.slice(-4000)}`).toBe(0);
@@ -110,6 +115,7 @@ libvirt:
 
   it('up --until prerequisites brings both machines up and prepares them', async () => {
     const r = await step('kubeadm-vagrant up --until prerequisites', () => cli(['up', '--until', 'prerequisites']));
+    show(r);
     expectOk(r, 'up --until prerequisites');
     expect(r.all).toMatch(/reached phase prerequisites/);
     // No secret in the log or the progress output.
@@ -164,6 +170,7 @@ libvirt:
 
   it('node add brings a third machine to the same phase, and verify passes again', async () => {
     const r = await step('kubeadm-vagrant node add', () => cli(['node', 'add']));
+    show(r);
     expectOk(r, 'node add');
     expect(r.all).toMatch(/added worker-2; they reached phase prerequisites/);
     expect(readFileSync(join(dir, 'cluster.yaml'), 'utf8')).toMatch(/workers: \{count: 2, cpus: 1, memory: 768\}/);
@@ -178,6 +185,7 @@ libvirt:
     const before = await env.inventory();
     expect(before.domains).toEqual(['e2e-master', 'e2e-worker-1', 'e2e-worker-2']);
     const r = await step('kubeadm-vagrant destroy -f', () => cli(['destroy', '-f'], 10 * MINUTE));
+    show(r);
     expectOk(r, 'destroy');
     const after = await env.inventory();
     expect(after.domains).toEqual([]);
