@@ -53,13 +53,18 @@ export async function ensureSecrets(clusterDir: string, clusterName: string, con
     token = generateToken();
     storeToken(clusterDir, token);
   }
-  if (!existsSync(p.sshPrivateKey) || !existsSync(p.sshPublicKey)) {
-    const pair = await generateSshKeyPair(`kubeadm-vagrant-${clusterName}`);
+  // Both key generations run in Node's thread pool: made together, the first generate waits once.
+  const needSsh = !existsSync(p.sshPrivateKey) || !existsSync(p.sshPublicKey);
+  const needCa = !existsSync(p.caCert) || !existsSync(p.caKey);
+  const [pair, ca] = await Promise.all([
+    needSsh ? generateSshKeyPair(`kubeadm-vagrant-${clusterName}`) : undefined,
+    needCa ? generateClusterCa() : undefined,
+  ]);
+  if (pair) {
     writeFileAtomic(p.sshPrivateKey, pair.privateKeyPem, 0o600);
     writeFileAtomic(p.sshPublicKey, pair.publicKeyOpenSsh + '\n', 0o600);
   }
-  if (!existsSync(p.caCert) || !existsSync(p.caKey)) {
-    const ca = await generateClusterCa();
+  if (ca) {
     writeFileAtomic(p.caKey, ca.keyPem, 0o600);
     writeFileAtomic(p.caCert, ca.certPem, 0o600);
   }

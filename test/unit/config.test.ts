@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText, validateRaw } from '../../src/config/load.js';
 import { API_VERSION, KIND, defaultConfig } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/config/duration.js';
@@ -14,8 +14,12 @@ function problems(change: Record<string, unknown>): string[] {
   return validateRaw({ ...base, ...change }).errors.map((p) => `${p.path}: ${p.message}`);
 }
 
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function load(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kv-config-'));
+  dirs.push(dir);
   if (yamlText !== undefined) writeFileSync(join(dir, 'cluster.yaml'), yamlText);
   return loadConfig({ cwd: dir, env, flags });
 }

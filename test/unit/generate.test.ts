@@ -1,0 +1,77 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { caCertHash } from '../../src/ssh/keys.js';
+import { generate } from '../../src/steps/generate.js';
+import { TOKEN_PATTERN } from '../../src/token.js';
+
+const dirs: string[] = [];
+function clusterDir(yaml?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-gen-'));
+  dirs.push(dir);
+  if (yaml !== undefined) writeFileSync(join(dir, 'cluster.yaml'), yaml);
+  return dir;
+}
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const mode = (f: string) => statSync(f).mode & 0o777;
+const CONFIG = 'apiVersion: kubeadm-vagrant/v1alpha1\nkind: Cluster\nname: gen\nprovider: libvirt\n';
+
+describe('generate writes files and secrets', () => {
+  it('makes the secrets once, 0600 in a 0700 state directory, and pins the CA hash', async () => {
+    const dir = clusterDir(CONFIG);
+    const first = await generate({ cwd: dir, env: {} });
+    const state = join(dir, '.kubeadm-vagrant');
+    expect(mode(state)).toBe(0o700);
+    for (const f of ['token', 'ssh/id_rsa', 'ssh/id_rsa.pub', 'pki/ca.crt', 'pki/ca.key', 'kubeadm/init.yaml', 'kubeadm/join-worker-1.yaml']) {
+      expect(mode(join(state, f)), f).toBe(0o600);
+    }
+    const token = readFileSync(join(state, 'token'), 'utf8').trim();
+    expect(token).toMatch(TOKEN_PATTERN);
+    expect(readFileSync(join(state, 'ssh/id_rsa'), 'utf8')).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    const hash = caCertHash(readFileSync(join(state, 'pki/ca.crt'), 'utf8'));
+    expect(first.plan.secrets.caCertHash).toBe(hash);
+    expect(readFileSync(join(state, 'kubeadm/join-worker-1.yaml'), 'utf8')).toContain(hash);
+    expect(first.written.length).toBeGreaterThan(5);
+
+    const keyBefore = readFileSync(join(state, 'ssh/id_rsa'), 'utf8');
+    const second = await generate({ cwd: dir, env: {} });
+    expect(second.written).toEqual([]);
+    expect(readFileSync(join(state, 'ssh/id_rsa'), 'utf8')).toBe(keyBefore);
+    expect(readFileSync(join(state, 'token'), 'utf8').trim()).toBe(token);
+  });
+
+  it('a token from the config (or KUBETOKEN) wins over the stored one', async () => {
+    const dir = clusterDir(CONFIG);
+    await generate({ cwd: dir, env: {} });
+    const r = await generate({ cwd: dir, env: { KUBETOKEN: 'zzzzzz.0123456789abcdef' } });
+    expect(r.plan.secrets.token).toBe('zzzzzz.0123456789abcdef');
+    expect(readFileSync(join(dir, '.kubeadm-vagrant/kubeadm/init.yaml'), 'utf8')).toContain('zzzzzz.0123456789abcdef');
+  });
+
+  it('writes into -o DIR, and without a config into the current directory', async () => {
+    const out = clusterDir();
+    await generate({ cwd: clusterDir(CONFIG), env: {}, outDir: out });
+    expect(readdirSync(out).sort()).toEqual(['.kubeadm-vagrant', 'Vagrantfile', 'provision']);
+    const bare = clusterDir();
+    await generate({ cwd: bare, env: { NODE_COUNT: '0' } });
+    expect(readFileSync(join(bare, 'Vagrantfile'), 'utf8')).toContain('"master"');
+  });
+
+  it('an invalid config or a catalog gap writes nothing', async () => {
+    const bad = clusterDir(CONFIG + 'workers: {count: -2}\n');
+    await expect(generate({ cwd: bad, env: {} })).rejects.toThrow(ConfigError);
+    expect(readdirSync(bad)).toEqual(['cluster.yaml']);
+    const gap = clusterDir(CONFIG.replace('libvirt', 'libvirt\ndistro: rocky-9'));
+    const arch = Object.getOwnPropertyDescriptor(process, 'arch')!;
+    Object.defineProperty(process, 'arch', { value: 'arm64' });
+    try {
+      await expect(generate({ cwd: gap, env: {} })).rejects.toThrow(/no rocky-9 box for libvirt on arm64/);
+    } finally {
+      Object.defineProperty(process, 'arch', arch);
+    }
+    expect(readdirSync(gap)).toEqual(['cluster.yaml']);
+  });
+});
