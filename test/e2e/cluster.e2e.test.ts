@@ -181,9 +181,23 @@ libvirt:
     expect(report.nodes.map((n) => `${n.name}=${n.ip}`)).toEqual(['master=192.168.56.10', 'worker-1=192.168.56.11', 'worker-2=192.168.56.12']);
   });
 
+  it('node remove destroys one worker; the others keep their names and addresses', async () => {
+    // No control plane here (up stopped at prerequisites), so there is nothing to drain.
+    const r = await step('kubeadm-vagrant node remove worker-1', () => cli(['node', 'remove', 'worker-1'], 10 * MINUTE));
+    show(r);
+    expectOk(r, 'node remove');
+    expect((await env.inventory()).domains).toEqual(['e2e-master', 'e2e-worker-2']);
+    expect(readFileSync(join(dir, 'cluster.yaml'), 'utf8')).toMatch(/workers: \{count: 1, cpus: 1, memory: 768\}/);
+    expect(readFileSync(join(dir, 'Vagrantfile'), 'utf8')).not.toContain('"worker-1"');
+    const v = await step('kubeadm-vagrant verify (after remove)', () => cli(['verify', '--json'], 10 * MINUTE));
+    expectOk(v, 'verify after node remove');
+    const report = JSON.parse(v.stdout) as { nodes: { name: string; ip: string }[] };
+    expect(report.nodes.map((n) => `${n.name}=${n.ip}`)).toEqual(['master=192.168.56.10', 'worker-2=192.168.56.12']);
+  });
+
   it('destroy -f leaves no machine, volume or network behind', async () => {
     const before = await env.inventory();
-    expect(before.domains).toEqual(['e2e-master', 'e2e-worker-1', 'e2e-worker-2']);
+    expect(before.domains).toEqual(['e2e-master', 'e2e-worker-2']);
     const r = await step('kubeadm-vagrant destroy -f', () => cli(['destroy', '-f'], 10 * MINUTE));
     show(r);
     expectOk(r, 'destroy');
