@@ -1,5 +1,10 @@
 /** Anything shaped like a bootstrap token, wherever it appears (kubeadm init prints its join command). */
 const TOKEN_ANYWHERE = /\b([a-z0-9]{6})\.[a-z0-9]{16}\b/g;
+
+/** Replaces the secret half of every bootstrap token in a text; the public ID stays. */
+export function redactTokens(text: string): string {
+  return text.replace(TOKEN_ANYWHERE, '$1.<redacted>');
+}
 const KEY_BEGIN = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 const KEY_END = /-----END [A-Z ]*PRIVATE KEY-----/;
 
@@ -20,7 +25,7 @@ export class Redactor {
       this.inKey = !KEY_END.test(text);
       return '<private key redacted>';
     }
-    let out = text.replace(TOKEN_ANYWHERE, '$1.<redacted>');
+    let out = redactTokens(text);
     for (const s of this.literals) if (s.length >= 8) out = out.split(s).join('<redacted>');
     return out;
   }

@@ -1,9 +1,11 @@
+import { shellQuote } from './shell.js';
+
 /**
  * The commands sent to the control plane over SSH, as pure functions so tests can snapshot them.
  * All run with sudo; kubeadm and kubectl use the admin kubeconfig kubeadm wrote.
  */
 const ADMIN = '/etc/kubernetes/admin.conf';
-const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const quote = shellQuote;
 
 export const remote = {
   tokenList: (): string => `kubeadm token list --kubeconfig=${ADMIN} -o json`,

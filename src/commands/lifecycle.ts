@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { formatTable } from '../table.js';
 import { UP_PHASES, type UpPhase } from '../state.js';
 import { loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
 
@@ -65,8 +66,7 @@ export function registerLifecycle(program: Command): void {
       const r = await status({ load: loadOptions({ ...(opts.config ? { config: opts.config } : {}) }), dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
       const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.verify ?? '-'])];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-      for (const row of rows) out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+      for (const line of formatTable(rows)) out(line);
       out(`phase reached: ${r.state.phase ?? 'none'}${r.state.lastVerify ? `; last verify ${r.state.lastVerify.at}: ${r.state.lastVerify.ok ? 'pass' : 'FAIL'}` : ''}`);
     });
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { UsageError } from '../errors.js';
+import { formatTable } from '../table.js';
 import { DEFAULT_SSH_LIMITS, openCluster } from '../steps/cluster.js';
 import { tokenId } from '../token.js';
 import { loadOptions, out, withConfigFile, type ConfigCliOptions } from './common.js';
@@ -61,8 +62,7 @@ export function registerLiveTokens(token: Command): void {
     requireControlPlane(cluster, 'token list');
     const tokens = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, listTokens);
     const rows = [['ID', 'EXPIRES', 'USAGES', 'DESCRIPTION'], ...tokens.map((t) => [t.id, t.expires?.toISOString() ?? 'never', t.usages.join(','), t.description])];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) out(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+    for (const line of formatTable(rows)) out(line);
   });
   withConfigFile(token.command('delete').description('delete a bootstrap token on the live cluster'))
     .argument('<id>', 'the token ID (the six characters before the dot)')

@@ -1,3 +1,4 @@
+import { shellQuote } from '../shell.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
@@ -103,9 +104,6 @@ export function provisionersFor(phases: readonly ProvisionPhase[]): string[] {
 }
 
 /** A POSIX shell word that stands for exactly `s`. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's). */
 export function yamlQuote(s: string): string {

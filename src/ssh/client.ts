@@ -1,3 +1,5 @@
+import { redactTokens } from '../redact.js';
+import { shellQuote } from '../shell.js';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
 import { CommandError } from '../errors.js';
 import { endpointOf, HostKeyChangedError, hostKeyAlgorithms, pinHostKey, pinnedKeys } from './known-hosts.js';
@@ -75,13 +77,10 @@ export function isRetryableConnectError(err: unknown): boolean {
 }
 
 /** `'...'` for sh, safe for any string. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** How a command appears in errors: bootstrap token secrets hidden, long commands cut. */
 export function describeCommand(command: string): string {
-  const redacted = command.replace(/\b([a-z0-9]{6})\.[a-z0-9]{16}\b/g, '$1.<redacted>').replace(/\s+/g, ' ').trim();
+  const redacted = redactTokens(command).replace(/\s+/g, ' ').trim();
   return redacted.length > 160 ? `${redacted.slice(0, 157)}...` : redacted;
 }
 

@@ -1,3 +1,4 @@
+import { formatTable } from '../table.js';
 import type { VerifySummary } from '../state.js';
 import type { CheckResult, VerifyReport } from './types.js';
 
@@ -8,10 +9,6 @@ function clip(s: string, width: number): string {
   return flat.length > width ? `${flat.slice(0, width - 3)}...` : flat;
 }
 
-function renderTable(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
-  return rows.map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd());
-}
 
 /** One line: `verify (cluster): all 34 checks passed on 3 nodes in 4.1 s` or what failed where. */
 export function summarizeReport(report: VerifyReport): string {
@@ -28,7 +25,7 @@ export function summarizeReport(report: VerifyReport): string {
 export function formatReportTable(report: VerifyReport): string {
   const row = (c: CheckResult): string[] => [c.node, c.check, c.ok ? 'ok' : 'FAIL', clip(c.seen, SEEN_WIDTH), c.ok ? '' : clip(c.expected, 48)];
   const rows = [['NODE', 'CHECK', 'RESULT', 'SEEN', 'EXPECTED'], ...report.nodes.flatMap((n) => n.checks.map(row))];
-  return [...renderTable(rows), '', summarizeReport(report)].join('\n');
+  return [...formatTable(rows), '', summarizeReport(report)].join('\n');
 }
 
 /** The machine-readable form (`verify --json`): the whole report, stable key order. */

@@ -12,13 +12,13 @@ import {
   provisionersFor,
   renderAll,
   rubyQuote,
-  shellQuote,
   slash24AddressRegex,
   uploadsFor,
   yamlQuote,
   type RenderedFile,
 } from '../../src/render/render.js';
 import { STATE_DIR } from '../../src/paths.js';
+import { shellQuote } from '../../src/shell.js';
 import { FIXED_CA_CERT_HASH, FIXED_SSH_PUBLIC_KEY, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan } from '../helpers/plans.js';
 
 function file(files: RenderedFile[], path: string): RenderedFile {

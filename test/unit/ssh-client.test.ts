@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { describeCommand, mapConcurrent, remoteCommand, shellQuote, sshArgs, type SshTarget } from '../../src/ssh/client.js';
+import { describeCommand, mapConcurrent, remoteCommand, sshArgs, type SshTarget } from '../../src/ssh/client.js';
+import { shellQuote } from '../../src/shell.js';
 
 const target: SshTarget = { name: 'worker-1', host: '192.168.56.21', port: 22, username: 'vagrant' };
 const files = { identityFile: '/c/.kubeadm-vagrant/id_rsa', knownHostsFile: '/c/.kubeadm-vagrant/known_hosts' };
