@@ -1,8 +1,8 @@
-import { shellQuote } from '../shell.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import { STATE_DIR, templatesDir } from '../paths.js';
+import { shellQuote } from '../shell.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 
 export interface RenderedFile {
@@ -102,8 +102,6 @@ const UPLOAD_PROVISIONERS: Record<ProvisionPhase, readonly string[]> = {
 export function provisionersFor(phases: readonly ProvisionPhase[]): string[] {
   return PROVISION_PHASES.filter((p) => phases.includes(p)).flatMap((p) => [...UPLOAD_PROVISIONERS[p], p]);
 }
-
-/** A POSIX shell word that stands for exactly `s`. */
 
 /** A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's). */
 export function yamlQuote(s: string): string {

@@ -1,7 +1,7 @@
-import { redactTokens } from '../redact.js';
-import { shellQuote } from '../shell.js';
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
 import { CommandError } from '../errors.js';
+import { redactTokens } from '../redact.js';
+import { shellQuote } from '../shell.js';
 import { endpointOf, HostKeyChangedError, hostKeyAlgorithms, pinHostKey, pinnedKeys } from './known-hosts.js';
 import { withRetry } from './retry.js';
 
