@@ -26,7 +26,7 @@ export function registerNodes(program: Command): void {
     .action(async (opts: ConfigCliOptions & { count: number }) => {
       const [{ nodeAdd }, { createProgress }] = await nodesStep();
       const r = await nodeAdd({ load: configOnly(opts), count: opts.count, progress: createProgress(), print: out });
-      out(`added ${r.added.join(', ')}; they reached phase ${r.up.reached} (log: ${r.up.logFile})`);
+      out(`added ${r.added.join(', ')}; ${r.added.length === 1 ? 'it' : 'they'} reached phase ${r.up.reached} (log: ${r.up.logFile})`);
     });
   withConfigFile(node.command('remove').description('drain a worker, delete it from the cluster, destroy its machine'))
     .argument('<name>', 'worker-N or its hostname')
@@ -34,7 +34,8 @@ export function registerNodes(program: Command): void {
     .action(async (name: string, opts: ConfigCliOptions & { force?: boolean }) => {
       const [{ nodeRemove }, { createProgress }] = await nodesStep();
       const r = await nodeRemove({ load: configOnly(opts), name, force: opts.force === true, progress: createProgress(), print: out });
-      out(`removed ${r.removed}${r.drained ? '' : ' (not drained: the cluster was not reachable or has no control plane)'}`);
+      const how = { drained: 'drained and deleted from the cluster', 'no-control-plane': 'the cluster has no control plane yet, so there was nothing to drain', forced: 'NOT drained: the cluster was not reachable (--force)' }[r.drain];
+      out(`removed ${r.removed}: ${how}; its machine is destroyed`);
     });
 }
 

@@ -72,7 +72,8 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
 
 export interface NodeRemoveResult {
   removed: string;
-  drained: boolean;
+  /** drained; no control plane yet, so nothing to drain; or not reachable and destroyed anyway (--force). */
+  drain: 'drained' | 'no-control-plane' | 'forced';
   logFile: string;
 }
 
@@ -85,7 +86,7 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   const node = findNode(cluster.plan, opts.name);
   if (node.role === 'control-plane') throw new UsageError(`${node.name} is the control plane; it cannot be removed (\`kubeadm-vagrant destroy\` removes the whole cluster)`);
   const limits = opts.limits ?? DEFAULT_SSH_LIMITS;
-  let drained = false;
+  let drain: NodeRemoveResult['drain'] = 'no-control-plane';
   if (phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) >= phaseIndex('control-plane')) {
     const p = opts.progress.phase(`drain ${node.hostname} and delete it from the cluster`);
     try {
@@ -101,13 +102,14 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
           }
         }
       });
-      drained = true;
+      drain = 'drained';
       p.done(true);
     } catch (err) {
       p.done(false, (err as Error).message);
       if (!opts.force) {
         throw new CommandError(`cannot drain ${node.name}: ${(err as Error).message}; nothing was changed. Use --force to destroy the machine anyway`);
       }
+      drain = 'forced';
     }
   }
   const runner = createRunner({ clusterDir: cluster.dir, dryRun: false, logName: 'node-remove', print: opts.print });
@@ -127,5 +129,5 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
     return { ...s, workers: indices, nodePhases };
   });
   await generate(opts.load);
-  return { removed: node.name, drained, logFile: runner.logFile };
+  return { removed: node.name, drain, logFile: runner.logFile };
 }

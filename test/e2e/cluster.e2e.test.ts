@@ -172,7 +172,7 @@ libvirt:
     const r = await step('kubeadm-vagrant node add', () => cli(['node', 'add']));
     show(r);
     expectOk(r, 'node add');
-    expect(r.all).toMatch(/added worker-2; they reached phase prerequisites/);
+    expect(r.all).toMatch(/added worker-2; it reached phase prerequisites/);
     expect(readFileSync(join(dir, 'cluster.yaml'), 'utf8')).toMatch(/workers: \{count: 2, cpus: 1, memory: 768\}/);
     expect(readFileSync(join(dir, 'cluster.yaml'), 'utf8')).toMatch(/^# e2e: one control plane and one worker/);
     const v = await step('kubeadm-vagrant verify (3 nodes)', () => cli(['verify', '--json'], 10 * MINUTE));
@@ -186,6 +186,7 @@ libvirt:
     const r = await step('kubeadm-vagrant node remove worker-1', () => cli(['node', 'remove', 'worker-1'], 10 * MINUTE));
     show(r);
     expectOk(r, 'node remove');
+    expect(r.stdout).toMatch(/removed worker-1: the cluster has no control plane yet, so there was nothing to drain; its machine is destroyed/);
     expect((await env.inventory()).domains).toEqual(['e2e-master', 'e2e-worker-2']);
     expect(readFileSync(join(dir, 'cluster.yaml'), 'utf8')).toMatch(/workers: \{count: 1, cpus: 1, memory: 768\}/);
     expect(readFileSync(join(dir, 'Vagrantfile'), 'utf8')).not.toContain('"worker-1"');
@@ -193,6 +194,12 @@ libvirt:
     expectOk(v, 'verify after node remove');
     const report = JSON.parse(v.stdout) as { nodes: { name: string; ip: string }[] };
     expect(report.nodes.map((n) => `${n.name}=${n.ip}`)).toEqual(['master=192.168.56.10', 'worker-2=192.168.56.12']);
+    const s = await step('kubeadm-vagrant status', () => cli(['status'], 5 * MINUTE));
+    show(s);
+    expectOk(s, 'status');
+    expect(s.stdout).toMatch(/^master\s+e2e-master\s+192\.168\.56\.10\s+running\s+pass$/m);
+    expect(s.stdout).toMatch(/^worker-2\s+e2e-worker-2\s+192\.168\.56\.12\s+running\s+pass$/m);
+    expect(s.stdout).toMatch(/phase reached: prerequisites/);
   });
 
   it('destroy -f leaves no machine, volume or network behind', async () => {
