@@ -14,8 +14,8 @@ export class ConfigError extends Error {
   }
 }
 
-export function formatProblems(problems: ConfigProblem[], file?: string): string {
-  const head = `${file ?? 'config'}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+export function formatProblems(problems: ConfigProblem[], file?: string, noun = 'problem'): string {
+  const head = `${file ?? 'config'}: ${problems.length} ${noun}${problems.length === 1 ? '' : 's'}`;
   const lines = problems.map((p) => `  ${p.path}: ${p.message}${p.hint ? `\n      hint: ${p.hint}` : ''}`);
   return [head, ...lines].join('\n');
 }

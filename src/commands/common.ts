@@ -31,7 +31,7 @@ export function loadOptions(opts: ConfigCliOptions): LoadOptions {
 }
 
 export function printWarnings(warnings: ConfigProblem[]): void {
-  if (warnings.length > 0) process.stderr.write(formatProblems(warnings, 'warning').replace(/problems?/, (m) => (m.endsWith('s') ? 'warnings' : 'warning')) + '\n');
+  if (warnings.length > 0) process.stderr.write(`${formatProblems(warnings, 'config', 'warning')}\n`);
 }
 
 export function out(text: string): void {

@@ -74,8 +74,9 @@ export function registerLifecycle(program: Command): void {
     .option('--output <file>', 'write it to this file (default: .kubeadm-vagrant/kubeconfig)')
     .option('--merge', 'add it to $KUBECONFIG or ~/.kube/config without touching other entries')
     .action(async (opts: ConfigCliOptions & { output?: string; merge?: boolean }) => {
-      const [{ openCluster, DEFAULT_SSH_LIMITS }, { fetchKubeconfig, mergeIntoUserKubeconfig }] = await Promise.all([steps.cluster(), steps.kubeconfig()]);
+      const [{ openCluster, requireControlPlane, DEFAULT_SSH_LIMITS }, { fetchKubeconfig, mergeIntoUserKubeconfig }] = await Promise.all([steps.cluster(), steps.kubeconfig()]);
       const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
+      requireControlPlane(cluster, 'kubeconfig');
       if (opts.merge) {
         const file = await mergeIntoUserKubeconfig(cluster, DEFAULT_SSH_LIMITS, opts.output ? resolve(opts.output) : undefined);
         out(`merged context kubeadm-vagrant-${cluster.plan.name} into ${file}`);

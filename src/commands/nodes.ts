@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { formatTable } from '../table.js';
-import { DEFAULT_SSH_LIMITS, openCluster } from '../steps/cluster.js';
+import { DEFAULT_SSH_LIMITS, openCluster, requireControlPlane } from '../steps/cluster.js';
 import { tokenId } from '../token.js';
 import { loadOptions, out, withConfigFile, type ConfigCliOptions } from './common.js';
 
@@ -47,7 +47,7 @@ export function registerLiveTokens(token: Command): void {
       const ms = parseDuration(opts.ttl);
       if (ms === undefined) throw new UsageError(`--ttl: "${opts.ttl}" is not a duration such as 2h or 90m`);
       if (ms === 0) throw new UsageError('--ttl 0 makes a token that never expires, a standing credential; give a finite duration such as 24h');
-      const { createToken, onControlPlane, requireControlPlane } = await tokensStep();
+      const { createToken, onControlPlane } = await tokensStep();
       const cluster = openCluster(configOnly(opts));
       requireControlPlane(cluster, 'token create');
       const token = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl));
@@ -58,7 +58,7 @@ export function registerLiveTokens(token: Command): void {
       }
     });
   withConfigFile(token.command('list').description('list the bootstrap tokens on the live cluster (IDs only)')).action(async (opts: ConfigCliOptions) => {
-    const { listTokens, onControlPlane, requireControlPlane } = await tokensStep();
+    const { listTokens, onControlPlane } = await tokensStep();
     const cluster = openCluster(configOnly(opts));
     requireControlPlane(cluster, 'token list');
     const tokens = await onControlPlane(cluster, DEFAULT_SSH_LIMITS, listTokens);
@@ -68,7 +68,7 @@ export function registerLiveTokens(token: Command): void {
   withConfigFile(token.command('delete').description('delete a bootstrap token on the live cluster'))
     .argument('<id>', 'the token ID (the six characters before the dot)')
     .action(async (id: string, opts: ConfigCliOptions) => {
-      const { deleteToken, onControlPlane, requireControlPlane } = await tokensStep();
+      const { deleteToken, onControlPlane } = await tokensStep();
       const cluster = openCluster(configOnly(opts));
       requireControlPlane(cluster, 'token delete');
       await onControlPlane(cluster, DEFAULT_SSH_LIMITS, (s) => deleteToken(s, id));

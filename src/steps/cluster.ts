@@ -7,7 +7,7 @@ import { buildPlan, hostArch, type ClusterPlan, type NodePlan } from '../plan/pl
 import { readStoredToken, secretPaths, type SecretPaths } from '../secrets.js';
 import type { SshOptions, SshTarget } from '../ssh/client.js';
 import { caCertHash } from '../ssh/keys.js';
-import { readState, type ClusterState } from '../state.js';
+import { phaseIndex, readState, type ClusterState } from '../state.js';
 
 export const KNOWN_HOSTS = `${STATE_DIR}/known_hosts`;
 
@@ -74,4 +74,16 @@ export function findNode(plan: ClusterPlan, name: string): NodePlan {
   const node = plan.nodes.find((n) => n.name === name || n.hostname === name);
   if (!node) throw new UsageError(`no node named ${name}; the nodes are ${plan.nodes.map((n) => n.name).join(', ')}`);
   return node;
+}
+
+/** Whether `up` has brought the control plane up (kubeadm init ran and was verified). */
+export function hasControlPlane(cluster: Pick<Cluster, 'plan' | 'state'>): boolean {
+  return phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) >= phaseIndex('control-plane');
+}
+
+/** Token commands and kubeconfig need a control plane that `up` has brought up. */
+export function requireControlPlane(cluster: Cluster, what: string): void {
+  if (!hasControlPlane(cluster)) {
+    throw new UsageError(`${what} needs a running control plane, and cluster ${cluster.plan.name} has none yet; run \`kubeadm-vagrant up\` first`);
+  }
 }

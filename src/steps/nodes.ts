@@ -7,7 +7,7 @@ import { forgetHost } from '../ssh/known-hosts.js';
 import { phaseIndex, updateState, type UpPhase } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
-import { DEFAULT_SSH_LIMITS, findNode, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
 import { ensureJoinToken, onControlPlane } from './tokens.js';
@@ -87,7 +87,7 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   if (node.role === 'control-plane') throw new UsageError(`${node.name} is the control plane; it cannot be removed (\`kubeadm-vagrant destroy\` removes the whole cluster)`);
   const limits = opts.limits ?? DEFAULT_SSH_LIMITS;
   let drain: NodeRemoveResult['drain'] = 'no-control-plane';
-  if (phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) >= phaseIndex('control-plane')) {
+  if (hasControlPlane(cluster)) {
     const p = opts.progress.phase(`drain ${node.hostname} and delete it from the cluster`);
     try {
       await onControlPlane(cluster, limits, async (s) => {

@@ -2,7 +2,6 @@ import { CommandError, UsageError } from '../errors.js';
 import { remote } from '../remote.js';
 import { readStoredToken, storeToken } from '../secrets.js';
 import { connect, type SshSession } from '../ssh/client.js';
-import { phaseIndex } from '../state.js';
 import { TOKEN_PATTERN, tokenId } from '../token.js';
 import { parseTokenList, type TokenInfo } from '../verify/index.js';
 import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
@@ -13,12 +12,6 @@ export const JOIN_TOKEN_TTL = '2h';
 export const TOKEN_MIN_REMAINING_MS = 60 * 60_000;
 const DESCRIPTION = 'kubeadm-vagrant';
 
-/** Token commands need a control plane that `up` has brought up. */
-export function requireControlPlane(cluster: Cluster, what: string): void {
-  if (phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) < phaseIndex('control-plane')) {
-    throw new UsageError(`${what} needs a running control plane, and cluster ${cluster.plan.name} has none yet; run \`kubeadm-vagrant up\` first`);
-  }
-}
 
 /** Opens a session on the control plane, runs fn, closes; a failure to connect says the cluster is not reachable. */
 export async function onControlPlane<T>(cluster: Cluster, limits: SshLimits, fn: (s: SshSession) => Promise<T>): Promise<T> {

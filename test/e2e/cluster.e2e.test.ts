@@ -137,6 +137,15 @@ libvirt:
     }
   });
 
+  it('ssh runs a command on a node with the cluster key and the pinned host key', async () => {
+    const r = await step('kubeadm-vagrant ssh worker-1 -- hostname', () => cli(['ssh', 'worker-1', '--', 'hostname'], 2 * MINUTE));
+    expectOk(r, 'ssh worker-1 -- hostname');
+    expect(r.stdout.trim()).toBe('e2e-worker-1');
+    const k = await cli(['kubeconfig'], 2 * MINUTE);
+    expect(k.exitCode).toBe(2);
+    expect(k.stderr).toMatch(/kubeconfig needs a running control plane/);
+  });
+
   it('independently over OpenSSH: the nodes really are prepared, only the cluster key opens them', async () => {
     const key = join(dir, '.kubeadm-vagrant', 'ssh', 'id_rsa');
     await step('independent checks over OpenSSH', async () => {

@@ -112,6 +112,32 @@ describe('CLI contract', () => {
     }
   });
 
+  it('a VirtualBox address outside 192.168.56.0/21 is valid, with a warning about networks.conf', () => {
+    const r = run(['config', 'validate', '--provider', 'virtualbox', '--master-ip', '172.20.0.10'], clusterDir(LIBVIRT));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('ok\n');
+    expect(r.stderr).toMatch(/^config: 1 warning\n {2}network\.masterIP: 172\.20\.0\.10 is outside 192\.168\.56\.0\/21/);
+    expect(r.stderr).toMatch(/\/etc\/vbox\/networks\.conf/);
+  });
+
+  it('config print redacts the token unless asked', () => {
+    const dir = clusterDir(LIBVIRT);
+    const token = 'abcdef.0123456789abcdef';
+    expect(run(['config', 'print', '--token', token], dir).stdout).toMatch(/token: abcdef\.<redacted>/);
+    expect(run(['config', 'print', '--token', token, '--show-secrets'], dir).stdout).toContain(`token: ${token}`);
+  });
+
+  it('init writes the commented defaults and never overwrites without --force', () => {
+    const dir = clusterDir(LIBVIRT);
+    const refused = run(['init'], dir);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/already exists; use --force/);
+    expect(run(['init', '--force'], dir).code).toBe(0);
+    expect(run(['config', 'validate'], dir).stdout).toBe('ok\n');
+    expect(run(['init', '--dir', join(dir, 'sub')], dir).code).toBe(0);
+    expect(existsSync(join(dir, 'sub', 'cluster.yaml'))).toBe(true);
+  });
+
   it('token generate prints one valid token', () => {
     const r = run(['token', 'generate'], clusterDir(LIBVIRT));
     expect(r.code).toBe(0);

@@ -96,7 +96,7 @@ describe('node and token commands: bad input gets a clear error and changes noth
   it('token commands on a cluster whose control plane is not up', () => {
     const dir = generated('prerequisites');
     const before = snapshot(dir);
-    for (const cmd of [['token', 'create'], ['token', 'list'], ['token', 'delete', 'abcdef']]) {
+    for (const cmd of [['token', 'create'], ['token', 'list'], ['token', 'delete', 'abcdef'], ['kubeconfig']]) {
       const r = run(cmd, dir);
       expect(r.code, cmd.join(' ')).toBe(2);
       expect(r.stderr, cmd.join(' ')).toMatch(/needs a running control plane.*run `kubeadm-vagrant up` first/);
