@@ -1,10 +1,10 @@
 import { shellQuote } from './shell.js';
+import { ADMIN_KUBECONFIG as ADMIN } from './verify/kube.js';
 
 /**
  * The commands sent to the control plane over SSH, as pure functions so tests can snapshot them.
  * All run with sudo; kubeadm and kubectl use the admin kubeconfig kubeadm wrote.
  */
-const ADMIN = '/etc/kubernetes/admin.conf';
 const quote = shellQuote;
 
 export const remote = {
@@ -13,6 +13,7 @@ export const remote = {
   tokenCreate: (ttl: string, description: string, value?: string): string =>
     `kubeadm token create${value ? ` ${quote(value)}` : ''} --kubeconfig=${ADMIN} --ttl ${quote(ttl)} --description ${quote(description)}`,
   tokenDelete: (id: string): string => `kubeadm token delete --kubeconfig=${ADMIN} ${quote(id)}`,
+  catAdminConf: (): string => `cat ${ADMIN}`,
   drain: (hostname: string, timeoutS: number): string =>
     `kubectl --kubeconfig=${ADMIN} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data --force --timeout=${timeoutS}s`,
   deleteNode: (hostname: string): string => `kubectl --kubeconfig=${ADMIN} delete node ${quote(hostname)} --ignore-not-found --timeout=60s`,

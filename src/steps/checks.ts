@@ -6,6 +6,7 @@ import { AuthError, connect, runAll, type SshOptions } from '../ssh/client.js';
 import { sleep } from '../ssh/retry.js';
 import { updateState } from '../state.js';
 import {
+  ADMIN_KUBECONFIG,
   hostnameCheck,
   nodeCheckSpecs,
   privateIpCheck,
@@ -156,7 +157,7 @@ export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[]
 /** `verify --smoke`: a small web app behind a NodePort, reached from every node, then removed. */
 export async function smokeTest(cluster: Cluster, limits: SshLimits): Promise<CheckResult[]> {
   const ssh = sshOptions(cluster, limits);
-  const K = 'kubectl --kubeconfig=/etc/kubernetes/admin.conf';
+  const K = `kubectl --kubeconfig=${ADMIN_KUBECONFIG}`;
   const name = 'kubeadm-vagrant-smoke';
   const cp = cluster.plan.controlPlane;
   const results: CheckResult[] = [];

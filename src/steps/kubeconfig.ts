@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { CommandError } from '../errors.js';
 import { contextName, defaultKubeconfigFile, mergeKubeconfig, readKubeconfig, removeFromKubeconfig, rewriteAdminConf, writeKubeconfig } from '../kubeconfig.js';
 import { STATE_DIR } from '../paths.js';
+import { remote } from '../remote.js';
+import { ADMIN_KUBECONFIG } from '../verify/kube.js';
 import { connect } from '../ssh/client.js';
 import { updateState } from '../state.js';
 import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
@@ -13,9 +15,9 @@ export const CLUSTER_KUBECONFIG = `${STATE_DIR}/kubeconfig`;
 export async function readAdminKubeconfig(cluster: Cluster, limits: SshLimits) {
   const session = await connect(sshTarget(cluster.plan.controlPlane), sshOptions(cluster, limits));
   try {
-    const r = await session.exec('cat /etc/kubernetes/admin.conf', { sudo: true });
+    const r = await session.exec(remote.catAdminConf(), { sudo: true });
     if (r.code !== 0) {
-      throw new CommandError(`cannot read /etc/kubernetes/admin.conf on ${cluster.plan.controlPlane.name}: is the control plane up? (\`kubeadm-vagrant up\`)`, { output: r.stderr.trim() });
+      throw new CommandError(`cannot read ${ADMIN_KUBECONFIG} on ${cluster.plan.controlPlane.name}: is the control plane up? (\`kubeadm-vagrant up\`)`, { output: r.stderr.trim() });
     }
     return rewriteAdminConf(r.stdout, cluster.plan.name, cluster.plan.network.masterIP);
   } finally {

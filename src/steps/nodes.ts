@@ -10,7 +10,7 @@ import { createRunner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
-import { ensureJoinToken, onControlPlane } from './tokens.js';
+import { ensureJoinToken, JOIN_TOKEN_TTL, onControlPlane } from './tokens.js';
 import { up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
@@ -62,7 +62,7 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   if (phaseIndex(until) >= phaseIndex('control-plane')) {
     const p = opts.progress.phase('join token: check on the control plane');
     freshToken = (await ensureJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS)).fresh;
-    p.done(true, freshToken ? `created a fresh token (TTL 2h)` : 'the current token is valid for more than an hour');
+    p.done(true, freshToken ? `created a fresh token (TTL ${JOIN_TOKEN_TTL})` : 'the current token is valid for more than an hour');
   }
   setWorkerCount(cluster.file, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));

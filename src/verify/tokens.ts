@@ -5,8 +5,6 @@
  * `expires` is RFC 3339 and absent for a token that never expires.
  */
 
-export const KUBEADM_TOKEN_LIST = 'kubeadm token list -o json';
-
 export interface TokenInfo {
   /** The public token ID; the secret half is never kept. */
   id: string;

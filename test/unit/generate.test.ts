@@ -19,7 +19,8 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 const mode = (f: string) => statSync(f).mode & 0o777;
 const CONFIG = 'apiVersion: kubeadm-vagrant/v1alpha1\nkind: Cluster\nname: gen\nprovider: libvirt\n';
 
-describe('generate writes files and secrets', () => {
+// Key generation is CPU-bound: allow for a loaded machine.
+describe('generate writes files and secrets', { timeout: 30_000 }, () => {
   it('makes the secrets once, 0600 in a 0700 state directory, and pins the CA hash', async () => {
     const dir = clusterDir(CONFIG);
     const first = await generate({ cwd: dir, env: {} });

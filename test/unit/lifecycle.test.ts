@@ -55,6 +55,7 @@ describe('vagrant commands are data', () => {
 describe('SSH commands sent to the control plane', () => {
   it('match the snapshot', () => {
     expect({
+      catAdminConf: remote.catAdminConf(),
       tokenList: remote.tokenList(),
       tokenCreate: remote.tokenCreate('2h', 'kubeadm-vagrant'),
       tokenRecreate: remote.tokenCreate('2h', 'kubeadm-vagrant', 'abcdef.0123456789abcdef'),
