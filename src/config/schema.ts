@@ -15,6 +15,9 @@ export const MIN_K8S_MINOR = 30;
 /** kubeadm's preflight minimums for a control-plane node (NumCPU, Mem checks). */
 export const CONTROL_PLANE_MIN_CPUS = 2;
 export const CONTROL_PLANE_MIN_MEMORY_MIB = 1700;
+/** The shortest tokenTTL accepted: under software emulation workers may join some minutes after kubeadm init. */
+export const MIN_TOKEN_TTL = '10m';
+const MIN_TOKEN_TTL_MS = parseDuration(MIN_TOKEN_TTL)!;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const K8S_VERSION = /^1\.(\d+)(\.(\d+))?$/;
@@ -85,13 +88,17 @@ export const clusterSchema = z.strictObject({
           error: () => 'must match [a-z0-9]{6}.[a-z0-9]{16}, or be empty to have one generated',
         })
         .default(''),
+      // YAML reads a bare 0 as a number; it gets the same answer as "0".
       tokenTTL: z
-        .string({ error: () => 'must be a duration such as "24h" or "90m"' })
-        .superRefine((s, ctx) => {
-          const ms = parseDuration(s);
-          if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "24h", "90m" or "1h30m"' });
-          else if (ms === 0) ctx.addIssue({ code: 'custom', message: 'a TTL of 0 means the token never expires, a standing credential; give a finite duration such as "24h"' });
-        })
+        .preprocess(
+          (v) => (typeof v === 'number' ? String(v) : v),
+          z.string({ error: () => 'must be a duration such as "24h" or "90m"' }).superRefine((s, ctx) => {
+            const ms = parseDuration(s);
+            if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration with a unit, such as "24h", "90m" or "1h30m"' });
+            else if (ms === 0) ctx.addIssue({ code: 'custom', message: 'a TTL of 0 means the token never expires, a standing credential; give a finite duration such as "24h"' });
+            else if (ms < MIN_TOKEN_TTL_MS) ctx.addIssue({ code: 'custom', message: `must be at least ${MIN_TOKEN_TTL}: workers join with this token after the control plane is up, and a shorter one expires first` });
+          }),
+        )
         .default('24h'),
     })
     .prefault({}),

@@ -10,7 +10,7 @@ import { createRunner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
-import { ensureJoinToken, JOIN_TOKEN_TTL, onControlPlane } from './tokens.js';
+import { checkJoinToken, onControlPlane } from './tokens.js';
 import { up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
@@ -58,15 +58,12 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   buildPlan({ config: { ...config, workers: { ...config.workers, count: newCount } }, secrets: cluster.plan.secrets, arch: hostArch(), workerIndices: indices });
   const added = indices.filter((i) => !currentIndices(cluster).includes(i)).map((i) => `worker-${i}`);
 
-  let freshToken = false;
-  if (phaseIndex(until) >= phaseIndex('control-plane')) {
-    const p = opts.progress.phase('join token: check on the control plane');
-    freshToken = (await ensureJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS)).fresh;
-    p.done(true, freshToken ? `created a fresh token (TTL ${JOIN_TOKEN_TTL})` : 'the current token is valid for more than an hour');
-  }
+  // Checked before anything changes: an unreachable control plane leaves cluster.yaml as it was.
+  const joins = phaseIndex(until) >= phaseIndex('workers');
+  const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   setWorkerCount(cluster.file, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
-  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', ...(opts.limits ? { limits: opts.limits } : {}) });
+  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', joinTokenChecked: joins, ...(opts.limits ? { limits: opts.limits } : {}) });
   return { added, up: result, freshToken };
 }
 

@@ -1,3 +1,4 @@
+import { parseDuration } from '../config/duration.js';
 import { CommandError, UsageError } from '../errors.js';
 import { remote } from '../remote.js';
 import { readStoredToken, storeToken } from '../secrets.js';
@@ -5,6 +6,7 @@ import { connect, type SshSession } from '../ssh/client.js';
 import { TOKEN_PATTERN, tokenId } from '../token.js';
 import { parseTokenList, type TokenInfo } from '../verify/index.js';
 import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import type { Progress } from './progress.js';
 
 /** A fresh token for joining nodes lives this long: long enough to join, short enough not to linger. */
 export const JOIN_TOKEN_TTL = '2h';
@@ -12,6 +14,22 @@ export const JOIN_TOKEN_TTL = '2h';
 export const TOKEN_MIN_REMAINING_MS = 60 * 60_000;
 const DESCRIPTION = 'kubeadm-vagrant';
 
+export interface JoinTokenPolicy {
+  /** TTL of a fresh join token. */
+  ttl: string;
+  /** A token with less time left than this is replaced. */
+  minRemainingMs: number;
+}
+
+/**
+ * Fresh join tokens live 2h and are replaced within their last hour; a config whose tokenTTL is
+ * shorter is honoured: fresh tokens get that TTL and are replaced within the last half of it.
+ */
+export function joinTokenPolicy(configTTL: string): JoinTokenPolicy {
+  const ttlMs = parseDuration(configTTL) ?? Infinity;
+  const joinMs = parseDuration(JOIN_TOKEN_TTL)!;
+  return ttlMs < joinMs ? { ttl: configTTL, minRemainingMs: Math.min(TOKEN_MIN_REMAINING_MS, ttlMs / 2) } : { ttl: JOIN_TOKEN_TTL, minRemainingMs: TOKEN_MIN_REMAINING_MS };
+}
 
 /** Opens a session on the control plane, runs fn, closes; a failure to connect says the cluster is not reachable. */
 export async function onControlPlane<T>(cluster: Cluster, limits: SshLimits, fn: (s: SshSession) => Promise<T>): Promise<T> {
@@ -63,23 +81,37 @@ export function tokenStillGood(tokens: readonly TokenInfo[], token: string, now:
 }
 
 /**
- * Makes sure the token the join configs carry is valid on the cluster for at least an hour;
- * otherwise creates a fresh one with a short TTL and stores it (0600). A token fixed in the
- * config (KUBETOKEN, kubernetes.token) is recreated with the same value instead, since the
- * config wins. Returns the token to join with.
+ * Makes sure the token the join configs carry is valid on the cluster for a while yet (see
+ * joinTokenPolicy); otherwise creates a fresh one with a short TTL and stores it (0600). A token
+ * fixed in the config (KUBETOKEN, kubernetes.token) is recreated with the same value instead,
+ * since the config wins. Returns the token to join with.
  */
-export async function ensureJoinToken(cluster: Cluster, limits: SshLimits, now = new Date()): Promise<{ token: string; fresh: boolean }> {
+export async function ensureJoinToken(cluster: Cluster, limits: SshLimits, now = new Date()): Promise<{ token: string; fresh: boolean; ttl: string }> {
   const configured = cluster.loaded.config.kubernetes.token;
+  const policy = joinTokenPolicy(cluster.loaded.config.kubernetes.tokenTTL);
   return onControlPlane(cluster, limits, async (session) => {
     const tokens = await listTokens(session);
     const current = configured || readStoredToken(cluster.dir) || '';
-    if (current && tokenStillGood(tokens, current, now)) return { token: current, fresh: false };
+    if (current && tokenStillGood(tokens, current, now, policy.minRemainingMs)) return { token: current, fresh: false, ttl: policy.ttl };
     if (configured) {
       if (tokens.some((t) => t.id === tokenId(configured))) await sudo(session, remote.tokenDelete(tokenId(configured)), `kubeadm token delete ${tokenId(configured)}`);
-      return { token: await createToken(session, JOIN_TOKEN_TTL, configured), fresh: true };
+      return { token: await createToken(session, policy.ttl, configured), fresh: true, ttl: policy.ttl };
     }
-    const token = await createToken(session, JOIN_TOKEN_TTL);
+    const token = await createToken(session, policy.ttl);
     storeToken(cluster.dir, token);
-    return { token, fresh: true };
+    return { token, fresh: true, ttl: policy.ttl };
   });
+}
+
+/** ensureJoinToken with a progress line; true when a fresh token was made (the join configs must be rendered again). */
+export async function checkJoinToken(cluster: Cluster, limits: SshLimits, progress: Progress): Promise<boolean> {
+  const p = progress.phase('join token: check on the control plane');
+  try {
+    const { fresh, ttl } = await ensureJoinToken(cluster, limits);
+    p.done(true, fresh ? `created a fresh token (TTL ${ttl})` : 'the current token stays valid long enough to join');
+    return fresh;
+  } catch (err) {
+    p.done(false, (err as Error).message);
+    throw err;
+  }
 }

@@ -14,6 +14,7 @@ import { describeChecks, verifyCluster, type VerifyLevel } from './checks.js';
 import { generate, PLACEHOLDER_SECRETS } from './generate.js';
 import { fetchKubeconfig } from './kubeconfig.js';
 import type { Progress } from './progress.js';
+import { checkJoinToken } from './tokens.js';
 
 /** The Vagrantfile provisioners each phase runs, uploads included (see templates/Vagrantfile.ejs). */
 export const PHASE_PROVISIONERS: Record<Exclude<UpPhase, 'verified'>, string[]> = {
@@ -51,6 +52,8 @@ export interface UpOptions {
   /** Only these machines (node add); the others are left alone. */
   only?: string[];
   logName?: string;
+  /** The caller (node add) has already made sure the join token is valid. */
+  joinTokenChecked?: boolean;
 }
 
 export interface UpResult {
@@ -140,7 +143,7 @@ async function verifyPhase(phase: UpPhase, nodes: NodePlan[], cluster: Cluster, 
  * stopped; phases are idempotent, so a healthy node is never reset.
  */
 export async function up(opts: UpOptions): Promise<UpResult> {
-  const cluster = opts.dryRun ? dryRunCluster(opts.load) : await generateCluster(opts.load);
+  let cluster = opts.dryRun ? dryRunCluster(opts.load) : await generateCluster(opts.load);
   const runner = createRunner({ clusterDir: cluster.dir, dryRun: opts.dryRun, logName: opts.logName ?? 'up', redactor: new Redactor([cluster.plan.secrets.token]), print: opts.print });
   const target = phaseIndex(opts.until);
   const selected = (nodes: NodePlan[]) => (opts.only ? nodes.filter((n) => opts.only!.includes(n.name)) : nodes);
@@ -151,6 +154,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       // machines always runs: it starts halted machines and creates missing ones, cheaply when all run.
       const pending = phase === 'machines' || phase === 'verified' ? nodes : nodes.filter((n) => phaseIndex(done[n.name]) < phaseIndex(phase));
       if (pending.length === 0) continue;
+      if (phase === 'workers' && !opts.joinTokenChecked) cluster = await joinTokenReady(cluster, opts);
       if (phase !== 'verified') await runPhase(phase, pending, cluster, runner, opts.progress);
       await verifyPhase(phase, phase === 'verified' ? selected(cluster.plan.nodes) : pending, cluster, opts);
       if (!opts.dryRun) {
@@ -167,6 +171,18 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   } finally {
     await runner.close();
   }
+}
+
+/**
+ * Workers may join long after kubeadm init (\`up --until control-plane\` yesterday, \`up\` today):
+ * their token must still be valid. A fresh one means rendering the join configs again.
+ */
+async function joinTokenReady(cluster: Cluster, opts: UpOptions): Promise<Cluster> {
+  if (opts.dryRun) {
+    opts.print(`would check over ssh on ${cluster.plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`);
+    return cluster;
+  }
+  return (await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress)) ? generateCluster(opts.load) : cluster;
 }
 
 async function generateCluster(load: LoadOptions): Promise<Cluster> {

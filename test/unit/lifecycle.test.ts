@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { remote } from '../../src/remote.js';
 import { Redactor } from '../../src/redact.js';
 import { parseMachineReadable, vagrantDestroy, vagrantStatus, vagrantUp } from '../../src/vagrant/commands.js';
-import { tokenStillGood } from '../../src/steps/tokens.js';
+import { joinTokenPolicy, tokenStillGood } from '../../src/steps/tokens.js';
 import { PHASE_PROVISIONERS, phaseNodes } from '../../src/steps/up.js';
 import { kubeToolsCheck } from '../../src/steps/checks.js';
 import { buildPlan } from '../../src/plan/plan.js';
@@ -80,6 +80,18 @@ describe('join token freshness', () => {
     expect(tokenStillGood([tok('abcdef', '2026-11-21T12:59:00Z')], 'abcdef.0123456789abcdef', now)).toBe(false);
     expect(tokenStillGood([tok('abcdef', '2026-11-20T12:00:00Z')], 'abcdef.0123456789abcdef', now)).toBe(false);
     expect(tokenStillGood([tok('zzzzzz', '2026-11-22T12:00:00Z')], 'abcdef.0123456789abcdef', now)).toBe(false);
+  });
+});
+
+describe('join token policy', () => {
+  it('makes 2h tokens, replaced in their last hour, for the usual TTLs', () => {
+    expect(joinTokenPolicy('24h')).toEqual({ ttl: '2h', minRemainingMs: 3_600_000 });
+    expect(joinTokenPolicy('2h')).toEqual({ ttl: '2h', minRemainingMs: 3_600_000 });
+  });
+  it('honours a shorter configured TTL, replacing its tokens in the last half', () => {
+    expect(joinTokenPolicy('90m')).toEqual({ ttl: '90m', minRemainingMs: 2_700_000 });
+    expect(joinTokenPolicy('30m')).toEqual({ ttl: '30m', minRemainingMs: 900_000 });
+    expect(tokenStillGood([{ id: 'abcdef', expires: new Date('2026-11-21T12:20:00Z'), usages: [], description: '', groups: [] }], 'abcdef.0123456789abcdef', new Date('2026-11-21T12:00:00Z'), joinTokenPolicy('30m').minRemainingMs)).toBe(true);
   });
 });
 
