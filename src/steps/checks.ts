@@ -9,6 +9,8 @@ import {
   ADMIN_KUBECONFIG,
   hostnameCheck,
   nodeCheckSpecs,
+  parseContainerdSandboxImage,
+  parseKubeadmPauseImage,
   privateIpCheck,
   toVerifySummary,
   verifyNodes,
@@ -48,12 +50,30 @@ export function kubeToolsCheck(minor: string, patch?: string): NodeCheckSpec {
   };
 }
 
+const SANDBOX_MARK = '--- kubeadm config images list ---';
+
+/** containerd runs pods with the pause image the installed kubeadm expects (the packages phase sets it). */
+export const sandboxImageCheck: NodeCheckSpec = {
+  id: 'sandbox-image',
+  title: "containerd's sandbox image is kubeadm's pause image",
+  command: `containerd config dump 2>/dev/null; echo '${SANDBOX_MARK}'; kubeadm config images list --kubernetes-version "$(kubeadm version -o short 2>/dev/null)" 2>/dev/null || true`,
+  expected: () => 'the pause image of `kubeadm config images list`',
+  parse: (stdout) => {
+    const at = stdout.indexOf(SANDBOX_MARK);
+    const dump = at < 0 ? stdout : stdout.slice(0, at);
+    const wanted = at < 0 ? undefined : parseKubeadmPauseImage(stdout.slice(at + SANDBOX_MARK.length));
+    const image = parseContainerdSandboxImage(dump);
+    if (!wanted) return { ok: false, seen: `kubeadm names no pause image; containerd has ${image ?? 'none'}` };
+    return { ok: image === wanted, seen: image === wanted ? image : `containerd ${image ?? 'none'}, kubeadm ${wanted}` };
+  },
+};
+
 /** Peers are every planned node, not only those being verified (node add verifies the new ones). */
 function specsFor(level: VerifyLevel, cluster: Pick<Cluster, 'plan'>) {
   return (node: PlannedNode): NodeCheckSpec[] => {
     if (level === 'machines') return [hostnameCheck, privateIpCheck];
     const base = nodeCheckSpecs(node, cluster.plan.nodes);
-    return level === 'node' ? base : [...base, kubeToolsCheck(cluster.plan.kubernetes.minor, cluster.plan.kubernetes.patch)];
+    return level === 'node' ? base : [...base, kubeToolsCheck(cluster.plan.kubernetes.minor, cluster.plan.kubernetes.patch), sandboxImageCheck];
   };
 }
 

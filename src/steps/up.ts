@@ -174,7 +174,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 }
 
 /**
- * Workers may join long after kubeadm init (\`up --until control-plane\` yesterday, \`up\` today):
+ * Workers may join long after kubeadm init (`up --until control-plane` yesterday, `up` today):
  * their token must still be valid. A fresh one means rendering the join configs again.
  */
 async function joinTokenReady(cluster: Cluster, opts: UpOptions): Promise<Cluster> {

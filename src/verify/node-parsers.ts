@@ -158,6 +158,28 @@ export function parseContainerdCgroup(text: string): ContainerdCgroup {
   };
 }
 
+/**
+ * The sandbox (pause) image in `containerd config dump`: `sandbox_image` of the CRI plugin in
+ * version 2 (containerd 1.x), `pinned_images.sandbox` of the images plugin in version 3 (2.x).
+ */
+export function parseContainerdSandboxImage(text: string): string | undefined {
+  const tables = readTomlTables(text);
+  const version = Number(tables.get('')!.get('version'));
+  const raw =
+    version >= 3
+      ? tables.get(tableId(['plugins', 'io.containerd.cri.v1.images', 'pinned_images']))?.get('sandbox')
+      : tables.get(tableId(['plugins', 'io.containerd.grpc.v1.cri']))?.get('sandbox_image');
+  return unquote(raw) || undefined;
+}
+
+/** The pause image in `kubeadm config images list` output (one image per line). */
+export function parseKubeadmPauseImage(text: string): string | undefined {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /\/pause:[\w.-]+$/.test(l));
+}
+
 export interface ProbeResult {
   address: string;
   reachable: boolean;

@@ -397,6 +397,61 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
       }
     });
 
+    describe("the sandbox image set to kubeadm's pause image", () => {
+      // `kubeadm config images list --kubernetes-version v1.33.2`, as kubeadm 1.33 prints it, from a
+      // stand-in shell function: no kubeadm can be installed here.
+      const IMAGES_LIST = join(FIXTURES, '..', '..', 'fixtures', 'kubeadm-config-images-list.txt');
+      const kubeadmStub = `kubeadm() { case "$1 $2" in "version -o") echo v1.33.2 ;; "config images") [[ $* == *--kubernetes-version\\ v1.33.2* ]] && cat '${IMAGES_LIST}' ;; esac; }`;
+      let packages: string;
+      beforeAll(() => {
+        packages = script({ kubernetes: { version: '1.33' } }, 'packages');
+      });
+
+      it("finds the pause image in kubeadm's image list for the installed version", (ctx) => {
+        need(ctx, 'bash');
+        expect(callFunction(packages, ['kubeadm_pause_image'], kubeadmStub).stdout).toBe('registry.k8s.io/pause:3.10\nKV_CHANGED=0\n');
+        expect(callFunction(packages, ['kubeadm_pause_image'], 'kubeadm() { return 1; }').stdout).toBe('KV_CHANGED=0\n');
+        const refused = callFunction(packages, ['align_sandbox_image'], 'kubeadm() { return 1; }');
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toContain('names no pause image');
+      });
+
+      it('rewrites sandbox_image in a containerd 1.7 default config (version 2), and nothing else', (ctx) => {
+        need(ctx, 'bash');
+        const original = readFileSync(join(FIXTURES, 'containerd-1.7-default.toml'), 'utf8');
+        const file = copy('containerd-1.7-default.toml');
+        const first = callFunction(packages, ['containerd_sandbox_image', file, 'registry.k8s.io/pause:3.10']);
+        expect(first.stderr).toBe('');
+        expect(first.changed).toBe(true);
+        const text = readFileSync(file, 'utf8');
+        expect(text).toBe(original.replace('    sandbox_image = "registry.k8s.io/pause:3.8"', '    sandbox_image = "registry.k8s.io/pause:3.10"'));
+        const second = callFunction(packages, ['containerd_sandbox_image', file, 'registry.k8s.io/pause:3.10']);
+        expect(second.changed, 'a second run changes nothing').toBe(false);
+        expect(readFileSync(file, 'utf8')).toBe(text);
+      });
+
+      it('leaves a containerd 2.1 default config (version 3) that already pins the image, in single quotes, as it is', (ctx) => {
+        need(ctx, 'bash');
+        const original = readFileSync(join(FIXTURES, 'containerd-2.1-default.toml'), 'utf8');
+        const file = copy('containerd-2.1-default.toml');
+        const same = callFunction(packages, ['containerd_sandbox_image', file, 'registry.k8s.io/pause:3.10']);
+        expect(same.status).toBe(0);
+        expect(same.changed).toBe(false);
+        expect(readFileSync(file, 'utf8')).toBe(original);
+        const newer = callFunction(packages, ['containerd_sandbox_image', file, 'registry.k8s.io/pause:3.10.1']);
+        expect(newer.changed).toBe(true);
+        expect(readFileSync(file, 'utf8')).toBe(original.replace("      sandbox = 'registry.k8s.io/pause:3.10'", '      sandbox = "registry.k8s.io/pause:3.10.1"'));
+      });
+
+      it('adds the pinned_images table to a version 3 config that lacks it', (ctx) => {
+        need(ctx, 'bash');
+        const minimal = "version = 3\n\n[plugins]\n  [plugins.'io.containerd.cri.v1.images']\n    snapshotter = 'overlayfs'\n";
+        const file = copy('v3-no-pinned.toml', minimal);
+        expect(callFunction(packages, ['containerd_sandbox_image', file, 'registry.k8s.io/pause:3.10']).changed).toBe(true);
+        expect(readFileSync(file, 'utf8')).toBe(`${minimal}\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = "registry.k8s.io/pause:3.10"\n`);
+      });
+    });
+
     it('regenerates a config that is missing, of an unknown format or has the CRI plugin disabled', (ctx) => {
       need(ctx, 'bash');
       const usable = (file: string) => callFunction(ubuntu, ['containerd_config_usable', file]).status === 0;

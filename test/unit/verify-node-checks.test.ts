@@ -16,6 +16,8 @@ import {
 } from '../../src/verify/node-checks.js';
 import {
   parseContainerdCgroup,
+  parseContainerdSandboxImage,
+  parseKubeadmPauseImage,
   parseIpv4Addrs,
   parseModules,
   parseProbeOutput,
@@ -25,6 +27,7 @@ import {
   splitTomlKey,
 } from '../../src/verify/node-parsers.js';
 import type { PlannedNode } from '../../src/verify/types.js';
+import { sandboxImageCheck } from '../../src/steps/checks.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 
@@ -164,6 +167,21 @@ describe('containerd config dump', () => {
     });
     const absent = containerdCgroupCheck.parse(v3.replace(/\n\s*SystemdCgroup = true/, ''), 0, master);
     expect(absent).toEqual({ ok: false, seen: 'SystemdCgroup not set, so cgroupfs (config version 3, runtime runc)' });
+  });
+
+  it("reads the sandbox image of either version, and compares it with kubeadm's pause image", () => {
+    expect(parseContainerdSandboxImage(v2)).toBe('registry.k8s.io/pause:3.10');
+    expect(parseContainerdSandboxImage(v3)).toBe('registry.k8s.io/pause:3.10');
+    expect(parseContainerdSandboxImage(v3.replace(/\n\s*sandbox = .*/, ''))).toBeUndefined();
+    const images = fixture('kubeadm-config-images-list.txt');
+    expect(parseKubeadmPauseImage(images)).toBe('registry.k8s.io/pause:3.10');
+    const out = (dump: string, list: string) => `${dump}\n--- kubeadm config images list ---\n${list}`;
+    expect(sandboxImageCheck.parse(out(v2, images), 0, master)).toEqual({ ok: true, seen: 'registry.k8s.io/pause:3.10' });
+    expect(sandboxImageCheck.parse(out(v2.replace('pause:3.10', 'pause:3.8'), images), 0, master)).toEqual({
+      ok: false,
+      seen: 'containerd registry.k8s.io/pause:3.8, kubeadm registry.k8s.io/pause:3.10',
+    });
+    expect(sandboxImageCheck.parse(out(v3, ''), 0, master)).toEqual({ ok: false, seen: 'kubeadm names no pause image; containerd has registry.k8s.io/pause:3.10' });
   });
 
   it('does not take a v2-style table in a version 3 dump for the real one', () => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'demo', phase packages (generated: change cluster.yaml, not this file).
 # kubelet, kubeadm and kubectl 1.30.14 from pkgs.k8s.io, held at that version, and the kubelet's
-# node-ip set to this machine's private address. Nothing is installed when the right versions are there.
+# node-ip set to this machine's private address, and containerd's sandbox image set to kubeadm's.
+# Nothing is installed when the right versions are there.
 set -euo pipefail
 
 KV_PHASE=packages
@@ -120,6 +121,113 @@ kv_node_ip() {
 
 # --- end of the shared part ---
 
+# --- containerd's config.toml: shared by the prerequisites and packages scripts ---
+readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
+# Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
+# (containerd 2.x), as `containerd config default` writes their headers: the runc options, and the
+# table that names the sandbox (pause) image.
+readonly RUNC_OPTIONS_V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options'
+readonly RUNC_OPTIONS_V3="plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options"
+readonly SANDBOX_TABLE_V2='plugins."io.containerd.grpc.v1.cri"'
+readonly SANDBOX_TABLE_V3="plugins.'io.containerd.cri.v1.images'.pinned_images"
+
+# awk functions (they expect q to hold a single quote): table(line) is the name of the TOML table a
+# line opens ("" when it opens none), with quotes made double and blanks dropped, so both quoting
+# styles compare equal; value_of(line) is the value a `key = value` line sets, without a trailing
+# comment and with quotes made double; normal(value) makes quotes double.
+readonly TOML_AWK='
+function table(line,   t) {
+  t = line
+  sub(/^[ \t]+/, "", t)
+  if (substr(t, 1, 1) != "[") return ""
+  sub(/[ \t]*(#.*)?$/, "", t)
+  gsub(/[][ \t]/, "", t)
+  gsub(q, "\"", t)
+  return t
+}
+function normal(v) { gsub(q, "\"", v); return v }
+function value_of(line,   v) {
+  v = line
+  sub(/^[^=]*=[ \t]*/, "", v)
+  sub(/[ \t]*(#.*)?$/, "", v)
+  return normal(v)
+}'
+
+# containerd_config_version FILE: the top-level `version = N` of a containerd config ("" if none).
+containerd_config_version() {
+  awk '/^[ \t]*\[/ { exit } /^[ \t]*version[ \t]*=/ { sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*(#.*)?$/, ""); print; exit }' "$1"
+}
+
+# containerd_table FILE V2 V3: the table V2 or V3 by FILE's format version; fails on any other.
+containerd_table() {
+  local version
+  version=$(containerd_config_version "$1")
+  case ${version} in
+    2) printf '%s\n' "$2" ;;
+    3) printf '%s\n' "$3" ;;
+    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
+  esac
+}
+
+# toml_key_is FILE TABLE KEY VALUE: true when TABLE of FILE sets KEY, each time to VALUE (a TOML
+# value such as true or "text"; either quoting style matches).
+toml_key_is() {
+  awk -v want="$2" -v key="$3" -v value="$4" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*="; value = normal(value) }
+    { t = table($0) }
+    t != "" { inside = (t == want); next }
+    inside && $0 ~ pattern { if (value_of($0) == value) yes = 1; else no = 1 }
+    END { exit !(yes && !no) }' "$1"
+}
+
+# toml_set FILE TABLE KEY VALUE: makes TABLE of FILE say `KEY = VALUE`: the key is rewritten where it
+# has another value, added under the table header where the table lacks it, or the table is
+# appended. A file that already says so is left as it is (KV_CHANGED=0). Fails when the result
+# does not say so: an edit written for one format would silently do nothing on the other.
+toml_set() {
+  local file=$1 table=$2 key=$3 value=$4 tmp
+  tmp=$(mktemp)
+  awk -v want="${table}" -v header="[${table}]" -v key="${key}" -v value="${value}" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*=" }
+    NR == FNR {
+      t = table($0)
+      if (t != "") { inside = (t == want); if (inside) found = 1; next }
+      if (inside && $0 ~ pattern) has_key = 1
+      next
+    }
+    {
+      t = table($0)
+      if (t != "") {
+        inside = (t == want)
+        print
+        if (inside && !has_key) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "  " key " = " value }
+        next
+      }
+      if (inside && $0 ~ pattern && value_of($0) != normal(value)) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) key " = " value; next }
+      print
+    }
+    END { if (!found) { print ""; print header; print "  " key " = " value } }' "${file}" "${file}" >"${tmp}"
+  install_file "${tmp}" "${file}" "$(file_mode "${file}")"
+  toml_key_is "${file}" "${table}" "${key}" "${value}" ||
+    die "${key} = ${value} is not set in [${table}] of ${file} after editing it"
+}
+
+# containerd_systemd_cgroup FILE: `SystemdCgroup = true` in the runc options of a containerd config
+# of either format, so that containerd's cgroup driver matches the kubelet's (systemd).
+containerd_systemd_cgroup() {
+  local table
+  table=$(containerd_table "$1" "${RUNC_OPTIONS_V2}" "${RUNC_OPTIONS_V3}")
+  toml_set "$1" "${table}" SystemdCgroup true
+}
+
+# containerd_sandbox_image FILE IMAGE: containerd runs pods with IMAGE as their sandbox (pause) image.
+containerd_sandbox_image() {
+  local table key=sandbox
+  table=$(containerd_table "$1" "${SANDBOX_TABLE_V2}" "${SANDBOX_TABLE_V3}")
+  if [[ ${table} == "${SANDBOX_TABLE_V2}" ]]; then key=sandbox_image; fi
+  toml_set "$1" "${table}" "${key}" "\"$2\""
+}
+
 readonly K8S_MINOR='1.30'
 # The pinned patch release, or empty for the newest of the minor.
 readonly K8S_PATCH='1.30.14'
@@ -170,6 +278,25 @@ hold_packages() {
   done
 }
 
+# kubeadm_pause_image: the pause image this kubeadm pulls and expects (nothing when it names none).
+kubeadm_pause_image() {
+  kubeadm config images list --kubernetes-version "$(version_of kubeadm version -o short)" 2>/dev/null | grep -m 1 '/pause:' || true
+}
+
+# containerd must run pods with kubeadm's pause image: with its own default (often older) one,
+# kubeadm warns in preflight and containerd fetches a second pause image besides the one kubeadm
+# pulled.
+align_sandbox_image() {
+  local image
+  image=$(kubeadm_pause_image)
+  [[ -n ${image} ]] || die "\`kubeadm config images list\` names no pause image; kubeadm $(version_of kubeadm version -o short) is not usable"
+  containerd_sandbox_image "${CONTAINERD_CONFIG}" "${image}"
+  if changed; then
+    systemctl restart containerd
+    log "containerd's sandbox image is ${image}, as kubeadm's; containerd restarted"
+  fi
+}
+
 main() {
   local node_ip
   log "starting"
@@ -182,6 +309,7 @@ main() {
     installed_ok || die "after installing, kubeadm is '$(version_of kubeadm version -o short)', kubelet '$(version_of kubelet --version)', kubectl '$(version_of kubectl version --client)'; wanted ${K8S_PATCH:-${K8S_MINOR}.x}"
   fi
   hold_packages
+  align_sandbox_image
 
   # Every box has the same NAT address on its first interface: the kubelet must use the private one.
   write_file "${KUBELET_DEFAULTS}" 0644 <<<"KUBELET_EXTRA_ARGS=--node-ip=${node_ip}"

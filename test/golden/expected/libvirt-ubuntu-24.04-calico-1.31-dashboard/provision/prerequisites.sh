@@ -123,16 +123,21 @@ kv_node_ip() {
 
 # --- end of the shared part ---
 
+# --- containerd's config.toml: shared by the prerequisites and packages scripts ---
 readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
-readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
-# The runc options table of the CRI plugin in containerd's config formats: version 2 (containerd
-# 1.x) and version 3 (containerd 2.x), as `containerd config default` writes the table headers.
+# Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
+# (containerd 2.x), as `containerd config default` writes their headers: the runc options, and the
+# table that names the sandbox (pause) image.
 readonly RUNC_OPTIONS_V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options'
 readonly RUNC_OPTIONS_V3="plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options"
+readonly SANDBOX_TABLE_V2='plugins."io.containerd.grpc.v1.cri"'
+readonly SANDBOX_TABLE_V3="plugins.'io.containerd.cri.v1.images'.pinned_images"
 
-# An awk function: the name of the TOML table a line opens ("" when it opens none), with quotes
-# made double and blanks dropped, so both quoting styles compare equal.
-readonly TOML_TABLE_AWK='
+# awk functions (they expect q to hold a single quote): table(line) is the name of the TOML table a
+# line opens ("" when it opens none), with quotes made double and blanks dropped, so both quoting
+# styles compare equal; value_of(line) is the value a `key = value` line sets, without a trailing
+# comment and with quotes made double; normal(value) makes quotes double.
+readonly TOML_AWK='
 function table(line,   t) {
   t = line
   sub(/^[ \t]+/, "", t)
@@ -141,7 +146,91 @@ function table(line,   t) {
   gsub(/[][ \t]/, "", t)
   gsub(q, "\"", t)
   return t
+}
+function normal(v) { gsub(q, "\"", v); return v }
+function value_of(line,   v) {
+  v = line
+  sub(/^[^=]*=[ \t]*/, "", v)
+  sub(/[ \t]*(#.*)?$/, "", v)
+  return normal(v)
 }'
+
+# containerd_config_version FILE: the top-level `version = N` of a containerd config ("" if none).
+containerd_config_version() {
+  awk '/^[ \t]*\[/ { exit } /^[ \t]*version[ \t]*=/ { sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*(#.*)?$/, ""); print; exit }' "$1"
+}
+
+# containerd_table FILE V2 V3: the table V2 or V3 by FILE's format version; fails on any other.
+containerd_table() {
+  local version
+  version=$(containerd_config_version "$1")
+  case ${version} in
+    2) printf '%s\n' "$2" ;;
+    3) printf '%s\n' "$3" ;;
+    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
+  esac
+}
+
+# toml_key_is FILE TABLE KEY VALUE: true when TABLE of FILE sets KEY, each time to VALUE (a TOML
+# value such as true or "text"; either quoting style matches).
+toml_key_is() {
+  awk -v want="$2" -v key="$3" -v value="$4" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*="; value = normal(value) }
+    { t = table($0) }
+    t != "" { inside = (t == want); next }
+    inside && $0 ~ pattern { if (value_of($0) == value) yes = 1; else no = 1 }
+    END { exit !(yes && !no) }' "$1"
+}
+
+# toml_set FILE TABLE KEY VALUE: makes TABLE of FILE say `KEY = VALUE`: the key is rewritten where it
+# has another value, added under the table header where the table lacks it, or the table is
+# appended. A file that already says so is left as it is (KV_CHANGED=0). Fails when the result
+# does not say so: an edit written for one format would silently do nothing on the other.
+toml_set() {
+  local file=$1 table=$2 key=$3 value=$4 tmp
+  tmp=$(mktemp)
+  awk -v want="${table}" -v header="[${table}]" -v key="${key}" -v value="${value}" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*=" }
+    NR == FNR {
+      t = table($0)
+      if (t != "") { inside = (t == want); if (inside) found = 1; next }
+      if (inside && $0 ~ pattern) has_key = 1
+      next
+    }
+    {
+      t = table($0)
+      if (t != "") {
+        inside = (t == want)
+        print
+        if (inside && !has_key) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "  " key " = " value }
+        next
+      }
+      if (inside && $0 ~ pattern && value_of($0) != normal(value)) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) key " = " value; next }
+      print
+    }
+    END { if (!found) { print ""; print header; print "  " key " = " value } }' "${file}" "${file}" >"${tmp}"
+  install_file "${tmp}" "${file}" "$(file_mode "${file}")"
+  toml_key_is "${file}" "${table}" "${key}" "${value}" ||
+    die "${key} = ${value} is not set in [${table}] of ${file} after editing it"
+}
+
+# containerd_systemd_cgroup FILE: `SystemdCgroup = true` in the runc options of a containerd config
+# of either format, so that containerd's cgroup driver matches the kubelet's (systemd).
+containerd_systemd_cgroup() {
+  local table
+  table=$(containerd_table "$1" "${RUNC_OPTIONS_V2}" "${RUNC_OPTIONS_V3}")
+  toml_set "$1" "${table}" SystemdCgroup true
+}
+
+# containerd_sandbox_image FILE IMAGE: containerd runs pods with IMAGE as their sandbox (pause) image.
+containerd_sandbox_image() {
+  local table key=sandbox
+  table=$(containerd_table "$1" "${SANDBOX_TABLE_V2}" "${SANDBOX_TABLE_V3}")
+  if [[ ${table} == "${SANDBOX_TABLE_V2}" ]]; then key=sandbox_image; fi
+  toml_set "$1" "${table}" "${key}" "\"$2\""
+}
+
+readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
 
 # fstab_disable_swap FILE: comments out the swap entries of an fstab; comments stay as they are.
 fstab_disable_swap() {
@@ -152,11 +241,6 @@ fstab_disable_swap() {
   if changed; then log "commented out the swap entries in ${fstab}"; fi
 }
 
-# containerd_config_version FILE: the top-level `version = N` of a containerd config ("" if none).
-containerd_config_version() {
-  awk '/^[ \t]*\[/ { exit } /^[ \t]*version[ \t]*=/ { sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*(#.*)?$/, ""); print; exit }' "$1"
-}
-
 # containerd_config_usable FILE: true when FILE exists, has format version 2 or 3 and does not
 # disable the CRI plugin (the config packaged with Docker's containerd.io does).
 containerd_config_usable() {
@@ -165,63 +249,6 @@ containerd_config_usable() {
   version=$(containerd_config_version "${file}")
   [[ ${version} == 2 || ${version} == 3 ]] || return 1
   ! awk '/^[ \t]*\[/ { exit } /^[ \t]*disabled_plugins[ \t]*=.*cri/ { found = 1 } END { exit !found }' "${file}"
-}
-
-# runc_options_table FILE: the runc options table for FILE's format version.
-runc_options_table() {
-  local version
-  version=$(containerd_config_version "$1")
-  case ${version} in
-    2) printf '%s\n' "${RUNC_OPTIONS_V2}" ;;
-    3) printf '%s\n' "${RUNC_OPTIONS_V3}" ;;
-    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
-  esac
-}
-
-# systemd_cgroup_is_set FILE TABLE: true when TABLE of FILE says `SystemdCgroup = true` and nothing else.
-systemd_cgroup_is_set() {
-  awk -v want="$2" -v q="'" "${TOML_TABLE_AWK}"'
-    BEGIN { gsub(q, "\"", want) }
-    { t = table($0) }
-    t != "" { inside = (t == want); next }
-    inside && /^[ \t]*SystemdCgroup[ \t]*=/ {
-      if ($0 ~ /^[ \t]*SystemdCgroup[ \t]*=[ \t]*true[ \t]*(#.*)?$/) yes = 1; else no = 1
-    }
-    END { exit !(yes && !no) }' "$1"
-}
-
-# containerd_systemd_cgroup FILE: sets `SystemdCgroup = true` in the runc options of a containerd
-# config of either format: the key is rewritten where it is, added under the table header where the
-# table lacks it (containerd 2.x omits it), or the table is appended. Fails when the result does
-# not say so: an edit written for one format would silently do nothing on the other.
-containerd_systemd_cgroup() {
-  local file=$1 table header tmp
-  table=$(runc_options_table "${file}")
-  header="[${table}]"
-  tmp=$(mktemp)
-  awk -v want="${table}" -v header="${header}" -v q="'" "${TOML_TABLE_AWK}"'
-    BEGIN { gsub(q, "\"", want) }
-    NR == FNR {
-      t = table($0)
-      if (t != "") { inside = (t == want); if (inside) found = 1; next }
-      if (inside && /^[ \t]*SystemdCgroup[ \t]*=/) has_key = 1
-      next
-    }
-    {
-      t = table($0)
-      if (t != "") {
-        inside = (t == want)
-        print
-        if (inside && !has_key) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "  SystemdCgroup = true" }
-        next
-      }
-      if (inside && /^[ \t]*SystemdCgroup[ \t]*=/) { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "SystemdCgroup = true"; next }
-      print
-    }
-    END { if (!found) { print ""; print header; print "  SystemdCgroup = true" } }' "${file}" "${file}" >"${tmp}"
-  install_file "${tmp}" "${file}" "$(file_mode "${file}")"
-  systemd_cgroup_is_set "${file}" "${table}" ||
-    die "SystemdCgroup = true is not set in ${header} of ${file} after editing it; the kubelet's systemd cgroup driver would not match containerd's"
 }
 
 disable_swap() {
