@@ -20,6 +20,11 @@ export function formatProblems(problems: ConfigProblem[], file?: string, noun = 
   return [head, ...lines].join('\n');
 }
 
+/** The message of anything thrown. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** A wrong argument or an impossible request; exits 2 like a config error. */
 export class UsageError extends Error {
   readonly kind = 'usage';

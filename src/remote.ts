@@ -1,5 +1,5 @@
 import { shellQuote } from './shell.js';
-import { ADMIN_KUBECONFIG as ADMIN } from './verify/kube.js';
+import { ADMIN_KUBECONFIG as ADMIN, ADMIN_KUBECTL } from './verify/kube.js';
 
 /**
  * The commands sent to the control plane over SSH, as pure functions so tests can snapshot them.
@@ -15,6 +15,6 @@ export const remote = {
   tokenDelete: (id: string): string => `kubeadm token delete --kubeconfig=${ADMIN} ${quote(id)}`,
   catAdminConf: (): string => `cat ${ADMIN}`,
   drain: (hostname: string, timeoutS: number): string =>
-    `kubectl --kubeconfig=${ADMIN} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data --force --timeout=${timeoutS}s`,
-  deleteNode: (hostname: string): string => `kubectl --kubeconfig=${ADMIN} delete node ${quote(hostname)} --ignore-not-found --timeout=60s`,
+    `${ADMIN_KUBECTL} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data --force --timeout=${timeoutS}s`,
+  deleteNode: (hostname: string): string => `${ADMIN_KUBECTL} delete node ${quote(hostname)} --ignore-not-found --timeout=60s`,
 };

@@ -10,6 +10,9 @@ import { ensureStateDir, writeFileAtomic } from './write.js';
 export const TOKEN_FILE = `${STATE_DIR}/token`;
 export const SSH_PUBLIC_KEY = `${SSH_PRIVATE_KEY}.pub`;
 
+/** Stand-in secrets for planning before any exist (a first pass that catches plan errors, a dry run). */
+export const PLACEHOLDER_SECRETS: PlanSecrets = { token: 'aaaaaa.aaaaaaaaaaaaaaaa', caCertHash: 'sha256:' + '0'.repeat(64), sshPublicKey: 'ssh-rsa AAAA placeholder' };
+
 export interface SecretPaths {
   token: string;
   sshPrivateKey: string;
@@ -41,6 +44,19 @@ export function storeToken(clusterDir: string, token: string): void {
 }
 
 /**
+ * The plan's secrets as the state directory keeps them (a token given in the config wins over
+ * the stored one); `missing` stands in for any that has not been made yet.
+ */
+export function readPlanSecrets(clusterDir: string, configToken: string, missing: PlanSecrets = PLACEHOLDER_SECRETS): PlanSecrets {
+  const p = secretPaths(clusterDir);
+  return {
+    token: configToken || readStoredToken(clusterDir) || missing.token,
+    caCertHash: existsSync(p.caCert) ? caCertHash(readFileSync(p.caCert, 'utf8')) : missing.caCertHash,
+    sshPublicKey: existsSync(p.sshPublicKey) ? readFileSync(p.sshPublicKey, 'utf8').trim() : missing.sshPublicKey,
+  };
+}
+
+/**
  * Makes whatever secret is missing (token, the cluster's SSH key pair, the CA) in the state
  * directory with mode 0600, keeps what exists, and returns the values the plan needs.
  * A token given in the config wins over the stored one.
@@ -48,11 +64,7 @@ export function storeToken(clusterDir: string, token: string): void {
 export async function ensureSecrets(clusterDir: string, clusterName: string, configToken: string): Promise<PlanSecrets> {
   ensureStateDir(clusterDir);
   const p = secretPaths(clusterDir);
-  let token = configToken !== '' ? configToken : readStoredToken(clusterDir);
-  if (token === undefined) {
-    token = generateToken();
-    storeToken(clusterDir, token);
-  }
+  if (configToken === '' && readStoredToken(clusterDir) === undefined) storeToken(clusterDir, generateToken());
   // Both key generations run in Node's thread pool: made together, the first generate waits once.
   const needSsh = !existsSync(p.sshPrivateKey) || !existsSync(p.sshPublicKey);
   const needCa = !existsSync(p.caCert) || !existsSync(p.caKey);
@@ -68,9 +80,5 @@ export async function ensureSecrets(clusterDir: string, clusterName: string, con
     writeFileAtomic(p.caKey, ca.keyPem, 0o600);
     writeFileAtomic(p.caCert, ca.certPem, 0o600);
   }
-  return {
-    token,
-    caCertHash: caCertHash(readFileSync(p.caCert, 'utf8')),
-    sshPublicKey: readFileSync(p.sshPublicKey, 'utf8').trim(),
-  };
+  return readPlanSecrets(clusterDir, configToken);
 }

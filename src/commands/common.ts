@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import type { ConfigFlags, LoadOptions } from '../config/load.js';
-import { formatProblems, type ConfigProblem } from '../errors.js';
+import { formatProblems, UsageError, type ConfigProblem } from '../errors.js';
 
 export interface ConfigCliOptions extends ConfigFlags {
   config?: string;
@@ -28,6 +28,22 @@ export function withConfigFlags(cmd: Command): Command {
 export function loadOptions(opts: ConfigCliOptions): LoadOptions {
   const { config, ...flags } = opts;
   return { ...(config !== undefined ? { file: config } : {}), flags, env: process.env, cwd: process.cwd() };
+}
+
+/** Load options from `-c FILE` alone, for commands that take no config-overriding flags. */
+export function configOnly(opts: ConfigCliOptions): LoadOptions {
+  return loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
+}
+
+/** A commander argument parser for a whole-number option, optionally within [min, max]; a bad value is a usage error. */
+export function wholeNumber(flag: string, range?: { min: number; max: number }) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || (range && (n < range.min || n > range.max))) {
+      throw new UsageError(`${flag} takes a whole number${range ? ` from ${range.min} to ${range.max}` : ''} (got "${v}")`);
+    }
+    return n;
+  };
 }
 
 export function printWarnings(warnings: ConfigProblem[]): void {

@@ -2,9 +2,10 @@ import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { contextName } from '../kubeconfig.js';
 import { formatTable } from '../table.js';
 import { UP_PHASES, type UpPhase } from '../state.js';
-import { loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
+import { configOnly, loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -45,7 +46,7 @@ export function registerLifecycle(program: Command): void {
     .option('-f, --force', 'do not ask')
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { force?: boolean; dryRun?: boolean }) => {
-      const load = loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
+      const load = configOnly(opts);
       if (!opts.force && !opts.dryRun) {
         if (!process.stdin.isTTY) throw new UsageError('destroy needs confirmation and there is no terminal to ask on; pass -f to destroy without asking');
         if (!(await confirm('Destroy every machine of this cluster? [y/N] '))) {
@@ -63,7 +64,7 @@ export function registerLifecycle(program: Command): void {
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { dryRun?: boolean }) => {
       const { status } = await steps.status();
-      const r = await status({ load: loadOptions({ ...(opts.config ? { config: opts.config } : {}) }), dryRun: opts.dryRun === true, print: out });
+      const r = await status({ load: configOnly(opts), dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
       const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.verify ?? '-'])];
       for (const line of formatTable(rows)) out(line);
@@ -75,11 +76,11 @@ export function registerLifecycle(program: Command): void {
     .option('--merge', 'add it to $KUBECONFIG or ~/.kube/config without touching other entries')
     .action(async (opts: ConfigCliOptions & { output?: string; merge?: boolean }) => {
       const [{ openCluster, requireControlPlane, DEFAULT_SSH_LIMITS }, { fetchKubeconfig, mergeIntoUserKubeconfig }] = await Promise.all([steps.cluster(), steps.kubeconfig()]);
-      const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
+      const cluster = openCluster(configOnly(opts));
       requireControlPlane(cluster, 'kubeconfig');
       if (opts.merge) {
         const file = await mergeIntoUserKubeconfig(cluster, DEFAULT_SSH_LIMITS, opts.output ? resolve(opts.output) : undefined);
-        out(`merged context kubeadm-vagrant-${cluster.plan.name} into ${file}`);
+        out(`merged context ${contextName(cluster.plan.name)} into ${file}`);
       } else {
         out(await fetchKubeconfig(cluster, DEFAULT_SSH_LIMITS, ...(opts.output ? [resolve(opts.output)] : [])));
       }
@@ -90,7 +91,7 @@ export function registerLifecycle(program: Command): void {
     .argument('[command...]', 'a command to run instead of a shell (after --)')
     .action(async (nodeName: string, command: string[], opts: ConfigCliOptions) => {
       const [{ openCluster, findNode, sshOptions, sshTarget }, { connect, sshArgs }, { execa }] = await Promise.all([steps.cluster(), steps.ssh(), steps.execa()]);
-      const cluster = openCluster(loadOptions({ ...(opts.config ? { config: opts.config } : {}) }));
+      const cluster = openCluster(configOnly(opts));
       const node = findNode(cluster.plan, nodeName);
       const o = sshOptions(cluster);
       // Pins the host key on first contact (or refuses a changed one) before OpenSSH, which is strict, takes over.

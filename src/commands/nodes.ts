@@ -1,23 +1,14 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../config/duration.js';
+import { ttlProblem } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { formatTable } from '../table.js';
 import { DEFAULT_SSH_LIMITS, openCluster, requireControlPlane } from '../steps/cluster.js';
 import { tokenId } from '../token.js';
-import { loadOptions, out, withConfigFile, type ConfigCliOptions } from './common.js';
-
-function wholeNumber(flag: string) {
-  return (v: string): number => {
-    if (!/^-?\d+$/.test(v.trim())) throw new UsageError(`${flag} takes a whole number (got "${v}")`);
-    return Number(v);
-  };
-}
+import { configOnly, out, wholeNumber, withConfigFile, type ConfigCliOptions } from './common.js';
 
 // Steps load when their command runs (ssh2, execa and ora are not needed for --help).
 const nodesStep = () => Promise.all([import('../steps/nodes.js'), import('../steps/progress.js')]);
 const tokensStep = () => import('../steps/tokens.js');
-
-const configOnly = (opts: ConfigCliOptions) => loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
 
 export function registerNodes(program: Command): void {
   const node = program.command('node').description('add or remove worker nodes on a live cluster');
@@ -44,9 +35,8 @@ export function registerLiveTokens(token: Command): void {
     .option('--ttl <duration>', 'lifetime, e.g. 2h or 24h (0, never expiring, is refused)', '24h')
     .option('--print-join-command', 'print one join command (with the token and the CA hash) instead of the token ID')
     .action(async (opts: ConfigCliOptions & { ttl: string; printJoinCommand?: boolean }) => {
-      const ms = parseDuration(opts.ttl);
-      if (ms === undefined) throw new UsageError(`--ttl: "${opts.ttl}" is not a duration such as 2h or 90m`);
-      if (ms === 0) throw new UsageError('--ttl 0 makes a token that never expires, a standing credential; give a finite duration such as 24h');
+      const problem = ttlProblem(opts.ttl);
+      if (problem) throw new UsageError(`--ttl ${opts.ttl}: ${problem}`);
       const { createToken, onControlPlane } = await tokensStep();
       const cluster = openCluster(configOnly(opts));
       requireControlPlane(cluster, 'token create');

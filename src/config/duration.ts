@@ -11,3 +11,14 @@ export function parseDuration(text: string): number | undefined {
   for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
   return total;
 }
+
+/**
+ * Why a bootstrap token TTL is refused, or undefined when it is a finite duration: kubeadm reads
+ * 0 as "never expires", which would make the token a standing credential.
+ */
+export function ttlProblem(text: string): string | undefined {
+  const ms = parseDuration(text);
+  if (ms === undefined) return 'must be a duration with a unit, such as "24h", "90m" or "1h30m"';
+  if (ms === 0) return 'a TTL of 0 means the token never expires, a standing credential; give a finite duration such as "24h"';
+  return undefined;
+}

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isMap, isScalar, parseDocument } from 'yaml';
 import { writeFileAtomic } from '../write.js';
 
@@ -19,6 +19,7 @@ export function setWorkerCountText(text: string, count: number): string {
   return doc.toString();
 }
 
+/** Rewrites the file in place, keeping its mode (a cluster.yaml that holds a token may be 0600). */
 export function setWorkerCount(file: string, count: number): void {
-  writeFileAtomic(file, setWorkerCountText(readFileSync(file, 'utf8'), count), 0o644);
+  writeFileAtomic(file, setWorkerCountText(readFileSync(file, 'utf8'), count), statSync(file).mode & 0o777);
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { TOKEN_PATTERN } from '../token.js';
-import { parseDuration } from './duration.js';
+import { parseDuration, ttlProblem } from './duration.js';
 
 export const API_VERSION = 'kubeadm-vagrant/v1alpha1';
 export const KIND = 'Cluster';
@@ -93,10 +93,9 @@ export const clusterSchema = z.strictObject({
         .preprocess(
           (v) => (typeof v === 'number' ? String(v) : v),
           z.string({ error: () => 'must be a duration such as "24h" or "90m"' }).superRefine((s, ctx) => {
-            const ms = parseDuration(s);
-            if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration with a unit, such as "24h", "90m" or "1h30m"' });
-            else if (ms === 0) ctx.addIssue({ code: 'custom', message: 'a TTL of 0 means the token never expires, a standing credential; give a finite duration such as "24h"' });
-            else if (ms < MIN_TOKEN_TTL_MS) ctx.addIssue({ code: 'custom', message: `must be at least ${MIN_TOKEN_TTL}: workers join with this token after the control plane is up, and a shorter one expires first` });
+            const problem = ttlProblem(s);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+            else if (parseDuration(s)! < MIN_TOKEN_TTL_MS) ctx.addIssue({ code: 'custom', message: `must be at least ${MIN_TOKEN_TTL}: workers join with this token after the control plane is up, and a shorter one expires first` });
           }),
         )
         .default('24h'),

@@ -1,5 +1,5 @@
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
-import { CommandError } from '../errors.js';
+import { CommandError, errorMessage } from '../errors.js';
 import { redactTokens } from '../redact.js';
 import { shellQuote } from '../shell.js';
 import { endpointOf, HostKeyChangedError, hostKeyAlgorithms, pinHostKey, pinnedKeys } from './known-hosts.js';
@@ -76,16 +76,10 @@ export function isRetryableConnectError(err: unknown): boolean {
   return err instanceof ConnectError || err instanceof SshTimeoutError;
 }
 
-/** `'...'` for sh, safe for any string. */
-
 /** How a command appears in errors: bootstrap token secrets hidden, long commands cut. */
 export function describeCommand(command: string): string {
   const redacted = redactTokens(command).replace(/\s+/g, ' ').trim();
   return redacted.length > 160 ? `${redacted.slice(0, 157)}...` : redacted;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 type Ssh2Error = Error & { level?: string; code?: string };

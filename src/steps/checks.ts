@@ -1,12 +1,14 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { errorMessage } from '../errors.js';
 import type { NodePlan } from '../plan/plan.js';
 import { AuthError, connect, runAll, type SshOptions } from '../ssh/client.js';
-import { sleep } from '../ssh/retry.js';
+import { backoffDelay, sleep } from '../ssh/retry.js';
 import { updateState } from '../state.js';
 import {
-  ADMIN_KUBECONFIG,
+  ADMIN_KUBECTL,
+  addChecks,
   hostnameCheck,
   nodeCheckSpecs,
   parseContainerdSandboxImage,
@@ -24,9 +26,9 @@ import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.j
 /**
  * What a verification covers: `machines` (reachable with the cluster key, hostname, address),
  * `node` (every node-level check), `packages` (node + kubeadm/kubelet/kubectl of the planned
- * version), `control-plane` and `cluster` (node checks plus the Kubernetes view of the nodes).
+ * version and the sandbox image), `cluster` (that plus the Kubernetes view of the nodes).
  */
-export type VerifyLevel = 'machines' | 'node' | 'packages' | 'control-plane' | 'cluster';
+export type VerifyLevel = 'machines' | 'node' | 'packages' | 'cluster';
 
 /** kubeadm, kubelet and kubectl installed with the planned minor (and patch, when pinned). */
 export function kubeToolsCheck(minor: string, patch?: string): NodeCheckSpec {
@@ -80,7 +82,7 @@ function specsFor(level: VerifyLevel, cluster: Pick<Cluster, 'plan'>) {
 /** The check titles a level runs on a node, for `--dry-run`. */
 export function describeChecks(level: VerifyLevel, node: NodePlan, cluster: Pick<Cluster, 'plan'>): string[] {
   const titles = specsFor(level, cluster)(node).map((s) => s.id);
-  const kube = level === 'control-plane' || level === 'cluster' ? ['node-registered-ready', 'internal-ip', 'kube-system-pods'] : [];
+  const kube = level === 'cluster' ? ['node-registered-ready', 'internal-ip', 'kube-system-pods'] : [];
   return ['ssh', ...titles, 'insecure-key-refused', ...kube];
 }
 
@@ -102,9 +104,8 @@ export function findVagrantInsecureKeys(env: NodeJS.ProcessEnv = process.env): s
 }
 
 /** After the ssh-key phase, Vagrant's published insecure key must open no node. */
-async function insecureKeyChecks(nodes: readonly NodePlan[], base: SshOptions): Promise<Map<string, CheckResult>> {
+function insecureKeyChecks(nodes: readonly NodePlan[], base: SshOptions): Promise<CheckResult[]> {
   const keys = findVagrantInsecureKeys();
-  const out = new Map<string, CheckResult>();
   const result = (node: NodePlan, ok: boolean, seen: string): CheckResult => ({
     node: node.name,
     check: 'insecure-key-refused',
@@ -113,33 +114,27 @@ async function insecureKeyChecks(nodes: readonly NodePlan[], base: SshOptions): 
     ok,
     seen,
   });
-  await Promise.all(
+  return Promise.all(
     nodes.map(async (node) => {
-      if (keys.length === 0) {
-        out.set(node.name, result(node, true, "Vagrant's insecure key is not on this host; not tried"));
-        return;
-      }
+      if (keys.length === 0) return result(node, true, "Vagrant's insecure key is not on this host; not tried");
       for (const key of keys) {
         try {
           const session = await connect(sshTarget(node), { ...base, privateKey: readFileSync(key), retries: 0 });
           await session.close();
-          out.set(node.name, result(node, false, `logged in with ${key}`));
-          return;
+          return result(node, false, `logged in with ${key}`);
         } catch (err) {
-          if (!(err instanceof AuthError)) {
-            out.set(node.name, result(node, false, `not checked: ${(err as Error).message}`));
-            return;
-          }
+          if (!(err instanceof AuthError)) return result(node, false, `not checked: ${errorMessage(err)}`);
         }
       }
-      out.set(node.name, result(node, true, `refused (${keys.length} key${keys.length === 1 ? '' : 's'} tried)`));
+      return result(node, true, `refused (${keys.length} key${keys.length === 1 ? '' : 's'} tried)`);
     }),
   );
-  return out;
 }
 
 /** How long cluster-level checks keep retrying while pods start (kubeadm init returns before they run). */
 const CLUSTER_SETTLE_MS = 6 * 60_000;
+/** Waits between those tries: 5 s doubling up to 30 s. */
+const SETTLE_BACKOFF = (attempt: number): number => backoffDelay(attempt, 5000, 30_000);
 
 /**
  * Verifies nodes at a level; cluster levels read Kubernetes on the control plane (which is then
@@ -147,7 +142,7 @@ const CLUSTER_SETTLE_MS = 6 * 60_000;
  */
 export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[], level: VerifyLevel, limits: SshLimits, opts: { settleMs?: number } = {}): Promise<VerifyReport> {
   const ssh = sshOptions(cluster, limits);
-  const kube = level === 'control-plane' || level === 'cluster';
+  const kube = level === 'cluster';
   const wanted = new Set(nodes.map((n) => n.name));
   const targets = kube && !wanted.has(cluster.plan.controlPlane.name) ? [cluster.plan.controlPlane, ...nodes] : [...nodes];
   const run = () =>
@@ -158,18 +153,14 @@ export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[]
     );
   const deadline = Date.now() + (kube ? (opts.settleMs ?? CLUSTER_SETTLE_MS) : 0);
   let report = await run();
-  for (let wait = 5000; !report.ok && Date.now() + wait < deadline; wait = Math.min(wait * 2, 30_000)) {
+  for (let attempt = 1; !report.ok; attempt++) {
+    const wait = SETTLE_BACKOFF(attempt);
+    if (Date.now() + wait >= deadline) break;
     await sleep(wait);
     report = await run();
   }
-  const insecure = await insecureKeyChecks(nodes, ssh);
   report.nodes = report.nodes.filter((n) => wanted.has(n.name));
-  for (const n of report.nodes) {
-    const c = insecure.get(n.name);
-    if (c) n.checks.push(c);
-    n.ok = n.checks.every((x) => x.ok);
-  }
-  report.ok = report.nodes.every((n) => n.ok);
+  addChecks(report, await insecureKeyChecks(nodes, ssh));
   updateState(cluster.dir, (s) => ({ ...s, lastVerify: toVerifySummary(report) }));
   return report;
 }
@@ -177,7 +168,7 @@ export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[]
 /** `verify --smoke`: a small web app behind a NodePort, reached from every node, then removed. */
 export async function smokeTest(cluster: Cluster, limits: SshLimits): Promise<CheckResult[]> {
   const ssh = sshOptions(cluster, limits);
-  const K = `kubectl --kubeconfig=${ADMIN_KUBECONFIG}`;
+  const K = ADMIN_KUBECTL;
   const name = 'kubeadm-vagrant-smoke';
   const cp = cluster.plan.controlPlane;
   const results: CheckResult[] = [];

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { STATE_DIR } from '../paths.js';
-import { buildPlan, hostArch, type ClusterPlan, type NodePlan } from '../plan/plan.js';
-import { readStoredToken, secretPaths, type SecretPaths } from '../secrets.js';
+import type { ClusterConfig } from '../config/schema.js';
+import { buildPlan, hostArch, type ClusterPlan, type NodePlan, type PlanSecrets } from '../plan/plan.js';
+import { PLACEHOLDER_SECRETS, readPlanSecrets, secretPaths, type SecretPaths } from '../secrets.js';
 import type { SshOptions, SshTarget } from '../ssh/client.js';
-import { caCertHash } from '../ssh/keys.js';
 import { phaseIndex, readState, type ClusterState } from '../state.js';
 
 export const KNOWN_HOSTS = `${STATE_DIR}/known_hosts`;
@@ -43,18 +43,14 @@ export function openCluster(opts: LoadOptions): Cluster {
     throw new UsageError(`${dir} has no generated cluster (missing ${missing.length > 0 ? missing.join(', ') : 'Vagrantfile'}); run \`kubeadm-vagrant up\` (or \`generate\`) first`);
   }
   const state = readState(dir);
-  const token = loaded.config.kubernetes.token || readStoredToken(dir) || '';
-  const plan = buildPlan({
-    config: loaded.config,
-    arch: hostArch(),
-    secrets: {
-      token,
-      caCertHash: caCertHash(readFileSync(secrets.caCert, 'utf8')),
-      sshPublicKey: readFileSync(secrets.sshPublicKey, 'utf8').trim(),
-    },
-    ...(state.workers ? { workerIndices: state.workers } : {}),
-  });
+  // The keys and the CA exist (checked above); a token may not, when the config gives none.
+  const plan = planOf(loaded.config, state, readPlanSecrets(dir, loaded.config.kubernetes.token, { ...PLACEHOLDER_SECRETS, token: '' }));
   return { loaded, dir, plan, secrets, state };
+}
+
+/** The plan of a cluster directory: its config, the worker indices it remembers, this host's architecture. */
+export function planOf(config: ClusterConfig, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
+  return buildPlan({ config, arch: hostArch(), secrets, ...(state.workers ? { workerIndices: state.workers } : {}) });
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */

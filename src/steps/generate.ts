@@ -1,12 +1,11 @@
 import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
-import { buildPlan, hostArch, type ClusterPlan, type PlanSecrets } from '../plan/plan.js';
+import type { ClusterPlan } from '../plan/plan.js';
 import { renderAll } from '../render/render.js';
-import { ensureSecrets } from '../secrets.js';
+import { ensureSecrets, PLACEHOLDER_SECRETS } from '../secrets.js';
 import { readState } from '../state.js';
 import { writeFiles } from '../write.js';
+import { planOf } from './cluster.js';
 
-/** Stand-in secrets for a first planning pass that catches plan errors before anything is written. */
-export const PLACEHOLDER_SECRETS: PlanSecrets = { token: 'aaaaaa.aaaaaaaaaaaaaaaa', caCertHash: 'sha256:' + '0'.repeat(64), sshPublicKey: 'ssh-rsa AAAA placeholder' };
 
 export interface GenerateResult {
   loaded: LoadedConfig;
@@ -20,10 +19,10 @@ export async function generate(opts: LoadOptions & { outDir?: string }): Promise
   const loaded = loadConfig(opts);
   const outDir = opts.outDir ?? loaded.dir;
   const state = readState(outDir);
-  const inputs = { config: loaded.config, arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}) };
-  buildPlan({ ...inputs, secrets: PLACEHOLDER_SECRETS });
+  // A first pass with stand-in secrets catches plan errors before any secret is made.
+  planOf(loaded.config, state, PLACEHOLDER_SECRETS);
   const secrets = await ensureSecrets(outDir, loaded.config.name, loaded.config.kubernetes.token);
-  const plan = buildPlan({ ...inputs, secrets });
+  const plan = planOf(loaded.config, state, secrets);
   const written = writeFiles(outDir, renderAll(plan));
   return { loaded, plan, outDir, written };
 }

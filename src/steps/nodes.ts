@@ -1,8 +1,9 @@
 import { setWorkerCount } from '../config/edit.js';
 import { validateRaw, type LoadOptions } from '../config/load.js';
-import { CommandError, ConfigError, UsageError } from '../errors.js';
+import { CommandError, ConfigError, errorMessage, UsageError } from '../errors.js';
 import { buildPlan, hostArch, workerIndicesFor } from '../plan/plan.js';
 import { remote } from '../remote.js';
+import type { ExecResult } from '../ssh/client.js';
 import { forgetHost } from '../ssh/known-hosts.js';
 import { phaseIndex, updateState, type UpPhase } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
@@ -10,7 +11,7 @@ import { createRunner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
-import { checkJoinToken, onControlPlane } from './tokens.js';
+import { checkJoinToken, onControlPlane, sudo } from './tokens.js';
 import { up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
@@ -88,23 +89,17 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
     const p = opts.progress.phase(`drain ${node.hostname} and delete it from the cluster`);
     try {
       await onControlPlane(cluster, limits, async (s) => {
-        for (const [command, label] of [
-          [remote.drain(node.hostname, 120), `kubectl drain ${node.hostname}`],
-          [remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`],
-        ] as const) {
-          const r = await s.exec(command, { sudo: true, timeoutMs: 180_000, label });
-          // A node that never joined cannot be drained; deleting it is then all there is to do.
-          if (r.code !== 0 && !(label.startsWith('kubectl drain') && /NotFound|not found/.test(r.stderr))) {
-            throw new CommandError(`${label} failed (exit ${r.code})`, { command: label, output: r.stderr.trim().split('\n').slice(-5).join('\n') });
-          }
-        }
+        // A node that never joined cannot be drained; deleting it is then all there is to do.
+        const neverJoined = (r: ExecResult) => /NotFound|not found/.test(r.stderr);
+        await sudo(s, remote.drain(node.hostname, 120), `kubectl drain ${node.hostname}`, { timeoutMs: 180_000, tolerate: neverJoined });
+        await sudo(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: 180_000 });
       });
       drain = 'drained';
       p.done(true);
     } catch (err) {
-      p.done(false, (err as Error).message);
+      p.done(false, errorMessage(err));
       if (!opts.force) {
-        throw new CommandError(`cannot drain ${node.name}: ${(err as Error).message}; nothing was changed. Use --force to destroy the machine anyway`);
+        throw new CommandError(`cannot drain ${node.name}: ${errorMessage(err)}; nothing was changed. Use --force to destroy the machine anyway`);
       }
       drain = 'forced';
     }

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type LoadOptions } from '../config/load.js';
-import { buildPlan, hostArch } from '../plan/plan.js';
 import { readState, type ClusterState } from '../state.js';
 import { parseMachineReadable, vagrantStatus, type MachineStatus } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
-import { PLACEHOLDER_SECRETS } from './generate.js';
+import { PLACEHOLDER_SECRETS } from '../secrets.js';
+import { planOf } from './cluster.js';
 
 export interface StatusRow {
   name: string;
@@ -24,7 +24,7 @@ export interface StatusResult {
 export async function status(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<StatusResult> {
   const { config, dir } = loadConfig(opts.load);
   const state = readState(dir);
-  const plan = buildPlan({ config, arch: hostArch(), secrets: PLACEHOLDER_SECRETS, ...(state.workers ? { workerIndices: state.workers } : {}) });
+  const plan = planOf(config, state, PLACEHOLDER_SECRETS);
   const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'status', print: opts.print });
   let machines: MachineStatus[] = [];
   const generated = existsSync(join(dir, 'Vagrantfile'));

@@ -1,8 +1,8 @@
 import { parseDuration } from '../config/duration.js';
-import { CommandError, UsageError } from '../errors.js';
+import { CommandError, errorMessage, UsageError } from '../errors.js';
 import { remote } from '../remote.js';
 import { readStoredToken, storeToken } from '../secrets.js';
-import { connect, type SshSession } from '../ssh/client.js';
+import { connect, type ExecResult, type SshSession } from '../ssh/client.js';
 import { TOKEN_PATTERN, tokenId } from '../token.js';
 import { parseTokenList, type TokenInfo } from '../verify/index.js';
 import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
@@ -37,7 +37,7 @@ export async function onControlPlane<T>(cluster: Cluster, limits: SshLimits, fn:
   try {
     session = await connect(sshTarget(cluster.plan.controlPlane), sshOptions(cluster, limits));
   } catch (err) {
-    throw new CommandError(`the control plane ${cluster.plan.controlPlane.name} (${cluster.plan.controlPlane.ip}) is not reachable: ${(err as Error).message}`);
+    throw new CommandError(`the control plane ${cluster.plan.controlPlane.name} (${cluster.plan.controlPlane.ip}) is not reachable: ${errorMessage(err)}`);
   }
   try {
     return await fn(session);
@@ -46,9 +46,13 @@ export async function onControlPlane<T>(cluster: Cluster, limits: SshLimits, fn:
   }
 }
 
-async function sudo(session: SshSession, command: string, label: string): Promise<string> {
-  const r = await session.exec(command, { sudo: true, label });
-  if (r.code !== 0) throw new CommandError(`${label} failed on the control plane (exit ${r.code})`, { command: label, output: r.stderr.trim().split('\n').slice(-5).join('\n') });
+/**
+ * Runs a command with sudo on the control plane and returns its stdout; a non-zero exit is a
+ * CommandError with the last lines of stderr, unless `tolerate` accepts the result.
+ */
+export async function sudo(session: SshSession, command: string, label: string, opts: { timeoutMs?: number; tolerate?: (r: ExecResult) => boolean } = {}): Promise<string> {
+  const r = await session.exec(command, { sudo: true, label, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+  if (r.code !== 0 && !opts.tolerate?.(r)) throw new CommandError(`${label} failed on the control plane (exit ${r.code})`, { command: label, output: r.stderr.trim().split('\n').slice(-5).join('\n') });
   return r.stdout;
 }
 
@@ -111,7 +115,7 @@ export async function checkJoinToken(cluster: Cluster, limits: SshLimits, progre
     p.done(true, fresh ? `created a fresh token (TTL ${ttl})` : 'the current token stays valid long enough to join');
     return fresh;
   } catch (err) {
-    p.done(false, (err as Error).message);
+    p.done(false, errorMessage(err));
     throw err;
   }
 }

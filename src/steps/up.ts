@@ -1,17 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { CommandError } from '../errors.js';
-import { buildPlan, hostArch, type ClusterPlan, type NodePlan } from '../plan/plan.js';
+import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
 import { provisionersFor, SSH_PRIVATE_KEY } from '../render/render.js';
-import { readStoredToken, secretPaths } from '../secrets.js';
-import { caCertHash } from '../ssh/keys.js';
+import { readPlanSecrets, secretPaths } from '../secrets.js';
 import { phaseIndex, readState, updateState, UP_PHASES, type UpPhase } from '../state.js';
 import { providerRunsInParallel, vagrantUp } from '../vagrant/commands.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
-import { DEFAULT_SSH_LIMITS, openCluster, type Cluster, type SshLimits } from './cluster.js';
+import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { describeChecks, verifyCluster, type VerifyLevel } from './checks.js';
-import { generate, PLACEHOLDER_SECRETS } from './generate.js';
+import { generate } from './generate.js';
 import { fetchKubeconfig } from './kubeconfig.js';
 import type { Progress } from './progress.js';
 import { checkJoinToken } from './tokens.js';
@@ -30,7 +28,7 @@ export const PHASE_VERIFY_LEVEL: Record<UpPhase, VerifyLevel> = {
   machines: 'machines',
   prerequisites: 'node',
   packages: 'packages',
-  'control-plane': 'control-plane',
+  'control-plane': 'cluster',
   workers: 'cluster',
   verified: 'cluster',
 };
@@ -66,19 +64,9 @@ export interface UpResult {
 /** In a dry run nothing is written: plan in memory with the secrets that exist, placeholders for the rest. */
 function dryRunCluster(load: LoadOptions): Cluster {
   const loaded = loadConfig(load);
-  const secrets = secretPaths(loaded.dir);
   const state = readState(loaded.dir);
-  const plan = buildPlan({
-    config: loaded.config,
-    arch: hostArch(),
-    secrets: {
-      token: loaded.config.kubernetes.token || readStoredToken(loaded.dir) || PLACEHOLDER_SECRETS.token,
-      caCertHash: existsSync(secrets.caCert) ? caCertHash(readFileSync(secrets.caCert, 'utf8')) : PLACEHOLDER_SECRETS.caCertHash,
-      sshPublicKey: PLACEHOLDER_SECRETS.sshPublicKey,
-    },
-    ...(state.workers ? { workerIndices: state.workers } : {}),
-  });
-  return { loaded, dir: loaded.dir, plan, secrets, state };
+  const plan = planOf(loaded.config, state, readPlanSecrets(loaded.dir, loaded.config.kubernetes.token));
+  return { loaded, dir: loaded.dir, plan, secrets: secretPaths(loaded.dir), state };
 }
 
 /** `==> worker-1: Running provisioner: prerequisites (shell)...` → worker-1. */

@@ -6,8 +6,8 @@ export interface ExternalCommand {
   title: string;
 }
 
-export function vagrant(args: string[], title: string): ExternalCommand {
-  return { command: 'vagrant', args, title };
+export function vagrant(args: string[]): ExternalCommand {
+  return { command: 'vagrant', args, title: `vagrant ${args.join(' ')}` };
 }
 
 /**
@@ -18,17 +18,17 @@ export function vagrantUp(opts: { provider: string; machines?: string[]; provisi
   const args = ['up', `--provider=${opts.provider}`, opts.parallel ? '--parallel' : '--no-parallel'];
   args.push(opts.provisionWith.length > 0 ? `--provision-with=${opts.provisionWith.join(',')}` : '--no-provision');
   args.push(...(opts.machines ?? []));
-  return vagrant(args, `vagrant ${args.join(' ')}`);
+  return vagrant(args);
 }
 
 export function vagrantStatus(machines: string[] = []): ExternalCommand {
   const args = ['status', '--machine-readable', ...machines];
-  return vagrant(args, `vagrant ${args.join(' ')}`);
+  return vagrant(args);
 }
 
 export function vagrantDestroy(machines: string[] = []): ExternalCommand {
   const args = ['destroy', '--force', ...machines];
-  return vagrant(args, `vagrant ${args.join(' ')}`);
+  return vagrant(args);
 }
 
 /** VirtualBox cannot start machines in parallel; vagrant-libvirt can. */

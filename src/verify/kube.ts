@@ -5,6 +5,8 @@ import type { CheckResult, PlannedNode } from './types.js';
 /** Pure readers of `kubectl get nodes|pods -o json` and the cluster checks built on them. */
 
 export const ADMIN_KUBECONFIG = '/etc/kubernetes/admin.conf';
+/** kubectl as root on the control plane, with the admin kubeconfig kubeadm wrote. */
+export const ADMIN_KUBECTL = `kubectl --kubeconfig=${ADMIN_KUBECONFIG}`;
 export const KUBECTL_NODES = `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get nodes -o json`;
 /** All namespaces: flannel's pods live in kube-flannel, the rest in kube-system. */
 export const KUBECTL_PODS = `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get pods --all-namespaces -o json`;

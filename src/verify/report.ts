@@ -10,6 +10,13 @@ function clip(s: string, width: number): string {
 }
 
 
+/** Adds checks run apart from verifyNodes (insecure key, smoke test) to their nodes' reports, and re-derives ok. */
+export function addChecks(report: VerifyReport, checks: readonly CheckResult[]): void {
+  for (const c of checks) report.nodes.find((n) => n.name === c.node)?.checks.push(c);
+  for (const n of report.nodes) n.ok = n.checks.every((c) => c.ok);
+  report.ok = report.nodes.every((n) => n.ok);
+}
+
 /** One line: `verify (cluster): all 34 checks passed on 3 nodes in 4.1 s` or what failed where. */
 export function summarizeReport(report: VerifyReport): string {
   const all = report.nodes.flatMap((n) => n.checks);

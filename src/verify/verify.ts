@@ -1,4 +1,5 @@
 import type { Cni } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
 import { endpointOf } from '../ssh/known-hosts.js';
 import { mapConcurrent, runAll, type ExecResult, type SshOptions, type SshSession, type SshTarget } from '../ssh/client.js';
 import { clusterChecks, failedClusterChecks, KUBECTL_NODES, KUBECTL_PODS, parseNodeList, parsePodList, type KubeNode, type KubePod } from './kube.js';
@@ -32,7 +33,6 @@ interface NodeRun {
 }
 
 const firstLine = (s: string): string => s.trim().split('\n')[0]?.trim() ?? '';
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 function resultOf(node: PlannedNode, spec: NodeCheckSpec, outcome: CheckOutcome): CheckResult {
   return { node: node.name, check: spec.id, title: spec.title, expected: spec.expected(node), ...outcome };
@@ -49,7 +49,7 @@ async function runCheck(session: SshSession, node: PlannedNode, spec: NodeCheckS
     const r = await session.exec(spec.command, { sudo: true });
     return resultOf(node, spec, withExitDetail(spec.parse(r.stdout, r.code, node), r));
   } catch (err) {
-    return resultOf(node, spec, { ok: false, seen: `not checked: ${messageOf(err)}` });
+    return resultOf(node, spec, { ok: false, seen: `not checked: ${errorMessage(err)}` });
   }
 }
 
@@ -65,7 +65,7 @@ async function readKube(session: SshSession): Promise<KubeView> {
     const pods = parsePodList(await kubectlJson(session, KUBECTL_PODS));
     return { ok: true, nodes, pods };
   } catch (err) {
-    return { ok: false, reason: `not checked: ${messageOf(err)}` };
+    return { ok: false, reason: `not checked: ${errorMessage(err)}` };
   }
 }
 

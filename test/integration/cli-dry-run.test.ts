@@ -92,6 +92,14 @@ describe('CLI contract', () => {
     expect(r.stderr).toMatch(/--until/);
   });
 
+  it('a bad number for a verify bound is a usage error that names the option', () => {
+    for (const [flag, value] of [['--retries', 'x'], ['--connect-timeout', '-1'], ['--backoff', '3600001']]) {
+      const r = run(['verify', flag!, value!], clusterDir(LIBVIRT));
+      expect(r.code, `${flag} ${value}`).toBe(2);
+      expect(r.stderr).toContain(`${flag} takes a whole number from 0 to 3600000 (got "${value}")`);
+    }
+  });
+
   it('commands that need a generated cluster say so', () => {
     for (const cmd of [['verify'], ['kubeconfig'], ['ssh', 'master'], ['token', 'list'], ['node', 'add']]) {
       const r = run(cmd, clusterDir(LIBVIRT));

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { setWorkerCountText } from '../../src/config/edit.js';
+import { setWorkerCount, setWorkerCountText } from '../../src/config/edit.js';
 
 describe('updating workers.count in cluster.yaml', () => {
   it('keeps every comment and every other line of the init template', () => {
@@ -23,5 +24,14 @@ describe('updating workers.count in cluster.yaml', () => {
 
   it('adds the field when absent', () => {
     expect(parse(setWorkerCountText('# mine\nname: x\n', 1))).toEqual({ name: 'x', workers: { count: 1 } });
+  });
+
+  it('keeps the file mode: a cluster.yaml that holds a token stays 0600', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kv-edit-')), 'cluster.yaml');
+    writeFileSync(file, 'workers:\n  count: 2\n');
+    chmodSync(file, 0o600);
+    setWorkerCount(file, 3);
+    expect(readFileSync(file, 'utf8')).toBe('workers:\n  count: 3\n');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
