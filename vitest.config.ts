@@ -13,6 +13,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // The CLI runs as a process from dist/: compiled from today's sources before any test.
+          globalSetup: ['test/helpers/build-cli.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -21,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/helpers/build-cli.ts'],
           testTimeout: 80 * 60_000,
           hookTimeout: 20 * 60_000,
           fileParallelism: false,

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { CommandError } from './errors.js';
+import { OperationError } from './errors.js';
 import { writeFileAtomic } from './write.js';
 
 interface Named<T> {
@@ -36,7 +36,7 @@ export function rewriteAdminConf(adminConf: string, clusterName: string, masterI
   const conf = parse(adminConf) as Kubeconfig | null;
   const cluster = conf?.clusters?.[0]?.cluster;
   const user = conf?.users?.[0]?.user;
-  if (!cluster || !user) throw new CommandError('the admin kubeconfig from the control plane has no cluster or user entry');
+  if (!cluster || !user) throw new OperationError('the admin kubeconfig from the control plane has no cluster or user entry');
   const name = contextName(clusterName);
   return {
     apiVersion: 'v1',

@@ -1,5 +1,7 @@
 import { shellQuote } from './shell.js';
-import { ADMIN_KUBECONFIG as ADMIN, ADMIN_KUBECTL } from './verify/kube.js';
+import { ADMIN_KUBECTL, GUEST } from './layout.js';
+
+const ADMIN = GUEST.adminKubeconfig;
 
 /**
  * The commands sent to the control plane over SSH, as pure functions so tests can snapshot them.

@@ -1,14 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATE_DIR } from './paths.js';
+import { HOST } from './layout.js';
 import type { PlanSecrets } from './plan/plan.js';
-import { CA_CERT, CA_KEY, SSH_PRIVATE_KEY } from './render/render.js';
 import { caCertHash, generateClusterCa, generateSshKeyPair } from './ssh/keys.js';
 import { generateToken, TOKEN_PATTERN } from './token.js';
 import { ensureStateDir, writeFileAtomic } from './write.js';
-
-export const TOKEN_FILE = `${STATE_DIR}/token`;
-export const SSH_PUBLIC_KEY = `${SSH_PRIVATE_KEY}.pub`;
 
 /** Stand-in secrets for planning before any exist (a first pass that catches plan errors, a dry run). */
 export const PLACEHOLDER_SECRETS: PlanSecrets = { token: 'aaaaaa.aaaaaaaaaaaaaaaa', caCertHash: 'sha256:' + '0'.repeat(64), sshPublicKey: 'ssh-rsa AAAA placeholder' };
@@ -23,11 +19,11 @@ export interface SecretPaths {
 
 export function secretPaths(clusterDir: string): SecretPaths {
   return {
-    token: join(clusterDir, TOKEN_FILE),
-    sshPrivateKey: join(clusterDir, SSH_PRIVATE_KEY),
-    sshPublicKey: join(clusterDir, SSH_PUBLIC_KEY),
-    caCert: join(clusterDir, CA_CERT),
-    caKey: join(clusterDir, CA_KEY),
+    token: join(clusterDir, HOST.token),
+    sshPrivateKey: join(clusterDir, HOST.sshPrivateKey),
+    sshPublicKey: join(clusterDir, HOST.sshPublicKey),
+    caCert: join(clusterDir, HOST.caCert),
+    caKey: join(clusterDir, HOST.caKey),
   };
 }
 

@@ -1,10 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATE_DIR } from './paths.js';
+import { HOST } from './layout.js';
+import type { PhaseId } from './phases.js';
 import { ensureStateDir, writeFileAtomic } from './write.js';
-
-export const UP_PHASES = ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'] as const;
-export type UpPhase = (typeof UP_PHASES)[number];
 
 export interface VerifySummary {
   at: string;
@@ -18,18 +16,16 @@ export interface ClusterState {
   /** Worker indices in use (worker-N); absent until the first `node add` / `node remove`. */
   workers?: number[];
   /** The last phase `up` completed and verified for the cluster as a whole. */
-  phase?: UpPhase;
+  phase?: PhaseId;
   /** The last phase each machine has passed (a machine added later starts from nothing). */
-  nodePhases?: Record<string, UpPhase>;
+  nodePhases?: Record<string, PhaseId>;
   lastVerify?: VerifySummary;
   /** The kubeconfig file and context that `kubeconfig --merge` added, so `destroy` can remove them. */
   mergedKubeconfig?: { file: string; context: string };
 }
 
-export const STATE_FILE = `${STATE_DIR}/state.json`;
-
 export function readState(clusterDir: string): ClusterState {
-  const file = join(clusterDir, STATE_FILE);
+  const file = join(clusterDir, HOST.stateFile);
   if (!existsSync(file)) return {};
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
 }
@@ -37,10 +33,6 @@ export function readState(clusterDir: string): ClusterState {
 export function updateState(clusterDir: string, change: (s: ClusterState) => ClusterState): ClusterState {
   const next = change(readState(clusterDir));
   ensureStateDir(clusterDir);
-  writeFileAtomic(join(clusterDir, STATE_FILE), JSON.stringify(next, null, 2) + '\n', 0o600);
+  writeFileAtomic(join(clusterDir, HOST.stateFile), JSON.stringify(next, null, 2) + '\n', 0o600);
   return next;
-}
-
-export function phaseIndex(phase: UpPhase | undefined): number {
-  return phase === undefined ? -1 : UP_PHASES.indexOf(phase);
 }

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { STATE_DIR } from './paths.js';
+import { STATE_DIR } from './layout.js';
 
 export interface FileToWrite {
   path: string;

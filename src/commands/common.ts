@@ -1,9 +1,12 @@
 import { Command, Option } from 'commander';
-import type { ConfigFlags, LoadOptions } from '../config/load.js';
+import { flagHelp, optionKey, OVERRIDES, type FlagValues } from '../config/flags.js';
+import type { LoadOptions } from '../config/load.js';
 import { formatProblems, UsageError, type ConfigProblem } from '../errors.js';
 
-export interface ConfigCliOptions extends ConfigFlags {
+/** `-c FILE` and any config-overriding flags, as commander hands them to an action. */
+export interface ConfigCliOptions {
   config?: string;
+  [flag: string]: unknown;
 }
 
 /** `-c FILE`, which every command takes. */
@@ -11,28 +14,27 @@ export function withConfigFile(cmd: Command): Command {
   return cmd.addOption(new Option('-c, --config <file>', 'cluster config file (default: ./cluster.yaml when it exists)'));
 }
 
-/** `-c FILE` and the flags that override config fields (strongest of all sources). */
+/** `-c FILE` and the flags that override config fields (strongest of all sources), from the flag table. */
 export function withConfigFlags(cmd: Command): Command {
-  return withConfigFile(cmd)
-    .option('--master-ip <ip>', 'network.masterIP')
-    .option('--workers <n>', 'workers.count')
-    .option('--pod-cidr <cidr>', 'kubernetes.podSubnet')
-    .option('--token <token>', 'kubernetes.token')
-    .option('--box <box>', 'box')
-    .option('--provider <provider>', 'provider: virtualbox | libvirt')
-    .option('--distro <distro>', 'distro: ubuntu-22.04 | ubuntu-24.04 | debian-12 | rocky-9')
-    .option('--k8s-version <version>', 'kubernetes.version, e.g. 1.33 or 1.33.2')
-    .option('--cni <cni>', 'kubernetes.cni: flannel | calico');
+  withConfigFile(cmd);
+  for (const o of OVERRIDES) if (o.flag) cmd.addOption(new Option(o.flag, flagHelp(o)));
+  return cmd;
 }
 
+/** The config-overriding flags among commander's options. */
+function flagValues(opts: ConfigCliOptions): FlagValues {
+  const values: FlagValues = {};
+  for (const o of OVERRIDES) {
+    if (!o.flag) continue;
+    const v = opts[optionKey(o.flag)];
+    if (typeof v === 'string') values[optionKey(o.flag)] = v;
+  }
+  return values;
+}
+
+/** Load options from `-c FILE`, the environment and the config-overriding flags. */
 export function loadOptions(opts: ConfigCliOptions): LoadOptions {
-  const { config, ...flags } = opts;
-  return { ...(config !== undefined ? { file: config } : {}), flags, env: process.env, cwd: process.cwd() };
-}
-
-/** Load options from `-c FILE` alone, for commands that take no config-overriding flags. */
-export function configOnly(opts: ConfigCliOptions): LoadOptions {
-  return loadOptions({ ...(opts.config ? { config: opts.config } : {}) });
+  return { ...(opts.config !== undefined ? { file: opts.config } : {}), flags: flagValues(opts), env: process.env, cwd: process.cwd() };
 }
 
 /** A commander argument parser for a whole-number option, optionally within [min, max]; a bad value is a usage error. */

@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../config/load.js';
 import { UsageError } from '../errors.js';
-import { templatesDir } from '../paths.js';
+import { renderClusterYaml } from '../render/render.js';
 import { writeFileAtomic } from '../write.js';
 import { out } from './common.js';
 
@@ -19,7 +19,7 @@ export function registerInit(program: Command): void {
       if (existsSync(target) && !opts.force) {
         throw new UsageError(`${target} already exists; use --force to overwrite it`);
       }
-      writeFileAtomic(target, readFileSync(join(templatesDir, 'cluster.yaml'), 'utf8'), 0o644);
+      writeFileAtomic(target, renderClusterYaml(), 0o644);
       out(`wrote ${target}`);
     });
 }

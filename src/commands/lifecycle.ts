@@ -2,10 +2,9 @@ import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { contextName } from '../kubeconfig.js';
+import { PHASE_IDS } from '../phases.js';
 import { formatTable } from '../table.js';
-import { UP_PHASES, type UpPhase } from '../state.js';
-import { configOnly, loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
+import { loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -18,26 +17,24 @@ async function confirm(question: string): Promise<boolean> {
 
 // Steps load when their command runs, so `--help` and `generate` do not pay for ssh2, execa and ora.
 const steps = {
-  cluster: () => import('../steps/cluster.js'),
   destroy: () => import('../steps/destroy.js'),
   kubeconfig: () => import('../steps/kubeconfig.js'),
   progress: () => import('../steps/progress.js'),
+  ssh: () => import('../steps/ssh.js'),
   status: () => import('../steps/status.js'),
   up: () => import('../steps/up.js'),
-  ssh: () => import('../ssh/client.js'),
-  execa: () => import('execa'),
 };
 
+/** up, destroy, status, kubeconfig, ssh: flags in, one step out, its result printed. */
 export function registerLifecycle(program: Command): void {
   withConfigFlags(program.command('up').description('generate when needed, vagrant up phase by phase, verify every phase over SSH, write the kubeconfig'))
-    .addOption(new Option('--until <phase>', 'stop once this phase is verified').choices([...UP_PHASES]).default('verified'))
+    .addOption(new Option('--until <phase>', 'stop once this phase is verified').choices(PHASE_IDS).default('verified'))
     .option('--dry-run', 'print every external command (vagrant, ssh) it would run, and run none')
-    .action(async (opts: ConfigCliOptions & { until: UpPhase; dryRun?: boolean }) => {
-      const { until, dryRun, ...rest } = opts;
+    .action(async (opts: ConfigCliOptions & { until: string; dryRun?: boolean }) => {
       const [{ up }, { createProgress }] = await Promise.all([steps.up(), steps.progress()]);
-      const result = await up({ load: loadOptions(rest), until, dryRun: dryRun === true, progress: createProgress(), print: out });
+      const result = await up({ load: loadOptions(opts), until: opts.until, dryRun: opts.dryRun === true, progress: createProgress(), print: out });
       printWarnings(result.cluster.loaded.warnings);
-      if (dryRun) return;
+      if (opts.dryRun) return;
       out(`cluster ${result.cluster.plan.name} reached phase ${result.reached} (log: ${result.logFile})`);
       if (result.kubeconfigFile) out(`kubeconfig: ${result.kubeconfigFile}\n  export KUBECONFIG=${result.kubeconfigFile}; kubectl get nodes -o wide`);
     });
@@ -46,7 +43,6 @@ export function registerLifecycle(program: Command): void {
     .option('-f, --force', 'do not ask')
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { force?: boolean; dryRun?: boolean }) => {
-      const load = configOnly(opts);
       if (!opts.force && !opts.dryRun) {
         if (!process.stdin.isTTY) throw new UsageError('destroy needs confirmation and there is no terminal to ask on; pass -f to destroy without asking');
         if (!(await confirm('Destroy every machine of this cluster? [y/N] '))) {
@@ -55,7 +51,7 @@ export function registerLifecycle(program: Command): void {
         }
       }
       const { destroy } = await steps.destroy();
-      const r = await destroy({ load, dryRun: opts.dryRun === true, print: out });
+      const r = await destroy({ load: loadOptions(opts), dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
       out(`destroyed the machines of ${r.dir}${r.kubeconfigCleaned ? `; removed the context from ${r.kubeconfigCleaned}` : ''}`);
     });
@@ -64,7 +60,7 @@ export function registerLifecycle(program: Command): void {
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { dryRun?: boolean }) => {
       const { status } = await steps.status();
-      const r = await status({ load: configOnly(opts), dryRun: opts.dryRun === true, print: out });
+      const r = await status({ load: loadOptions(opts), dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
       const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.verify ?? '-'])];
       for (const line of formatTable(rows)) out(line);
@@ -75,29 +71,16 @@ export function registerLifecycle(program: Command): void {
     .option('--output <file>', 'write it to this file (default: .kubeadm-vagrant/kubeconfig)')
     .option('--merge', 'add it to $KUBECONFIG or ~/.kube/config without touching other entries')
     .action(async (opts: ConfigCliOptions & { output?: string; merge?: boolean }) => {
-      const [{ openCluster, requireControlPlane, DEFAULT_SSH_LIMITS }, { fetchKubeconfig, mergeIntoUserKubeconfig }] = await Promise.all([steps.cluster(), steps.kubeconfig()]);
-      const cluster = openCluster(configOnly(opts));
-      requireControlPlane(cluster, 'kubeconfig');
-      if (opts.merge) {
-        const file = await mergeIntoUserKubeconfig(cluster, DEFAULT_SSH_LIMITS, opts.output ? resolve(opts.output) : undefined);
-        out(`merged context ${contextName(cluster.plan.name)} into ${file}`);
-      } else {
-        out(await fetchKubeconfig(cluster, DEFAULT_SSH_LIMITS, ...(opts.output ? [resolve(opts.output)] : [])));
-      }
+      const { kubeconfigCommand } = await steps.kubeconfig();
+      const r = await kubeconfigCommand({ load: loadOptions(opts), merge: opts.merge === true, ...(opts.output ? { output: resolve(opts.output) } : {}) });
+      out(r.merged ? `merged context ${r.context} into ${r.file}` : r.file);
     });
 
   withConfigFile(program.command('ssh').description("an interactive shell or a command on a node, with the cluster's key"))
     .argument('<node>', 'master, worker-N, or a hostname')
     .argument('[command...]', 'a command to run instead of a shell (after --)')
-    .action(async (nodeName: string, command: string[], opts: ConfigCliOptions) => {
-      const [{ openCluster, findNode, sshOptions, sshTarget }, { connect, sshArgs }, { execa }] = await Promise.all([steps.cluster(), steps.ssh(), steps.execa()]);
-      const cluster = openCluster(configOnly(opts));
-      const node = findNode(cluster.plan, nodeName);
-      const o = sshOptions(cluster);
-      // Pins the host key on first contact (or refuses a changed one) before OpenSSH, which is strict, takes over.
-      await (await connect(sshTarget(node), o)).close();
-      const args = sshArgs(sshTarget(node), { identityFile: cluster.secrets.sshPrivateKey, knownHostsFile: o.knownHostsFile, interactive: process.stdin.isTTY === true, ...(command.length ? { command } : {}) });
-      const r = await execa('ssh', args, { stdio: 'inherit', reject: false });
-      process.exitCode = r.exitCode ?? 1;
+    .action(async (node: string, command: string[], opts: ConfigCliOptions) => {
+      const { sshInto } = await steps.ssh();
+      process.exitCode = await sshInto({ load: loadOptions(opts), node, command, interactive: process.stdin.isTTY === true });
     });
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_SSH_LIMITS, type SshLimits } from '../steps/cluster.js';
-import { phaseIndex } from '../state.js';
-import { configOnly, out, wholeNumber, withConfigFile, type ConfigCliOptions } from './common.js';
+import { DEFAULT_SSH_LIMITS } from '../steps/cluster.js';
+import { loadOptions, out, wholeNumber, withConfigFile, type ConfigCliOptions } from './common.js';
 
 /** Bounds of the SSH limit options: milliseconds up to an hour (and as many retries). */
 const LIMIT = { min: 0, max: 3_600_000 };
@@ -16,26 +15,9 @@ export function registerVerify(program: Command): void {
     .option('--retries <n>', 'connection retries per node, with exponential backoff', wholeNumber('--retries', LIMIT), DEFAULT_SSH_LIMITS.retries)
     .option('--backoff <ms>', 'first wait between connection attempts', wholeNumber('--backoff', LIMIT), DEFAULT_SSH_LIMITS.backoffMs)
     .action(async (opts: ConfigCliOptions & { json?: boolean; smoke?: boolean; repin?: string; connectTimeout: number; commandTimeout: number; retries: number; backoff: number }) => {
-      const [{ forgetHost }, { findNode, openCluster, sshOptions, sshTarget }, { smokeTest, verifyCluster }, { addChecks, formatReportTable, reportToJson }] = await Promise.all([
-        import('../ssh/known-hosts.js'),
-        import('../steps/cluster.js'),
-        import('../steps/checks.js'),
-        import('../verify/index.js'),
-      ]);
-      const cluster = openCluster(configOnly(opts));
-      const limits: SshLimits = { connectTimeoutMs: opts.connectTimeout, commandTimeoutMs: opts.commandTimeout, retries: opts.retries, backoffMs: opts.backoff };
-      if (opts.repin) {
-        const node = findNode(cluster.plan, opts.repin);
-        const t = sshTarget(node);
-        await forgetHost(sshOptions(cluster, limits).knownHostsFile, t.host, t.port);
-      }
-      // Kubernetes is checked once the control plane has been brought up.
-      const reached = phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]);
-      const level = reached >= phaseIndex('control-plane') ? 'cluster' : reached >= phaseIndex('packages') ? 'packages' : 'node';
-      const report = await verifyCluster(cluster, cluster.plan.nodes, level, limits, { settleMs: 0 });
-      if (opts.smoke) {
-        addChecks(report, await smokeTest(cluster, limits));
-      }
+      const [{ verify }, { formatReportTable, reportToJson }] = await Promise.all([import('../steps/verify.js'), import('../verify/report.js')]);
+      const limits = { connectTimeoutMs: opts.connectTimeout, commandTimeoutMs: opts.commandTimeout, retries: opts.retries, backoffMs: opts.backoff };
+      const report = await verify({ load: loadOptions(opts), limits, smoke: opts.smoke === true, ...(opts.repin ? { repin: opts.repin } : {}) });
       out(opts.json ? reportToJson(report) : formatReportTable(report));
       if (!report.ok) process.exitCode = 1;
     });

@@ -2,30 +2,23 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import { CNI_IDS } from '../cni/index.js';
+import { hostArch, loadCatalog } from '../distros.js';
+import { DEFAULT_CONFIG_FILE } from '../layout.js';
+import { PROVIDER_IDS } from '../providers/index.js';
+import { envOverrides, flagOverrides, overrideSources, type FlagValues } from './flags.js';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from './schema.js';
-import { crossFieldChecks } from './validate.js';
+import { crossFieldChecks, type ValidationContext } from './validate.js';
 
-export const DEFAULT_CONFIG_FILE = 'cluster.yaml';
-
-/** Flags that override config fields (strongest of all sources). */
-export interface ConfigFlags {
-  masterIp?: string;
-  workers?: string;
-  podCidr?: string;
-  token?: string;
-  box?: string;
-  provider?: string;
-  distro?: string;
-  k8sVersion?: string;
-  cni?: string;
-}
+export { DEFAULT_CONFIG_FILE } from '../layout.js';
 
 export interface LoadOptions {
   /** `-c FILE`; without it ./cluster.yaml is used when it exists. */
   file?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  flags?: ConfigFlags;
+  /** Flag values by commander option key (see OVERRIDES in ./flags.ts). */
+  flags?: FlagValues;
 }
 
 export interface LoadedConfig {
@@ -37,65 +30,7 @@ export interface LoadedConfig {
   warnings: ConfigProblem[];
 }
 
-type Override = { source: string; path: string[]; value: unknown } | { source: string; path: string[]; problem: ConfigProblem };
-
-function integer(source: string, path: string[], text: string): Override {
-  if (!/^-?\d+$/.test(text.trim())) {
-    return { source, path, problem: { path: `${path.join('.')} (from ${source})`, message: `"${text}" is not a whole number`, hint: `set ${source} to a number such as 2` } };
-  }
-  return { source, path, value: Number(text) };
-}
-
-function boolean(source: string, path: string[], text: string): Override {
-  const t = text.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(t)) return { source, path, value: true };
-  if (['false', '0', 'no', 'off', ''].includes(t)) return { source, path, value: false };
-  return { source, path, problem: { path: `${path.join('.')} (from ${source})`, message: `"${text}" is not true or false`, hint: `set ${source} to true or false` } };
-}
-
-/** The classic variables of the original kubeadm-vagrant Vagrantfile. */
-function envOverrides(env: NodeJS.ProcessEnv): Override[] {
-  const out: Override[] = [];
-  const has = (k: string) => env[k] !== undefined && env[k] !== '';
-  if (has('MASTER_IP')) out.push({ source: 'MASTER_IP', path: ['network', 'masterIP'], value: env.MASTER_IP });
-  if (has('NODE_IP_NW')) {
-    const prefix = env.NODE_IP_NW!;
-    if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}\.$/.test(prefix)) {
-      out.push({
-        source: 'NODE_IP_NW',
-        path: ['network', 'workerIPStart'],
-        problem: { path: 'network.workerIPStart (from NODE_IP_NW)', message: `"${prefix}" is not a network prefix`, hint: 'give the first three octets and a dot, such as 192.168.56. (workers start at .11)' },
-      });
-    } else {
-      out.push({ source: 'NODE_IP_NW', path: ['network', 'workerIPStart'], value: `${prefix}11` });
-    }
-  }
-  if (has('NODE_COUNT')) out.push(integer('NODE_COUNT', ['workers', 'count'], env.NODE_COUNT!));
-  if (has('POD_NW_CIDR')) out.push({ source: 'POD_NW_CIDR', path: ['kubernetes', 'podSubnet'], value: env.POD_NW_CIDR });
-  if (has('KUBETOKEN')) out.push({ source: 'KUBETOKEN', path: ['kubernetes', 'token'], value: env.KUBETOKEN });
-  if (has('BOX_IMAGE')) out.push({ source: 'BOX_IMAGE', path: ['box'], value: env.BOX_IMAGE });
-  if (has('K8S_DASHBOARD')) out.push(boolean('K8S_DASHBOARD', ['addons', 'dashboard'], env.K8S_DASHBOARD!));
-  return out;
-}
-
-function flagOverrides(flags: ConfigFlags): Override[] {
-  const out: Override[] = [];
-  const set = (flag: string, path: string[], v: string | undefined) => {
-    if (v !== undefined) out.push({ source: flag, path, value: v });
-  };
-  set('--master-ip', ['network', 'masterIP'], flags.masterIp);
-  if (flags.workers !== undefined) out.push(integer('--workers', ['workers', 'count'], flags.workers));
-  set('--pod-cidr', ['kubernetes', 'podSubnet'], flags.podCidr);
-  set('--token', ['kubernetes', 'token'], flags.token);
-  set('--box', ['box'], flags.box);
-  set('--provider', ['provider'], flags.provider);
-  set('--distro', ['distro'], flags.distro);
-  set('--k8s-version', ['kubernetes', 'version'], flags.k8sVersion);
-  set('--cni', ['kubernetes', 'cni'], flags.cni);
-  return out;
-}
-
-function setIn(obj: Record<string, unknown>, path: string[], value: unknown): void {
+function setIn(obj: Record<string, unknown>, path: readonly string[], value: unknown): void {
   let cur = obj;
   for (const key of path.slice(0, -1)) {
     const next = cur[key];
@@ -130,11 +65,11 @@ const FIELD_HINTS: Record<string, string> = {
   apiVersion: 'the first line of cluster.yaml is `apiVersion: kubeadm-vagrant/v1alpha1`',
   kind: 'the second line of cluster.yaml is `kind: Cluster`',
   name: 'use a name such as demo or cka-lab',
-  provider: 'set provider: virtualbox or provider: libvirt (or --provider)',
+  provider: `set provider: ${PROVIDER_IDS.join(' or ')}`,
   distro: 'set distro to one of the catalog entries in boxes/catalog.json',
   box: 'leave box empty to use the catalog, or give a box name such as debian/bookworm64',
   'kubernetes.version': 'quote it, e.g. version: "1.33" (unquoted, YAML reads 1.30 as the number 1.3)',
-  'kubernetes.cni': 'set cni: flannel or cni: calico',
+  'kubernetes.cni': `set cni: ${CNI_IDS.join(' or ')}`,
   'kubernetes.podSubnet': 'the default is 10.244.0.0/16',
   'kubernetes.serviceSubnet': 'the default is 10.96.0.0/12',
   'kubernetes.token': 'leave it empty, or make one with `kubeadm-vagrant token generate`',
@@ -150,6 +85,14 @@ const FIELD_HINTS: Record<string, string> = {
   'libvirt.driver': 'kvm with hardware virtualization, qemu (slow) without',
 };
 
+/** The field's hint, and how to set it from the outside (flag, variable) when it can be. */
+export function hintFor(path: string): string | undefined {
+  const hint = FIELD_HINTS[path];
+  const sources = overrideSources(path);
+  if (!hint) return sources ? `set it in cluster.yaml, or with ${sources}` : undefined;
+  return sources ? `${hint} (or with ${sources})` : hint;
+}
+
 /** Turns zod's issues into problems with a dotted path and a hint. */
 function schemaProblems(issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: string[] }[], sources: Map<string, string>): ConfigProblem[] {
   const out: ConfigProblem[] = [];
@@ -162,19 +105,28 @@ function schemaProblems(issues: readonly { path: PropertyKey[]; message: string;
       continue;
     }
     const source = sources.get(base);
-    const hint = FIELD_HINTS[base];
+    const hint = hintFor(base);
     out.push({ path: source ? `${base} (from ${source})` : base || '(top level)', message: issue.message, ...(hint ? { hint } : {}) });
   }
   return out;
 }
 
+/** This host's view: the catalog shipped with the tool and this machine's architecture. */
+export function defaultValidationContext(): ValidationContext {
+  return { catalog: loadCatalog(), arch: hostArch() };
+}
+
 /** Validates a raw config object (after env and flags are applied): every problem at once. */
-export function validateRaw(raw: Record<string, unknown>, sources = new Map<string, string>()): { config?: ClusterConfig; errors: ConfigProblem[]; warnings: ConfigProblem[] } {
+export function validateRaw(
+  raw: Record<string, unknown>,
+  ctx: ValidationContext = defaultValidationContext(),
+  sources = new Map<string, string>(),
+): { config?: ClusterConfig; errors: ConfigProblem[]; warnings: ConfigProblem[] } {
   const parsed = clusterSchema.safeParse(raw);
   const errors = parsed.success ? [] : schemaProblems(parsed.error.issues as never, sources);
   // Cross-field checks see defaults for absent fields, and skip fields that failed their own checks.
   const loose = parsed.success ? parsed.data : withDefaults(raw);
-  const cross = crossFieldChecks(loose);
+  const cross = crossFieldChecks(loose, ctx);
   errors.push(...cross.errors);
   return { config: errors.length === 0 && parsed.success ? parsed.data : undefined, errors, warnings: cross.warnings };
 }
@@ -228,7 +180,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     setIn(raw, o.path, o.value);
     sources.set(o.path.join('.'), o.source);
   }
-  const { config, errors, warnings } = validateRaw(raw, sources);
+  const { config, errors, warnings } = validateRaw(raw, defaultValidationContext(), sources);
   problems.push(...errors);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);
   return { config, file, dir: file ? dirname(file) : cwd, warnings };

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
+import { CNI_IDS } from '../cni/index.js';
+import { DISTRO_IDS } from '../distros.js';
+import { isIPv4Cidr } from '../net.js';
+import { PROVIDER_IDS, PROVIDER_OPTIONS } from '../providers/index.js';
 import { TOKEN_PATTERN } from '../token.js';
 import { parseDuration, ttlProblem } from './duration.js';
 
 export const API_VERSION = 'kubeadm-vagrant/v1alpha1';
 export const KIND = 'Cluster';
-export const PROVIDERS = ['virtualbox', 'libvirt'] as const;
-export const DISTROS = ['ubuntu-22.04', 'ubuntu-24.04', 'debian-12', 'rocky-9'] as const;
-export const CNIS = ['flannel', 'calico'] as const;
-export const LIBVIRT_DRIVERS = ['kvm', 'qemu'] as const;
 /** The oldest Kubernetes minor we render for (kubeadm v1beta3); v1beta4 from 1.31. */
 export const MIN_K8S_MINOR = 30;
 
@@ -44,10 +44,6 @@ const cidr = z.string({ error: () => 'must be an IPv4 CIDR such as 10.244.0.0/16
   { error: () => 'must be an IPv4 CIDR in the form a.b.c.d/n, such as 10.244.0.0/16' },
 );
 
-export function isIPv4Cidr(s: string): boolean {
-  const m = /^(.+)\/(\d{1,2})$/.exec(s);
-  return !!m && ipaddr.IPv4.isValidFourPartDecimal(m[1]!) && Number(m[2]) <= 32;
-}
 
 const boxOverride = z.union(
   [
@@ -67,8 +63,8 @@ export const clusterSchema = z.strictObject({
     .string({ error: () => 'must be a string' })
     .regex(DNS_LABEL, { error: () => 'must be a DNS label: lowercase letters, digits and "-", 1-63 characters, starting and ending with a letter or digit' })
     .default('demo'),
-  provider: enumOf(PROVIDERS, 'Vagrant provider').default('virtualbox'),
-  distro: enumOf(DISTROS, 'guest OS; the catalog is boxes/catalog.json').default('ubuntu-24.04'),
+  provider: enumOf(PROVIDER_IDS, 'Vagrant provider').default('virtualbox'),
+  distro: enumOf(DISTRO_IDS, 'guest OS; the catalog is boxes/catalog.json').default('ubuntu-24.04'),
   box: boxOverride.default(''),
   kubernetes: z
     .strictObject({
@@ -79,7 +75,7 @@ export const clusterSchema = z.strictObject({
           error: () => `Kubernetes 1.${MIN_K8S_MINOR} or newer is supported`,
         })
         .default('1.33'),
-      cni: enumOf(CNIS, 'pod network add-on').default('flannel'),
+      cni: enumOf(CNI_IDS, 'pod network add-on').default('flannel'),
       podSubnet: cidr.default('10.244.0.0/16'),
       serviceSubnet: cidr.default('10.96.0.0/12'),
       token: z
@@ -125,17 +121,10 @@ export const clusterSchema = z.strictObject({
       dashboard: z.boolean({ error: () => 'must be true or false' }).default(false),
     })
     .prefault({}),
-  libvirt: z
-    .strictObject({
-      driver: enumOf(LIBVIRT_DRIVERS, 'libvirt domain type; qemu is software emulation').default('kvm'),
-    })
-    .prefault({}),
+  ...PROVIDER_OPTIONS,
 });
 
 export type ClusterConfig = z.infer<typeof clusterSchema>;
-export type Provider = (typeof PROVIDERS)[number];
-export type Distro = (typeof DISTROS)[number];
-export type Cni = (typeof CNIS)[number];
 
 /** The defaults, as a full config. */
 export function defaultConfig(): ClusterConfig {

@@ -1,18 +1,22 @@
+import { catalogBox, type Arch, type Catalog } from '../distros.js';
 import type { ConfigProblem } from '../errors.js';
-import { cidrRange, contains, hasHostBits, intToIp, ipToInt, isIPv4, overlaps, slash24, slash24Count, type Range } from '../plan/net.js';
+import { cidrRange, firstWorkerIP, hasHostBits, intToIp, ipToInt, isIPv4, overlaps, slash24, slash24Count, type Range } from '../net.js';
+import { PROVIDERS } from '../providers/index.js';
+import { workerIndicesFor } from '../worker-indices.js';
 
-/** The NAT network each provider gives every guest on its first interface. */
-export const PROVIDER_NAT_NETWORK: Record<string, { cidr: string; what: string }> = {
-  virtualbox: { cidr: '10.0.2.0/24', what: "VirtualBox's NAT network" },
-  libvirt: { cidr: '192.168.121.0/24', what: "vagrant-libvirt's management network" },
-};
-
-/** VirtualBox 6.1.28+ on Linux allows host-only addresses only here unless /etc/vbox/networks.conf says otherwise. */
-export const VIRTUALBOX_HOSTONLY_RANGE = '192.168.56.0/21';
+/** What validation needs besides the config: the box catalog, this host's architecture, the workers in use. */
+export interface ValidationContext {
+  catalog: Catalog;
+  arch: Arch;
+  /** The worker indices a cluster directory has in use (after `node remove`); default 1..count. */
+  workerIndices?: readonly number[];
+}
 
 /** Loosely typed view of a config whose fields may have failed their own checks. */
 interface LooseConfig {
   provider?: unknown;
+  distro?: unknown;
+  box?: unknown;
   kubernetes?: { podSubnet?: unknown; serviceSubnet?: unknown };
   network?: { masterIP?: unknown; workerIPStart?: unknown };
   workers?: { count?: unknown };
@@ -23,16 +27,12 @@ export interface ValidationResult {
   warnings: ConfigProblem[];
 }
 
-/** The first worker address: workerIPStart, or the address after the master. */
-export function firstWorkerIP(masterIP: string, workerIPStart: string): string {
-  return workerIPStart !== '' ? workerIPStart : intToIp(ipToInt(masterIP) + 1);
-}
 
 /**
  * Checks that span fields: node addresses, subnet sizes and overlaps. Each check runs only when
  * the fields it needs are well formed, so one bad field does not hide the other problems.
  */
-export function crossFieldChecks(cfg: LooseConfig): ValidationResult {
+export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): ValidationResult {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const masterIP = cfg.network?.masterIP;
@@ -41,8 +41,18 @@ export function crossFieldChecks(cfg: LooseConfig): ValidationResult {
   const workerCount = Number.isInteger(countRaw) && (countRaw as number) >= 0 ? (countRaw as number) : undefined;
   const pod = cidrRange(cfg.kubernetes?.podSubnet);
   const svc = cidrRange(cfg.kubernetes?.serviceSubnet);
-  const provider = typeof cfg.provider === 'string' ? cfg.provider : undefined;
-  const nat = provider ? PROVIDER_NAT_NETWORK[provider] : undefined;
+  const provider = PROVIDERS.find((p) => p.id === cfg.provider);
+  const nat = provider?.natNetwork;
+  // With workers removed from the middle, the highest index in use decides whether they all fit.
+  const lastIndex = workerCount === undefined ? undefined : Math.max(0, ...workerIndicesFor(workerCount, ctx.workerIndices));
+
+  if (provider && typeof cfg.distro === 'string' && ctx.catalog.distros[cfg.distro] && cfg.box === '' && !catalogBox(ctx.catalog, cfg.distro, provider.id, ctx.arch)) {
+    errors.push({
+      path: 'box',
+      message: `the catalog has no ${cfg.distro} box for ${provider.id} on ${ctx.arch}`,
+      hint: 'set `box:` in cluster.yaml (or --box, BOX_IMAGE) to a box that exists for your provider and architecture, or pick another distro',
+    });
+  }
 
   let nodeNet: Range | undefined;
   if (isIPv4(masterIP)) {
@@ -56,9 +66,9 @@ export function crossFieldChecks(cfg: LooseConfig): ValidationResult {
       });
     }
     const start = startRaw === undefined || startRaw === '' ? '' : isIPv4(startRaw) ? startRaw : undefined;
-    if (start !== undefined && workerCount !== undefined && workerCount > 0) {
+    if (start !== undefined && workerCount !== undefined && lastIndex !== undefined && workerCount > 0) {
       const first = ipToInt(firstWorkerIP(masterIP, start));
-      const last = first + workerCount - 1;
+      const last = first + lastIndex - 1;
       const path = start === '' ? 'workers.count' : 'network.workerIPStart';
       if (first < nodeNet.first + 1 || last > nodeNet.last - 1) {
         errors.push({
@@ -74,16 +84,11 @@ export function crossFieldChecks(cfg: LooseConfig): ValidationResult {
         });
       }
     }
-    if (provider === 'virtualbox') {
-      const hostOnly = cidrRange(VIRTUALBOX_HOSTONLY_RANGE)!;
-      if (!contains(hostOnly, masterIP)) {
-        warnings.push({
-          path: 'network.masterIP',
-          message: `${masterIP} is outside ${VIRTUALBOX_HOSTONLY_RANGE}, the only host-only range VirtualBox 6.1.28+ allows on Linux by default`,
-          hint: `either use an address in ${VIRTUALBOX_HOSTONLY_RANGE} (e.g. 192.168.56.10), or allow the range in /etc/vbox/networks.conf with a line such as "* ${nodeNet.cidr}"`,
-        });
-      }
-    }
+  }
+  if (provider?.check) {
+    const checked = provider.check({ ...(isIPv4(masterIP) ? { masterIP, nodeNetwork: slash24(masterIP).cidr } : {}) });
+    errors.push(...checked.errors);
+    warnings.push(...checked.warnings);
   }
 
   if (pod) {

@@ -1,12 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { boxesDir } from '../paths.js';
-import type { ClusterConfig, Cni, Distro, Provider } from '../config/schema.js';
-import { firstWorkerIP } from '../config/validate.js';
-import { intToIp, ipToInt, slash24 } from './net.js';
+import type { ClusterConfig } from '../config/schema.js';
+import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
+import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
+import { PROVIDER_OPTIONS } from '../providers/index.js';
+import { workerIndicesFor } from '../worker-indices.js';
 
-export type Arch = 'amd64' | 'arm64';
+export { defaultWorkerIndices, workerIndicesFor } from '../worker-indices.js';
+
+export type { Arch } from '../distros.js';
 export type Role = 'control-plane' | 'worker';
 
 export interface NodePlan {
@@ -31,17 +31,13 @@ export interface PlanSecrets {
   sshPublicKey: string;
 }
 
-export interface DistroInfo {
-  id: Distro;
-  family: 'debian' | 'rhel';
-  packageManager: 'apt' | 'dnf';
-}
-
 export interface ClusterPlan {
   name: string;
-  provider: Provider;
-  libvirtDriver: 'kvm' | 'qemu';
-  distro: DistroInfo;
+  /** A provider id of src/providers. */
+  provider: string;
+  /** Each provider's own config section (e.g. `libvirt: {driver}`), for its Vagrantfile block. */
+  providerOptions: Record<string, unknown>;
+  distro: { id: string; family: Family };
   box: { name: string; version?: string };
   kubernetes: {
     /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
@@ -49,7 +45,8 @@ export interface ClusterPlan {
     /** The exact patch `1.33.2` when the config pins one; otherwise the repository's newest. */
     patch?: string;
     kubeadmApiVersion: 'kubeadm.k8s.io/v1beta3' | 'kubeadm.k8s.io/v1beta4';
-    cni: Cni;
+    /** A CNI id of src/cni. */
+    cni: string;
     podSubnet: string;
     serviceSubnet: string;
     tokenTTL: string;
@@ -70,7 +67,9 @@ export interface ClusterPlan {
 export interface PlanInputs {
   config: ClusterConfig;
   secrets: PlanSecrets;
+  /** The host's architecture: it picks the catalog's box. */
   arch: Arch;
+  catalog: Catalog;
   /**
    * The worker indices that exist (worker-N). Defaults to 1..workers.count; after a node is
    * removed the others keep their names and addresses.
@@ -78,63 +77,29 @@ export interface PlanInputs {
   workerIndices?: number[];
 }
 
-interface CatalogEntry {
-  family: 'debian' | 'rhel';
-  packageManager: 'apt' | 'dnf';
-  boxes: Record<Provider, Record<Arch, string | null>>;
+/** The address of worker-N: N-1 after the first worker address. */
+export function workerIP(config: ClusterConfig, index: number): string {
+  return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);
 }
 
-let catalogCache: Record<string, CatalogEntry> | undefined;
-export function boxCatalog(): Record<string, CatalogEntry> {
-  catalogCache ??= (JSON.parse(readFileSync(join(boxesDir, 'catalog.json'), 'utf8')) as { distros: Record<string, CatalogEntry> }).distros;
-  return catalogCache;
-}
-
-export function hostArch(nodeArch: string = process.arch): Arch {
-  return nodeArch === 'arm64' ? 'arm64' : 'amd64';
-}
-
-export function defaultWorkerIndices(count: number): number[] {
-  return Array.from({ length: count }, (_, i) => i + 1);
-}
-
-/**
- * Reconciles the worker indices in use with the configured count: a raised count takes the lowest
- * free indices (names and addresses of removed workers come back only once their machines are
- * gone, which `node remove` guarantees), a lowered count drops the highest.
- */
-export function workerIndicesFor(count: number, inUse?: readonly number[]): number[] {
-  if (!inUse) return defaultWorkerIndices(count);
-  const out = [...new Set(inUse)].sort((a, b) => a - b).slice(0, count);
-  for (let i = 1; out.length < count; i++) if (!out.includes(i)) out.push(i);
-  return out.sort((a, b) => a - b);
-}
-
-function resolveBox(config: ClusterConfig, arch: Arch): { name: string; version?: string } {
+function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch): { name: string; version?: string } {
   if (typeof config.box === 'object') return config.box.version ? { name: config.box.name, version: config.box.version } : { name: config.box.name };
   if (config.box !== '') return { name: config.box };
-  const name = boxCatalog()[config.distro]?.boxes[config.provider]?.[arch];
-  if (!name) {
-    throw new ConfigError([
-      {
-        path: 'box',
-        message: `the catalog has no ${config.distro} box for ${config.provider} on ${arch}`,
-        hint: 'set `box:` in cluster.yaml to a box that exists for your provider and architecture',
-      },
-    ]);
-  }
+  const name = catalogBox(catalog, config.distro, config.provider, arch);
+  // Validation refuses a config whose distro has no catalog box for the provider and architecture.
+  if (!name) throw new Error(`internal: the catalog has no ${config.distro} box for ${config.provider} on ${arch}`);
   return { name };
 }
 
-/** The whole cluster as data: a pure function of config, secrets and architecture. */
-export function buildPlan({ config, secrets, arch, workerIndices }: PlanInputs): ClusterPlan {
-  const entry = boxCatalog()[config.distro]!;
+/**
+ * The whole cluster as data: a pure function of config, secrets, catalog and architecture.
+ * Its input is a validated config (every node fits its network); it makes no I/O and reports no
+ * config errors.
+ */
+export function buildPlan({ config, secrets, arch, catalog, workerIndices }: PlanInputs): ClusterPlan {
   const [major, minor, patch] = config.kubernetes.version.split('.');
-  const minorVersion = `${major}.${minor}`;
   const indices = workerIndicesFor(config.workers.count, workerIndices);
   const masterIP = config.network.masterIP;
-  const nodeNetwork = slash24(masterIP);
-  const firstWorker = ipToInt(firstWorkerIP(masterIP, config.network.workerIPStart));
 
   const controlPlane: NodePlan = {
     name: 'master',
@@ -145,30 +110,26 @@ export function buildPlan({ config, secrets, arch, workerIndices }: PlanInputs):
     cpus: config.controlPlane.cpus,
     memory: config.controlPlane.memory,
   };
-  const workers = indices.map((i): NodePlan => {
-    const ip = firstWorker + i - 1;
-    if (ip >= nodeNetwork.last || ip === ipToInt(masterIP)) {
-      throw new ConfigError([{ path: 'workers.count', message: `worker-${i} would get ${intToIp(ip)}, outside ${nodeNetwork.cidr} or on the master`, hint: 'fewer workers, or an earlier network.workerIPStart' }]);
-    }
-    return {
+  const workers = indices.map(
+    (i): NodePlan => ({
       name: `worker-${i}`,
       hostname: `${config.name}-worker-${i}`,
       role: 'worker',
       index: i,
-      ip: intToIp(ip),
+      ip: workerIP(config, i),
       cpus: config.workers.cpus,
       memory: config.workers.memory,
-    };
-  });
+    }),
+  );
 
   return {
     name: config.name,
     provider: config.provider,
-    libvirtDriver: config.libvirt.driver,
-    distro: { id: config.distro, family: entry.family, packageManager: entry.packageManager },
-    box: resolveBox(config, arch),
+    providerOptions: Object.fromEntries(Object.keys(PROVIDER_OPTIONS).map((id) => [id, config[id as keyof typeof PROVIDER_OPTIONS]])),
+    distro: { id: config.distro, family: catalog.distros[config.distro]!.family },
+    box: resolveBox(config, catalog, arch),
     kubernetes: {
-      minor: minorVersion,
+      minor: `${major}.${minor}`,
       ...(patch !== undefined ? { patch: config.kubernetes.version } : {}),
       kubeadmApiVersion: Number(minor) >= 31 ? 'kubeadm.k8s.io/v1beta4' : 'kubeadm.k8s.io/v1beta3',
       cni: config.kubernetes.cni,
@@ -177,7 +138,7 @@ export function buildPlan({ config, secrets, arch, workerIndices }: PlanInputs):
       tokenTTL: config.kubernetes.tokenTTL,
       dashboard: config.addons.dashboard,
     },
-    network: { masterIP, nodeNetwork: nodeNetwork.cidr },
+    network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
     controlPlane,
     workers,
     nodes: [controlPlane, ...workers],

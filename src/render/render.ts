@@ -1,9 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
-import { STATE_DIR, templatesDir } from '../paths.js';
+import { DASHBOARD } from '../addons.js';
+import { CNI_IDS, cniDef } from '../cni/index.js';
+import { OVERRIDES } from '../config/flags.js';
+import { CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL } from '../config/schema.js';
+import { DISTRO_IDS, FAMILIES } from '../distros.js';
+import { GUEST, HOST, joinConfigPath, scriptPath, templatesDir } from '../layout.js';
+import { provisionersOf, scriptPhases } from '../phases.js';
+import type { ClusterPlan } from '../plan/plan.js';
+import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
 import { shellQuote } from '../shell.js';
-import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 
 export interface RenderedFile {
   /** Relative to the cluster directory. */
@@ -14,94 +21,10 @@ export interface RenderedFile {
 }
 
 /**
- * The provisioning phases, in order, each one shell provisioner in the Vagrantfile (the file
- * provisioners that feed control-plane and worker come with them: see provisionersFor).
- */
-export const PROVISION_PHASES = ['ssh-key', 'prerequisites', 'packages', 'control-plane', 'worker'] as const;
-export type ProvisionPhase = (typeof PROVISION_PHASES)[number];
-
-/** Where the rendered kubeadm configs live: they hold the bootstrap token, so inside the state directory. */
-export const KUBEADM_DIR = `${STATE_DIR}/kubeadm`;
-/** Where the cluster's secrets live (see src/secrets.ts). */
-export const SSH_PRIVATE_KEY = `${STATE_DIR}/ssh/id_rsa`;
-export const CA_CERT = `${STATE_DIR}/pki/ca.crt`;
-export const CA_KEY = `${STATE_DIR}/pki/ca.key`;
-
-export function joinConfigPath(node: NodePlan): string {
-  return `${KUBEADM_DIR}/join-${node.name}.yaml`;
-}
-
-/** The guest directory (0700, owned by vagrant) that file provisioners upload secrets into. */
-export const GUEST_UPLOAD_DIR = '/home/vagrant/.kubeadm-vagrant';
-/** Where the scripts keep the kubeadm configs and CNI manifests on the guest (0700, root). */
-export const GUEST_CONFIG_DIR = '/etc/kubernetes/kubeadm-vagrant';
-/** Set by the Vagrantfile on every shell provisioner: the Vagrant machine name (not a secret). */
-export const NODE_ENV_VAR = 'KUBEADM_VAGRANT_NODE';
-/**
  * Stands for `kubernetesVersion` in init.yaml when the config names only a minor: control-plane.sh
  * replaces it with `kubeadm version -o short`, so kubeadm never looks up "stable" on the internet.
  */
 export const KUBERNETES_VERSION_PLACEHOLDER = '@KUBERNETES_VERSION@';
-export const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
-
-/** Pinned add-on releases; the control plane downloads these manifests once and keeps them. */
-export const ADDONS = {
-  flannel: {
-    version: 'v0.27.4',
-    manifest: 'https://github.com/flannel-io/flannel/releases/download/v0.27.4/kube-flannel.yml',
-  },
-  calico: {
-    version: 'v3.30.2',
-    crds: 'https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/operator-crds.yaml',
-    operator: 'https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/tigera-operator.yaml',
-  },
-  dashboard: {
-    version: 'v2.7.0',
-    manifest: 'https://raw.githubusercontent.com/kubernetes/dashboard/v2.7.0/aio/deploy/recommended.yaml',
-  },
-} as const;
-
-/** One file provisioner: a host file uploaded into GUEST_UPLOAD_DIR under a fixed name. */
-export interface Upload {
-  /** The Vagrant provisioner name. */
-  provisioner: string;
-  /** Relative to the cluster directory. */
-  source: string;
-  /** The file name inside GUEST_UPLOAD_DIR. */
-  target: string;
-}
-
-/**
- * A file provisioner uploads one file, and Vagrant merges provisioners that share a name, so each
- * secret has its own provisioner; `provisionersFor` lists them with the shell phase they feed.
- */
-export function uploadsFor(node: NodePlan): Upload[] {
-  if (node.role === 'control-plane') {
-    return [
-      { provisioner: 'control-plane-files', source: `${KUBEADM_DIR}/init.yaml`, target: 'init.yaml' },
-      { provisioner: 'control-plane-ca-cert', source: CA_CERT, target: 'ca.crt' },
-      { provisioner: 'control-plane-ca-key', source: CA_KEY, target: 'ca.key' },
-    ];
-  }
-  return [{ provisioner: 'worker-files', source: joinConfigPath(node), target: 'join.yaml' }];
-}
-
-const UPLOAD_PROVISIONERS: Record<ProvisionPhase, readonly string[]> = {
-  'ssh-key': [],
-  prerequisites: [],
-  packages: [],
-  'control-plane': ['control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key'],
-  worker: ['worker-files'],
-};
-
-/**
- * The Vagrant provisioner names that run exactly these phases, in Vagrantfile order, for
- * `vagrant up|provision --provision-with <names joined by ",">`: a shell phase that reads uploaded
- * files comes with the file provisioners that upload them.
- */
-export function provisionersFor(phases: readonly ProvisionPhase[]): string[] {
-  return PROVISION_PHASES.filter((p) => phases.includes(p)).flatMap((p) => [...UPLOAD_PROVISIONERS[p], p]);
-}
 
 /** A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's). */
 export function yamlQuote(s: string): string {
@@ -145,19 +68,20 @@ export function renderTemplate(name: string, data: Record<string, unknown>): str
   });
 }
 
-/** Values every template sees besides the plan. */
+/** Values every template sees besides the plan: the layout, and the plan's CNI, family and providers. */
 function templateData(plan: ClusterPlan): Record<string, unknown> {
   return {
     plan,
-    paths: { stateDir: STATE_DIR, kubeadmDir: KUBEADM_DIR, sshPrivateKey: SSH_PRIVATE_KEY, caCert: CA_CERT, caKey: CA_KEY },
-    joinConfigPath,
-    phases: PROVISION_PHASES,
-    guest: { uploadDir: GUEST_UPLOAD_DIR, configDir: GUEST_CONFIG_DIR, nodeEnvVar: NODE_ENV_VAR, criSocket: CRI_SOCKET },
-    addons: ADDONS,
+    host: HOST,
+    guest: GUEST,
+    cni: cniDef(plan.kubernetes.cni),
+    family: FAMILIES[plan.distro.family],
+    providers: PROVIDERS,
+    provisionersOf: (node: ClusterPlan['nodes'][number]) => provisionersOf(node, GUEST.uploadDir),
+    dashboard: DASHBOARD,
     versionPlaceholder: KUBERNETES_VERSION_PLACEHOLDER,
     packageVersions: packageVersions(plan),
     nodeAddressRegex: slash24AddressRegex(plan.network.nodeNetwork),
-    uploadsFor,
     sh: shellQuote,
     yq: yamlQuote,
     rb: rubyQuote,
@@ -168,18 +92,34 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
 export function renderAll(plan: ClusterPlan): RenderedFile[] {
   const data = templateData(plan);
   const files: RenderedFile[] = [
-    { path: 'Vagrantfile', content: renderTemplate('Vagrantfile.ejs', data), mode: 0o644 },
-    ...PROVISION_PHASES.map((phase) => ({
-      path: `provision/${phase}.sh`,
-      content: renderTemplate(`provision/${phase}.sh.ejs`, data),
+    { path: HOST.vagrantfile, content: renderTemplate('Vagrantfile.ejs', data), mode: 0o644 },
+    ...scriptPhases().map((phase) => ({
+      path: scriptPath(phase.script!),
+      content: renderTemplate(`provision/${phase.script}.sh.ejs`, data),
       mode: 0o755,
     })),
-    { path: `${KUBEADM_DIR}/init.yaml`, content: renderTemplate('kubeadm/init.yaml.ejs', data), mode: 0o600 },
+    { path: HOST.initConfig, content: renderTemplate('kubeadm/init.yaml.ejs', data), mode: 0o600 },
     ...plan.workers.map((node) => ({
-      path: joinConfigPath(node),
+      path: joinConfigPath(node.name),
       content: renderTemplate('kubeadm/join.yaml.ejs', { ...data, node }),
       mode: 0o600,
     })),
   ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** The commented cluster.yaml `init` writes: the schema's defaults and the registries' choices. */
+export function renderClusterYaml(): string {
+  return renderTemplate('cluster.yaml.ejs', {
+    d: defaultConfig(),
+    providers: PROVIDER_IDS,
+    distros: DISTRO_IDS,
+    cnis: CNI_IDS,
+    classicVariables: OVERRIDES.flatMap((o) => (o.env ? [o.env] : [])),
+    minMinor: `1.${MIN_K8S_MINOR}`,
+    minTokenTTL: MIN_TOKEN_TTL,
+    cpMinCpus: CONTROL_PLANE_MIN_CPUS,
+    cpMinMemory: CONTROL_PLANE_MIN_MEMORY_MIB,
+    line: (text: string, comment: string) => `${text.padEnd(28)}# ${comment}`,
+  });
 }

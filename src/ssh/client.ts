@@ -1,5 +1,5 @@
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
-import { CommandError, errorMessage } from '../errors.js';
+import { errorMessage, OperationError } from '../errors.js';
 import { redactTokens } from '../redact.js';
 import { shellQuote } from '../shell.js';
 import { endpointOf, HostKeyChangedError, hostKeyAlgorithms, pinHostKey, pinnedKeys } from './known-hosts.js';
@@ -53,7 +53,7 @@ const CONNECT_GUARD_MS = 1_000;
 const CLOSE_WAIT_MS = 2_000;
 
 /** Base of the SSH failures: names the node and its address. Never carries key material. */
-export class SshError extends CommandError {
+export class SshError extends OperationError {
   readonly node: string;
   readonly endpoint: string;
   constructor(target: SshTarget, detail: string, command?: string) {

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CommandError } from '../errors.js';
+import { OperationError } from '../errors.js';
 import { writeFileAtomic } from '../write.js';
 import { sshFingerprint } from './keys.js';
 
@@ -39,7 +39,7 @@ export interface PinRequest {
 export type PinOutcome = 'pinned' | 'matched';
 
 /** The host's key differs from the pinned one: maybe a recreated machine, maybe someone else. */
-export class HostKeyChangedError extends CommandError {
+export class HostKeyChangedError extends OperationError {
   readonly endpoint: string;
   constructor(
     readonly node: string,

@@ -1,15 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
-import { UsageError } from '../errors.js';
-import { STATE_DIR } from '../paths.js';
 import type { ClusterConfig } from '../config/schema.js';
-import { buildPlan, hostArch, type ClusterPlan, type NodePlan, type PlanSecrets } from '../plan/plan.js';
+import { crossFieldChecks } from '../config/validate.js';
+import { hostArch, loadCatalog } from '../distros.js';
+import { ConfigError, UsageError } from '../errors.js';
+import { HOST } from '../layout.js';
+import { phaseIndex } from '../phases.js';
+import { buildPlan, type ClusterPlan, type NodePlan, type PlanSecrets } from '../plan/plan.js';
 import { PLACEHOLDER_SECRETS, readPlanSecrets, secretPaths, type SecretPaths } from '../secrets.js';
 import type { SshOptions, SshTarget } from '../ssh/client.js';
-import { phaseIndex, readState, type ClusterState } from '../state.js';
-
-export const KNOWN_HOSTS = `${STATE_DIR}/known_hosts`;
+import { readState, type ClusterState } from '../state.js';
 
 /** Bounds for every SSH wait; `verify` flags can change them. */
 export interface SshLimits {
@@ -48,9 +49,16 @@ export function openCluster(opts: LoadOptions): Cluster {
   return { loaded, dir, plan, secrets, state };
 }
 
-/** The plan of a cluster directory: its config, the worker indices it remembers, this host's architecture. */
+/**
+ * The plan of a cluster directory: its config, the worker indices it remembers, this host's
+ * architecture and catalog. With workers removed from the middle, the addresses in use are checked
+ * again (a config that validates alone may not fit with the indices a cluster keeps).
+ */
 export function planOf(config: ClusterConfig, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
-  return buildPlan({ config, arch: hostArch(), secrets, ...(state.workers ? { workerIndices: state.workers } : {}) });
+  const ctx = { catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}) };
+  const { errors } = crossFieldChecks(config, ctx);
+  if (errors.length > 0) throw new ConfigError(errors);
+  return buildPlan({ config, secrets, ...ctx });
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */
@@ -61,7 +69,7 @@ export function sshTarget(node: NodePlan): SshTarget {
 export function sshOptions(cluster: Pick<Cluster, 'dir' | 'secrets'>, limits: SshLimits = DEFAULT_SSH_LIMITS): SshOptions {
   return {
     privateKey: readFileSync(cluster.secrets.sshPrivateKey),
-    knownHostsFile: join(cluster.dir, KNOWN_HOSTS),
+    knownHostsFile: join(cluster.dir, HOST.knownHosts),
     ...limits,
   };
 }

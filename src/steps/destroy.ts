@@ -4,8 +4,8 @@ import { loadConfig, type LoadOptions } from '../config/load.js';
 import { updateState, readState } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
-import { KNOWN_HOSTS } from './cluster.js';
-import { CLUSTER_KUBECONFIG, unmergeUserKubeconfig } from './kubeconfig.js';
+import { HOST } from '../layout.js';
+import { unmergeUserKubeconfig } from './kubeconfig.js';
 
 export interface DestroyResult {
   dir: string;
@@ -28,8 +28,8 @@ export async function destroy(opts: { load: LoadOptions; dryRun: boolean; print:
   if (opts.dryRun) return { dir, logFile: runner.logFile };
   const kubeconfigCleaned = unmergeUserKubeconfig(readState(dir).mergedKubeconfig);
   // Recreated machines get new host keys: keep no pins of destroyed ones.
-  rmSync(join(dir, KNOWN_HOSTS), { force: true });
-  rmSync(join(dir, CLUSTER_KUBECONFIG), { force: true });
+  rmSync(join(dir, HOST.knownHosts), { force: true });
+  rmSync(join(dir, HOST.kubeconfig), { force: true });
   updateState(dir, ({ lastVerify: _v, phase: _p, nodePhases: _n, mergedKubeconfig: _m, workers: _w, ...rest }) => rest);
   return { dir, logFile: runner.logFile, ...(kubeconfigCleaned ? { kubeconfigCleaned } : {}) };
 }

@@ -1,11 +1,12 @@
 import { setWorkerCount } from '../config/edit.js';
-import { validateRaw, type LoadOptions } from '../config/load.js';
-import { CommandError, ConfigError, errorMessage, UsageError } from '../errors.js';
-import { buildPlan, hostArch, workerIndicesFor } from '../plan/plan.js';
+import { defaultValidationContext, validateRaw, type LoadOptions } from '../config/load.js';
+import { ConfigError, errorMessage, OperationError, UsageError } from '../errors.js';
+import { phaseIndex, PHASES, type PhaseId } from '../phases.js';
+import { workerIndicesFor } from '../plan/plan.js';
 import { remote } from '../remote.js';
 import type { ExecResult } from '../ssh/client.js';
 import { forgetHost } from '../ssh/known-hosts.js';
-import { phaseIndex, updateState, type UpPhase } from '../state.js';
+import { updateState } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
@@ -30,7 +31,7 @@ function currentIndices(cluster: Cluster): number[] {
 }
 
 /** The phase the cluster as a whole has reached; new nodes are brought to the same one. */
-function reachedPhase(cluster: Cluster): UpPhase {
+function reachedPhase(cluster: Cluster): PhaseId {
   const phase = cluster.state.phase;
   if (!phase) throw new UsageError(`cluster ${cluster.plan.name} is not up; run \`kubeadm-vagrant up\` first`);
   return phase;
@@ -54,13 +55,12 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   const config = cluster.loaded.config;
   const newCount = config.workers.count + opts.count;
   const indices = workerIndicesFor(newCount, currentIndices(cluster));
-  const checked = validateRaw({ ...config, workers: { ...config.workers, count: newCount } } as unknown as Record<string, unknown>);
+  const checked = validateRaw({ ...config, workers: { ...config.workers, count: newCount } } as unknown as Record<string, unknown>, { ...defaultValidationContext(), workerIndices: indices });
   if (checked.errors.length > 0) throw new ConfigError(checked.errors.map((p) => ({ ...p, path: `${p.path} (with --count ${opts.count})` })), cluster.file);
-  buildPlan({ config: { ...config, workers: { ...config.workers, count: newCount } }, secrets: cluster.plan.secrets, arch: hostArch(), workerIndices: indices });
   const added = indices.filter((i) => !currentIndices(cluster).includes(i)).map((i) => `worker-${i}`);
 
   // Checked before anything changes: an unreachable control plane leaves cluster.yaml as it was.
-  const joins = phaseIndex(until) >= phaseIndex('workers');
+  const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.needsJoinToken);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   setWorkerCount(cluster.file, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
@@ -99,7 +99,7 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
     } catch (err) {
       p.done(false, errorMessage(err));
       if (!opts.force) {
-        throw new CommandError(`cannot drain ${node.name}: ${errorMessage(err)}; nothing was changed. Use --force to destroy the machine anyway`);
+        throw new OperationError(`cannot drain ${node.name}: ${errorMessage(err)}; nothing was changed. Use --force to destroy the machine anyway`);
       }
       drain = 'forced';
     }

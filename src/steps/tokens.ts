@@ -1,11 +1,12 @@
-import { parseDuration } from '../config/duration.js';
-import { CommandError, errorMessage, UsageError } from '../errors.js';
+import { parseDuration, ttlProblem } from '../config/duration.js';
+import type { LoadOptions } from '../config/load.js';
+import { CommandError, errorMessage, OperationError, UsageError } from '../errors.js';
 import { remote } from '../remote.js';
 import { readStoredToken, storeToken } from '../secrets.js';
 import { connect, type ExecResult, type SshSession } from '../ssh/client.js';
 import { TOKEN_PATTERN, tokenId } from '../token.js';
 import { parseTokenList, type TokenInfo } from '../verify/index.js';
-import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { DEFAULT_SSH_LIMITS, openCluster, requireControlPlane, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import type { Progress } from './progress.js';
 
 /** A fresh token for joining nodes lives this long: long enough to join, short enough not to linger. */
@@ -37,7 +38,7 @@ export async function onControlPlane<T>(cluster: Cluster, limits: SshLimits, fn:
   try {
     session = await connect(sshTarget(cluster.plan.controlPlane), sshOptions(cluster, limits));
   } catch (err) {
-    throw new CommandError(`the control plane ${cluster.plan.controlPlane.name} (${cluster.plan.controlPlane.ip}) is not reachable: ${errorMessage(err)}`);
+    throw new OperationError(`the control plane ${cluster.plan.controlPlane.name} (${cluster.plan.controlPlane.ip}) is not reachable: ${errorMessage(err)}`);
   }
   try {
     return await fn(session);
@@ -66,7 +67,7 @@ export async function listTokens(session: SshSession): Promise<TokenInfo[]> {
  */
 export async function createToken(session: SshSession, ttl: string, value?: string): Promise<string> {
   const token = (await sudo(session, remote.tokenCreate(ttl, DESCRIPTION, value), 'kubeadm token create')).trim();
-  if (!TOKEN_PATTERN.test(token)) throw new CommandError('kubeadm token create printed something that is not a token');
+  if (!TOKEN_PATTERN.test(token)) throw new OperationError('kubeadm token create printed something that is not a token');
   return token;
 }
 
@@ -118,4 +119,29 @@ export async function checkJoinToken(cluster: Cluster, limits: SshLimits, progre
     p.done(false, errorMessage(err));
     throw err;
   }
+}
+
+/** `token create`: a bootstrap token on the live cluster; returns the token and the cluster's join endpoint and CA pin. */
+export async function tokenCreate(opts: { load: LoadOptions; ttl: string; limits?: SshLimits }): Promise<{ token: string; joinCommand: string }> {
+  const problem = ttlProblem(opts.ttl);
+  if (problem) throw new UsageError(`--ttl ${opts.ttl}: ${problem}`);
+  const cluster = openCluster(opts.load);
+  requireControlPlane(cluster, 'token create');
+  const token = await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl));
+  const joinCommand = `kubeadm join ${cluster.plan.network.masterIP}:6443 --token ${token} --discovery-token-ca-cert-hash ${cluster.plan.secrets.caCertHash}`;
+  return { token, joinCommand };
+}
+
+/** `token list`: the bootstrap tokens on the live cluster (IDs only). */
+export async function tokenList(opts: { load: LoadOptions; limits?: SshLimits }): Promise<TokenInfo[]> {
+  const cluster = openCluster(opts.load);
+  requireControlPlane(cluster, 'token list');
+  return onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, listTokens);
+}
+
+/** `token delete ID`. */
+export async function tokenDelete(opts: { load: LoadOptions; id: string; limits?: SshLimits }): Promise<void> {
+  const cluster = openCluster(opts.load);
+  requireControlPlane(cluster, 'token delete');
+  await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => deleteToken(s, opts.id));
 }

@@ -2,11 +2,9 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
-import { STATE_DIR } from '../paths.js';
+import { HOST } from '../layout.js';
 import { Redactor } from '../redact.js';
 import type { ExternalCommand } from './commands.js';
-
-export const LOG_DIR = `${STATE_DIR}/logs`;
 
 export interface RunResult {
   exitCode: number;
@@ -35,13 +33,13 @@ export function logStamp(now = new Date()): string {
  * file per CLI invocation. With dryRun, prints each command and runs nothing.
  */
 export function createRunner(opts: { clusterDir: string; dryRun: boolean; logName: string; redactor?: Redactor; print?: (line: string) => void; env?: NodeJS.ProcessEnv }): Runner {
-  const logFile = join(opts.clusterDir, LOG_DIR, `${opts.logName}-${logStamp()}.log`);
+  const logFile = join(opts.clusterDir, HOST.logsDir, `${opts.logName}-${logStamp()}.log`);
   const redactor = opts.redactor ?? new Redactor();
   const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
   let log: WriteStream | undefined;
   const openLog = () => {
     if (!log) {
-      mkdirSync(join(opts.clusterDir, LOG_DIR), { recursive: true, mode: 0o700 });
+      mkdirSync(join(opts.clusterDir, HOST.logsDir), { recursive: true, mode: 0o700 });
       log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
     }
     return log;

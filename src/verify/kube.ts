@@ -1,15 +1,12 @@
 import { z } from 'zod';
-import type { Cni } from '../config/schema.js';
+import { GUEST } from '../layout.js';
 import type { CheckResult, PlannedNode } from './types.js';
 
 /** Pure readers of `kubectl get nodes|pods -o json` and the cluster checks built on them. */
 
-export const ADMIN_KUBECONFIG = '/etc/kubernetes/admin.conf';
-/** kubectl as root on the control plane, with the admin kubeconfig kubeadm wrote. */
-export const ADMIN_KUBECTL = `kubectl --kubeconfig=${ADMIN_KUBECONFIG}`;
-export const KUBECTL_NODES = `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get nodes -o json`;
+export const KUBECTL_NODES = `kubectl --kubeconfig ${GUEST.adminKubeconfig} get nodes -o json`;
 /** All namespaces: flannel's pods live in kube-flannel, the rest in kube-system. */
-export const KUBECTL_PODS = `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get pods --all-namespaces -o json`;
+export const KUBECTL_PODS = `kubectl --kubeconfig ${GUEST.adminKubeconfig} get pods --all-namespaces -o json`;
 
 const Condition = z.object({
   type: z.string(),
@@ -146,13 +143,7 @@ export const CONTROL_PLANE_PODS: readonly PodMatcher[] = ['kube-apiserver', 'kub
 export const KUBE_PROXY_POD: PodMatcher = { id: 'pod-kube-proxy', title: 'kube-proxy running', namespaces: ['kube-system'], prefix: 'kube-proxy-' };
 export const COREDNS_POD: PodMatcher = { id: 'pod-coredns', title: 'CoreDNS running', namespaces: ['kube-system'], prefix: 'coredns-' };
 
-export function cniPod(cni: Cni): PodMatcher {
-  return cni === 'calico'
-    ? { id: 'pod-cni', title: 'calico-node running', namespaces: ['kube-system', 'calico-system'], prefix: 'calico-node-' }
-    : { id: 'pod-cni', title: 'flannel running', namespaces: ['kube-flannel', 'kube-system'], prefix: 'kube-flannel-ds-' };
-}
-
-const matches = (m: PodMatcher, p: KubePod): boolean => m.namespaces.includes(p.namespace) && p.name.startsWith(m.prefix);
+export const matches = (m: PodMatcher, p: KubePod): boolean => m.namespaces.includes(p.namespace) && p.name.startsWith(m.prefix);
 const sameNode = (a: string | undefined, b: string): boolean => a?.toLowerCase() === b.toLowerCase();
 
 function result(node: PlannedNode, check: string, title: string, expected: string, ok: boolean, seen: string): CheckResult {
@@ -186,12 +177,15 @@ function internalIpCheck(node: PlannedNode, kn: KubeNode | undefined): CheckResu
   return result(node, 'node-internal-ip', 'InternalIP is the private address', node.ip, ips.length > 0 && ips.every((ip) => ip === node.ip), seen);
 }
 
-/** The Kubernetes view of every planned node; control-plane-wide pods are reported on the control plane. */
-export function clusterChecks(planned: readonly PlannedNode[], nodes: readonly KubeNode[], pods: readonly KubePod[], cni: Cni): Map<string, CheckResult[]> {
+/**
+ * The Kubernetes view of every planned node; control-plane-wide pods are reported on the control
+ * plane. `cniPod` is the pod the cluster's CNI runs on every node (src/cni).
+ */
+export function clusterChecks(planned: readonly PlannedNode[], nodes: readonly KubeNode[], pods: readonly KubePod[], cniPod: PodMatcher): Map<string, CheckResult[]> {
   const out = new Map<string, CheckResult[]>();
   for (const node of planned) {
     const kn = nodes.find((n) => sameNode(n.name, node.hostname));
-    const checks = [nodeReadyCheck(node, kn, nodes), internalIpCheck(node, kn), podOnNodeCheck(node, KUBE_PROXY_POD, pods), podOnNodeCheck(node, cniPod(cni), pods)];
+    const checks = [nodeReadyCheck(node, kn, nodes), internalIpCheck(node, kn), podOnNodeCheck(node, KUBE_PROXY_POD, pods), podOnNodeCheck(node, cniPod, pods)];
     if (node.role === 'control-plane') checks.push(...CONTROL_PLANE_PODS.map((m) => podOnNodeCheck(node, m, pods)), corednsCheck(node, pods));
     out.set(node.name, checks);
   }
@@ -199,6 +193,6 @@ export function clusterChecks(planned: readonly PlannedNode[], nodes: readonly K
 }
 
 /** The checks clusterChecks would make for a node, all failed for one reason (e.g. kubectl failed). */
-export function failedClusterChecks(node: PlannedNode, cni: Cni, seen: string): CheckResult[] {
-  return (clusterChecks([node], [], [], cni).get(node.name) ?? []).map((c) => ({ ...c, ok: false, seen }));
+export function failedClusterChecks(node: PlannedNode, cniPod: PodMatcher, seen: string): CheckResult[] {
+  return (clusterChecks([node], [], [], cniPod).get(node.name) ?? []).map((c) => ({ ...c, ok: false, seen }));
 }

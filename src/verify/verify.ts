@@ -1,8 +1,8 @@
-import type { Cni } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { endpointOf } from '../ssh/known-hosts.js';
 import { mapConcurrent, runAll, type ExecResult, type SshOptions, type SshSession, type SshTarget } from '../ssh/client.js';
-import { clusterChecks, failedClusterChecks, KUBECTL_NODES, KUBECTL_PODS, parseNodeList, parsePodList, type KubeNode, type KubePod } from './kube.js';
+import { clusterChecks, failedClusterChecks, KUBECTL_NODES, KUBECTL_PODS, parseNodeList, parsePodList, type KubeNode, type KubePod, type PodMatcher } from './kube.js';
+import { SSH_CHECK } from './levels.js';
 import { nodeCheckSpecs } from './node-checks.js';
 import type { CheckOutcome, CheckResult, NodeCheckSpec, NodeReport, PlannedNode, VerifyPhase, VerifyReport } from './types.js';
 
@@ -14,7 +14,8 @@ export interface VerifyNode {
 export interface VerifyOptions {
   /** `node`: node-level checks; `cluster`: those plus the Kubernetes checks, read on the control plane. */
   phase: VerifyPhase;
-  cni?: Cni;
+  /** In the cluster phase: the pod the CNI runs on every node (src/cni). */
+  cniPod?: PodMatcher;
   /** Nodes verified at once (default 16). */
   concurrency?: number;
   /** Commands in flight on one node's connection; OpenSSH allows 10 sessions per connection. */
@@ -69,8 +70,6 @@ async function readKube(session: SshSession): Promise<KubeView> {
   }
 }
 
-const SSH_CHECK = { check: 'ssh', title: 'SSH login with the cluster key', expected: 'key accepted, host key as pinned' };
-
 function sshResult(node: PlannedNode, ok: boolean, seen: string): CheckResult {
   return { node: node.name, ...SSH_CHECK, ok, seen };
 }
@@ -117,7 +116,8 @@ export async function verifyNodes(nodes: readonly VerifyNode[], ssh: SshOptions,
 
 function clusterPart(node: PlannedNode, planned: readonly PlannedNode[], runs: readonly NodeRun[], options: VerifyOptions): CheckResult[] {
   if (options.phase !== 'cluster') return [];
-  const cni = options.cni ?? 'flannel';
+  const cni = options.cniPod;
+  if (!cni) throw new Error('internal: a cluster-phase verification needs the CNI pod matcher');
   const cpIndex = planned.findIndex((p) => p.role === 'control-plane');
   const view: KubeView =
     cpIndex < 0

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/layout.js';
 import { generateClusterCa, generateSshKeyPair } from '../../src/ssh/keys.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli.js');

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { STATE_DIR } from '../../src/paths.js';
+import { STATE_DIR } from '../../src/layout.js';
 import { renderAll } from '../../src/render/render.js';
 import { casePlan, PLAN_CASES } from '../helpers/plans.js';
 

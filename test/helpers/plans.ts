@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from '../../src/config/schema.js';
+import { loadCatalog } from '../../src/distros.js';
 import { buildPlan, type Arch, type ClusterPlan, type PlanSecrets } from '../../src/plan/plan.js';
 
 /** Fixed stand-ins for the secrets, so rendered files are the same bytes on every run. */
@@ -32,6 +33,7 @@ export interface PlanOptions {
 /** A plan with the fixed secrets, for amd64 unless told otherwise. */
 export function testPlan(overrides: ConfigOverrides = {}, options: PlanOptions = {}): ClusterPlan {
   return buildPlan({
+    catalog: loadCatalog(),
     config: testConfig(overrides),
     secrets: options.secrets ?? FIXED_SECRETS,
     arch: options.arch ?? 'amd64',

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
 const dirs: string[] = [];
@@ -41,7 +41,6 @@ function snapshot(dir: string) {
   return { config: read('cluster.yaml'), vagrantfile: read('Vagrantfile'), state: read('.kubeadm-vagrant/state.json'), token: read('.kubeadm-vagrant/token') };
 }
 
-beforeAll(() => expect(existsSync(CLI), 'npm run build first').toBe(true));
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('node and token commands: bad input gets a clear error and changes nothing', () => {

@@ -6,19 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { STATE_DIR } from '../../src/paths.js';
+import { HOST, joinConfigPath, STATE_DIR } from '../../src/layout.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
-import {
-  CA_CERT,
-  CA_KEY,
-  KUBEADM_DIR,
-  KUBERNETES_VERSION_PLACEHOLDER,
-  PROVISION_PHASES,
-  SSH_PRIVATE_KEY,
-  joinConfigPath,
-  renderAll,
-  type RenderedFile,
-} from '../../src/render/render.js';
+import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, type RenderedFile } from '../../src/render/render.js';
 import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan, type ConfigOverrides } from '../helpers/plans.js';
 
 /**
@@ -67,7 +57,7 @@ function writeCluster(name: string, files: RenderedFile[]): string {
     mkdirSync(dirname(join(dir, f.path)), { recursive: true });
     writeFileSync(join(dir, f.path), f.content, { mode: f.mode });
   }
-  for (const secret of [SSH_PRIVATE_KEY, CA_CERT, CA_KEY]) {
+  for (const secret of [HOST.sshPrivateKey, HOST.caCert, HOST.caKey]) {
     mkdirSync(dirname(join(dir, secret)), { recursive: true });
     writeFileSync(join(dir, secret), `stand-in for ${secret}\n`, { mode: 0o600 });
   }
@@ -191,7 +181,7 @@ describe('vagrant validate', () => {
     need(ctx, 'vagrant');
     need(ctx, 'vagrantLibvirt');
     const dir = writeCluster('validate-missing-ca-key', renderAll(testPlan({ provider: 'libvirt' })));
-    rmSync(join(dir, CA_KEY));
+    rmSync(join(dir, HOST.caKey));
     const result = await validate(dir, 'libvirt');
     expect(result.ok).toBe(false);
     expect(result.output).toContain(`${STATE_DIR}/pki/ca.key must exist`);
@@ -214,7 +204,7 @@ describe('kubeadm configuration documents', () => {
       const api = Number(plan.kubernetes.minor.split('.')[1]) >= 31 ? 'kubeadm.k8s.io/v1beta4' : 'kubeadm.k8s.io/v1beta3';
       const nodeIP = (ip: string) => (api === 'kubeadm.k8s.io/v1beta4' ? [{ name: 'node-ip', value: ip }] : { 'node-ip': ip });
 
-      const [init, cluster, kubelet, ...rest] = docs(content(files, `${KUBEADM_DIR}/init.yaml`));
+      const [init, cluster, kubelet, ...rest] = docs(content(files, HOST.initConfig));
       expect(rest).toEqual([]);
       expect(init).toMatchObject({ apiVersion: api, kind: 'InitConfiguration' });
       expect(init!.bootstrapTokens).toEqual([
@@ -246,7 +236,7 @@ describe('kubeadm configuration documents', () => {
       expect(kubelet).toEqual({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd' });
 
       for (const worker of plan.workers) {
-        const [join, ...more] = docs(content(files, joinConfigPath(worker)));
+        const [join, ...more] = docs(content(files, joinConfigPath(worker.name)));
         expect(more).toEqual([]);
         expect(join).toEqual({
           apiVersion: api,
@@ -287,7 +277,7 @@ function callFunction(script: string, call: string[], prelude = '') {
 describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the files they edit, with %s', (awk) => {
   let dir: string;
   let count = 0;
-  const script = (overrides: ConfigOverrides, phase: (typeof PROVISION_PHASES)[number]) => {
+  const script = (overrides: ConfigOverrides, phase: string) => {
     const file = join(dir, `script-${count++}-${phase}.sh`);
     writeFileSync(file, content(renderAll(testPlan(overrides)), `provision/${phase}.sh`), { mode: 0o755 });
     return file;

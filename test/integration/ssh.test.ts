@@ -19,6 +19,7 @@ import {
 import { generateSshKeyPair, sshFingerprint, type SshKeyPair } from '../../src/ssh/keys.js';
 import { forgetHost, pinnedKeys } from '../../src/ssh/known-hosts.js';
 import { verifyNodes, type VerifyNode } from '../../src/verify/verify.js';
+import { flannel } from '../../src/cni/flannel.js';
 import { currentUser, freePorts, type Sshd, sshdAvailability, startSilentServer, startSshd, startSshdFleet } from '../helpers/sshd.js';
 
 const run = promisify(execFile);
@@ -281,6 +282,7 @@ describe.skipIf(!availability.ok)('SSH against a real OpenSSH sshd on loopback',
       ];
       const report = await verifyNodes(nodes, options(), {
         phase: 'cluster',
+        cniPod: flannel.nodePod,
         specs: () => [{ id: 'echo', title: 'echo', command: 'echo hi', expected: () => 'hi', parse: (out) => ({ ok: out.trim() === 'hi', seen: out.trim() }) }],
       });
       expect(report.ok).toBe(false);

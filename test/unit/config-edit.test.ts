@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { setWorkerCount, setWorkerCountText } from '../../src/config/edit.js';
+import { renderClusterYaml } from '../../src/render/render.js';
 
 describe('updating workers.count in cluster.yaml', () => {
   it('keeps every comment and every other line of the init template', () => {
-    const text = readFileSync(join(__dirname, '../../templates/cluster.yaml'), 'utf8');
+    const text = renderClusterYaml();
     const out = setWorkerCountText(text, 5);
     expect((parse(out) as { workers: { count: number } }).workers.count).toBe(5);
     const before = text.split('\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cidrRange, contains, hasHostBits, intToIp, ipToInt, overlaps, slash24, slash24Count } from '../../src/plan/net.js';
+import { cidrRange, contains, hasHostBits, intToIp, ipToInt, overlaps, slash24, slash24Count } from '../../src/net.js';
 
 describe('IPv4 and CIDR arithmetic', () => {
   it('converts addresses to integers and back', () => {

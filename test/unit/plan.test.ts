@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { clusterSchema, API_VERSION, KIND, DISTROS, PROVIDERS } from '../../src/config/schema.js';
-import { boxCatalog, buildPlan, hostArch, workerIndicesFor, type PlanSecrets } from '../../src/plan/plan.js';
-import { ConfigError } from '../../src/errors.js';
+import { clusterSchema, API_VERSION, KIND } from '../../src/config/schema.js';
+import { crossFieldChecks } from '../../src/config/validate.js';
+import { DISTRO_IDS, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
+import { buildPlan as buildPlanWith, workerIndicesFor, type PlanInputs, type PlanSecrets } from '../../src/plan/plan.js';
+import { PROVIDER_IDS } from '../../src/providers/index.js';
 
 const secrets: PlanSecrets = { token: 'abcdef.0123456789abcdef', caCertHash: 'sha256:' + 'a'.repeat(64), sshPublicKey: 'ssh-rsa AAAA test' };
 const config = (over: Record<string, unknown> = {}) => clusterSchema.parse({ apiVersion: API_VERSION, kind: KIND, ...over });
+const catalog = loadCatalog();
+const buildPlan = (inputs: Omit<PlanInputs, 'catalog'> & { catalog?: Catalog }) => buildPlanWith({ catalog, ...inputs });
 
 describe('plan', () => {
   it('names and addresses nodes from the master', () => {
@@ -39,12 +43,19 @@ describe('plan', () => {
     expect(buildPlan({ config: config({ box: { name: 'my/box', version: '1.2.3' } }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', version: '1.2.3' });
   });
 
-  it('a catalog gap is a config error on box', () => {
-    expect(() => buildPlan({ config: config({ distro: 'rocky-9', provider: 'libvirt' }), secrets, arch: 'arm64' })).toThrow(ConfigError);
+  it('a catalog gap is a config error on box, found by validation before any plan', () => {
+    const { errors } = crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt' }), { catalog, arch: 'arm64' });
+    expect(errors).toEqual([expect.objectContaining({ path: 'box', message: 'the catalog has no rocky-9 box for libvirt on arm64' })]);
+    expect(crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt', box: 'my/box' }), { catalog, arch: 'arm64' }).errors).toEqual([]);
+  });
+
+  it('takes the catalog as an input: another catalog, another box', () => {
+    const other: Catalog = { distros: { 'ubuntu-24.04': { family: 'debian', boxes: { virtualbox: { amd64: 'someone/noble' } } } } };
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64', catalog: other }).box).toEqual({ name: 'someone/noble' });
   });
 
   it('the catalog covers every distro and provider on amd64', () => {
-    for (const d of DISTROS) for (const p of PROVIDERS) expect(boxCatalog()[d]?.boxes[p]?.amd64, `${d}/${p}`).toMatch(/^[\w.-]+\/[\w.-]+$/);
+    for (const d of DISTRO_IDS) for (const p of PROVIDER_IDS) expect(catalog.distros[d]?.boxes[p]?.amd64, `${d}/${p}`).toMatch(/^[\w.-]+\/[\w.-]+$/);
     expect(hostArch('x64')).toBe('amd64');
     expect(hostArch('arm64')).toBe('arm64');
   });
@@ -76,7 +87,9 @@ describe('worker indices for add and remove', () => {
     const plan = buildPlan({ config: config({ workers: { count: 2 } }), secrets, arch: 'amd64', workerIndices: [1, 3] });
     expect(plan.workers.map((w) => `${w.name}=${w.ip}`)).toEqual(['worker-1=192.168.56.11', 'worker-3=192.168.56.13']);
   });
-  it('refuses an index that would leave the /24', () => {
-    expect(() => buildPlan({ config: config({ network: { masterIP: '192.168.56.250' }, workers: { count: 1 } }), secrets, arch: 'amd64', workerIndices: [6] })).toThrow(/outside 192\.168\.56\.0\/24/);
+  it('refuses an index that would leave the /24 (validation, with the indices in use)', () => {
+    const { errors } = crossFieldChecks(config({ network: { masterIP: '192.168.56.250' }, workers: { count: 1 } }), { catalog, arch: 'amd64', workerIndices: [6] });
+    expect(errors.map((e) => e.message)).toEqual(["workers 192.168.56.251..192.168.57.0 do not all fit in 192.168.56.0/24 (the master's /24) without its .0 and .255"]);
+    expect(crossFieldChecks(config({ network: { masterIP: '192.168.56.250' }, workers: { count: 1 } }), { catalog, arch: 'amd64', workerIndices: [4] }).errors).toEqual([]);
   });
 });

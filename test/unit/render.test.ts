@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ADDONS,
-  CA_CERT,
-  CA_KEY,
-  KUBEADM_DIR,
-  KUBERNETES_VERSION_PLACEHOLDER,
-  PROVISION_PHASES,
-  SSH_PRIVATE_KEY,
-  joinConfigPath,
-  packageVersions,
-  provisionersFor,
-  renderAll,
-  rubyQuote,
-  slash24AddressRegex,
-  uploadsFor,
-  yamlQuote,
-  type RenderedFile,
-} from '../../src/render/render.js';
-import { STATE_DIR } from '../../src/paths.js';
+import { DASHBOARD } from '../../src/addons.js';
+import { calico as CALICO } from '../../src/cni/calico.js';
+import { flannel as FLANNEL } from '../../src/cni/flannel.js';
+import { HOST, joinConfigPath, STATE_DIR } from '../../src/layout.js';
+import { scriptPhases } from '../../src/phases.js';
+import { KUBERNETES_VERSION_PLACEHOLDER, packageVersions, renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile } from '../../src/render/render.js';
+
+const KUBEADM_DIR = HOST.kubeadmDir;
 import { shellQuote } from '../../src/shell.js';
 import { FIXED_CA_CERT_HASH, FIXED_SSH_PUBLIC_KEY, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan } from '../helpers/plans.js';
 
@@ -65,7 +54,7 @@ describe('renderAll', () => {
     const plan = testPlan({ workers: { count: 2 } }, { workerIndices: [1, 3] });
     const files = renderAll(plan);
     const worker3 = plan.workers.find((w) => w.index === 3)!;
-    expect(file(files, joinConfigPath(worker3)).content).toContain(`value: "${worker3.ip}"`);
+    expect(file(files, joinConfigPath(worker3.name)).content).toContain(`value: "${worker3.ip}"`);
     expect(files.some((f) => f.path.endsWith('join-worker-2.yaml'))).toBe(false);
   });
 
@@ -122,9 +111,9 @@ describe('renderAll', () => {
   it('logs in with the cluster key, or the insecure key of the running Vagrant the first time', () => {
     const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
     expect(vagrantfile).toContain('config.ssh.insert_key = false');
-    expect(vagrantfile).toContain('config.ssh.private_key_path = [File.join(STATE_DIR, "ssh", "id_rsa"), *INSECURE_KEYS]');
+    expect(vagrantfile).toContain('config.ssh.private_key_path = [File.join(__dir__, ".kubeadm-vagrant/ssh/id_rsa"), *INSECURE_KEYS]');
     expect(vagrantfile).toContain('Vagrant.source_root.to_s, "keys", "vagrant{,.key.rsa,.key.ed25519}"');
-    expect(SSH_PRIVATE_KEY).toBe(`${STATE_DIR}/ssh/id_rsa`);
+    expect(HOST.sshPrivateKey).toBe(`${STATE_DIR}/ssh/id_rsa`);
   });
 
   it('declares every node with its planned name, hostname, address and resources', () => {
@@ -148,12 +137,15 @@ describe('renderAll', () => {
     expect(libvirt).toContain('lv.driver = "qemu"');
   });
 
-  it('runs the shell phases in order, with the uploads just before the phase that reads them', () => {
+  it('gives each machine its provisioners in phase order, with the uploads just before the phase that reads them', () => {
     const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
-    const order = ['shell.call("ssh-key")', 'shell.call("prerequisites")', 'shell.call("packages")', 'n[:uploads].each', 'shell.call(n[:role] == "control-plane" ? "control-plane" : "worker")'];
-    const at = order.map((s) => vagrantfile.indexOf(s));
-    expect(at.every((i) => i > 0)).toBe(true);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    const masterBlock = vagrantfile.slice(vagrantfile.indexOf('name: "master"'), vagrantfile.indexOf('name: "worker-1"'));
+    expect([...masterBlock.matchAll(/\{ name: "([\w-]+)", type: "(\w+)"/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual([
+      'ssh-key:shell', 'prerequisites:shell', 'packages:shell', 'control-plane-files:file', 'control-plane-ca-cert:file', 'control-plane-ca-key:file', 'control-plane:shell',
+    ]);
+    const workerBlock = vagrantfile.slice(vagrantfile.indexOf('name: "worker-2"'), vagrantfile.indexOf('].freeze'));
+    expect(workerBlock).toContain('{ name: "worker-files", type: "file", source: ".kubeadm-vagrant/kubeadm/join-worker-2.yaml", destination: "/home/vagrant/.kubeadm-vagrant/join.yaml" },\n      { name: "worker", type: "shell", path: "provision/worker.sh" },');
+    expect(vagrantfile).toContain('n[:provisioners].each do |p|');
   });
 
   it('never disables the CA pin and never uses the NAT address', () => {
@@ -168,7 +160,7 @@ describe('renderAll', () => {
 
   it('starts every script with bash in strict mode and logs with the phase name', () => {
     for (const { files } of allCases) {
-      for (const phase of PROVISION_PHASES) {
+      for (const phase of scriptPhases().map((p) => p.script!)) {
         const script = file(files, `provision/${phase}.sh`).content;
         expect(script.startsWith('#!/usr/bin/env bash\n'), phase).toBe(true);
         expect(script).toContain('\nset -euo pipefail\n');
@@ -203,17 +195,16 @@ describe('renderAll', () => {
 
   it('renders the CNI and the dashboard the plan asks for, at pinned versions', () => {
     const flannel = file(renderAll(testPlan()), 'provision/control-plane.sh').content;
-    expect(flannel).toContain(ADDONS.flannel.manifest);
+    expect(flannel).toContain(FLANNEL.manifests[0]!.url);
     expect(flannel).toContain("readonly FLANNEL_IFACE_ARG='--iface-regex=^192\\.168\\.56\\.[0-9]+$'");
     expect(flannel).not.toContain('tigera');
     expect(flannel).not.toContain('dashboard');
     const calico = file(renderAll(testPlan({ kubernetes: { cni: 'calico', podSubnet: '10.32.0.0/16' }, addons: { dashboard: true } })), 'provision/control-plane.sh').content;
-    expect(calico).toContain(ADDONS.calico.operator);
-    expect(calico).toContain(ADDONS.calico.crds);
+    for (const m of CALICO.manifests) expect(calico).toContain(m.url);
     expect(calico).toContain("readonly POD_SUBNET='10.32.0.0/16'");
     expect(calico).toContain('canReach: ${MASTER_IP}');
     expect(calico).toContain('encapsulation: VXLANCrossSubnet');
-    expect(calico).toContain(ADDONS.dashboard.manifest);
+    expect(calico).toContain(DASHBOARD.manifest);
     expect(calico).not.toContain('flannel');
   });
 
@@ -231,34 +222,6 @@ describe('renderAll', () => {
   });
 });
 
-describe('provisioners', () => {
-  it('uploads the init config and the CA to the control plane, a join config to a worker', () => {
-    const plan = testPlan();
-    expect(uploadsFor(plan.controlPlane)).toEqual([
-      { provisioner: 'control-plane-files', source: `${KUBEADM_DIR}/init.yaml`, target: 'init.yaml' },
-      { provisioner: 'control-plane-ca-cert', source: CA_CERT, target: 'ca.crt' },
-      { provisioner: 'control-plane-ca-key', source: CA_KEY, target: 'ca.key' },
-    ]);
-    expect(uploadsFor(plan.workers[1]!)).toEqual([{ provisioner: 'worker-files', source: joinConfigPath(plan.workers[1]!), target: 'join.yaml' }]);
-  });
-
-  it('names the provisioners that run exactly the given phases, in order', () => {
-    expect(provisionersFor(['prerequisites', 'ssh-key'])).toEqual(['ssh-key', 'prerequisites']);
-    expect(provisionersFor(['control-plane'])).toEqual(['control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane']);
-    expect(provisionersFor(['worker'])).toEqual(['worker-files', 'worker']);
-    expect(provisionersFor(PROVISION_PHASES)).toEqual([
-      'ssh-key',
-      'prerequisites',
-      'packages',
-      'control-plane-files',
-      'control-plane-ca-cert',
-      'control-plane-ca-key',
-      'control-plane',
-      'worker-files',
-      'worker',
-    ]);
-  });
-});
 
 describe('quoting and small helpers', () => {
   it('quotes for the shell', () => {

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { needTool } from '../helpers/tools.js';
 import { describeCommand, mapConcurrent, remoteCommand, sshArgs, type SshTarget } from '../../src/ssh/client.js';
 import { shellQuote } from '../../src/shell.js';
 
@@ -45,13 +46,8 @@ describe('sshArgs', () => {
     expect(optionValues(args)).toContain('UserKnownHostsFile="/home/me/My Clusters/known_hosts"');
   });
 
-  it('produces options the installed ssh accepts', () => {
-    let ssh = '';
-    try {
-      ssh = execFileSync('sh', ['-c', 'command -v ssh'], { encoding: 'utf8' }).trim();
-    } catch {
-      return; // no ssh client here; the integration test runs it for real
-    }
+  it('produces options the installed ssh accepts', (ctx) => {
+    const ssh = needTool(ctx, 'ssh');
     // -G prints the resulting configuration without connecting
     const out = execFileSync(ssh, ['-G', ...sshArgs(target, files)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     expect(out).toMatch(/^stricthostkeychecking (yes|true)$/m);

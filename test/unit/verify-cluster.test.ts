@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clusterChecks, failedClusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
 import type { CheckResult, PlannedNode } from '../../src/verify/types.js';
+import { calico } from '../../src/cni/calico.js';
+import { flannel } from '../../src/cni/flannel.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 
@@ -48,7 +50,7 @@ describe('kubectl get pods -A -o json', () => {
 describe('cluster checks (flannel)', () => {
   const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
   const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
-  const results = clusterChecks([master, w1, w2, w3], nodes, pods, 'flannel');
+  const results = clusterChecks([master, w1, w2, w3], nodes, pods, flannel.nodePod);
 
   it('a healthy control plane passes everything but the half-ready CoreDNS', () => {
     const m = byId(results.get('master'));
@@ -90,7 +92,7 @@ describe('cluster checks (flannel)', () => {
 
   it('looks for the CNI of the plan: calico pods do not satisfy flannel', () => {
     const calicoPods = parsePodList(fixture('kubectl-get-pods-calico.json'));
-    const asFlannel = clusterChecks([w1], nodes, calicoPods, 'flannel');
+    const asFlannel = clusterChecks([w1], nodes, calicoPods, flannel.nodePod);
     expect(byId(asFlannel.get('worker-1'))['pod-cni']!.ok).toBe(false);
   });
 });
@@ -99,7 +101,7 @@ describe('cluster checks (calico)', () => {
   it('finds calico-node in kube-system and reports a crash-looping scheduler', () => {
     const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
     const pods = parsePodList(fixture('kubectl-get-pods-calico.json'));
-    const results = clusterChecks([master, w1], nodes, pods, 'calico');
+    const results = clusterChecks([master, w1], nodes, pods, calico.nodePod);
     const m = byId(results.get('master'));
     expect(m['pod-cni']).toMatchObject({ ok: true, title: 'calico-node running', seen: 'kube-system/calico-node-2xw7k: Running, ready' });
     expect(m['pod-kube-scheduler']).toMatchObject({ ok: false, seen: 'kube-system/kube-scheduler-demo-master: Running, not ready: CrashLoopBackOff (5 restarts)' });
@@ -111,8 +113,8 @@ describe('cluster checks (calico)', () => {
 
 describe('failedClusterChecks', () => {
   it('produces the same checks as clusterChecks, all failed with the reason', () => {
-    const failed = failedClusterChecks(master, 'flannel', 'not checked: control plane unreachable');
-    const real = clusterChecks([master], [], [], 'flannel').get('master')!;
+    const failed = failedClusterChecks(master, flannel.nodePod, 'not checked: control plane unreachable');
+    const real = clusterChecks([master], [], [], flannel.nodePod).get('master')!;
     expect(failed.map((c) => [c.check, c.title, c.expected])).toEqual(real.map((c) => [c.check, c.title, c.expected]));
     expect(failed.every((c) => !c.ok && c.seen === 'not checked: control plane unreachable')).toBe(true);
   });

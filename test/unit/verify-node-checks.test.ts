@@ -27,7 +27,7 @@ import {
   splitTomlKey,
 } from '../../src/verify/node-parsers.js';
 import type { PlannedNode } from '../../src/verify/types.js';
-import { sandboxImageCheck } from '../../src/steps/checks.js';
+import { sandboxImageCheck } from '../../src/verify/levels.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'demo', phase prerequisites (generated: change cluster.yaml, not this file).
 # Swap off, kernel modules and sysctls for Kubernetes networking, containerd with the systemd cgroup
-# driver, SELinux permissive and firewalld off. Installs only what is missing.
+# driver, and what the distro family needs (templates/provision/family/rhel.sh.ejs). Installs only what is missing.
 # The edit functions take a file argument so they can be tried on copies: source this script and
 # call them (main runs only when the script is executed).
 set -euo pipefail
@@ -304,6 +304,12 @@ firewalld_off() {
   fi
 }
 
+# SELinux permissive and firewalld off, as kubeadm's documentation asks on RHEL-family hosts.
+prepare_host() {
+  selinux_permissive
+  firewalld_off
+}
+
 install_runtime() {
   if ! have containerd; then
     # Rocky has no containerd package of its own: containerd.io comes from Docker's repository.
@@ -353,8 +359,7 @@ main() {
   disable_swap
   kernel_modules
   sysctls
-  selinux_permissive
-  firewalld_off
+  prepare_host
   install_runtime
   configure_containerd
   log "done"

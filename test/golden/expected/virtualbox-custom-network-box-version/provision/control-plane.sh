@@ -125,8 +125,8 @@ kv_node_ip() {
 readonly UPLOAD_DIR='/home/vagrant/.kubeadm-vagrant'
 readonly CONFIG_DIR='/etc/kubernetes/kubeadm-vagrant'
 readonly INIT_CONFIG="${CONFIG_DIR}/init.yaml"
-readonly PKI_DIR=/etc/kubernetes/pki
-readonly ADMIN_CONF=/etc/kubernetes/admin.conf
+readonly PKI_DIR='/etc/kubernetes/pki'
+readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
 readonly NODE_NAME='lab-master'
 readonly MASTER_IP='192.168.57.20'
 readonly K8S_MINOR='1.33'
@@ -134,12 +134,6 @@ readonly K8S_MINOR='1.33'
 readonly K8S_PATCH=''
 readonly VERSION_PLACEHOLDER='@KUBERNETES_VERSION@'
 readonly POD_SUBNET='10.200.0.0/16'
-readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.27.4/kube-flannel.yml'
-readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.27.4.upstream.yml"
-readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.27.4.yml"
-# flanneld picks its interface by address: every node's private address is in 192.168.57.0/24.
-# (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local.)
-readonly FLANNEL_IFACE_ARG='--iface-regex=^192\.168\.57\.[0-9]+$'
 
 # The uploaded secrets never stay in the upload directory, whatever happens.
 remove_uploads() { rm -f "${UPLOAD_DIR}/init.yaml" "${UPLOAD_DIR}/ca.crt" "${UPLOAD_DIR}/ca.key"; }
@@ -237,6 +231,14 @@ fetch() {
   curl -fsSL --retry 5 --retry-delay 3 --connect-timeout 20 -o "${tmp}" "${url}" || die "could not download ${url}"
   install_file "${tmp}" "${file}" 0644
 }
+
+# --- the flannel pod network (src/cni/flannel.ts): defines install_cni ---
+readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.27.4/kube-flannel.yml'
+readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.27.4.upstream.yml"
+readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.27.4.yml"
+# flanneld picks its interface by address: every node's private address is in 192.168.57.0/24.
+# (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local.)
+readonly FLANNEL_IFACE_ARG='--iface-regex=^192\.168\.57\.[0-9]+$'
 
 # flannel_manifest UPSTREAM FILE: flannel's release manifest with the pod subnet as its network and
 # the interface chosen by address; fails when the upstream layout no longer takes these edits.

@@ -234,8 +234,6 @@ readonly K8S_MINOR='1.33'
 # The pinned patch release, or empty for the newest of the minor.
 readonly K8S_PATCH=''
 readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/deb/'
-readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
-readonly KUBELET_DEFAULTS=/etc/default/kubelet
 
 # version_of COMMAND...: the first vX.Y.Z the command prints, or nothing.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' | head -n 1 || true; }
@@ -251,6 +249,8 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
+readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+readonly KUBELET_DEFAULTS=/etc/default/kubelet
 
 install_kubernetes() {
   ensure_commands curl=curl gpg=gpg update-ca-certificates=ca-certificates
@@ -268,7 +268,7 @@ install_kubernetes() {
 }
 
 # Held so an apt upgrade leaves them alone; only what dpkg has installed can be held.
-hold_packages() {
+hold_kubernetes_packages() {
   local pkg
   for pkg in kubelet kubeadm kubectl; do
     if [[ $(dpkg-query -W -f="\${Status}" "${pkg}" 2>/dev/null || true) == "install ok installed" ]] &&
@@ -309,7 +309,7 @@ main() {
     install_kubernetes
     installed_ok || die "after installing, kubeadm is '$(version_of kubeadm version -o short)', kubelet '$(version_of kubelet --version)', kubectl '$(version_of kubectl version --client)'; wanted ${K8S_PATCH:-${K8S_MINOR}.x}"
   fi
-  hold_packages
+  hold_kubernetes_packages
   align_sandbox_image
 
   # Every box has the same NAT address on its first interface: the kubelet must use the private one.

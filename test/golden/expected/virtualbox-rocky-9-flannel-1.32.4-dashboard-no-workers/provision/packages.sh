@@ -222,7 +222,6 @@ readonly K8S_MINOR='1.32'
 # The pinned patch release, or empty for the newest of the minor.
 readonly K8S_PATCH='1.32.4'
 readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.32/rpm/'
-readonly KUBELET_DEFAULTS=/etc/sysconfig/kubelet
 
 # version_of COMMAND...: the first vX.Y.Z the command prints, or nothing.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' | head -n 1 || true; }
@@ -238,6 +237,7 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
+readonly KUBELET_DEFAULTS=/etc/sysconfig/kubelet
 
 # The repository excludes the packages, so a plain `dnf upgrade` leaves them alone.
 kubernetes_repo() {
@@ -253,9 +253,13 @@ EOF
 }
 
 install_kubernetes() {
+  kubernetes_repo
   install_packages --disableexcludes=kubernetes \
     kubelet-1.32.4 kubeadm-1.32.4 kubectl-1.32.4
 }
+
+# Held by the repository's exclude line.
+hold_kubernetes_packages() { kubernetes_repo; }
 
 # kubeadm_pause_image: the pause image this kubeadm pulls and expects (nothing when it names none).
 kubeadm_pause_image() {
@@ -280,7 +284,6 @@ main() {
   local node_ip
   log "starting"
   node_ip=$(kv_node_ip)
-  kubernetes_repo
   if installed_ok; then
     log "kubelet, kubeadm and kubectl $(version_of kubeadm version -o short) are installed"
   else
@@ -288,6 +291,7 @@ main() {
     install_kubernetes
     installed_ok || die "after installing, kubeadm is '$(version_of kubeadm version -o short)', kubelet '$(version_of kubelet --version)', kubectl '$(version_of kubectl version --client)'; wanted ${K8S_PATCH:-${K8S_MINOR}.x}"
   fi
+  hold_kubernetes_packages
   align_sandbox_image
 
   # Every box has the same NAT address on its first interface: the kubelet must use the private one.

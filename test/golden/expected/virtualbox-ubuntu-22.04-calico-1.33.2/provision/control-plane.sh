@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'demo', phase control-plane (generated: change cluster.yaml, not this file).
 # kubeadm init with the cluster's own CA (skipped when the control plane already answers: a cluster
-# is never reset), a kubeconfig for vagrant, the calico pod network, then waits for the node.
+# is never reset), a kubeconfig for vagrant, the Calico pod network, then waits for the node.
 set -euo pipefail
 
 KV_PHASE=control-plane
@@ -124,8 +124,8 @@ kv_node_ip() {
 readonly UPLOAD_DIR='/home/vagrant/.kubeadm-vagrant'
 readonly CONFIG_DIR='/etc/kubernetes/kubeadm-vagrant'
 readonly INIT_CONFIG="${CONFIG_DIR}/init.yaml"
-readonly PKI_DIR=/etc/kubernetes/pki
-readonly ADMIN_CONF=/etc/kubernetes/admin.conf
+readonly PKI_DIR='/etc/kubernetes/pki'
+readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
 readonly NODE_NAME='demo-master'
 readonly MASTER_IP='192.168.56.10'
 readonly K8S_MINOR='1.33'
@@ -133,11 +133,6 @@ readonly K8S_MINOR='1.33'
 readonly K8S_PATCH='1.33.2'
 readonly VERSION_PLACEHOLDER='@KUBERNETES_VERSION@'
 readonly POD_SUBNET='10.244.0.0/16'
-readonly CALICO_CRDS_URL='https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/operator-crds.yaml'
-readonly CALICO_OPERATOR_URL='https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/tigera-operator.yaml'
-readonly CALICO_CRDS="${CONFIG_DIR}/calico-operator-crds-v3.30.2.yaml"
-readonly CALICO_OPERATOR="${CONFIG_DIR}/calico-tigera-operator-v3.30.2.yaml"
-readonly CALICO_INSTALLATION="${CONFIG_DIR}/calico-installation.yaml"
 
 # The uploaded secrets never stay in the upload directory, whatever happens.
 remove_uploads() { rm -f "${UPLOAD_DIR}/init.yaml" "${UPLOAD_DIR}/ca.crt" "${UPLOAD_DIR}/ca.key"; }
@@ -235,6 +230,13 @@ fetch() {
   curl -fsSL --retry 5 --retry-delay 3 --connect-timeout 20 -o "${tmp}" "${url}" || die "could not download ${url}"
   install_file "${tmp}" "${file}" 0644
 }
+
+# --- the Calico pod network through the Tigera operator (src/cni/calico.ts): defines install_cni ---
+readonly CALICO_CRDS_URL='https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/operator-crds.yaml'
+readonly CALICO_OPERATOR_URL='https://raw.githubusercontent.com/projectcalico/calico/v3.30.2/manifests/tigera-operator.yaml'
+readonly CALICO_CRDS="${CONFIG_DIR}/calico-operator-crds-v3.30.2.yaml"
+readonly CALICO_OPERATOR="${CONFIG_DIR}/calico-tigera-operator-v3.30.2.yaml"
+readonly CALICO_INSTALLATION="${CONFIG_DIR}/calico-installation.yaml"
 
 install_cni() {
   fetch "${CALICO_CRDS_URL}" "${CALICO_CRDS}"

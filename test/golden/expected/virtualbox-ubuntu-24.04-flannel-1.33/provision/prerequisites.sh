@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'demo', phase prerequisites (generated: change cluster.yaml, not this file).
 # Swap off, kernel modules and sysctls for Kubernetes networking, containerd with the systemd cgroup
-# driver. Installs only what is missing.
+# driver, and what the distro family needs (templates/provision/family/debian.sh.ejs). Installs only what is missing.
 # The edit functions take a file argument so they can be tried on copies: source this script and
 # call them (main runs only when the script is executed).
 set -euo pipefail
@@ -293,6 +293,9 @@ EOF
   fi
 }
 
+# Nothing to prepare on Debian and Ubuntu beyond what every family does.
+prepare_host() { :; }
+
 install_runtime() {
   ensure_commands containerd=containerd runc=runc conntrack=conntrack socat=socat iptables=iptables
 }
@@ -331,6 +334,7 @@ main() {
   disable_swap
   kernel_modules
   sysctls
+  prepare_host
   install_runtime
   configure_containerd
   log "done"

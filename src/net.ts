@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
-import { isIPv4Cidr } from '../config/schema.js';
+
+/** IPv4 arithmetic: pure, imported by config validation and by the plan alike. */
 
 /** An IPv4 range as unsigned integers, first and last address inclusive. */
 export interface Range {
@@ -21,12 +22,18 @@ export function isIPv4(s: unknown): s is string {
   return typeof s === 'string' && ipaddr.IPv4.isValidFourPartDecimal(s);
 }
 
+/** `a.b.c.d/n` with a dotted-quad address and a prefix of at most 32. */
+export function isIPv4Cidr(s: string): boolean {
+  const m = /^(.+)\/(\d{1,2})$/.exec(s);
+  return !!m && ipaddr.IPv4.isValidFourPartDecimal(m[1]!) && Number(m[2]) <= 32;
+}
+
 /** The range a CIDR covers, or undefined when the text is not an IPv4 CIDR. */
 export function cidrRange(cidr: unknown): Range | undefined {
   if (typeof cidr !== 'string' || !isIPv4Cidr(cidr)) return undefined;
   const [, prefix] = ipaddr.IPv4.parseCIDR(cidr);
   const first = ipToInt(ipaddr.IPv4.networkAddressFromCIDR(cidr).toString());
-  return { cidr, first, last: first + 2 ** (32 - prefix) - 1, prefix};
+  return { cidr, first, last: first + 2 ** (32 - prefix) - 1, prefix };
 }
 
 /** True when the CIDR's address has host bits set (10.244.1.0/16): kubeadm rejects such subnets. */
@@ -52,4 +59,9 @@ export function slash24(ip: string): Range {
 /** How many /24 blocks a range holds (0 when it is smaller than a /24). */
 export function slash24Count(r: Range): number {
   return r.prefix > 24 ? 0 : 2 ** (24 - r.prefix);
+}
+
+/** The first worker address: workerIPStart, or the address after the master. */
+export function firstWorkerIP(masterIP: string, workerIPStart: string): string {
+  return workerIPStart !== '' ? workerIPStart : intToIp(ipToInt(masterIP) + 1);
 }

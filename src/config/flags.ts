@@ -1,0 +1,113 @@
+import type { ConfigProblem } from '../errors.js';
+import { CNI_IDS } from '../cni/index.js';
+import { DISTRO_IDS } from '../distros.js';
+import { PROVIDER_IDS } from '../providers/index.js';
+
+/**
+ * The config fields that flags and the classic environment variables of the original
+ * kubeadm-vagrant Vagrantfile can set. This table is their only definition: the commander options,
+ * the overrides applied when loading, the help texts and the hints that name them come from it.
+ */
+export interface OverrideDef {
+  /** The config field, as a path. */
+  path: readonly string[];
+  /** The command-line flag, `--name <value>`; none for a field only a variable sets. */
+  flag?: `--${string} <${string}>`;
+  /** The classic environment variable. */
+  env?: string;
+  /** How the text becomes the field's value. */
+  type: 'text' | 'whole-number' | 'boolean';
+  /** The values the field takes, for the help text. */
+  choices?: readonly string[];
+  /** Help text of the flag. */
+  help: string;
+  /** Turns the variable's text into the field's value (NODE_IP_NW's prefix into an address). */
+  fromEnv?: (text: string) => { value: string } | { message: string; hint: string };
+}
+
+export const OVERRIDES: readonly OverrideDef[] = [
+  { path: ['network', 'masterIP'], flag: '--master-ip <ip>', env: 'MASTER_IP', type: 'text', help: 'the control plane address' },
+  {
+    path: ['network', 'workerIPStart'],
+    env: 'NODE_IP_NW',
+    type: 'text',
+    help: 'the first worker address',
+    fromEnv: (prefix) =>
+      /^\d{1,3}\.\d{1,3}\.\d{1,3}\.$/.test(prefix)
+        ? { value: `${prefix}11` }
+        : { message: `"${prefix}" is not a network prefix`, hint: 'give the first three octets and a dot, such as 192.168.56. (workers start at .11)' },
+  },
+  { path: ['workers', 'count'], flag: '--workers <n>', env: 'NODE_COUNT', type: 'whole-number', help: 'how many workers' },
+  { path: ['kubernetes', 'podSubnet'], flag: '--pod-cidr <cidr>', env: 'POD_NW_CIDR', type: 'text', help: 'the pod subnet' },
+  { path: ['kubernetes', 'token'], flag: '--token <token>', env: 'KUBETOKEN', type: 'text', help: 'the bootstrap token' },
+  { path: ['box'], flag: '--box <box>', env: 'BOX_IMAGE', type: 'text', help: 'a box instead of the catalog\'s' },
+  { path: ['provider'], flag: '--provider <provider>', type: 'text', choices: PROVIDER_IDS, help: 'the Vagrant provider' },
+  { path: ['distro'], flag: '--distro <distro>', type: 'text', choices: DISTRO_IDS, help: 'the guest OS' },
+  { path: ['kubernetes', 'version'], flag: '--k8s-version <version>', type: 'text', help: 'the Kubernetes minor or patch, e.g. 1.33 or 1.33.2' },
+  { path: ['kubernetes', 'cni'], flag: '--cni <cni>', type: 'text', choices: CNI_IDS, help: 'the pod network add-on' },
+  { path: ['addons', 'dashboard'], env: 'K8S_DASHBOARD', type: 'boolean', help: 'install the dashboard' },
+];
+
+/** The commander option key of a flag: `--master-ip <ip>` → `masterIp`. */
+export function optionKey(flag: string): string {
+  return flag
+    .replace(/^--/, '')
+    .replace(/ .*$/, '')
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The flag's help line: `network.masterIP: the control plane address (MASTER_IP)`, with its choices. */
+export function flagHelp(o: OverrideDef): string {
+  const choices = o.choices ? `: ${o.choices.join(' | ')}` : '';
+  return `${o.path.join('.')}${choices} — ${o.help}${o.env ? ` (also ${o.env})` : ''}`;
+}
+
+/** How to set a field from the outside, for hints: `--master-ip or MASTER_IP`. */
+export function overrideSources(path: string): string | undefined {
+  const o = OVERRIDES.find((d) => d.path.join('.') === path);
+  if (!o) return undefined;
+  return [o.flag?.replace(/ .*$/, ''), o.env].filter(Boolean).join(' or ');
+}
+
+/** Flag values as commander hands them over, by option key. */
+export type FlagValues = Record<string, string | undefined>;
+
+/** One source's value for a field, or the problem with it; `source` names the flag or variable. */
+export type Override = { source: string; path: readonly string[]; value: unknown } | { source: string; path: readonly string[]; problem: ConfigProblem };
+
+function parse(o: OverrideDef, source: string, text: string): Override {
+  const field = `${o.path.join('.')} (from ${source})`;
+  const problem = (message: string, hint: string): Override => ({ source, path: o.path, problem: { path: field, message, hint } });
+  if (o.type === 'whole-number') {
+    return /^-?\d+$/.test(text.trim()) ? { source, path: o.path, value: Number(text) } : problem(`"${text}" is not a whole number`, `set ${source} to a number such as 2`);
+  }
+  if (o.type === 'boolean') {
+    const t = text.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(t)) return { source, path: o.path, value: true };
+    if (['false', '0', 'no', 'off', ''].includes(t)) return { source, path: o.path, value: false };
+    return problem(`"${text}" is not true or false`, `set ${source} to true or false`);
+  }
+  return { source, path: o.path, value: text };
+}
+
+/** The overrides the environment gives (a variable set to the empty string counts as unset). */
+export function envOverrides(env: NodeJS.ProcessEnv): Override[] {
+  return OVERRIDES.flatMap((o): Override[] => {
+    const text = o.env ? env[o.env] : undefined;
+    if (!o.env || text === undefined || text === '') return [];
+    if (!o.fromEnv) return [parse(o, o.env, text)];
+    const r = o.fromEnv(text);
+    return 'value' in r
+      ? [{ source: o.env, path: o.path, value: r.value }]
+      : [{ source: o.env, path: o.path, problem: { path: `${o.path.join('.')} (from ${o.env})`, message: r.message, hint: r.hint } }];
+  });
+}
+
+/** The overrides the flags give. */
+export function flagOverrides(flags: FlagValues): Override[] {
+  return OVERRIDES.flatMap((o): Override[] => {
+    if (!o.flag) return [];
+    const text = flags[optionKey(o.flag)];
+    return text === undefined ? [] : [parse(o, o.flag.replace(/ .*$/, ''), text)];
+  });
+}

@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Where things live: the package's own files, a cluster directory on the host, and the guests.
+ * Every path of the tool is defined here once; everything else imports it from here.
+ */
+
+/** The package root (holds package.json, templates/, boxes/), from src/ or dist/src/. */
+export const packageRoot: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('kubeadm-vagrant: cannot find package.json above ' + import.meta.url);
+    dir = up;
+  }
+  return dir;
+})();
+
+export const templatesDir = join(packageRoot, 'templates');
+export const boxesDir = join(packageRoot, 'boxes');
+
+/** The config file a cluster directory holds by default. */
+export const DEFAULT_CONFIG_FILE = 'cluster.yaml';
+
+/** The state directory inside a cluster directory: secrets, known_hosts, logs, state. Never synced to guests. */
+export const STATE_DIR = '.kubeadm-vagrant';
+
+/** Paths inside a cluster directory, relative to it (the generated files and the state directory). */
+export const HOST = {
+  vagrantfile: 'Vagrantfile',
+  provisionDir: 'provision',
+  stateDir: STATE_DIR,
+  /** The rendered kubeadm configs hold the bootstrap token, so they live in the state directory. */
+  kubeadmDir: `${STATE_DIR}/kubeadm`,
+  initConfig: `${STATE_DIR}/kubeadm/init.yaml`,
+  token: `${STATE_DIR}/token`,
+  sshPrivateKey: `${STATE_DIR}/ssh/id_rsa`,
+  sshPublicKey: `${STATE_DIR}/ssh/id_rsa.pub`,
+  caCert: `${STATE_DIR}/pki/ca.crt`,
+  caKey: `${STATE_DIR}/pki/ca.key`,
+  knownHosts: `${STATE_DIR}/known_hosts`,
+  /** The kubeconfig `up` writes for every cluster (0600). */
+  kubeconfig: `${STATE_DIR}/kubeconfig`,
+  logsDir: `${STATE_DIR}/logs`,
+  stateFile: `${STATE_DIR}/state.json`,
+} as const;
+
+/** The provisioning script of a phase, relative to the cluster directory. */
+export function scriptPath(script: string): string {
+  return `${HOST.provisionDir}/${script}.sh`;
+}
+
+/** The JoinConfiguration of one worker (it holds the token), relative to the cluster directory. */
+export function joinConfigPath(machine: string): string {
+  return `${HOST.kubeadmDir}/join-${machine}.yaml`;
+}
+
+/** Absolute host paths of one cluster directory. */
+export function hostPaths(clusterDir: string): { [K in keyof typeof HOST]: string } {
+  return Object.fromEntries(Object.entries(HOST).map(([k, v]) => [k, join(clusterDir, v)])) as { [K in keyof typeof HOST]: string };
+}
+
+/** Paths on the guests. */
+export const GUEST = {
+  /** The directory (0700, owned by vagrant) that file provisioners upload secrets into. */
+  uploadDir: '/home/vagrant/.kubeadm-vagrant',
+  /** Where the scripts keep the kubeadm configs and add-on manifests (0700, root). */
+  configDir: '/etc/kubernetes/kubeadm-vagrant',
+  pkiDir: '/etc/kubernetes/pki',
+  /** The admin kubeconfig kubeadm init writes on the control plane. */
+  adminKubeconfig: '/etc/kubernetes/admin.conf',
+  /** The kubelet's kubeconfig, written by kubeadm init or join: the node has joined. */
+  kubeletKubeconfig: '/etc/kubernetes/kubelet.conf',
+  criSocket: 'unix:///run/containerd/containerd.sock',
+  /** Set by the Vagrantfile on every shell provisioner: the Vagrant machine name (not a secret). */
+  nodeEnvVar: 'KUBEADM_VAGRANT_NODE',
+} as const;
+
+/** kubectl as root on the control plane, with the admin kubeconfig kubeadm wrote. */
+export const ADMIN_KUBECTL = `kubectl --kubeconfig=${GUEST.adminKubeconfig}`;

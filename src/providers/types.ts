@@ -1,0 +1,27 @@
+import type { z } from 'zod';
+import type { ConfigProblem } from '../errors.js';
+
+/** What a provider's validation sees of a config whose fields may have failed their own checks. */
+export interface ProviderCheckInput {
+  masterIP?: string;
+  /** The master's /24 (the node network), when masterIP is valid. */
+  nodeNetwork?: string;
+}
+
+/**
+ * Everything the tool knows about one Vagrant provider. Adding a provider is a module like
+ * virtualbox.ts, its Vagrantfile block (templates/providers/<id>.rb.ejs), a column in
+ * boxes/catalog.json and a line in ./index.ts.
+ */
+export interface ProviderDef {
+  id: string;
+  title: string;
+  /** The network the provider puts every guest's first interface on; nothing of the cluster may overlap it. */
+  natNetwork: { cidr: string; what: string };
+  /** Whether `vagrant up` may start several machines at once (VirtualBox cannot). */
+  runsInParallel: boolean;
+  /** The provider's own section of cluster.yaml (e.g. `libvirt: {driver: qemu}`), if it has one. */
+  options?: z.ZodType;
+  /** Provider-specific config checks (e.g. VirtualBox's host-only range). */
+  check?: (input: ProviderCheckInput) => { errors: ConfigProblem[]; warnings: ConfigProblem[] };
+}

@@ -1,0 +1,76 @@
+import { HOST } from '../layout.js';
+import { PHASES, phaseIndex, phaseNodes, provisionerNames, type PhaseDef, type PhaseId } from '../phases.js';
+import type { ClusterPlan, NodePlan } from '../plan/plan.js';
+import type { ClusterState } from '../state.js';
+import { providerDef } from '../providers/index.js';
+import { vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
+import { checkIdsFor, type VerifyLevel } from '../verify/levels.js';
+
+/**
+ * `up` as data: a pure function from (plan, state, options) to the ordered list of steps. The
+ * runner (./up.ts) executes them; `up --dry-run` prints the very same list.
+ */
+export type UpStep =
+  /** Vagrant runs a phase's provisioners on some machines. */
+  | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; command: ExternalCommand }
+  /** The join token must stay valid long enough for workers to join (renewed otherwise). */
+  | { kind: 'join-token'; phase: PhaseId }
+  /** The phase's result is checked over SSH; passing records the phase for `record`. */
+  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; level: VerifyLevel; record: NodePlan[] }
+  /** The admin kubeconfig is fetched into the state directory. */
+  | { kind: 'kubeconfig' };
+
+export interface UpStepOptions {
+  /** The last phase to run. */
+  until: PhaseId;
+  /** Only these machines (node add); the others are left alone. */
+  only?: readonly string[];
+  /** The caller (node add) has already made sure the join token is valid. */
+  joinTokenChecked?: boolean;
+}
+
+/**
+ * The machines that still need a phase: those that have not passed it (resuming after a failure
+ * or after `up --until`); a phase marked `always` runs on all of them.
+ */
+export function pendingNodes(phase: PhaseDef, candidates: readonly NodePlan[], nodePhases: Readonly<Record<string, PhaseId>> = {}): NodePlan[] {
+  if (phase.always) return [...candidates];
+  return candidates.filter((n) => phaseIndex(nodePhases[n.name]) < phaseIndex(phase.id));
+}
+
+export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOptions): UpStep[] {
+  const target = phaseIndex(opts.until);
+  if (target < 0) throw new Error(`unknown phase ${opts.until}`);
+  const selected = (nodes: readonly NodePlan[]) => (opts.only ? nodes.filter((n) => opts.only!.includes(n.name)) : [...nodes]);
+  const parallel = providerDef(plan.provider).runsInParallel;
+  const steps: UpStep[] = [];
+  for (const phase of PHASES.slice(0, target + 1)) {
+    const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state.nodePhases);
+    if (nodes.length === 0) continue;
+    if (phase.needsJoinToken && !opts.joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
+    if (phase.script) {
+      const all = nodes.length === plan.nodes.length;
+      const command = vagrantUp({ provider: plan.provider, machines: all ? [] : nodes.map((n) => n.name), provisionWith: provisionerNames(phase), parallel });
+      steps.push({ kind: 'vagrant', phase: phase.id, nodes, command });
+    }
+    // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
+    const checked = phase.script ? nodes : selected(plan.nodes);
+    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, level: phase.verify, record: selected(plan.nodes) });
+  }
+  if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
+  return steps;
+}
+
+/** What a step does, in one line per machine where it has machines: the dry run's output. */
+export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
+  switch (step.kind) {
+    case 'vagrant':
+      return [`would run: ${step.command.title}`];
+    case 'join-token':
+      return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
+    case 'verify':
+      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${HOST.sshPrivateKey}: ${checkIdsFor(step.level, n, plan).join(', ')}`);
+    case 'kubeconfig':
+      return [`would fetch the admin kubeconfig over ssh from ${plan.controlPlane.name} into ${HOST.kubeconfig}`];
+  }
+}

@@ -1,0 +1,229 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CNIS } from '../../src/cni/index.js';
+import { GUEST } from '../../src/layout.js';
+import { PHASES, phaseDef, phaseNodes, provisionerNames, provisionersOf, reachedVerifyLevel } from '../../src/phases.js';
+import type { NodePlan } from '../../src/plan/plan.js';
+import { describeStep, pendingNodes, upSteps, type UpStep } from '../../src/steps/up-steps.js';
+import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
+import { checkIdsFor, nodeSpecsFor } from '../../src/verify/levels.js';
+import { testPlan } from '../helpers/plans.js';
+
+const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
+const names = (nodes: readonly NodePlan[]) => nodes.map((n) => n.name);
+
+/** A step as a short line: `vagrant packages worker-2`, `verify packages worker-2`, `join-token`, `kubeconfig`. */
+function summary(step: UpStep): string {
+  switch (step.kind) {
+    case 'vagrant':
+      return `vagrant ${step.phase} ${names(step.nodes).join(',')}`;
+    case 'verify':
+      return `verify ${step.phase} ${names(step.nodes).join(',')}`;
+    case 'join-token':
+      return 'join-token';
+    case 'kubeconfig':
+      return 'kubeconfig';
+  }
+}
+
+describe('the phase table', () => {
+  const plan = testPlan({ provider: 'libvirt' });
+
+  it('has the phases in this order, each with its script and proof', () => {
+    expect(PHASES.map((p) => [p.id, p.script ?? '-', p.verify])).toEqual([
+      ['machines', 'ssh-key', 'machines'],
+      ['prerequisites', 'prerequisites', 'node'],
+      ['packages', 'packages', 'packages'],
+      ['control-plane', 'control-plane', 'cluster'],
+      ['workers', 'worker', 'cluster'],
+      ['verified', '-', 'cluster'],
+    ]);
+  });
+
+  it('runs each phase on its machines, with its uploads first', () => {
+    expect(names(phaseNodes(plan, phaseDef('control-plane')))).toEqual(['master']);
+    expect(names(phaseNodes(plan, phaseDef('workers')))).toEqual(['worker-1', 'worker-2']);
+    expect(names(phaseNodes(plan, phaseDef('prerequisites')))).toEqual(['master', 'worker-1', 'worker-2']);
+    expect(provisionerNames(phaseDef('control-plane'))).toEqual(['control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane']);
+    expect(provisionerNames(phaseDef('workers'))).toEqual(['worker-files', 'worker']);
+    expect(provisionerNames(phaseDef('verified'))).toEqual([]);
+  });
+
+  it("gives each machine its provisioners in phase order, uploads before the script that reads them", () => {
+    expect(provisionersOf(plan.controlPlane, GUEST.uploadDir).map((p) => p.name)).toEqual([
+      'ssh-key', 'prerequisites', 'packages', 'control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane',
+    ]);
+    expect(provisionersOf(plan.workers[1]!, GUEST.uploadDir)).toEqual([
+      { name: 'ssh-key', type: 'shell', path: 'provision/ssh-key.sh' },
+      { name: 'prerequisites', type: 'shell', path: 'provision/prerequisites.sh' },
+      { name: 'packages', type: 'shell', path: 'provision/packages.sh' },
+      { name: 'worker-files', type: 'file', source: '.kubeadm-vagrant/kubeadm/join-worker-2.yaml', destination: '/home/vagrant/.kubeadm-vagrant/join.yaml' },
+      { name: 'worker', type: 'shell', path: 'provision/worker.sh' },
+    ]);
+  });
+
+  it('says which verify level a cluster has reached', () => {
+    expect(reachedVerifyLevel(undefined)).toBe('node');
+    expect(reachedVerifyLevel('machines')).toBe('node');
+    expect(reachedVerifyLevel('prerequisites')).toBe('node');
+    expect(reachedVerifyLevel('packages')).toBe('packages');
+    expect(reachedVerifyLevel('control-plane')).toBe('cluster');
+    expect(reachedVerifyLevel('verified')).toBe('cluster');
+  });
+});
+
+describe('resuming: which machines still need a phase', () => {
+  const plan = testPlan({});
+  const nodePhases = { master: 'control-plane', 'worker-1': 'packages', 'worker-2': 'prerequisites' };
+
+  it('only the machines that have not passed it', () => {
+    expect(names(pendingNodes(phaseDef('prerequisites'), plan.nodes, nodePhases))).toEqual([]);
+    expect(names(pendingNodes(phaseDef('packages'), plan.nodes, nodePhases))).toEqual(['worker-2']);
+    expect(names(pendingNodes(phaseDef('workers'), plan.workers, nodePhases))).toEqual(['worker-1', 'worker-2']);
+    expect(names(pendingNodes(phaseDef('packages'), plan.nodes, {}))).toEqual(['master', 'worker-1', 'worker-2']);
+  });
+
+  it('machines and verified run on every machine, passed or not', () => {
+    expect(names(pendingNodes(phaseDef('machines'), plan.nodes, nodePhases))).toEqual(['master', 'worker-1', 'worker-2']);
+    expect(names(pendingNodes(phaseDef('verified'), plan.nodes, { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' }))).toEqual(['master', 'worker-1', 'worker-2']);
+  });
+});
+
+describe('up as a list of steps', () => {
+  const plan = testPlan({ provider: 'libvirt' });
+
+  it('a new cluster: every phase on every machine, then the kubeconfig', () => {
+    expect(upSteps(plan, {}, { until: 'verified' }).map(summary)).toEqual([
+      'vagrant machines master,worker-1,worker-2',
+      'verify machines master,worker-1,worker-2',
+      'vagrant prerequisites master,worker-1,worker-2',
+      'verify prerequisites master,worker-1,worker-2',
+      'vagrant packages master,worker-1,worker-2',
+      'verify packages master,worker-1,worker-2',
+      'vagrant control-plane master',
+      'verify control-plane master',
+      'join-token',
+      'vagrant workers worker-1,worker-2',
+      'verify workers worker-1,worker-2',
+      'verify verified master,worker-1,worker-2',
+      'kubeconfig',
+    ]);
+  });
+
+  it('runs vagrant with the phase provisioners, all machines at once where the provider can', () => {
+    const steps = upSteps(plan, {}, { until: 'workers' });
+    const vagrant = steps.filter((s) => s.kind === 'vagrant').map((s) => s.command.args.join(' '));
+    expect(vagrant).toEqual([
+      'up --provider=libvirt --parallel --provision-with=ssh-key',
+      'up --provider=libvirt --parallel --provision-with=prerequisites',
+      'up --provider=libvirt --parallel --provision-with=packages',
+      'up --provider=libvirt --parallel --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane master',
+      'up --provider=libvirt --parallel --provision-with=worker-files,worker worker-1 worker-2',
+    ]);
+    const vbox = upSteps(testPlan({}), {}, { until: 'machines' }).find((s) => s.kind === 'vagrant');
+    expect(vbox?.kind === 'vagrant' && vbox.command.args).toEqual(['up', '--provider=virtualbox', '--no-parallel', '--provision-with=ssh-key']);
+  });
+
+  it('resumes where it stopped: a second run after a failure in packages on worker-2', () => {
+    const state = { phase: 'prerequisites', nodePhases: { master: 'packages', 'worker-1': 'packages', 'worker-2': 'prerequisites' } };
+    expect(upSteps(plan, state, { until: 'control-plane' }).map(summary)).toEqual([
+      'vagrant machines master,worker-1,worker-2',
+      'verify machines master,worker-1,worker-2',
+      'vagrant packages worker-2',
+      'verify packages worker-2',
+      'vagrant control-plane master',
+      'verify control-plane master',
+      'kubeconfig',
+    ]);
+  });
+
+  it('a cluster that is up runs nothing but starting machines and the checks', () => {
+    const done = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
+    expect(upSteps(plan, done, { until: 'verified' }).map(summary)).toEqual([
+      'vagrant machines master,worker-1,worker-2',
+      'verify machines master,worker-1,worker-2',
+      'verify verified master,worker-1,worker-2',
+      'kubeconfig',
+    ]);
+  });
+
+  it('stops at --until', () => {
+    expect(upSteps(plan, {}, { until: 'prerequisites' }).map(summary)).toEqual([
+      'vagrant machines master,worker-1,worker-2',
+      'verify machines master,worker-1,worker-2',
+      'vagrant prerequisites master,worker-1,worker-2',
+      'verify prerequisites master,worker-1,worker-2',
+    ]);
+  });
+
+  it('node add: only the new machine, the join token already checked', () => {
+    const big = testPlan({ provider: 'libvirt', workers: { count: 3 } });
+    const state = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
+    const steps = upSteps(big, state, { until: 'verified', only: ['worker-3'], joinTokenChecked: true });
+    expect(steps.map(summary)).toEqual([
+      'vagrant machines worker-3',
+      'verify machines worker-3',
+      'vagrant prerequisites worker-3',
+      'verify prerequisites worker-3',
+      'vagrant packages worker-3',
+      'verify packages worker-3',
+      'vagrant workers worker-3',
+      'verify workers worker-3',
+      'verify verified worker-3',
+      'kubeconfig',
+    ]);
+    // What passes is recorded for the selected machines only.
+    expect(steps.filter((s) => s.kind === 'verify').every((s) => s.kind === 'verify' && names(s.record).join() === 'worker-3')).toBe(true);
+  });
+});
+
+describe('the dry run prints the steps with the names of the real checks', () => {
+  const plan = testPlan({ provider: 'libvirt' });
+
+  it('node checks come from the same specs verify runs', () => {
+    const ids = checkIdsFor('packages', plan.workers[0]!, plan);
+    expect(ids).toEqual(['ssh', ...nodeSpecsFor('packages', plan)(plan.workers[0]!).map((s) => s.id), 'insecure-key-refused']);
+    expect(ids).toEqual(expect.arrayContaining(['hostname', 'swap-off', 'containerd-systemd-cgroup', 'peers-reachable', 'kube-tools', 'sandbox-image']));
+  });
+
+  it('cluster checks are the ones the Kubernetes view yields', () => {
+    const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+    const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
+    const cni = CNIS.find((c) => c.id === 'flannel')!;
+    const real = clusterChecks(plan.nodes, nodes, pods, cni.nodePod);
+    for (const node of plan.nodes) {
+      const cluster = checkIdsFor('cluster', node, plan).filter((id) => !nodeSpecsFor('cluster', plan)(node).some((s) => s.id === id));
+      expect(cluster).toEqual(['ssh', ...real.get(node.name)!.map((c) => c.check), 'insecure-key-refused']);
+    }
+    expect(checkIdsFor('cluster', plan.controlPlane, plan)).toEqual(
+      expect.arrayContaining(['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni', 'pod-kube-apiserver', 'pod-etcd', 'pod-coredns']),
+    );
+  });
+
+  it('describes each step in one line per machine', () => {
+    const steps = upSteps(plan, {}, { until: 'verified' });
+    const lines = steps.flatMap((s) => describeStep(s, plan));
+    expect(lines[0]).toBe('would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key');
+    expect(lines[1]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
+    expect(lines).toContain('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
+    expect(lines.at(-1)).toBe('would fetch the admin kubeconfig over ssh from master into .kubeadm-vagrant/kubeconfig');
+  });
+});
+
+describe('every CNI names the pod that proves it on each node', () => {
+  const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+  for (const cni of CNIS) {
+    it(`${cni.id}: one ready-or-not pod per node in its own pods, none in another CNI's`, () => {
+      const pods = parsePodList(fixture(`kubectl-get-pods-${cni.id}.json`));
+      const plan = testPlan({ kubernetes: { cni: cni.id } });
+      const checks = clusterChecks(plan.nodes, nodes, pods, cni.nodePod);
+      for (const node of plan.nodes) expect(checks.get(node.name)!.find((c) => c.check === 'pod-cni')!.seen, `${cni.id} on ${node.name}`).not.toMatch(/^no /);
+      for (const other of CNIS.filter((c) => c.id !== cni.id)) {
+        const foreign = parsePodList(fixture(`kubectl-get-pods-${other.id}.json`));
+        const none = clusterChecks(plan.nodes, nodes, foreign, cni.nodePod);
+        for (const node of plan.nodes) expect(none.get(node.name)!.find((c) => c.check === 'pod-cni')!.seen).toMatch(/^no /);
+      }
+    });
+  }
+});
