@@ -14,7 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DEBIAN_CONTAINERD_CACHE = process.env.KV_DEBIAN_CONTAINERD_CACHE ?? '/var/cache/kubeadm-vagrant/debian-containerd';
@@ -120,6 +120,7 @@ function fetch(apt: string, suite: DebianSuite): string {
   if (!existsSync(final)) {
     mkdirSync(suiteDir, { recursive: true });
     const staging = mkdtempSync(join(suiteDir, `.${packageVersion}-`));
+    chmodSync(staging, 0o755);
     run('dpkg', ['-x', deb, join(staging, 'root')]);
     const sha256 = createHash('sha256').update(readFileSync(deb)).digest('hex');
     writeFileSync(
