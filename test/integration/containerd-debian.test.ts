@@ -25,7 +25,18 @@ const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
 let work: string;
 let prerequisites: string;
 let packages: string;
+/** A real containerd binary: the directory holding it is put first on PATH. */
+interface Containerd {
+  binDir: string;
+}
 let containerds: Map<DebianSuite, DebianContainerd> | undefined;
+
+/**
+ * Other real containerd builds to check the same way, beyond Debian's: directories holding a
+ * `containerd` binary, separated by colons (e.g. containerd 2.3 built from its upstream module for
+ * the offline artifacts). Unset, there are none and no test is made for them.
+ */
+const EXTRA_CONTAINERDS = (process.env.KV_EXTRA_CONTAINERD_DIRS ?? '').split(':').filter(Boolean);
 let unavailable = '';
 
 /**
@@ -90,7 +101,7 @@ function need(ctx: TestContext, suite: DebianSuite): DebianContainerd {
 }
 
 /** Runs `FUNCTION ARGS...` of a rendered script with bash, with Debian's containerd and the awk first on PATH. */
-function call(script: string, c: DebianContainerd, awk: Awk, ...args: string[]) {
+function call(script: string, c: Containerd, awk: Awk, ...args: string[]) {
   const driver = 'source "$1"; shift; "$@"; printf "KV_CHANGED=%s\\n" "${KV_CHANGED}"';
   const result = spawnSync('bash', ['-c', driver, 'driver', script, ...args], {
     encoding: 'utf8',
@@ -124,7 +135,7 @@ function expectSound(dump: string, label: string) {
  * Runs the phase's pure config step on `file` twice with Debian's containerd `c`: the first run
  * must leave a sound config (checked with c's own `config dump`), the second must change nothing.
  */
-function prepareTwice(c: DebianContainerd, file: string, label: string, awk: Awk = 'mawk') {
+function prepareTwice(c: Containerd, file: string, label: string, awk: Awk = 'mawk') {
   const first = call(prerequisites, c, awk, 'containerd_config_prepare', file);
   expect(first.stderr, label).toBe('');
   expect(first.status, label).toBe(0);
@@ -139,7 +150,7 @@ function prepareTwice(c: DebianContainerd, file: string, label: string, awk: Awk
 }
 
 /** The packages phase's sandbox image edit on a prepared config, checked with the dump; the prerequisites step then leaves it be. */
-function expectSandboxImageSticks(c: DebianContainerd, file: string, label: string) {
+function expectSandboxImageSticks(c: Containerd, file: string, label: string) {
   const set = call(packages, c, 'mawk', 'containerd_sandbox_image', file, PAUSE_IMAGE);
   expect(set.stderr, label).toBe('');
   expect(set.status, label).toBe(0);
@@ -195,6 +206,27 @@ describe.each(DEBIAN_CONTAINERD_SUITES)("Debian's containerd of $suite ($debian)
     const { text } = prepareTwice(c, file, `${suite} no config`);
     expect(existsSync(`${file}.kubeadm-vagrant.orig`)).toBe(false);
     expect(text.startsWith(containerdDefault(c.binDir).split('\n')[0]!), 'the file is made from `containerd config default`').toBe(true);
+  });
+});
+
+describe.each(EXTRA_CONTAINERDS)('the containerd in %s', (binDir) => {
+  const c: Containerd = { binDir };
+
+  it('makes the config `containerd config default` writes sound, once, and the same as where there is none', (ctx) => {
+    needAwk(ctx, 'mawk');
+    console.log(`containerd ${containerdVersion(binDir)} in ${binDir}: config version ${effectiveCri(containerdDefault(binDir)).version}`);
+    const file = configFile(containerdDefault(binDir));
+    const { text } = prepareTwice(c, file, `${binDir} default config`);
+    expect(existsSync(`${file}.kubeadm-vagrant.orig`)).toBe(false);
+    expectSandboxImageSticks(c, file, `${binDir} default config`);
+    const none = configFile(undefined);
+    expect(prepareTwice(c, none, `${binDir} no config`).text).toBe(text);
+  });
+
+  it.for(DEBIAN_CONTAINERD_SUITES)("makes the packaged config of Debian's $suite sound, once", ({ suite }, ctx) => {
+    const debian = need(ctx, suite);
+    if (!debian.packagedConfig) return ctx.skip(`containerd ${debian.packageVersion} ships no /etc/containerd/config.toml`);
+    prepareTwice(c, configFile(readFileSync(debian.packagedConfig, 'utf8')), `${binDir} with ${suite}'s packaged config`);
   });
 });
 
