@@ -331,7 +331,7 @@ describe('what the phase says is wrong with a config', () => {
  * host's /etc is never written. Needs root (unshare, mount); in CI a failure to set that up fails.
  */
 describe('the prerequisites phase on a Debian 12 node', () => {
-  it("gives runc its runtime_type and the CNI plugins /opt/cni/bin, starting from Debian's packaged config", (ctx) => {
+  it("gives runc its runtime_type and the CNI plugins /opt/cni/bin, starting from Debian's packaged config; once", (ctx) => {
     const c = need(ctx, 'bookworm');
     if (process.getuid?.() !== 0 || spawnSync('unshare', ['--mount', 'true']).status !== 0) {
       const reason = 'needs root and mount namespaces (unshare --mount)';
@@ -353,10 +353,21 @@ describe('the prerequisites phase on a Debian 12 node', () => {
       'mount -t overlay overlay -o "lowerdir=/etc,upperdir=${node_dir}/overlay/upper,workdir=${node_dir}/overlay/work" /etc',
       'mkdir -p /etc/containerd',
       'cp "${node_dir}/packaged.toml" /etc/containerd/config.toml',
-      'systemctl() { echo "systemctl $*" >>"${node_dir}/out/systemctl.log"; case $1 in is-enabled | is-active) return 1 ;; esac; }',
+      // systemd's part: enable and restart are remembered, so a second run finds containerd enabled and running.
+      'systemctl() {',
+      '  echo "systemctl $*" >>"${node_dir}/out/systemctl.log"',
+      '  case $1 in',
+      '    enable) touch "${node_dir}/enabled" ;;',
+      '    restart) touch "${node_dir}/active" ;;',
+      '    is-enabled) [[ -e ${node_dir}/enabled ]] ;;',
+      '    is-active) [[ -e ${node_dir}/active ]] ;;',
+      '  esac',
+      '}',
       'source "${script}"',
       'configure_containerd',
       'cp /etc/containerd/config.toml "${node_dir}/out/config.toml"',
+      'configure_containerd',
+      'cp /etc/containerd/config.toml "${node_dir}/out/config-again.toml"',
     ].join('\n');
     const result = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', node, 'node', dir, prerequisites], {
       encoding: 'utf8',
@@ -364,7 +375,9 @@ describe('the prerequisites phase on a Debian 12 node', () => {
     });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(readFileSync(join(dir, 'out', 'systemctl.log'), 'utf8')).toContain('systemctl restart containerd');
+    const systemctl = readFileSync(join(dir, 'out', 'systemctl.log'), 'utf8');
+    expect(systemctl.match(/^systemctl restart containerd$/gm), 'restarted by the first run only').toHaveLength(1);
+    expect(readFileSync(join(dir, 'out', 'config-again.toml'), 'utf8'), 'the second run changes nothing').toBe(readFileSync(join(dir, 'out', 'config.toml'), 'utf8'));
     const cri = effectiveCri(containerdDump(c.binDir, join(dir, 'out', 'config.toml')));
     expect(cri.runcRuntimeType, "runc's runtime_type in `containerd config dump`").toBe('io.containerd.runc.v2');
     expect(cri.runcSystemdCgroup).toBe(true);
