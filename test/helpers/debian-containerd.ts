@@ -90,7 +90,8 @@ function privateApt(): string {
   const mirror = hostDebianMirror();
   const lines = DEBIAN_CONTAINERD_SUITES.map(({ suite }) => `deb [signed-by=${DEBIAN_KEYRING} target=Packages] ${mirror} ${suite} main`);
   writeFileSync(join(dir, 'sources.list'), `${lines.join('\n')}\n`);
-  run('apt-get', [...aptOptions(dir), '-q', 'update']);
+  // --error-on=any: a suite that could not be fetched fails here, not later as "Unable to locate package".
+  run('apt-get', [...aptOptions(dir), '-q', '--error-on=any', 'update']);
   return dir;
 }
 
