@@ -115,8 +115,8 @@ kv_node_ip() {
 # --- containerd's config.toml: shared by the prerequisites and packages scripts ---
 readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
 # Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
-# (containerd 2.x), as `containerd config default` writes their headers: the runc options, and the
-# table that names the sandbox (pause) image.
+# (containerd 2.x; version 4, of containerd 2.3+, has the same), as `containerd config default`
+# writes their headers: the runc options, and the table that names the sandbox (pause) image.
 readonly RUNC_OPTIONS_V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options'
 readonly RUNC_OPTIONS_V3="plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options"
 readonly SANDBOX_TABLE_V2='plugins."io.containerd.grpc.v1.cri"'
@@ -150,13 +150,14 @@ containerd_config_version() {
 }
 
 # containerd_table FILE V2 V3: the table V2 or V3 by FILE's format version; fails on any other.
+# Version 4 (containerd 2.3 and later) moved only the server settings: its CRI tables are version 3's.
 containerd_table() {
   local version
   version=$(containerd_config_version "$1")
   case ${version} in
     2) printf '%s\n' "$2" ;;
-    3) printf '%s\n' "$3" ;;
-    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
+    3 | 4) printf '%s\n' "$3" ;;
+    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled, and 4 (containerd 2.3+) as 3" ;;
   esac
 }
 
@@ -169,6 +170,17 @@ toml_key_is() {
     t != "" { inside = (t == want); next }
     inside && $0 ~ pattern { if (value_of($0) == value) yes = 1; else no = 1 }
     END { exit !(yes && !no) }' "$1"
+}
+
+# toml_get FILE TABLE KEY: the value TABLE of FILE sets KEY to (the last one), quotes made double;
+# TABLE "" is the top level, before the first table. Fails when TABLE does not set KEY.
+toml_get() {
+  awk -v want="$2" -v key="$3" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*="; inside = (want == "") }
+    { t = table($0) }
+    t != "" { inside = (t == want); next }
+    inside && $0 ~ pattern { value = value_of($0); found = 1 }
+    END { if (found) print value; exit !found }' "$1"
 }
 
 # toml_set FILE TABLE KEY VALUE: makes TABLE of FILE say `KEY = VALUE`: the key is rewritten where it
