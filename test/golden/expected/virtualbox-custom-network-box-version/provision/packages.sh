@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'lab', phase packages (generated: change cluster.yaml, not this file).
-# kubelet, kubeadm and kubectl 1.33.x from pkgs.k8s.io, held at that version, and the kubelet's
-# node-ip set to this machine's private address, and containerd's sandbox image set to kubeadm's.
-# Nothing is installed when the right versions are there.
+# kubelet, kubeadm, kubectl, crictl and the CNI plugins 1.37.x from pkgs.k8s.io, held at that
+# version, the kubelet's node-ip set to this machine's private address, and containerd's sandbox
+# image set to kubeadm's. Nothing is installed when the right versions are there.
 set -euo pipefail
 
 KV_PHASE=packages
@@ -37,6 +37,14 @@ install_file() {
   fi
   chmod "${mode}" "${dest}"
   if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
+}
+
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
 }
 
 # write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
@@ -88,13 +96,16 @@ install_packages() {
 # ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
 # nothing (no package manager call at all) when every command is there.
 ensure_commands() {
-  local pair missing=()
+  local pair missing=() commands=()
   for pair in "$@"; do
     if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
       missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
     fi
   done
-  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -242,10 +253,10 @@ containerd_sandbox_image() {
   toml_set "$1" "${table}" "${key}" "\"$2\""
 }
 
-readonly K8S_MINOR='1.33'
+readonly K8S_MINOR='1.37'
 # The pinned patch release, or empty for the newest of the minor.
 readonly K8S_PATCH=''
-readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/deb/'
+readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.37/deb/'
 
 # version_of COMMAND...: the first vX.Y.Z the command prints, or nothing.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' | head -n 1 || true; }
@@ -261,22 +272,34 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
-readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 readonly KUBELET_DEFAULTS=/etc/default/kubelet
+readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+readonly SOURCES_LIST=/etc/apt/sources.list.d/kubernetes.list
 
-install_kubernetes() {
+# kubernetes_repository: the pkgs.k8s.io repository of the planned minor, with its signing key. The
+# key is fetched again whenever the repository line changes (another minor): keys of minors past
+# their end of life have expired before.
+kubernetes_repository() {
+  local line="deb [signed-by=${KEYRING}] ${REPO_URL} /" tmp
   ensure_commands curl=curl gpg=gpg update-ca-certificates=ca-certificates
   install -d -m 0755 /etc/apt/keyrings
-  if [[ ! -s ${KEYRING} ]]; then
-    local tmp
+  if [[ ! -s ${KEYRING} || $(cat "${SOURCES_LIST}" 2>/dev/null) != "${line}" ]]; then
     tmp=$(mktemp)
-    curl -fsSL --retry 5 --retry-delay 3 "${REPO_URL}Release.key" | gpg --batch --yes --dearmor -o "${tmp}"
+    curl -fsSL --retry 5 --retry-delay 3 "${REPO_URL}Release.key" | gpg --batch --yes --dearmor -o "${tmp}" ||
+      die "could not fetch the signing key ${REPO_URL}Release.key"
     install_file "${tmp}" "${KEYRING}" 0644
-    log "added the signing key of ${REPO_URL}"
+    log "fetched the signing key of ${REPO_URL}"
   fi
-  write_file /etc/apt/sources.list.d/kubernetes.list 0644 <<<"deb [signed-by=${KEYRING}] ${REPO_URL} /"
+  write_file "${SOURCES_LIST}" 0644 <<<"${line}"
   KV_APT_UPDATED=0
-  install_packages --allow-change-held-packages kubelet kubeadm kubectl
+}
+
+# From 1.36 the packages no longer pull in crictl (cri-tools) and the CNI plugins (kubernetes-cni):
+# both are installed explicitly. A pinned patch takes any package revision ('1.36.2-*'): revisions
+# differ between repositories (1.36.2-1.1, 1.36.2-2.1).
+install_kubernetes() {
+  kubernetes_repository
+  install_packages --allow-change-held-packages kubelet kubeadm kubectl cri-tools kubernetes-cni
 }
 
 # Held so an apt upgrade leaves them alone; only what dpkg has installed can be held.

@@ -40,6 +40,14 @@ install_file() {
   if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
 }
 
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
+}
+
 # write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
 write_file() {
   local tmp
@@ -89,13 +97,16 @@ install_packages() {
 # ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
 # nothing (no package manager call at all) when every command is there.
 ensure_commands() {
-  local pair missing=()
+  local pair missing=() commands=()
   for pair in "$@"; do
     if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
       missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
     fi
   done
-  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -241,6 +252,97 @@ containerd_sandbox_image() {
   table=$(containerd_table "$1" "${SANDBOX_TABLE_V2}" "${SANDBOX_TABLE_V3}")
   if [[ ${table} == "${SANDBOX_TABLE_V2}" ]]; then key=sandbox_image; fi
   toml_set "$1" "${table}" "${key}" "\"$2\""
+}
+
+# --- the container runtime: containerd 2.3.7 and runc 1.5.2 from their release archives ---
+readonly CONTAINERD_UNIT=/usr/local/lib/systemd/system/containerd.service
+readonly CONTAINERD_VERSION='2.3.7'
+readonly RUNC_VERSION='1.5.2'
+
+# install_runtime_from DIR: containerd, its runc shim, ctr and runc from DIR into /usr/local, with
+# containerd's own systemd unit (upstream's containerd.service), as containerd's getting-started
+# guide installs the release binaries.
+install_runtime_from() {
+  local dir=$1 bin
+  for bin in containerd containerd-shim-runc-v2 ctr; do copy_file "${dir}/${bin}" "/usr/local/bin/${bin}" 0755; done
+  install -d -m 0755 /usr/local/sbin /usr/local/lib/systemd/system
+  copy_file "${dir}/runc" /usr/local/sbin/runc 0755
+  write_file "${CONTAINERD_UNIT}" 0644 <<'EOF'
+[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target dbus.service
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+
+# Having non-zero Limit*s causes performance problems due to accounting overhead
+# in the kernel. We recommend using cgroups to do container-local accounting.
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  if changed; then systemctl daemon-reload; fi
+  log "containerd $(/usr/local/bin/containerd --version | awk '{ print $3 }') and $(/usr/local/sbin/runc --version | head -n 1) installed in /usr/local"
+}
+
+# go_arch: this machine's architecture as Go and the release archives name it.
+go_arch() {
+  case $(uname -m) in
+    x86_64) echo amd64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) die "unsupported architecture $(uname -m)" ;;
+  esac
+}
+
+# runtime_installed: containerd and runc of the planned versions are in /usr/local.
+runtime_installed() {
+  [[ -x /usr/local/bin/containerd && -x /usr/local/sbin/runc ]] &&
+    /usr/local/bin/containerd --version 2>/dev/null | grep -q " v${CONTAINERD_VERSION} " &&
+    /usr/local/sbin/runc --version 2>/dev/null | grep -q "^runc version ${RUNC_VERSION}$"
+}
+
+# download_runtime DIR: containerd's static release archive and runc's binary into DIR, each checked
+# against the checksum file published with it (the static build runs on every glibc).
+download_runtime() {
+  local dir=$1 arch base
+  arch=$(go_arch)
+  ensure_commands curl=curl tar=tar
+  base="containerd-static-${CONTAINERD_VERSION}-linux-${arch}.tar.gz"
+  log "downloading containerd ${CONTAINERD_VERSION} and runc ${RUNC_VERSION}"
+  (
+    cd "${dir}"
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}/${base}"
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}/${base}.sha256sum"
+    sha256sum --check --strict --quiet "${base}.sha256sum" || die "${base} does not match its published checksum"
+    tar -xzf "${base}" --strip-components=1 bin/containerd bin/containerd-shim-runc-v2 bin/ctr
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/opencontainers/runc/releases/download/v${RUNC_VERSION}/runc.${arch}"
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/opencontainers/runc/releases/download/v${RUNC_VERSION}/runc.sha256sum"
+    sha256sum --check --strict --quiet --ignore-missing runc.sha256sum || die "runc.${arch} does not match its published checksum"
+    mv "runc.${arch}" runc
+  ) || die "could not download containerd ${CONTAINERD_VERSION} and runc ${RUNC_VERSION}"
+}
+
+install_runtime() {
+  install_host_tools
+  if ! runtime_installed; then
+    local tmp
+    tmp=$(mktemp -d)
+    download_runtime "${tmp}"
+    install_runtime_from "${tmp}"
+    rm -rf "${tmp}"
+  fi
 }
 
 readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
@@ -436,16 +538,24 @@ EOF
 # Nothing to prepare on Debian and Ubuntu beyond what every family does.
 prepare_host() { :; }
 
-install_runtime() {
-  ensure_commands containerd=containerd runc=runc conntrack=conntrack socat=socat iptables=iptables
+# What kubeadm's preflight and kube-proxy need on the host besides the container runtime.
+install_host_tools() {
+  ensure_commands conntrack=conntrack socat=socat iptables=iptables ethtool=ethtool
 }
+
+# The distro's own containerd (1.x on most releases): only when runtime.containerd is `distro`.
+install_distro_runtime() {
+  ensure_commands containerd=containerd runc=runc
+}
+# flannel needs nothing on the nodes beyond br_netfilter, which every node loads.
+cni_prerequisites() { :; }
 
 configure_containerd() {
   local restart=0
   mkdir -p /etc/containerd
   containerd_config_prepare "${CONTAINERD_CONFIG}"
   if changed; then restart=1; fi
-  # crictl (it comes with the Kubernetes packages) talks to containerd.
+  # crictl (the packages phase installs it) talks to containerd.
   write_file /etc/crictl.yaml 0644 <<EOF
 runtime-endpoint: ${CRI_SOCKET}
 image-endpoint: ${CRI_SOCKET}
@@ -464,6 +574,7 @@ main() {
   kernel_modules
   sysctls
   prepare_host
+  cni_prerequisites
   install_runtime
   configure_containerd
   log "done"
