@@ -590,7 +590,8 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const controlPlane = join(dir, 'control-plane-flannel-offline.sh');
     writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
     const out = join(dir, 'kube-flannel.offline.yml');
-    const r = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out]);
+    // The plugin on a node answers which CNI versions it supports: the next test covers that.
+    const r = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], 'cni_version_for_plugin() { :; }');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const manifest = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as Record<string, any>);
@@ -601,6 +602,29 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(spec(manifest).containers[0].image).toBe('ghcr.io/flannel-io/flannel:v0.28.10');
     expect(readFileSync(out, 'utf8')).not.toContain('flannel-cni-plugin');
     expect(manifest.map((d) => d.kind)).toEqual(upstream.map((d) => d.kind));
+  });
+
+  it("offline, lowers the CNI config's cniVersion to what the installed flannel plugin supports, and only then", (ctx) => {
+    need(ctx, 'bash');
+    const controlPlane = join(dir, 'control-plane-flannel-offline-cni.sh');
+    writeFileSync(controlPlane, content(renderAll(casePlan('libvirt-qemu-debian-12-flannel-offline')), 'provision/control-plane.sh'));
+    // Stand-ins for the plugin binary, answering CNI_COMMAND=VERSION with the output of the real
+    // plugins: containernetworking/plugins v0.9.1's flannel (spec 0.4.0 at most) and a 1.x one.
+    const plugin = (name: string, versions: string[]) =>
+      copy(name, `#!/bin/sh\n[ "$CNI_COMMAND" = VERSION ] && echo '{"cniVersion":"${versions.at(-1)}","supportedVersions":${JSON.stringify(versions)}}'\n`);
+    const old = plugin('flannel-0.9.1', ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0']);
+    const current = plugin('flannel-1.9.1', ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+    chmodSync(old, 0o755);
+    chmodSync(current, 0o755);
+    const manifest = copy('kube-flannel-cni.yml', readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8'));
+    expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, current]).status).toBe(0);
+    expect(readFileSync(manifest, 'utf8')).toContain('"cniVersion": "1.0.0"');
+    const lowered = callFunction(controlPlane, ['cni_version_for_plugin', manifest, old]);
+    expect(lowered.status, lowered.stderr).toBe(0);
+    expect(lowered.stdout).toContain('the flannel CNI plugin supports CNI 0.4.0 at most');
+    const doc = parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
+    expect(JSON.parse(doc.data['cni-conf.json']).cniVersion).toBe('0.4.0');
+    expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, join(dir, 'no-such-plugin')]).stderr).toContain('does not answer CNI_COMMAND=VERSION');
   });
 
   it('offline, checks the artifacts\' checksums in the guest and stops naming the file that does not match', (ctx) => {

@@ -317,6 +317,7 @@ flannel_manifest() {
   grep -qF "\"Network\": \"${POD_SUBNET}\"" "${tmp}" || die "could not set the pod subnet in flannel's net-conf.json"
   grep -qF -- "- ${FLANNEL_IFACE_ARG}" "${tmp}" || die "could not add ${FLANNEL_IFACE_ARG} to flanneld's arguments"
   without_cni_plugin_installer "${tmp}"
+  cni_version_for_plugin "${tmp}" /opt/cni/bin/flannel
   install_file "${tmp}" "${file}" 0644
 }
 
@@ -334,6 +335,21 @@ without_cni_plugin_installer() {
   grep -q -- '- name: install-cni$' "${tmp}" || die "removing install-cni-plugin took flannel's install-cni init container with it"
   cat "${tmp}" >"${file}"
   rm -f "${tmp}"
+}
+
+# cni_version_for_plugin FILE PLUGIN: the cniVersion of the manifest's CNI config, lowered to the
+# newest version the installed flannel plugin supports when it does not support that one (the
+# plugin answers CNI_COMMAND=VERSION): the artifacts may bring an older plugin than the manifest's.
+cni_version_for_plugin() {
+  local file=$1 plugin=$2 wanted supported newest
+  wanted=$(sed -n 's/^[[:space:]]*"cniVersion":[[:space:]]*"\([0-9.]*\)".*/\1/p' "${file}" | head -n 1)
+  [[ -n ${wanted} ]] || die "flannel's manifest names no cniVersion"
+  supported=$(CNI_COMMAND=VERSION "${plugin}" </dev/null 2>/dev/null | grep -o '"supportedVersions":\[[^]]*\]' | grep -o '[0-9][0-9.]*' || true)
+  [[ -n ${supported} ]] || die "${plugin} does not answer CNI_COMMAND=VERSION"
+  if grep -qx "${wanted}" <<<"${supported}"; then return 0; fi
+  newest=$(sort -V <<<"${supported}" | tail -n 1)
+  sed -i "s/\"cniVersion\":[[:space:]]*\"${wanted}\"/\"cniVersion\": \"${newest}\"/" "${file}"
+  log "the flannel CNI plugin supports CNI ${newest} at most: its config says cniVersion ${newest} instead of ${wanted}"
 }
 
 install_cni() {
