@@ -74,8 +74,11 @@ done
 # runc links libseccomp statically, as upstream's release does.
 if [[ ! -f /usr/lib/x86_64-linux-gnu/libseccomp.a ]]; then
   log "installing libseccomp-dev (runc's static seccomp support)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
-    libseccomp-dev >&2 || die "apt-get install libseccomp-dev"
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
+      libseccomp-dev >&2
+  }
+  apt_install || { apt-get update -qq >&2 && apt_install; } || die "apt-get install libseccomp-dev"
 fi
 
 work=$(mktemp -d "$cache_base/.build-$hash.XXXXXX")
@@ -120,8 +123,9 @@ module_dir() {
   printf '%s\n' "$dir"
 }
 
-# group_packages GROUP: the main packages the group's go.mod names in its tool directives.
-group_packages() { (cd "$work/modules/$1" && go mod edit -json | jq -r '.Tool[].Path'); }
+# group_packages GROUP: the main packages the group's go.mod names in its tool directives (none for a
+# group whose main package is its own directory, such as coredns).
+group_packages() { (cd "$work/modules/$1" && go mod edit -json | jq -r '.Tool[]?.Path'); }
 
 # go_download GROUP CGO TAGS: fetch exactly the modules the group's build needs (go list loads every
 # package it would compile, for the same build configuration).
@@ -359,9 +363,22 @@ check_all_upstream_versions() {
   took "dependency versions equal upstream's" "$started"
 }
 
+# The other groups' modules, fetched in build order while the first builds compile.
+download_small_groups() {
+  go_download cni-plugins 0 ""
+  go_download cni-flannel 0 ""
+  go_download cri-tools 0 ""
+  go_download runc 1 "seccomp urfave_cli_no_docs netgo osusergo"
+  go_download containerd 0 "urfave_cli_no_docs osusergo netgo static_build"
+  go_download etcd 0 ""
+  go_download coredns 0 ""
+  go_download flannel 1 ""
+}
+
 prepare_flannel_source
 # Downloads and checks run beside the builds: network and go.mod reading while the CPU compiles.
 start_job download-kubernetes go_download kubernetes 0 selinux,notest,grpcnotrace
+start_job download-small-groups download_small_groups
 start_job tools-layer build_base_rootfs
 start_job upstream-versions check_all_upstream_versions
 started=$SECONDS
@@ -378,6 +395,7 @@ took "gcc: pause" "$started"
 started=$SECONDS
 build_small_groups
 took "all builds but Kubernetes" "$started"
+wait_job download-small-groups
 wait_job download-kubernetes
 build_kubernetes
 wait_job upstream-versions
