@@ -2,7 +2,7 @@ import type { ClusterConfig } from '../config/schema.js';
 import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
 import { PROVIDER_OPTIONS } from '../providers/index.js';
-import { workerIndicesFor } from '../worker-indices.js';
+import { machineName, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
 export { defaultWorkerIndices, workerIndicesFor } from '../worker-indices.js';
 
@@ -102,8 +102,8 @@ export function buildPlan({ config, secrets, arch, catalog, workerIndices }: Pla
   const masterIP = config.network.masterIP;
 
   const controlPlane: NodePlan = {
-    name: 'master',
-    hostname: `${config.name}-master`,
+    name: machineName(0),
+    hostname: nodeHostname(config.name, 0),
     role: 'control-plane',
     index: 0,
     ip: masterIP,
@@ -112,8 +112,8 @@ export function buildPlan({ config, secrets, arch, catalog, workerIndices }: Pla
   };
   const workers = indices.map(
     (i): NodePlan => ({
-      name: `worker-${i}`,
-      hostname: `${config.name}-worker-${i}`,
+      name: machineName(i),
+      hostname: nodeHostname(config.name, i),
       role: 'worker',
       index: i,
       ip: workerIP(config, i),
