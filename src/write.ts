@@ -153,9 +153,12 @@ export function writeAllOrNothing(baseDir: string, set: WriteSet): string[] {
   const done: Undo[] = [];
   const changed: string[] = [];
   let current = baseDir;
+  // Directories are made from the nearest one that exists (-o may name a path several levels deep).
+  let root = baseDir;
+  while (!existsSync(root) && dirname(root) !== root) root = dirname(root);
   try {
     const ensureDir = (dir: string, mode?: number) => {
-      for (const d of dirsDownTo(baseDir, dir)) {
+      for (const d of dirsDownTo(root, dir)) {
         current = d;
         if (!existsSync(d)) {
           mkdirSync(d, { mode: mode ?? 0o755 });

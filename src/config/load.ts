@@ -8,6 +8,7 @@ import { hostArch, loadCatalog } from '../distros.js';
 import { DEFAULT_CONFIG_FILE, HOST } from '../layout.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
+import { redactToken } from '../token.js';
 import { fileSystemError } from '../write.js';
 import { envOverrides, flagOverrides, overrideSources, shown, type FlagValues, type Override } from './flags.js';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from './schema.js';
@@ -221,6 +222,8 @@ function fileHashOrUndefined(file: string): string | undefined {
   }
 }
 const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** A field's value in a message: cut short when huge, and the token's secret never shown. */
+const display = (path: string, value: unknown) => (path === 'kubernetes.token' && typeof value === 'string' ? redactToken(value) : shown(typeof value === 'string' ? value : JSON.stringify(value)));
 
 /**
  * The config file a load reads: -c FILE; else, in the cluster directory itself, the file it was
@@ -262,34 +265,32 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (record && record.name !== name) {
     warnings.push({ path: 'name', message: `${dir} holds cluster "${record.name}", and this config is cluster "${String(name)}"`, hint: 'generate refuses to take over another cluster\'s directory: use another directory (-o DIR), or generate --force there after `kubeadm-vagrant destroy`' });
   }
-  const remembered: Override[] = record && record.name === name ? record.overrides.map((o) => ({ source: `${o.source}, remembered`, path: o.path.split('.'), value: o.value })) : [];
-  const current = [...envOverrides(opts.env ?? process.env), ...flagOverrides(opts.flags ?? {})];
+  const remembered = record && record.name === name ? record.overrides : [];
   const changedFile = record !== undefined && record.fileSha256 !== fileSha256;
 
+  // Remembered values first, then the environment, then the flags: the strongest is applied last.
   const problems: ConfigProblem[] = [];
+  const applied: (RememberedOverride & { label: string })[] = remembered.map((o) => ({ ...o, label: `${o.source}, remembered` }));
+  for (const o of [...envOverrides(opts.env ?? process.env), ...flagOverrides(opts.flags ?? {})]) {
+    if ('problem' in o) problems.push(o.problem);
+    else applied.push({ path: o.path.join('.'), source: o.source, value: o.value, label: o.source });
+  }
   const sources = new Map<string, string>();
   const strongest = new Map<string, RememberedOverride>();
-  for (const o of [...remembered, ...current]) {
-    if ('problem' in o) {
-      problems.push(o.problem);
-      continue;
-    }
-    const path = o.path.join('.');
-    setIn(raw, o.path, o.value);
-    sources.set(path, o.source);
-    strongest.set(path, { path, source: o.source.replace(/, remembered$/, ''), value: o.value });
+  for (const o of applied) {
+    setIn(raw, o.path.split('.'), o.value);
+    sources.set(o.path, o.label);
+    strongest.set(o.path, { path: o.path, source: o.source, value: o.value });
   }
+  // A remembered flag that still decides a field the file has changed since: said, not silently kept.
   for (const o of remembered) {
-    const path = o.path.join('.');
-    const fileValue = getIn(fromFile, o.path as string[]);
-    if (changedFile && sources.get(path) === o.source && 'value' in o && !sameValue(fileValue, o.value)) {
-      const flag = o.source.replace(/, remembered$/, '');
-      warnings.push({
-        path: `${path} (from ${o.source})`,
-        message: `${file ?? 'the defaults'} now says ${shown(JSON.stringify(fileValue))}, and ${shown(JSON.stringify(o.value))} from ${flag} given to an earlier generate is kept`,
-        hint: `to use the file's value, give ${flag} ${shown(String(fileValue))} once (a value equal to the file's is not remembered)`,
-      });
-    }
+    const fileValue = getIn(fromFile, o.path.split('.'));
+    if (!changedFile || sources.get(o.path) !== `${o.source}, remembered` || sameValue(fileValue, o.value)) continue;
+    warnings.push({
+      path: `${o.path} (from ${o.source}, remembered)`,
+      message: `${file ?? 'the defaults'} now says ${display(o.path, fileValue)}, and ${display(o.path, o.value)} from ${o.source} given to an earlier generate is kept`,
+      hint: `to use the file's value, give ${o.source} ${display(o.path, fileValue)} once (a value equal to the file's is not remembered)`,
+    });
   }
   const workers = readState(dir).workers;
   const { config, errors, warnings: checked } = validateRaw(raw, { ...defaultValidationContext(), ...(workers ? { workerIndices: workers } : {}) }, sources);
@@ -332,8 +333,8 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
     if (sameValue(o.value, generated)) continue;
     problems.push({
       path: `${path} (from ${o.source})`,
-      message: `${shown(String(o.value))} disagrees with the cluster as generated: ${shown(String(generated))} (from ${generatedFrom.get(path) ?? from})`,
-      hint: `this command acts on the cluster as \`generate\` (or \`up\`) made it; to change the cluster, run \`kubeadm-vagrant generate\` with ${o.source} ${shown(String(o.value))}, otherwise leave out ${o.source}`,
+      message: `${display(path, o.value)} disagrees with the cluster as generated: ${display(path, generated)} (from ${generatedFrom.get(path) ?? from})`,
+      hint: `this command acts on the cluster as \`generate\` (or \`up\`) made it; to change the cluster, run \`kubeadm-vagrant generate\` with ${o.source} ${display(path, o.value)}, otherwise leave out ${o.source}`,
     });
   }
   if (problems.length > 0) throw new ConfigError(problems, record.file);
