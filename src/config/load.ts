@@ -6,6 +6,8 @@ import { ConfigError, errorMessage, type ConfigProblem } from '../errors.js';
 import { CNI_IDS } from '../cni/index.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { DEFAULT_CONFIG_FILE, HOST } from '../layout.js';
+import { checkArtifacts, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
+import { offlineNeeds } from '../offline/needs.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
 import { redactToken } from '../token.js';
@@ -31,6 +33,8 @@ export interface LoadOptions {
 
 export interface LoadedConfig {
   config: ClusterConfig;
+  /** offline.dir resolved and checked: the directory of the planned version and this architecture. */
+  offline?: OfflineArtifacts;
   /** The config file read, if any. */
   file?: string;
   /** The cluster directory: -o DIR, else the config file's directory, else the current directory. */
@@ -297,10 +301,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   problems.push(...errors);
   warnings.push(...checked);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);
+  const offline = offlineOf(config, file, cwd);
   opts.onWarnings?.(warnings);
   // Remember a variable or flag only where it says something the file does not.
   const remember = [...strongest.values()].filter((o) => !sameValue(getIn(fromFile, o.path.split('.')), o.value));
-  return { config, ...(file ? { file } : {}), dir, warnings, sources, remember, ...(fileSha256 ? { fileSha256 } : {}) };
+  return { config, ...(offline ? { offline } : {}), ...(file ? { file } : {}), dir, warnings, sources, remember, ...(fileSha256 ? { fileSha256 } : {}) };
 }
 
 /**
@@ -347,7 +352,21 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
   if (record.file && now !== record.fileSha256) {
     warnings.push({ path: record.file, message: `${now ? 'has changed' : 'is gone or unreadable'} since the last generate; this command acts on the cluster as generated`, hint: 'run `kubeadm-vagrant generate` (or `up`) to apply the file to the cluster' });
   }
+  const offline = offlineOf(parsed.data, record.file, dir);
   opts.onWarnings?.(warnings);
   const sources = new Map(record.overrides.map((o) => [o.path, `${o.source}, remembered`]));
-  return { config: parsed.data, ...(record.file ? { file: record.file } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
+  return { config: parsed.data, ...(offline ? { offline } : {}), ...(record.file ? { file: record.file } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
+}
+
+/** offline.dir, when set, resolved relative to the config file (else the current directory) and checked. */
+function offlineOf(config: ClusterConfig, file: string | undefined, cwd: string): OfflineArtifacts | undefined {
+  return config.offline.dir === '' ? undefined : loadOffline(config, resolve(file ? dirname(file) : cwd, config.offline.dir), file);
+}
+
+/** Resolves offline.dir (relative to the config file) and checks it holds what the config needs. */
+function loadOffline(config: ClusterConfig, root: string, file: string | undefined): OfflineArtifacts {
+  const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
+  if (artifacts) problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch)));
+  if (problems.length > 0 || !artifacts) throw new ConfigError(problems, file);
+  return artifacts;
 }

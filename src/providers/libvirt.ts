@@ -14,10 +14,16 @@ export const libvirtOptions = z
 
 export type LibvirtOptions = z.infer<typeof libvirtOptions>;
 
+/** The factor for software emulation (see slowdown). */
+export const QEMU_SLOWDOWN = 5;
+
 export const libvirt: ProviderDef = {
   id: 'libvirt',
   title: 'libvirt (vagrant-libvirt)',
   natNetwork: { cidr: '192.168.121.0/24', what: "vagrant-libvirt's management network" },
   runsInParallel: true,
   options: libvirtOptions,
+  // qemu's software emulation (TCG) runs CPU-bound work 6-22 times slower than the host (measured
+  // on the project's machines); kubeadm's defaults have some slack already, so 5 is enough.
+  slowdown: (options) => ((options as Partial<LibvirtOptions> | undefined)?.driver === 'qemu' ? QEMU_SLOWDOWN : 1),
 };

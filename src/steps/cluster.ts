@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadGenerated, type LoadOptions, type LoadedConfig } from '../config/load.js';
-import type { ClusterConfig } from '../config/schema.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { UsageError } from '../errors.js';
 import { HOST } from '../layout.js';
@@ -44,7 +43,7 @@ export function openCluster(opts: LoadOptions): Cluster {
   }
   const state = readState(dir);
   // The keys and the CA exist (checked above); a token may not, when the config gives none.
-  const plan = planOf(loaded.config, state, readPlanSecrets(dir, loaded.config.kubernetes.token, { ...PLACEHOLDER_SECRETS, token: '' }));
+  const plan = planOf(loaded, state, readPlanSecrets(dir, loaded.config.kubernetes.token, { ...PLACEHOLDER_SECRETS, token: '' }));
   return { loaded, dir, plan, secrets, state };
 }
 
@@ -54,8 +53,9 @@ export function openCluster(opts: LoadOptions): Cluster {
  * (loadConfig reads them from the same directory): one code path decides, for `config validate`
  * and `generate` alike.
  */
-export function planOf(config: ClusterConfig, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
-  return buildPlan({ config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}) });
+export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
+  const { config, offline } = loaded;
+  return buildPlan({ config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}), ...(offline ? { offline } : {}) });
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */
@@ -63,11 +63,17 @@ export function sshTarget(node: NodePlan): SshTarget {
   return { name: node.name, host: node.ip, port: 22, username: 'vagrant' };
 }
 
-export function sshOptions(cluster: Pick<Cluster, 'dir' | 'secrets'>, limits: SshLimits = DEFAULT_SSH_LIMITS): SshOptions {
+/**
+ * The SSH options for a cluster's nodes. The limits are for machines at hardware speed: their
+ * timeouts are multiplied by the plan's slowdown (software emulation), retries are not.
+ */
+export function sshOptions(cluster: Pick<Cluster, 'dir' | 'secrets' | 'plan'>, limits: SshLimits = DEFAULT_SSH_LIMITS): SshOptions {
   return {
     privateKey: readFileSync(cluster.secrets.sshPrivateKey),
     knownHostsFile: join(cluster.dir, HOST.knownHosts),
     ...limits,
+    connectTimeoutMs: limits.connectTimeoutMs * cluster.plan.slowdown,
+    commandTimeoutMs: limits.commandTimeoutMs * cluster.plan.slowdown,
   };
 }
 

@@ -53,7 +53,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   // Whose directory it is, before reading any secret there: another cluster's are never reused.
   const ours = opts.force === true || checkOwnership(outDir, config.name, record);
   const secrets = await prepareSecrets(outDir, config.name, config.kubernetes.token, { rotate: opts.rotateSecrets === true });
-  const plan = planOf(config, readState(outDir), secrets.values);
+  const plan = planOf(loaded, readState(outDir), secrets.values);
   const rendered = renderAll(plan);
   const outputs = rendered.map((f) => f.path);
   if (!ours) checkForeignOutputs(outDir, outputs);

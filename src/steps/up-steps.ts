@@ -1,10 +1,9 @@
 import { HOST, sshKeyFilesOf } from '../layout.js';
-import { PHASES, phaseIndex, phaseNodes, provisionerNames, type PhaseDef, type PhaseId } from '../phases.js';
+import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, type PhaseDef, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import type { ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
 import { vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
-import { checkIdsFor, type VerifyLevel } from '../verify/levels.js';
 
 /**
  * `up` as data: a pure function from (plan, state, options) to the ordered list of steps. The
@@ -16,7 +15,7 @@ export type UpStep =
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
   /** The phase's result is checked over SSH; passing records the phase for `record`. */
-  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; level: VerifyLevel; record: NodePlan[] }
+  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; record: NodePlan[] }
   /** The admin kubeconfig is fetched into the state directory. */
   | { kind: 'kubeconfig' };
 
@@ -44,7 +43,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
   const selected = (nodes: readonly NodePlan[]) => (opts.only ? nodes.filter((n) => opts.only!.includes(n.name)) : [...nodes]);
   const parallel = providerDef(plan.provider).runsInParallel;
   const steps: UpStep[] = [];
-  for (const phase of PHASES.slice(0, target + 1)) {
+  for (const phase of planPhases(plan).filter((p) => phaseIndex(p.id) <= target)) {
     const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state.nodePhases);
     if (nodes.length === 0) continue;
     if (phase.needsJoinToken && !opts.joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
@@ -55,7 +54,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     }
     // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
     const checked = phase.script ? nodes : selected(plan.nodes);
-    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, level: phase.verify, record: selected(plan.nodes) });
+    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, record: selected(plan.nodes) });
   }
   if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
   return steps;
@@ -69,7 +68,7 @@ export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
     case 'join-token':
       return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
     case 'verify':
-      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsFor(step.level, n, plan).join(', ')}`);
+      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, n, plan).join(', ')}`);
     case 'kubeconfig':
       return [`would fetch the admin kubeconfig over ssh from ${plan.controlPlane.name} into ${HOST.kubeconfig}`];
   }

@@ -38,7 +38,7 @@ export interface UpResult {
 function dryRunCluster(load: LoadOptions): Cluster {
   const loaded = loadConfig(load);
   const state = readState(loaded.dir);
-  const plan = planOf(loaded.config, state, readPlanSecrets(loaded.dir, loaded.config.kubernetes.token));
+  const plan = planOf(loaded, state, readPlanSecrets(loaded.dir, loaded.config.kubernetes.token));
   return { loaded, dir: loaded.dir, plan, secrets: secretPaths(loaded.dir), state };
 }
 
@@ -72,7 +72,7 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
 
 async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`${step.phase}: verify ${step.nodes.map((n) => n.name).join(', ')}`);
-  const report = await verifyCluster(cluster, step.nodes, step.level, opts.limits ?? DEFAULT_SSH_LIMITS);
+  const report = await verifyCluster(cluster, step.nodes, step.phase, opts.limits ?? DEFAULT_SSH_LIMITS);
   for (const n of report.nodes) {
     const failed = n.checks.filter((c) => !c.ok);
     p.node(n.name, failed.length === 0, failed.length === 0 ? `${n.checks.length} checks passed` : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));

@@ -3,7 +3,7 @@ import { remote } from '../../src/remote.js';
 import { Redactor } from '../../src/redact.js';
 import { parseMachineReadable, vagrantDestroy, vagrantStatus, vagrantUp } from '../../src/vagrant/commands.js';
 import { joinTokenPolicy, tokenStillGood } from '../../src/steps/tokens.js';
-import { kubeToolsCheck } from '../../src/verify/levels.js';
+import { kubeToolsCheck } from '../../src/verify/package-checks.js';
 import type { TokenInfo } from '../../src/verify/index.js';
 
 // `vagrant status --machine-readable` as vagrant-libvirt 0.11 prints it (Vagrant 2.3.4).
