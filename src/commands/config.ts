@@ -26,7 +26,7 @@ export function registerConfig(program: Command): void {
     },
   );
 
-  withConfigFlags(config.command('print').description('print the effective config: file, remembered variables and flags, environment and flags applied'))
+  withConfigFlags(config.command('print').description('print the effective config: file, environment and flags applied'))
     .option('--show-secrets', 'print the bootstrap token instead of redacting it')
     .action((opts: ConfigCliOptions & { showSecrets?: boolean }) => {
       out(printable(loadConfig(loadOptions(opts)), opts.showSecrets === true));

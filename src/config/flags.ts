@@ -90,7 +90,7 @@ function parse(o: OverrideDef, source: string, text: string): Override {
     const t = text.trim().toLowerCase();
     if (['true', '1', 'yes', 'on'].includes(t)) return { source, path: o.path, value: true };
     if (['false', '0', 'no', 'off', ''].includes(t)) return { source, path: o.path, value: false };
-    return problem(`"${shown(text)}" is not true or false`, `set ${source} to true or false`);
+    return problem(`"${text}" is not true or false`, `set ${source} to true or false`);
   }
   return { source, path: o.path, value: text };
 }

@@ -2,9 +2,9 @@ import { chmodSync, createWriteStream, mkdirSync, openSync, type WriteStream } f
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
+import { fileSystemError } from '../write.js';
 import { HOST } from '../layout.js';
 import { Redactor } from '../redact.js';
-import { fileSystemError } from '../write.js';
 import type { ExternalCommand } from './commands.js';
 
 export interface RunResult {
