@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/layout.js';
 
-/** The compiled CLI (the integration project's globalSetup builds it from today's sources). */
-export const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
+/**
+ * The compiled CLI (the integration project's globalSetup builds it from today's sources);
+ * KV_CLI points the tests at another build, e.g. an older one to show what a test catches.
+ */
+export const CLI = process.env.KV_CLI ?? join(packageRoot, 'dist', 'src', 'cli.js');
 
 /** The user the unprivileged runs drop to: root ignores file permissions, `nobody` does not. */
 export const NOBODY = 65534;

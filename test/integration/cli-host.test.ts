@@ -273,6 +273,11 @@ describe('a new cluster gets an ECDSA key and CA; an existing cluster keeps its 
     expect(readFileSync(join(dir, 'Vagrantfile'), 'utf8')).toContain('File.join(__dir__, ".kubeadm-vagrant/ssh/id_rsa")');
     const spki = sh('openssl', ['pkey', '-pubin', '-outform', 'der'], sh('openssl', ['x509', '-pubkey', '-noout', '-in', state(dir, 'pki/ca.crt')]));
     expect(readFileSync(state(dir, 'kubeadm/join-worker-1.yaml'), 'utf8')).toContain(`sha256:${createHash('sha256').update(spki).digest('hex')}`);
+    // Rotated, the cluster gets an ECDSA pair instead: the RSA one goes, and the Vagrantfile follows.
+    const rotated = run(['generate', '--rotate-secrets'], dir);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(readdirSync(state(dir, 'ssh')).sort()).toEqual(['id_ecdsa', 'id_ecdsa.pub']);
+    expect(readFileSync(join(dir, 'Vagrantfile'), 'utf8')).toContain('File.join(__dir__, ".kubeadm-vagrant/ssh/id_ecdsa")');
   });
 });
 
