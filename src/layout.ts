@@ -36,8 +36,9 @@ export const HOST = {
   kubeadmDir: `${STATE_DIR}/kubeadm`,
   initConfig: `${STATE_DIR}/kubeadm/init.yaml`,
   token: `${STATE_DIR}/token`,
-  sshPrivateKey: `${STATE_DIR}/ssh/id_rsa`,
-  sshPublicKey: `${STATE_DIR}/ssh/id_rsa.pub`,
+  /** The cluster's SSH key pair lives here; its file names say its kind (SSH_KEY_KINDS). */
+  sshDir: `${STATE_DIR}/ssh`,
+  pkiDir: `${STATE_DIR}/pki`,
   caCert: `${STATE_DIR}/pki/ca.crt`,
   caKey: `${STATE_DIR}/pki/ca.key`,
   knownHosts: `${STATE_DIR}/known_hosts`,
@@ -45,7 +46,43 @@ export const HOST = {
   kubeconfig: `${STATE_DIR}/kubeconfig`,
   logsDir: `${STATE_DIR}/logs`,
   stateFile: `${STATE_DIR}/state.json`,
+  /** What the last `generate` used and wrote: config file, flags and variables, outputs (0600: it may hold the token). */
+  generatedFile: `${STATE_DIR}/generated.json`,
 } as const;
+
+/** Directories of a cluster directory and the modes every `generate` puts back, whatever the umask. */
+export const HOST_DIRS: readonly { path: string; mode: number }[] = [
+  { path: HOST.stateDir, mode: 0o700 },
+  { path: HOST.sshDir, mode: 0o700 },
+  { path: HOST.pkiDir, mode: 0o700 },
+  { path: HOST.kubeadmDir, mode: 0o700 },
+  { path: HOST.provisionDir, mode: 0o755 },
+];
+
+/**
+ * The kinds of cluster SSH key, with their files (OpenSSH's names) and OpenSSH key type. A new
+ * cluster gets ECDSA P-256; a cluster made before keeps the RSA key its machines accept.
+ */
+export const SSH_KEY_KINDS = {
+  ecdsa: { privateKey: `${HOST.sshDir}/id_ecdsa`, publicKey: `${HOST.sshDir}/id_ecdsa.pub`, sshType: 'ecdsa-sha2-nistp256' },
+  rsa: { privateKey: `${HOST.sshDir}/id_rsa`, publicKey: `${HOST.sshDir}/id_rsa.pub`, sshType: 'ssh-rsa' },
+} as const;
+export type SshKeyKind = keyof typeof SSH_KEY_KINDS;
+export const NEW_SSH_KEY_KIND: SshKeyKind = 'ecdsa';
+
+/** The kind of key an OpenSSH public key line (`ecdsa-sha2-nistp256 AAAA... comment`) holds. */
+export function sshKeyKindOf(publicKeyLine: string): SshKeyKind {
+  const type = publicKeyLine.trim().split(/\s+/)[0];
+  const kind = (Object.keys(SSH_KEY_KINDS) as SshKeyKind[]).find((k) => SSH_KEY_KINDS[k].sshType === type);
+  if (!kind) throw new Error(`internal: no SSH key kind for the key type ${type}`);
+  return kind;
+}
+
+/** The private and public key files of the key a plan's public key line names, relative to the cluster directory. */
+export function sshKeyFilesOf(publicKeyLine: string): { privateKey: string; publicKey: string } {
+  const { privateKey, publicKey } = SSH_KEY_KINDS[sshKeyKindOf(publicKeyLine)];
+  return { privateKey, publicKey };
+}
 
 /** The provisioning script of a phase, relative to the cluster directory. */
 export function scriptPath(script: string): string {

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterConfig } from './config/schema.js';
+import { errorMessage, UsageError } from './errors.js';
 import { HOST } from './layout.js';
 import type { PhaseId } from './phases.js';
-import { ensureStateDir, writeFileAtomic } from './write.js';
+import { ensureStateDir, fileSystemError, writeFileAtomic, type FileToWrite } from './write.js';
 
 export interface VerifySummary {
   at: string;
@@ -27,7 +29,11 @@ export interface ClusterState {
 export function readState(clusterDir: string): ClusterState {
   const file = join(clusterDir, HOST.stateFile);
   if (!existsSync(file)) return {};
-  return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+  } catch (err) {
+    throw new UsageError(`${file} is damaged (${errorMessage(fileSystemError(err, 'read', file))}); remove it, and \`up\` starts again from the first phase (each phase leaves a healthy node as it is)`);
+  }
 }
 
 export function updateState(clusterDir: string, change: (s: ClusterState) => ClusterState): ClusterState {
@@ -35,4 +41,56 @@ export function updateState(clusterDir: string, change: (s: ClusterState) => Clu
   ensureStateDir(clusterDir);
   writeFileAtomic(join(clusterDir, HOST.stateFile), JSON.stringify(next, null, 2) + '\n', 0o600);
   return next;
+}
+
+/** One variable or flag value a generate used: the field (dotted), the variable or flag, the value. */
+export interface RememberedOverride {
+  path: string;
+  source: string;
+  value: unknown;
+}
+
+/**
+ * What the last `generate` (or `up`) used and wrote, `.kubeadm-vagrant/generated.json` (0600: the
+ * config may hold the token). The other commands act on this, not on whatever the flags and
+ * variables of the moment say.
+ */
+export interface GeneratedRecord {
+  /** The cluster whose directory this is. */
+  name: string;
+  /** The config file it was generated from (absolute); none when only defaults, variables and flags were used. */
+  file?: string;
+  /** SHA-256 of the config file's text then, to tell that it has changed since. */
+  fileSha256?: string;
+  /** Variables and flags given then or remembered from before, where they differ from the file. */
+  overrides: RememberedOverride[];
+  /** The effective config generated. */
+  config: ClusterConfig;
+  /** The files generated (relative), so those no longer needed can be removed. */
+  outputs: string[];
+}
+
+export function readGenerated(clusterDir: string): GeneratedRecord | undefined {
+  const file = join(clusterDir, HOST.generatedFile);
+  if (!existsSync(file)) return undefined;
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as GeneratedRecord;
+    if (typeof record.name !== 'string' || !Array.isArray(record.overrides) || !Array.isArray(record.outputs) || typeof record.config !== 'object') throw new Error('fields missing');
+    return record;
+  } catch (err) {
+    throw new UsageError(`${file} is damaged (${errorMessage(fileSystemError(err, 'read', file))}); remove it and run \`kubeadm-vagrant generate\` again (the flags and variables it remembered are then forgotten)`);
+  }
+}
+
+/** The record as the file generate writes (deterministic: generating twice writes it once). */
+export function generatedRecordFile(record: GeneratedRecord): FileToWrite {
+  return { path: HOST.generatedFile, content: JSON.stringify(record, null, 2) + '\n', mode: 0o600 };
+}
+
+/** Forgets a remembered variable or flag (node add/remove record the worker count in cluster.yaml instead). */
+export function forgetRemembered(clusterDir: string, path: string): void {
+  const record = readGenerated(clusterDir);
+  if (!record?.overrides.some((o) => o.path === path)) return;
+  const file = generatedRecordFile({ ...record, overrides: record.overrides.filter((o) => o.path !== path) });
+  writeFileAtomic(join(clusterDir, file.path), file.content, file.mode);
 }

@@ -1,4 +1,17 @@
-/** Which worker-N names a cluster uses: shared by validation (do they all fit?) and the plan. */
+/** Which worker-N names a cluster uses, and its hostnames: shared by validation (do they all fit?) and the plan. */
+
+/** A hostname (one DNS label) is at most 63 characters. */
+export const MAX_HOSTNAME_LENGTH = 63;
+
+/** The Vagrant machine name of the node with this index: 0 is the control plane. */
+export function machineName(index: number): string {
+  return index === 0 ? 'master' : `worker-${index}`;
+}
+
+/** The guest hostname and Kubernetes node name: `<cluster>-master`, `<cluster>-worker-N`. */
+export function nodeHostname(clusterName: string, index: number): string {
+  return `${clusterName}-${machineName(index)}`;
+}
 
 export function defaultWorkerIndices(count: number): number[] {
   return Array.from({ length: count }, (_, i) => i + 1);

@@ -32,9 +32,9 @@ function flagValues(opts: ConfigCliOptions): FlagValues {
   return values;
 }
 
-/** Load options from `-c FILE`, the environment and the config-overriding flags. */
+/** Load options from `-c FILE`, the environment and the config-overriding flags; warnings go to stderr. */
 export function loadOptions(opts: ConfigCliOptions): LoadOptions {
-  return { ...(opts.config !== undefined ? { file: opts.config } : {}), flags: flagValues(opts), env: process.env, cwd: process.cwd() };
+  return { ...(opts.config !== undefined ? { file: opts.config } : {}), flags: flagValues(opts), env: process.env, cwd: process.cwd(), onWarnings: printWarnings };
 }
 
 /** A commander argument parser for a whole-number option, optionally within [min, max]; a bad value is a usage error. */
@@ -48,8 +48,13 @@ export function wholeNumber(flag: string, range?: { min: number; max: number }) 
   };
 }
 
+/** Warnings already printed: a command that loads the config more than once (up, node add) says each once. */
+const printed = new Set<string>();
+
 export function printWarnings(warnings: ConfigProblem[]): void {
-  if (warnings.length > 0) process.stderr.write(`${formatProblems(warnings, 'config', 'warning')}\n`);
+  const fresh = warnings.filter((w) => !printed.has(JSON.stringify(w)));
+  for (const w of fresh) printed.add(JSON.stringify(w));
+  if (fresh.length > 0) process.stderr.write(`${formatProblems(fresh, 'config', 'warning')}\n`);
 }
 
 export function out(text: string): void {

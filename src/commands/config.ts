@@ -1,16 +1,27 @@
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
+import { Document, isScalar } from 'yaml';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { redactToken } from '../token.js';
-import { loadOptions, out, printWarnings, withConfigFlags, type ConfigCliOptions } from './common.js';
+import { loadOptions, out, withConfigFlags, type ConfigCliOptions } from './common.js';
+
+/** The effective config as YAML; each value a variable or flag set (now, or remembered from generate) says so in a comment. */
+function printable(loaded: LoadedConfig, showSecrets: boolean): string {
+  const c = loaded.config;
+  const doc = new Document(showSecrets ? c : { ...c, kubernetes: { ...c.kubernetes, token: redactToken(c.kubernetes.token) } });
+  doc.commentBefore = ` effective config: ${loaded.file ?? 'the defaults (no config file)'}, then the variables and flags noted below`;
+  for (const [path, source] of loaded.sources) {
+    const node = doc.getIn(path.split('.'), true);
+    if (isScalar(node)) node.comment = ` from ${source}`;
+  }
+  return doc.toString({ lineWidth: 0 });
+}
 
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('validate or print the cluster config');
 
   withConfigFlags(config.command('validate').description('check the config; prints `ok`, or every problem with its field and a hint (exit 2)')).action(
     (opts: ConfigCliOptions) => {
-      const loaded = loadConfig(loadOptions(opts));
-      printWarnings(loaded.warnings);
+      loadConfig(loadOptions(opts));
       out('ok');
     },
   );
@@ -18,9 +29,6 @@ export function registerConfig(program: Command): void {
   withConfigFlags(config.command('print').description('print the effective config: file, environment and flags applied'))
     .option('--show-secrets', 'print the bootstrap token instead of redacting it')
     .action((opts: ConfigCliOptions & { showSecrets?: boolean }) => {
-      const { config: effective, warnings } = loadConfig(loadOptions(opts));
-      printWarnings(warnings);
-      const shown = opts.showSecrets ? effective : { ...effective, kubernetes: { ...effective.kubernetes, token: redactToken(effective.kubernetes.token) } };
-      out(stringify(shown, { lineWidth: 0 }));
+      out(printable(loadConfig(loadOptions(opts)), opts.showSecrets === true));
     });
 }

@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { PHASE_IDS } from '../phases.js';
 import { formatTable } from '../table.js';
-import { loadOptions, out, printWarnings, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
+import { loadOptions, out, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -33,13 +33,12 @@ export function registerLifecycle(program: Command): void {
     .action(async (opts: ConfigCliOptions & { until: string; dryRun?: boolean }) => {
       const [{ up }, { createProgress }] = await Promise.all([steps.up(), steps.progress()]);
       const result = await up({ load: loadOptions(opts), until: opts.until, dryRun: opts.dryRun === true, progress: createProgress(), print: out });
-      printWarnings(result.cluster.loaded.warnings);
       if (opts.dryRun) return;
       out(`cluster ${result.cluster.plan.name} reached phase ${result.reached} (log: ${result.logFile})`);
       if (result.kubeconfigFile) out(`kubeconfig: ${result.kubeconfigFile}\n  export KUBECONFIG=${result.kubeconfigFile}; kubectl get nodes -o wide`);
     });
 
-  withConfigFile(program.command('destroy').description('destroy the machines and remove the kubeconfig context it added; keeps cluster.yaml'))
+  withConfigFlags(program.command('destroy').description('destroy the machines and remove the kubeconfig context it added; keeps cluster.yaml'))
     .option('-f, --force', 'do not ask')
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { force?: boolean; dryRun?: boolean }) => {
@@ -56,7 +55,7 @@ export function registerLifecycle(program: Command): void {
       out(`destroyed the machines of ${r.dir}${r.kubeconfigCleaned ? `; removed the context from ${r.kubeconfigCleaned}` : ''}`);
     });
 
-  withConfigFile(program.command('status').description("each machine's Vagrant state and the last verify result"))
+  withConfigFlags(program.command('status').description("each machine's Vagrant state and the last verify result"))
     .option('--dry-run', 'print the vagrant command it would run, and run none')
     .action(async (opts: ConfigCliOptions & { dryRun?: boolean }) => {
       const { status } = await steps.status();
@@ -67,7 +66,7 @@ export function registerLifecycle(program: Command): void {
       out(`phase reached: ${r.state.phase ?? 'none'}${r.state.lastVerify ? `; last verify ${r.state.lastVerify.at}: ${r.state.lastVerify.ok ? 'pass' : 'FAIL'}` : ''}`);
     });
 
-  withConfigFile(program.command('kubeconfig').description('fetch the admin kubeconfig over SSH (context kubeadm-vagrant-<name>, written 0600)'))
+  withConfigFlags(program.command('kubeconfig').description('fetch the admin kubeconfig over SSH (context kubeadm-vagrant-<name>, written 0600)'))
     .option('--output <file>', 'write it to this file (default: .kubeadm-vagrant/kubeconfig)')
     .option('--merge', 'add it to $KUBECONFIG or ~/.kube/config without touching other entries')
     .action(async (opts: ConfigCliOptions & { output?: string; merge?: boolean }) => {
@@ -76,7 +75,7 @@ export function registerLifecycle(program: Command): void {
       out(r.merged ? `merged context ${r.context} into ${r.file}` : r.file);
     });
 
-  withConfigFile(program.command('ssh').description("an interactive shell or a command on a node, with the cluster's key"))
+  withConfigFlags(program.command('ssh').description("an interactive shell or a command on a node, with the cluster's key"))
     .argument('<node>', 'master, worker-N, or a hostname')
     .argument('[command...]', 'a command to run instead of a shell (after --)')
     .action(async (node: string, command: string[], opts: ConfigCliOptions) => {

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { DEFAULT_SSH_LIMITS } from '../steps/cluster.js';
-import { loadOptions, out, wholeNumber, withConfigFile, type ConfigCliOptions } from './common.js';
+import { loadOptions, out, wholeNumber, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 /** Bounds of the SSH limit options: milliseconds up to an hour (and as many retries). */
 const LIMIT = { min: 0, max: 3_600_000 };
 
 export function registerVerify(program: Command): void {
-  withConfigFile(program.command('verify').description("check every node over SSH with the cluster's key; exit 0 only when everything passed"))
+  withConfigFlags(program.command('verify').description("check every node over SSH with the cluster's key; exit 0 only when everything passed"))
     .option('--json', 'print the report as JSON')
     .option('--smoke', 'also deploy a small web app behind a NodePort, reach it from every node, and clean up')
     .option('--repin <node>', "forget a node's pinned host key first (after deliberately recreating its machine)")

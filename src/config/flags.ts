@@ -35,7 +35,7 @@ export const OVERRIDES: readonly OverrideDef[] = [
     fromEnv: (prefix) =>
       /^\d{1,3}\.\d{1,3}\.\d{1,3}\.$/.test(prefix)
         ? { value: `${prefix}11` }
-        : { message: `"${prefix}" is not a network prefix`, hint: 'give the first three octets and a dot, such as 192.168.56. (workers start at .11)' },
+        : { message: `"${shown(prefix)}" is not a network prefix`, hint: 'give the first three octets and a dot, such as 192.168.56. (workers start at .11)' },
   },
   { path: ['workers', 'count'], flag: '--workers <n>', env: 'NODE_COUNT', type: 'whole-number', help: 'how many workers' },
   { path: ['kubernetes', 'podSubnet'], flag: '--pod-cidr <cidr>', env: 'POD_NW_CIDR', type: 'text', help: 'the pod subnet' },
@@ -69,6 +69,11 @@ export function overrideSources(path: string): string | undefined {
   return [o.flag?.replace(/ .*$/, ''), o.env].filter(Boolean).join(' or ');
 }
 
+/** A value as an error message shows it: a huge one is cut short, so one bad value gives one readable line. */
+export function shown(text: string, max = 60): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
 /** Flag values as commander hands them over, by option key. */
 export type FlagValues = Record<string, string | undefined>;
 
@@ -79,7 +84,7 @@ function parse(o: OverrideDef, source: string, text: string): Override {
   const field = `${o.path.join('.')} (from ${source})`;
   const problem = (message: string, hint: string): Override => ({ source, path: o.path, problem: { path: field, message, hint } });
   if (o.type === 'whole-number') {
-    return /^-?\d+$/.test(text.trim()) ? { source, path: o.path, value: Number(text) } : problem(`"${text}" is not a whole number`, `set ${source} to a number such as 2`);
+    return /^-?\d+$/.test(text.trim()) ? { source, path: o.path, value: Number(text) } : problem(`"${shown(text)}" is not a whole number`, `set ${source} to a number such as 2`);
   }
   if (o.type === 'boolean') {
     const t = text.trim().toLowerCase();

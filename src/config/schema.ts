@@ -69,6 +69,23 @@ const ipv4 = z.string({ error: () => 'must be an IPv4 address such as 192.168.56
   { error: () => 'must be an IPv4 address in dotted form, such as 192.168.56.10' },
 );
 
+/** Special-purpose ranges (ipaddr.js's names) whose addresses a node on a host-only network cannot have. */
+const UNUSABLE_RANGES: Record<string, string> = {
+  unspecified: 'an unspecified address (0.0.0.0/8)',
+  broadcast: 'the broadcast address',
+  multicast: 'a multicast address (224.0.0.0/4)',
+  linkLocal: 'a link-local address (169.254.0.0/16)',
+  loopback: 'a loopback address (127.0.0.0/8)',
+  reserved: 'a reserved or documentation address (240.0.0.0/4, 192.0.2.0/24, 198.18.0.0/15, ...)',
+};
+
+/** A node's address: an IPv4 unicast address that a host-only network can carry. */
+const nodeAddress = ipv4.superRefine((s, ctx) => {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return;
+  const what = UNUSABLE_RANGES[ipaddr.IPv4.parse(s).range()];
+  if (what) ctx.addIssue({ code: 'custom', message: `${s} is ${what}; a node needs a private (or public) unicast address, such as 192.168.56.10` });
+});
+
 const cidr = z.string({ error: () => 'must be an IPv4 CIDR such as 10.244.0.0/16' }).refine(
   (s) => isIPv4Cidr(s),
   { error: () => 'must be an IPv4 CIDR in the form a.b.c.d/n, such as 10.244.0.0/16' },
@@ -140,8 +157,8 @@ export const clusterSchema = z.strictObject({
     .prefault({}),
   network: z
     .strictObject({
-      masterIP: ipv4.default('192.168.56.10'),
-      workerIPStart: z.union([z.literal(''), ipv4]).default(''),
+      masterIP: nodeAddress.default('192.168.56.10'),
+      workerIPStart: z.union([z.literal(''), nodeAddress]).default(''),
     })
     .prefault({}),
   controlPlane: z

@@ -4,7 +4,7 @@ import { minorInfo, MINORS, NEWEST_PROVEN_MINOR } from '../versions.js';
 import { versionProblem } from './schema.js';
 import { cidrRange, firstWorkerIP, hasHostBits, intToIp, ipToInt, isIPv4, overlaps, slash24, slash24Count, type Range } from '../net.js';
 import { PROVIDERS } from '../providers/index.js';
-import { workerIndicesFor } from '../worker-indices.js';
+import { MAX_HOSTNAME_LENGTH, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
 /** What validation needs besides the config: the box catalog, this host's architecture, the workers in use. */
 export interface ValidationContext {
@@ -12,6 +12,8 @@ export interface ValidationContext {
   arch: Arch;
   /** The worker indices a cluster directory has in use (after `node remove`); default 1..count. */
   workerIndices?: readonly number[];
+  /** The variable or flag each field's value came from, by dotted path, for messages that name two fields. */
+  sources?: ReadonlyMap<string, string>;
   /** Today, for end-of-life warnings (default: now). */
   now?: Date;
 }
@@ -42,6 +44,7 @@ export function versionWarning(version: string, now: Date): ConfigProblem | unde
 
 /** Loosely typed view of a config whose fields may have failed their own checks. */
 interface LooseConfig {
+  name?: unknown;
   provider?: unknown;
   kubernetes?: { version?: unknown; podSubnet?: unknown; serviceSubnet?: unknown };
   distro?: unknown;
@@ -55,6 +58,10 @@ export interface ValidationResult {
   warnings: ConfigProblem[];
 }
 
+/** `a, b and c`. */
+function listed(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
 
 /**
  * Checks that span fields: node addresses, subnet sizes and overlaps. Each check runs only when
@@ -63,6 +70,10 @@ export interface ValidationResult {
 export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): ValidationResult {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
+  /** A field as a problem's path: `workers.count (from NODE_COUNT)` when a variable or flag set it. */
+  const at = (path: string) => (ctx.sources?.get(path) ? `${path} (from ${ctx.sources.get(path)})` : path);
+  /** The other field of a two-field problem, when a variable or flag set it: ` (network.masterIP from --master-ip)`. */
+  const other = (path: string) => (ctx.sources?.get(path) ? ` (${path} from ${ctx.sources.get(path)})` : '');
   const masterIP = cfg.network?.masterIP;
   const startRaw = cfg.network?.workerIPStart;
   const countRaw = cfg.workers?.count;
@@ -82,6 +93,19 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
     });
   }
 
+  // Hostnames are <name>-master and <name>-worker-N: the longest one the plan makes decides.
+  if (typeof cfg.name === 'string' && cfg.name !== '' && lastIndex !== undefined) {
+    const longest = nodeHostname(cfg.name, lastIndex);
+    if (longest.length > MAX_HOSTNAME_LENGTH) {
+      const suffix = longest.length - cfg.name.length;
+      errors.push({
+        path: at('name'),
+        message: `the hostname ${cfg.name}${longest.slice(cfg.name.length)} would be ${longest.length} characters long, and a hostname is at most ${MAX_HOSTNAME_LENGTH}`,
+        hint: `use a name of at most ${MAX_HOSTNAME_LENGTH - suffix} characters${lastIndex > 0 ? ` with worker-${lastIndex} the last worker` : ''}`,
+      });
+    }
+  }
+
   const version = cfg.kubernetes?.version;
   const versionNote = typeof version === 'string' ? versionWarning(version, ctx.now ?? new Date()) : undefined;
   if (versionNote) warnings.push(versionNote);
@@ -92,7 +116,7 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
     const host = ipToInt(masterIP) % 256;
     if (host === 0 || host === 255) {
       errors.push({
-        path: 'network.masterIP',
+        path: at('network.masterIP'),
         message: `${masterIP} is the ${host === 0 ? 'network' : 'broadcast'} address of ${nodeNet.cidr}`,
         hint: 'pick a host address such as ' + intToIp(nodeNet.first + 10),
       });
@@ -102,16 +126,17 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
       const first = ipToInt(firstWorkerIP(masterIP, start));
       const last = first + lastIndex - 1;
       const path = start === '' ? 'workers.count' : 'network.workerIPStart';
+      const master = `network.masterIP ${masterIP}${ctx.sources?.get('network.masterIP') ? ` from ${ctx.sources.get('network.masterIP')}` : ''}`;
       if (first < nodeNet.first + 1 || last > nodeNet.last - 1) {
         errors.push({
-          path,
-          message: `workers ${intToIp(first)}..${intToIp(last)} do not all fit in ${nodeNet.cidr} (the master's /24) without its .0 and .255`,
+          path: at(path),
+          message: `workers ${intToIp(first)}..${intToIp(last)} do not all fit in ${nodeNet.cidr} without its .0 and .255 (the master's /24: ${master}${path === 'network.workerIPStart' ? '' : other('network.workerIPStart')})`,
           hint: `every node lives in the master's /24; lower workers.count or move network.workerIPStart so the last worker is at most ${intToIp(nodeNet.last - 1)}`,
         });
       } else if (ipToInt(masterIP) >= first && ipToInt(masterIP) <= last) {
         errors.push({
-          path,
-          message: `the worker range ${intToIp(first)}..${intToIp(last)} includes the master's address ${masterIP}`,
+          path: at(path),
+          message: `the worker range ${intToIp(first)}..${intToIp(last)} includes the master's address (${master})`,
           hint: `start the workers after the master, e.g. network.workerIPStart: ${intToIp(ipToInt(masterIP) + 1)}`,
         });
       }
@@ -125,36 +150,36 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
 
   if (pod) {
     if (hasHostBits(pod.cidr)) {
-      errors.push({ path: 'kubernetes.podSubnet', message: `${pod.cidr} has host bits set`, hint: `use the network address: ${intToIp(pod.first)}/${pod.prefix}` });
+      errors.push({ path: at('kubernetes.podSubnet'), message: `${pod.cidr} has host bits set`, hint: `use the network address: ${intToIp(pod.first)}/${pod.prefix}` });
     }
     const nodes = workerCount === undefined ? undefined : workerCount + 1;
     if (pod.prefix > 24) {
       errors.push({
-        path: 'kubernetes.podSubnet',
+        path: at('kubernetes.podSubnet'),
         message: `/${pod.prefix} is smaller than the /24 that every node gets for its pods`,
         hint: 'use a /16 such as 10.244.0.0/16',
       });
     } else if (nodes !== undefined && slash24Count(pod) < nodes) {
       errors.push({
-        path: 'kubernetes.podSubnet',
-        message: `${pod.cidr} holds ${slash24Count(pod)} /24 blocks but the cluster has ${nodes} nodes, each needing its own /24`,
+        path: at('kubernetes.podSubnet'),
+        message: `${pod.cidr} holds ${slash24Count(pod)} /24 blocks but the cluster has ${nodes} nodes${other('workers.count')}, each needing its own /24`,
         hint: 'use a larger pod subnet, such as a /16',
       });
     }
   }
   if (svc) {
     if (hasHostBits(svc.cidr)) {
-      errors.push({ path: 'kubernetes.serviceSubnet', message: `${svc.cidr} has host bits set`, hint: `use the network address: ${intToIp(svc.first)}/${svc.prefix}` });
+      errors.push({ path: at('kubernetes.serviceSubnet'), message: `${svc.cidr} has host bits set`, hint: `use the network address: ${intToIp(svc.first)}/${svc.prefix}` });
     }
     if (svc.prefix < 12) {
       errors.push({
-        path: 'kubernetes.serviceSubnet',
+        path: at('kubernetes.serviceSubnet'),
         message: `/${svc.prefix} is larger than /12, the largest service range the API server accepts`,
         hint: 'use a /12 or smaller, such as 10.96.0.0/12',
       });
     }
     if (svc.prefix > 28) {
-      errors.push({ path: 'kubernetes.serviceSubnet', message: `/${svc.prefix} leaves too few service addresses`, hint: 'use a /24 or larger, such as 10.96.0.0/12' });
+      errors.push({ path: at('kubernetes.serviceSubnet'), message: `/${svc.prefix} leaves too few service addresses`, hint: 'use a /24 or larger, such as 10.96.0.0/12' });
     }
   }
 
@@ -164,17 +189,17 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
     { path: 'network.masterIP', what: 'the node network', range: nodeNet },
   ];
   if (nat) named.push({ path: 'provider', what: nat.what, range: cidrRange(nat.cidr) });
+  // One problem per field, naming everything it overlaps: a huge subnet gives one error, not one per neighbour.
   for (let i = 0; i < named.length; i++) {
-    for (let j = i + 1; j < named.length; j++) {
-      const a = named[i]!;
-      const b = named[j]!;
-      if (!a.range || !b.range || !overlaps(a.range, b.range)) continue;
-      errors.push({
-        path: a.path,
-        message: `${a.what} ${a.range.cidr} overlaps ${b.what} ${b.range.cidr}`,
-        hint: `the pod subnet, the service subnet, the node network and the provider's NAT network must not overlap; change ${a.path}`,
-      });
-    }
+    const a = named[i]!;
+    if (!a.range) continue;
+    const hit = named.slice(i + 1).filter((b) => b.range && overlaps(a.range!, b.range));
+    if (hit.length === 0) continue;
+    errors.push({
+      path: at(a.path),
+      message: `${a.what} ${a.range.cidr} overlaps ${listed(hit.map((b) => `${b.what} ${b.range!.cidr}${other(b.path)}`))}`,
+      hint: `the pod subnet, the service subnet, the node network and the provider's NAT network must not overlap; change ${a.path}`,
+    });
   }
   return { errors, warnings };
 }

@@ -3,7 +3,7 @@ import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js'
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
 import type { OfflineArtifacts } from '../offline/artifacts.js';
 import { PROVIDER_OPTIONS, providerDef } from '../providers/index.js';
-import { workerIndicesFor } from '../worker-indices.js';
+import { machineName, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
 export { defaultWorkerIndices, workerIndicesFor } from '../worker-indices.js';
 
@@ -121,8 +121,8 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
   const masterIP = config.network.masterIP;
 
   const controlPlane: NodePlan = {
-    name: 'master',
-    hostname: `${config.name}-master`,
+    name: machineName(0),
+    hostname: nodeHostname(config.name, 0),
     role: 'control-plane',
     index: 0,
     ip: masterIP,
@@ -131,8 +131,8 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
   };
   const workers = indices.map(
     (i): NodePlan => ({
-      name: `worker-${i}`,
-      hostname: `${config.name}-worker-${i}`,
+      name: machineName(i),
+      hostname: nodeHostname(config.name, i),
       role: 'worker',
       index: i,
       ip: workerIP(config, i),

@@ -6,7 +6,7 @@ import { CNI_IDS, cniDef } from '../cni/index.js';
 import { OVERRIDES } from '../config/flags.js';
 import { CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL } from '../config/schema.js';
 import { DISTRO_IDS, FAMILIES } from '../distros.js';
-import { GUEST, HOST, joinConfigPath, scriptPath, templatesDir } from '../layout.js';
+import { GUEST, HOST, joinConfigPath, scriptPath, sshKeyFilesOf, templatesDir } from '../layout.js';
 import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
@@ -69,7 +69,8 @@ export function renderTemplate(name: string, data: Record<string, unknown>): str
 function templateData(plan: ClusterPlan): Record<string, unknown> {
   return {
     plan,
-    host: HOST,
+    // The cluster's own key files: the kind its public key says (ECDSA, or RSA for a cluster made before).
+    host: { ...HOST, sshPrivateKey: sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey },
     guest: GUEST,
     cni: cniDef(plan.kubernetes.cni),
     family: FAMILIES[plan.distro.family],

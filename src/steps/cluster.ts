@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
-import { crossFieldChecks } from '../config/validate.js';
+import { loadGenerated, type LoadOptions, type LoadedConfig } from '../config/load.js';
 import { hostArch, loadCatalog } from '../distros.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { HOST } from '../layout.js';
 import { phaseIndex } from '../phases.js';
 import { buildPlan, type ClusterPlan, type NodePlan, type PlanSecrets } from '../plan/plan.js';
@@ -31,11 +30,11 @@ export interface Cluster {
 }
 
 /**
- * Opens a cluster that `generate` (or `up`) has already set up; reads secrets, never makes them.
- * Commands that talk to machines start here.
+ * Opens a cluster that `generate` (or `up`) has already set up, as it was generated (see
+ * loadGenerated); reads secrets, never makes them. Commands that talk to machines start here.
  */
 export function openCluster(opts: LoadOptions): Cluster {
-  const loaded = loadConfig(opts);
+  const loaded = loadGenerated(opts);
   const dir = loaded.dir;
   const secrets = secretPaths(dir);
   const missing = [secrets.sshPrivateKey, secrets.sshPublicKey, secrets.caCert].filter((f) => !existsSync(f));
@@ -50,14 +49,13 @@ export function openCluster(opts: LoadOptions): Cluster {
 
 /**
  * The plan of a cluster directory: its config, the worker indices it remembers, this host's
- * architecture and catalog. With workers removed from the middle, the addresses in use are checked
- * again (a config that validates alone may not fit with the indices a cluster keeps).
+ * architecture and catalog. The config was validated with those indices when it was loaded
+ * (loadConfig reads them from the same directory): one code path decides, for `config validate`
+ * and `generate` alike.
  */
 export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
-  const ctx = { catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}) };
-  const { errors } = crossFieldChecks(loaded.config, ctx);
-  if (errors.length > 0) throw new ConfigError(errors);
-  return buildPlan({ config: loaded.config, secrets, ...ctx, ...(loaded.offline ? { offline: loaded.offline } : {}) });
+  const { config, offline } = loaded;
+  return buildPlan({ config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}), ...(offline ? { offline } : {}) });
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */
@@ -88,6 +86,18 @@ export function findNode(plan: ClusterPlan, name: string): NodePlan {
 /** Whether `up` has brought the control plane up (kubeadm init ran and was verified). */
 export function hasControlPlane(cluster: Pick<Cluster, 'plan' | 'state'>): boolean {
   return phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) >= phaseIndex('control-plane');
+}
+
+/**
+ * verify and ssh need machines that `up` has brought up (at least its first phase verified);
+ * without them they would only wait for connections that cannot come.
+ */
+export function requireMachines(cluster: Cluster, what: string): void {
+  if (Object.keys(cluster.state.nodePhases ?? {}).length === 0) {
+    throw new UsageError(
+      `${what}: cluster ${cluster.plan.name} was never brought up, or was destroyed since (no machine has passed a phase of \`up\`, says ${join(cluster.dir, HOST.stateFile)}); run \`kubeadm-vagrant up\` first`,
+    );
+  }
 }
 
 /** Token commands and kubeconfig need a control plane that `up` has brought up. */

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type LoadOptions } from '../config/load.js';
+import { loadGenerated, type LoadOptions } from '../config/load.js';
 import { updateState, readState } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
@@ -18,7 +18,7 @@ export interface DestroyResult {
  * kubeconfig and the merged context); keeps cluster.yaml and the secrets.
  */
 export async function destroy(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<DestroyResult> {
-  const { dir } = loadConfig(opts.load);
+  const { dir } = loadGenerated(opts.load);
   const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'destroy', print: opts.print });
   try {
     await runner.run(vagrantDestroy());

@@ -6,7 +6,7 @@ import { workerIndicesFor } from '../plan/plan.js';
 import { remote } from '../remote.js';
 import type { ExecResult } from '../ssh/client.js';
 import { forgetHost } from '../ssh/known-hosts.js';
-import { updateState } from '../state.js';
+import { forgetRemembered, updateState } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
@@ -24,6 +24,12 @@ function editableCluster(load: LoadOptions, what: string): Cluster & { file: str
     throw new UsageError(`${what} changes workers.count in ${file}, but NODE_COUNT or --workers overrides it; unset NODE_COUNT and drop --workers`);
   }
   return { ...cluster, file };
+}
+
+/** The new count goes into cluster.yaml; a --workers or NODE_COUNT remembered from generate would hide it, so it is forgotten. */
+function recordWorkerCount(cluster: Cluster & { file: string }, count: number): void {
+  setWorkerCount(cluster.file, count);
+  forgetRemembered(cluster.dir, 'workers.count');
 }
 
 function currentIndices(cluster: Cluster): number[] {
@@ -62,7 +68,7 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   // Checked before anything changes: an unreachable control plane leaves cluster.yaml as it was.
   const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.needsJoinToken);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
-  setWorkerCount(cluster.file, newCount);
+  recordWorkerCount(cluster, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
   const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', joinTokenChecked: joins, ...(opts.limits ? { limits: opts.limits } : {}) });
   return { added, up: result, freshToken };
@@ -115,7 +121,7 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   const target = sshTarget(node);
   await forgetHost(sshOptions(cluster, limits).knownHostsFile, target.host, target.port);
   const indices = currentIndices(cluster).filter((i) => i !== node.index);
-  setWorkerCount(cluster.file, indices.length);
+  recordWorkerCount(cluster, indices.length);
   updateState(cluster.dir, (s) => {
     const { [node.name]: _gone, ...nodePhases } = s.nodePhases ?? {};
     return { ...s, workers: indices, nodePhases };

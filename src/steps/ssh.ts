@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import type { LoadOptions } from '../config/load.js';
 import { connect, sshArgs } from '../ssh/client.js';
-import { findNode, openCluster, sshOptions, sshTarget } from './cluster.js';
+import { findNode, openCluster, requireMachines, sshOptions, sshTarget } from './cluster.js';
 
 /**
  * `ssh NODE [-- COMMAND]`: OpenSSH with the cluster's key and the pinned host key. The host key is
@@ -10,6 +10,7 @@ import { findNode, openCluster, sshOptions, sshTarget } from './cluster.js';
  */
 export async function sshInto(opts: { load: LoadOptions; node: string; command: string[]; interactive: boolean }): Promise<number> {
   const cluster = openCluster(opts.load);
+  requireMachines(cluster, 'ssh');
   const target = sshTarget(findNode(cluster.plan, opts.node));
   const o = sshOptions(cluster);
   await (await connect(target, o)).close();

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type LoadOptions } from '../config/load.js';
+import { loadGenerated, type LoadOptions } from '../config/load.js';
 import { readState, type ClusterState } from '../state.js';
 import { parseMachineReadable, vagrantStatus, type MachineStatus } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
@@ -22,7 +22,7 @@ export interface StatusResult {
 
 /** Each machine's Vagrant state (machines Vagrant knows but the plan does not are listed too) and the last verify. */
 export async function status(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<StatusResult> {
-  const loaded = loadConfig(opts.load);
+  const loaded = loadGenerated(opts.load);
   const dir = loaded.dir;
   const state = readState(dir);
   const plan = planOf(loaded, state, PLACEHOLDER_SECRETS);

@@ -1,4 +1,4 @@
-import { HOST } from '../layout.js';
+import { HOST, sshKeyFilesOf } from '../layout.js';
 import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, type PhaseDef, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import type { ClusterState } from '../state.js';
@@ -68,7 +68,7 @@ export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
     case 'join-token':
       return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
     case 'verify':
-      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${HOST.sshPrivateKey}: ${checkIdsAfter(step.phase, n, plan).join(', ')}`);
+      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, n, plan).join(', ')}`);
     case 'kubeconfig':
       return [`would fetch the admin kubeconfig over ssh from ${plan.controlPlane.name} into ${HOST.kubeconfig}`];
   }

@@ -7,7 +7,7 @@ import { backoffDelay, sleep } from '../ssh/retry.js';
 import { updateState } from '../state.js';
 import { insecureKeyChecks } from '../verify/insecure-key.js';
 import { addChecks, toVerifySummary, verifyNodes, type VerifyReport } from '../verify/index.js';
-import { findNode, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { findNode, openCluster, requireMachines, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { smokeTest } from './smoke.js';
 
 /** How long cluster-level checks keep retrying while pods start (kubeadm init returns before they run), times the plan's slowdown. */
@@ -59,6 +59,7 @@ export interface VerifyOptions {
  */
 export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const cluster = openCluster(opts.load);
+  requireMachines(cluster, 'verify');
   if (opts.repin) {
     const t = sshTarget(findNode(cluster.plan, opts.repin));
     await forgetHost(sshOptions(cluster, opts.limits).knownHostsFile, t.host, t.port);

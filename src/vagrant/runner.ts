@@ -1,7 +1,8 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
+import { fileSystemError } from '../write.js';
 import { HOST } from '../layout.js';
 import { Redactor } from '../redact.js';
 import type { ExternalCommand } from './commands.js';
@@ -39,8 +40,15 @@ export function createRunner(opts: { clusterDir: string; dryRun: boolean; logNam
   let log: WriteStream | undefined;
   const openLog = () => {
     if (!log) {
-      mkdirSync(join(opts.clusterDir, HOST.logsDir), { recursive: true, mode: 0o700 });
-      log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+      // Opened synchronously, so an unwritable directory is a user error naming it, not a stream error later.
+      const logsDir = join(opts.clusterDir, HOST.logsDir);
+      try {
+        mkdirSync(logsDir, { recursive: true, mode: 0o700 });
+        chmodSync(logsDir, 0o700);
+        log = createWriteStream('', { fd: openSync(logFile, 'a', 0o600) });
+      } catch (err) {
+        throw fileSystemError(err, 'write the log', logFile);
+      }
     }
     return log;
   };

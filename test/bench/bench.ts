@@ -4,8 +4,8 @@
  * time against 1 and 50 loopback sshd endpoints.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { packageRoot } from '../../src/layout.js';
@@ -22,23 +22,36 @@ function ms(n: number): string {
   return `${n.toFixed(1)} ms`;
 }
 
-function timeGenerate(workers: number, runs: number): { first: number; warm: number } {
-  const firsts: number[] = [];
-  const warms: number[] = [];
+/** CPU time (user + system, ms) of this process's finished children, from /proc (Linux); clock ticks of 10 ms. */
+function childrenCpuMs(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * 10; // cutime and cstime, at 100 ticks a second
+}
+
+/** Wall and CPU time of one run of `node ARGS`, to completion. */
+function timeNode(args: string[]): { wall: number; cpu: number } {
+  const [t0, c0] = [performance.now(), childrenCpuMs()];
+  execFileSync(process.execPath, args, { stdio: 'ignore', env: { ...process.env, NODE_COUNT: '' } });
+  return { wall: performance.now() - t0, cpu: childrenCpuMs() - c0 };
+}
+
+type Timing = { wall: number; cpu: number };
+const medianTiming = (t: Timing[]): Timing => ({ wall: median(t.map((x) => x.wall)), cpu: median(t.map((x) => x.cpu)) });
+const timing = (t: Timing) => `${ms(t.wall)} (CPU ${t.cpu.toFixed(0)} ms)`;
+
+function timeGenerate(workers: number, runs: number): { first: Timing; warm: Timing } {
+  const firsts: Timing[] = [];
+  const warms: Timing[] = [];
   for (let i = 0; i < runs; i++) {
     const dir = mkdtempSync(join(tmpdir(), 'kv-bench-'));
     try {
       writeFileSync(join(dir, 'cluster.yaml'), `apiVersion: kubeadm-vagrant/v1alpha1\nkind: Cluster\nname: bench\nworkers:\n  count: ${workers}\n`);
-      for (const bucket of [firsts, warms]) {
-        const t0 = performance.now();
-        execFileSync(process.execPath, [CLI, 'generate', '-c', join(dir, 'cluster.yaml')], { stdio: 'ignore', env: { ...process.env, NODE_COUNT: '' } });
-        bucket.push(performance.now() - t0);
-      }
+      for (const bucket of [firsts, warms]) bucket.push(timeNode([CLI, 'generate', '-c', join(dir, 'cluster.yaml')]));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  return { first: median(firsts), warm: median(warms) };
+  return { first: medianTiming(firsts), warm: medianTiming(warms) };
 }
 
 async function timeAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
@@ -54,13 +67,15 @@ async function timeAsync(fn: () => Promise<unknown>, runs: number): Promise<numb
 async function main(): Promise<void> {
   const lines: string[] = [];
   const runs = Number(process.env.BENCH_RUNS ?? 5);
-  lines.push(`kubeadm-vagrant benchmarks (median of ${runs} runs, node ${process.version}, ${process.platform}/${process.arch})`);
+  lines.push(`kubeadm-vagrant benchmarks (median of ${runs} runs, node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  // What any node process costs on this machine, for scale: the cold starts below include it.
+  lines.push(`node startup alone (node -e ''): ${timing(medianTiming(Array.from({ length: runs }, () => timeNode(['-e', '']))))}`);
   for (const workers of [2, 50]) {
     const r = timeGenerate(workers, runs);
-    lines.push(`generate cold start, 1+${workers} nodes: ${ms(r.warm)} (secrets present), ${ms(r.first)} (first run, makes the keys and the CA)`);
+    lines.push(`generate cold start, 1+${workers} nodes: ${timing(r.warm)} (secrets present), ${timing(r.first)} (first run, makes the keys and the CA)`);
   }
-  lines.push(`SSH key pair (RSA 3072, node-forge): ${ms(await timeAsync(() => generateSshKeyPair('bench'), runs))}`);
-  lines.push(`cluster CA (RSA 2048, node-forge): ${ms(await timeAsync(() => generateClusterCa(), runs))}`);
+  lines.push(`SSH key pair (ECDSA P-256, native crypto): ${ms(await timeAsync(() => generateSshKeyPair('bench'), runs))}`);
+  lines.push(`cluster CA (ECDSA P-256, native crypto): ${ms(await timeAsync(() => generateClusterCa(), runs))}`);
   try {
     const { benchVerify } = (await import('./verify-bench.js')) as { benchVerify: () => Promise<string[]> };
     lines.push(...(await benchVerify()));

@@ -36,7 +36,7 @@ describe('--dry-run prints every external command and runs none', () => {
     out
       .split('\n')
       .filter((l) => l.startsWith('would verify over ssh: '))
-      .map((l) => /\((\S+)\) with \.kubeadm-vagrant\/ssh\/id_rsa: (.*)$/.exec(l)!)
+      .map((l) => /\((\S+)\) with \.kubeadm-vagrant\/ssh\/id_ecdsa: (.*)$/.exec(l)!)
       .map((m) => ({ node: m[1]!, checks: m[2]!.split(', ') }));
 
   it('up on libvirt: parallel vagrant per phase, then SSH verification with the real check names', () => {

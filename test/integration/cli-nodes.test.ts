@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
 const dirs: string[] = [];
@@ -112,11 +113,10 @@ describe('node and token commands: bad input gets a clear error and changes noth
 
   it('token commands against an unreachable control plane say so', () => {
     const dir = generated('verified');
-    // A master on a loopback address where nothing listens: the connection is refused at once,
-    // and no traffic leaves this machine.
-    writeFileSync(join(dir, 'cluster.yaml'), CONFIG.replace('192.168.56.250', '127.0.0.10'));
-    const r = run(['token', 'list'], dir);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/control plane master \(127\.0\.0\.10\) is not reachable/);
+    // In a network namespace of its own with no interface up: the connection fails at once, and
+    // no packet leaves this machine.
+    const r = runCli(['token', 'list'], { cwd: dir, isolatedNetwork: true });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/control plane master \(192\.168\.56\.250\) is not reachable/);
   });
 });

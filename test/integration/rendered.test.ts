@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { HOST, joinConfigPath, STATE_DIR } from '../../src/layout.js';
+import { HOST, joinConfigPath, SSH_KEY_KINDS, STATE_DIR } from '../../src/layout.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
 import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, type RenderedFile } from '../../src/render/render.js';
 import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testOffline, testPlan, type ConfigOverrides } from '../helpers/plans.js';
@@ -58,7 +58,8 @@ function writeCluster(name: string, files: RenderedFile[]): string {
     mkdirSync(dirname(join(dir, f.path)), { recursive: true });
     writeFileSync(join(dir, f.path), f.content, { mode: f.mode });
   }
-  for (const secret of [HOST.sshPrivateKey, HOST.caCert, HOST.caKey]) {
+  // The test plans carry an RSA public key (tests/helpers/plans.ts), so their Vagrantfile names id_rsa.
+  for (const secret of [SSH_KEY_KINDS.rsa.privateKey, HOST.caCert, HOST.caKey]) {
     mkdirSync(dirname(join(dir, secret)), { recursive: true });
     writeFileSync(join(dir, secret), `stand-in for ${secret}\n`, { mode: 0o600 });
   }

@@ -26,21 +26,21 @@ describe('generate writes files and secrets', { timeout: 30_000 }, () => {
     const first = await generate({ cwd: dir, env: {} });
     const state = join(dir, '.kubeadm-vagrant');
     expect(mode(state)).toBe(0o700);
-    for (const f of ['token', 'ssh/id_rsa', 'ssh/id_rsa.pub', 'pki/ca.crt', 'pki/ca.key', 'kubeadm/init.yaml', 'kubeadm/join-worker-1.yaml']) {
+    for (const f of ['token', 'ssh/id_ecdsa', 'ssh/id_ecdsa.pub', 'generated.json', 'pki/ca.crt', 'pki/ca.key', 'kubeadm/init.yaml', 'kubeadm/join-worker-1.yaml']) {
       expect(mode(join(state, f)), f).toBe(0o600);
     }
     const token = readFileSync(join(state, 'token'), 'utf8').trim();
     expect(token).toMatch(TOKEN_PATTERN);
-    expect(readFileSync(join(state, 'ssh/id_rsa'), 'utf8')).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    expect(readFileSync(join(state, 'ssh/id_ecdsa'), 'utf8')).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
     const hash = caCertHash(readFileSync(join(state, 'pki/ca.crt'), 'utf8'));
     expect(first.plan.secrets.caCertHash).toBe(hash);
     expect(readFileSync(join(state, 'kubeadm/join-worker-1.yaml'), 'utf8')).toContain(hash);
     expect(first.written.length).toBeGreaterThan(5);
 
-    const keyBefore = readFileSync(join(state, 'ssh/id_rsa'), 'utf8');
+    const keyBefore = readFileSync(join(state, 'ssh/id_ecdsa'), 'utf8');
     const second = await generate({ cwd: dir, env: {} });
     expect(second.written).toEqual([]);
-    expect(readFileSync(join(state, 'ssh/id_rsa'), 'utf8')).toBe(keyBefore);
+    expect(readFileSync(join(state, 'ssh/id_ecdsa'), 'utf8')).toBe(keyBefore);
     expect(readFileSync(join(state, 'token'), 'utf8').trim()).toBe(token);
   });
 

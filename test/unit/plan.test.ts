@@ -106,7 +106,7 @@ describe('worker indices for add and remove', () => {
   });
   it('refuses an index that would leave the /24 (validation, with the indices in use)', () => {
     const { errors } = crossFieldChecks(config({ network: { masterIP: '192.168.56.250' }, workers: { count: 1 } }), { catalog, arch: 'amd64', workerIndices: [6] });
-    expect(errors.map((e) => e.message)).toEqual(["workers 192.168.56.251..192.168.57.0 do not all fit in 192.168.56.0/24 (the master's /24) without its .0 and .255"]);
+    expect(errors.map((e) => e.message)).toEqual(["workers 192.168.56.251..192.168.57.0 do not all fit in 192.168.56.0/24 without its .0 and .255 (the master's /24: network.masterIP 192.168.56.250)"]);
     expect(crossFieldChecks(config({ network: { masterIP: '192.168.56.250' }, workers: { count: 1 } }), { catalog, arch: 'amd64', workerIndices: [4] }).errors).toEqual([]);
   });
 });

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { HEADLAMP } from '../../src/addons.js';
 import { calico as CALICO } from '../../src/cni/calico.js';
 import { flannel as FLANNEL } from '../../src/cni/flannel.js';
-import { HOST, joinConfigPath, STATE_DIR } from '../../src/layout.js';
+import { HOST, joinConfigPath, SSH_KEY_KINDS, STATE_DIR } from '../../src/layout.js';
 import { scriptPhases } from '../../src/phases.js';
 import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile } from '../../src/render/render.js';
 
 const KUBEADM_DIR = HOST.kubeadmDir;
 import { shellQuote } from '../../src/shell.js';
-import { FIXED_CA_CERT_HASH, FIXED_SSH_PUBLIC_KEY, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan } from '../helpers/plans.js';
+import { FIXED_CA_CERT_HASH, FIXED_SECRETS, FIXED_SSH_PUBLIC_KEY, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan } from '../helpers/plans.js';
 
 function file(files: RenderedFile[], path: string): RenderedFile {
   const f = files.find((x) => x.path === path);
@@ -113,7 +113,10 @@ describe('renderAll', () => {
     expect(vagrantfile).toContain('config.ssh.insert_key = false');
     expect(vagrantfile).toContain('config.ssh.private_key_path = [File.join(__dir__, ".kubeadm-vagrant/ssh/id_rsa"), *INSECURE_KEYS]');
     expect(vagrantfile).toContain('Vagrant.source_root.to_s, "keys", "vagrant{,.key.rsa,.key.ed25519}"');
-    expect(HOST.sshPrivateKey).toBe(`${STATE_DIR}/ssh/id_rsa`);
+    expect(SSH_KEY_KINDS.rsa.privateKey).toBe(`${STATE_DIR}/ssh/id_rsa`);
+    // A new cluster's ECDSA key, by the kind its public key says.
+    const ecdsa = file(renderAll(testPlan({}, { secrets: { ...FIXED_SECRETS, sshPublicKey: 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= lab' } })), 'Vagrantfile').content;
+    expect(ecdsa).toContain('config.ssh.private_key_path = [File.join(__dir__, ".kubeadm-vagrant/ssh/id_ecdsa"), *INSECURE_KEYS]');
   });
 
   it('declares every node with its planned name, hostname, address and resources', () => {
