@@ -3,15 +3,18 @@ import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, ty
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import type { ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
-import { vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
+import { vagrantProvision, vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
 
 /**
  * `up` as data: a pure function from (plan, state, options) to the ordered list of steps. The
  * runner (./up.ts) executes them; `up --dry-run` prints the very same list.
  */
 export type UpStep =
-  /** Vagrant runs a phase's provisioners on some machines. */
-  | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; command: ExternalCommand }
+  /**
+   * Vagrant runs a phase's provisioners on some machines: the groups run one after the other, the
+   * commands of a group at once (one per machine where the provider allows it).
+   */
+  | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; commands: ExternalCommand[][] }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
   /** The phase's result is checked over SSH; passing records the phase for `record`. */
@@ -49,8 +52,11 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     if (phase.needsJoinToken && !opts.joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
     if (phase.script) {
       const all = nodes.length === plan.nodes.length;
-      const command = vagrantUp({ provider: plan.provider, machines: all ? [] : nodes.map((n) => n.name), provisionWith: provisionerNames(phase), parallel });
-      steps.push({ kind: 'vagrant', phase: phase.id, nodes, command });
+      const provision = nodes.map((n) => vagrantProvision(n.name, provisionerNames(phase)));
+      // The phase that runs every time (machines) first creates missing machines and starts halted ones.
+      const boot = phase.always ? [[vagrantUp({ provider: plan.provider, machines: all ? [] : nodes.map((n) => n.name), parallel })]] : [];
+      const commands = [...boot, ...(parallel ? [provision] : provision.map((c) => [c]))];
+      steps.push({ kind: 'vagrant', phase: phase.id, nodes, commands });
     }
     // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
     const checked = phase.script ? nodes : selected(plan.nodes);
@@ -64,7 +70,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
 export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
   switch (step.kind) {
     case 'vagrant':
-      return [`would run: ${step.command.title}`];
+      return step.commands.flatMap((group) => group.map((c) => `would run: ${c.title}${group.length > 1 ? ' (at the same time as the others of its group)' : ''}`));
     case 'join-token':
       return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
     case 'verify':

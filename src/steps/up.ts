@@ -50,16 +50,24 @@ function machineOf(line: string): string | undefined {
 async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Runner, progress: Progress): Promise<void> {
   const p = progress.phase(`${step.phase}: vagrant on ${step.nodes.map((n) => n.name).join(', ')}`);
   let lastMachine: string | undefined;
+  const onLine = (line: string) => {
+    const m = machineOf(line);
+    if (m) {
+      lastMachine = m;
+      p.update(`${m}: ${line.slice(line.indexOf(':') + 2, line.indexOf(':') + 70)}`);
+    }
+  };
   try {
-    await runner.run(step.command, {
-      onLine: (line) => {
-        const m = machineOf(line);
-        if (m) {
-          lastMachine = m;
-          p.update(`${m}: ${line.slice(line.indexOf(':') + 2, line.indexOf(':') + 70)}`);
-        }
-      },
-    });
+    for (const group of step.commands) {
+      // Every command of a group runs to its end; the first failure is reported.
+      const results = await Promise.allSettled(group.map((command) => runner.run(command, { onLine })));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        const machine = group[results.indexOf(failed)]?.args[1];
+        if (machine && group.length > 1) lastMachine = machine;
+        throw failed.reason;
+      }
+    }
     p.done(true);
   } catch (err) {
     p.done(false, lastMachine ? `failed on ${lastMachine}` : 'failed');

@@ -11,14 +11,17 @@ export function vagrant(args: string[]): ExternalCommand {
 }
 
 /**
- * `vagrant up` for some machines (all when empty), running only the named provisioners.
- * `--provision-with` also forces provisioning of machines that are already running.
+ * `vagrant up --no-provision` for some machines (all when empty): creates missing machines and
+ * starts halted ones. Provisioning is left to `vagrant provision`, because vagrant-libvirt
+ * 0.11's `up` runs the provisioners of a machine that is already running twice.
  */
-export function vagrantUp(opts: { provider: string; machines?: string[]; provisionWith: string[]; parallel: boolean }): ExternalCommand {
-  const args = ['up', `--provider=${opts.provider}`, opts.parallel ? '--parallel' : '--no-parallel'];
-  args.push(opts.provisionWith.length > 0 ? `--provision-with=${opts.provisionWith.join(',')}` : '--no-provision');
-  args.push(...(opts.machines ?? []));
-  return vagrant(args);
+export function vagrantUp(opts: { provider: string; machines?: string[]; parallel: boolean }): ExternalCommand {
+  return vagrant(['up', `--provider=${opts.provider}`, opts.parallel ? '--parallel' : '--no-parallel', '--no-provision', ...(opts.machines ?? [])]);
+}
+
+/** `vagrant provision MACHINE --provision-with=...`: exactly these provisioners, once, on a running machine. */
+export function vagrantProvision(machine: string, provisionWith: readonly string[]): ExternalCommand {
+  return vagrant(['provision', machine, `--provision-with=${provisionWith.join(',')}`]);
 }
 
 export function vagrantStatus(machines: string[] = []): ExternalCommand {
@@ -29,11 +32,6 @@ export function vagrantStatus(machines: string[] = []): ExternalCommand {
 export function vagrantDestroy(machines: string[] = []): ExternalCommand {
   const args = ['destroy', '--force', ...machines];
   return vagrant(args);
-}
-
-/** VirtualBox cannot start machines in parallel; vagrant-libvirt can. */
-export function providerRunsInParallel(provider: string): boolean {
-  return provider === 'libvirt';
 }
 
 export interface MachineStatus {

@@ -44,12 +44,14 @@ describe('--dry-run prints every external command and runs none', () => {
     const r = run(['up', '--dry-run'], dir);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
+    const group = (phase: string, machines: string[]) => machines.map((m) => `would run: vagrant provision ${m} --provision-with=${phase}${machines.length > 1 ? ' (at the same time as the others of its group)' : ''}`);
     expect(lines.filter((l) => l.startsWith('would run: '))).toEqual([
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=packages',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane master',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=worker-files,worker worker-1 worker-2',
+      'would run: vagrant up --provider=libvirt --parallel --no-provision',
+      ...group('ssh-key', ['master', 'worker-1', 'worker-2']),
+      ...group('prerequisites', ['master', 'worker-1', 'worker-2']),
+      ...group('packages', ['master', 'worker-1', 'worker-2']),
+      ...group('control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane', ['master']),
+      ...group('worker-files,worker', ['worker-1', 'worker-2']),
     ]);
     expect(lines).toContain('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
     expect(lines.at(-1)).toBe('would fetch the admin kubeconfig over ssh from master into .kubeadm-vagrant/kubeconfig');
@@ -74,9 +76,14 @@ describe('--dry-run prints every external command and runs none', () => {
   it('up --until prerequisites stops there', () => {
     const r = run(['up', '--dry-run', '--until', 'prerequisites'], clusterDir(LIBVIRT));
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.split('\n').filter((l) => l.startsWith('would run: '))).toEqual([
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites',
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('would run: ')).map((l) => l.replace(' (at the same time as the others of its group)', ''))).toEqual([
+      'would run: vagrant up --provider=libvirt --parallel --no-provision',
+      'would run: vagrant provision master --provision-with=ssh-key',
+      'would run: vagrant provision worker-1 --provision-with=ssh-key',
+      'would run: vagrant provision worker-2 --provision-with=ssh-key',
+      'would run: vagrant provision master --provision-with=prerequisites',
+      'would run: vagrant provision worker-1 --provision-with=prerequisites',
+      'would run: vagrant provision worker-2 --provision-with=prerequisites',
     ]);
     expect(verifyLines(r.stdout)).toHaveLength(6);
     expect(r.stdout).not.toMatch(/packages|control-plane|worker-files|kubeconfig/);
@@ -85,7 +92,7 @@ describe('--dry-run prints every external command and runs none', () => {
   it('up on VirtualBox: no parallel machines', () => {
     const r = run(['up', '--dry-run', '--until', 'machines'], clusterDir(LIBVIRT.replace('libvirt', 'virtualbox')));
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('vagrant up --provider=virtualbox --no-parallel --provision-with=ssh-key');
+    expect(r.stdout).toContain('would run: vagrant up --provider=virtualbox --no-parallel --no-provision\nwould run: vagrant provision master --provision-with=ssh-key\n');
   });
 
   it('destroy and status', () => {

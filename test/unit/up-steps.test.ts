@@ -128,16 +128,23 @@ describe('up as a list of steps', () => {
 
   it('runs vagrant with the phase provisioners, all machines at once where the provider can', () => {
     const steps = upSteps(plan, {}, { until: 'workers' });
-    const vagrant = steps.filter((s) => s.kind === 'vagrant').map((s) => s.command.args.join(' '));
-    expect(vagrant).toEqual([
-      'up --provider=libvirt --parallel --provision-with=ssh-key',
-      'up --provider=libvirt --parallel --provision-with=prerequisites',
-      'up --provider=libvirt --parallel --provision-with=packages',
-      'up --provider=libvirt --parallel --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane master',
-      'up --provider=libvirt --parallel --provision-with=worker-files,worker worker-1 worker-2',
+    // Groups one after the other, the commands of a group at once: `up` boots, `provision` runs each
+    // provisioner once (vagrant-libvirt's `up` runs them twice on a running machine).
+    const groups = (all: UpStep[]) => all.filter((s) => s.kind === 'vagrant').map((s) => s.kind === 'vagrant' && s.commands.map((g) => g.map((c) => c.args.join(' '))));
+    expect(groups(steps)).toEqual([
+      [['up --provider=libvirt --parallel --no-provision'], ['provision master --provision-with=ssh-key', 'provision worker-1 --provision-with=ssh-key', 'provision worker-2 --provision-with=ssh-key']],
+      [['provision master --provision-with=prerequisites', 'provision worker-1 --provision-with=prerequisites', 'provision worker-2 --provision-with=prerequisites']],
+      [['provision master --provision-with=packages', 'provision worker-1 --provision-with=packages', 'provision worker-2 --provision-with=packages']],
+      [['provision master --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane']],
+      [['provision worker-1 --provision-with=worker-files,worker', 'provision worker-2 --provision-with=worker-files,worker']],
     ]);
-    const vbox = upSteps(testPlan({}), {}, { until: 'machines' }).find((s) => s.kind === 'vagrant');
-    expect(vbox?.kind === 'vagrant' && vbox.command.args).toEqual(['up', '--provider=virtualbox', '--no-parallel', '--provision-with=ssh-key']);
+    // VirtualBox starts and provisions one machine at a time.
+    expect(groups(upSteps(testPlan({}), {}, { until: 'machines' }))).toEqual([
+      [['up --provider=virtualbox --no-parallel --no-provision'], ['provision master --provision-with=ssh-key'], ['provision worker-1 --provision-with=ssh-key'], ['provision worker-2 --provision-with=ssh-key']],
+    ]);
+    // Only some machines: `up` names them.
+    const add = upSteps(testPlan({ provider: 'libvirt', workers: { count: 3 } }), { nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } }, { until: 'machines', only: ['worker-3'] });
+    expect(groups(add)).toEqual([[['up --provider=libvirt --parallel --no-provision worker-3'], ['provision worker-3 --provision-with=ssh-key']]]);
   });
 
   it('resumes where it stopped: a second run after a failure in packages on worker-2', () => {
@@ -184,7 +191,7 @@ describe('up as a list of steps', () => {
       'verify prerequisites master,worker-1,worker-2',
     ]);
     const artifacts = steps[2]!;
-    expect(artifacts.kind === 'vagrant' && artifacts.command.args).toContain('--provision-with=artifacts-files,artifacts');
+    expect(artifacts.kind === 'vagrant' && artifacts.commands[0]![0]!.args).toEqual(['provision', 'master', '--provision-with=artifacts-files,artifacts']);
     expect(provisionersOf(offline.workers[0]!, offline)[1]).toEqual({
       name: 'artifacts-files', type: 'file', source: '/srv/k8s-artifacts/v1.37.2/amd64', destination: '/home/vagrant/.kubeadm-vagrant/artifacts',
     });
@@ -237,8 +244,9 @@ describe('the dry run prints the steps with the names of the real checks', () =>
   it('describes each step in one line per machine', () => {
     const steps = upSteps(plan, {}, { until: 'verified' });
     const lines = steps.flatMap((s) => describeStep(s, plan));
-    expect(lines[0]).toBe('would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key');
-    expect(lines[1]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
+    expect(lines[0]).toBe('would run: vagrant up --provider=libvirt --parallel --no-provision');
+    expect(lines[1]).toBe('would run: vagrant provision master --provision-with=ssh-key (at the same time as the others of its group)');
+    expect(lines[4]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
     expect(lines).toContain('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
     expect(lines.at(-1)).toBe('would fetch the admin kubeconfig over ssh from master into .kubeadm-vagrant/kubeconfig');
   });
