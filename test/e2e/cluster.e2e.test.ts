@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NEW_SSH_KEY_KIND, SSH_KEY_KINDS } from '../../src/layout.js';
 import { E2eEnvironment, type ExecResult } from './harness.js';
 
 const ROOT = join(__dirname, '..', '..');
@@ -140,7 +141,7 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
     await step('start the namespace and its libvirtd', () => env.start());
     await step('add the box', () => env.addBox(join(BOX_CACHE, `${BOX!.box}.box`), BOX_NAME));
     dir = await env.projectDir('cluster');
-    key = join(dir, '.kubeadm-vagrant', 'ssh', 'id_rsa');
+    key = join(dir, SSH_KEY_KINDS[NEW_SSH_KEY_KIND].privateKey);
     writeFileSync(
       join(dir, 'cluster.yaml'),
       `# e2e: one control plane and one worker, installed offline from artifacts built from upstream source
