@@ -1,5 +1,6 @@
+import { UsageError } from '../errors.js';
 import { HOST } from '../layout.js';
-import { PHASES, phaseIndex, phaseNodes, provisionerNames, type PhaseDef, type PhaseId } from '../phases.js';
+import { PHASES, phaseIndex, phaseNodes, provisionerNames, reachedVerifyLevel, type PhaseDef, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import type { ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
@@ -11,12 +12,14 @@ import { checkIdsFor, type VerifyLevel } from '../verify/levels.js';
  * runner (./up.ts) executes them; `up --dry-run` prints the very same list.
  */
 export type UpStep =
+  /** The control plane that is already up (setup.controlPlane false) must answer as such over SSH, at the level it reached. */
+  | { kind: 'control-plane-check'; node: NodePlan; level: VerifyLevel; peers: NodePlan[] }
   /** Vagrant runs a phase's provisioners on some machines. */
   | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; command: ExternalCommand }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
-  /** The phase's result is checked over SSH; passing records the phase for `record`. */
-  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; level: VerifyLevel; record: NodePlan[] }
+  /** The phase's result is checked over SSH; passing records the phase for `record`; `peers` are the machines each must reach. */
+  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; level: VerifyLevel; record: NodePlan[]; peers: NodePlan[] }
   /** The admin kubeconfig is fetched into the state directory. */
   | { kind: 'kubeconfig' };
 
@@ -27,6 +30,31 @@ export interface UpStepOptions {
   only?: readonly string[];
   /** The caller (node add) has already made sure the join token is valid. */
   joinTokenChecked?: boolean;
+  /** What to set up (SETUP_MASTER, SETUP_NODES); default both. */
+  setup?: { controlPlane: boolean; workers: boolean };
+}
+
+/** Why a workers-only `up` cannot start, and how to get there. */
+function noControlPlane(plan: ClusterPlan, reached: PhaseId | undefined): UsageError {
+  return new UsageError(
+    `setup.controlPlane is false (SETUP_MASTER=false or --setup-master false), so up only adds workers to a control plane that is up, ` +
+      `but cluster ${plan.name} has none: its control plane ${plan.controlPlane.name} has ${reached ? `only reached phase ${reached}` : 'not been set up'}. ` +
+      'Set it up first with `SETUP_MASTER=true SETUP_NODES=false kubeadm-vagrant up`; nothing was changed',
+  );
+}
+
+/**
+ * The machines `up` may touch, from what it is asked to set up. Workers only: the control plane
+ * must have passed its phase (the state says so), and only the workers that have not joined are
+ * taken; a control plane alone: no worker.
+ */
+function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): { nodes: NodePlan[]; peers: NodePlan[]; workersOnly: boolean } {
+  if (!setup || (setup.controlPlane && setup.workers)) return { nodes: [...plan.nodes], peers: [...plan.nodes], workersOnly: false };
+  // The workers do not exist yet: the control plane must not expect to reach them.
+  if (setup.controlPlane) return { nodes: [plan.controlPlane], peers: [plan.controlPlane], workersOnly: false };
+  const reached = state.nodePhases?.[plan.controlPlane.name];
+  if (phaseIndex(reached) < phaseIndex('control-plane')) throw noControlPlane(plan, reached);
+  return { nodes: plan.workers.filter((w) => phaseIndex(state.nodePhases?.[w.name]) < phaseIndex('workers')), peers: [...plan.nodes], workersOnly: true };
 }
 
 /**
@@ -41,13 +69,26 @@ export function pendingNodes(phase: PhaseDef, candidates: readonly NodePlan[], n
 export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOptions): UpStep[] {
   const target = phaseIndex(opts.until);
   if (target < 0) throw new Error(`unknown phase ${opts.until}`);
-  const selected = (nodes: readonly NodePlan[]) => (opts.only ? nodes.filter((n) => opts.only!.includes(n.name)) : [...nodes]);
+  const scope = setupScope(plan, state, opts.setup);
+  const inScope = new Set(scope.nodes.map((n) => n.name));
+  const selected = (nodes: readonly NodePlan[]) => nodes.filter((n) => inScope.has(n.name) && (!opts.only || opts.only.includes(n.name)));
   const parallel = providerDef(plan.provider).runsInParallel;
   const steps: UpStep[] = [];
-  for (const phase of PHASES.slice(0, target + 1)) {
+  const phases = PHASES.slice(0, target + 1);
+  let joinTokenChecked = opts.joinTokenChecked === true;
+  if (scope.workersOnly) {
+    // As `node add` does: the control plane answers and the join token is good before any machine is touched.
+    // Its peers are the machines that exist already: not the workers this run creates.
+    const peers = plan.nodes.filter((n) => !inScope.has(n.name));
+    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, level: reachedVerifyLevel(state.nodePhases?.[plan.controlPlane.name]), peers });
+    const joins = phases.some((p) => p.needsJoinToken && pendingNodes(p, selected(phaseNodes(plan, p)), state.nodePhases).length > 0);
+    if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phases.find((p) => p.needsJoinToken)!.id });
+    joinTokenChecked = true;
+  }
+  for (const phase of phases) {
     const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state.nodePhases);
     if (nodes.length === 0) continue;
-    if (phase.needsJoinToken && !opts.joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
+    if (phase.needsJoinToken && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
     if (phase.script) {
       const all = nodes.length === plan.nodes.length;
       const command = vagrantUp({ provider: plan.provider, machines: all ? [] : nodes.map((n) => n.name), provisionWith: provisionerNames(phase), parallel });
@@ -55,7 +96,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     }
     // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
     const checked = phase.script ? nodes : selected(plan.nodes);
-    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, level: phase.verify, record: selected(plan.nodes) });
+    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, level: phase.verify, record: selected(plan.nodes), peers: scope.peers });
   }
   if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
   return steps;
@@ -64,6 +105,8 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
 /** What a step does, in one line per machine where it has machines: the dry run's output. */
 export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
   switch (step.kind) {
+    case 'control-plane-check':
+      return [`would check over ssh that the control plane is up: vagrant@${step.node.ip}:22 (${step.node.name}) with ${HOST.sshPrivateKey}: ${checkIdsFor(step.level, step.node, plan).join(', ')}`];
     case 'vagrant':
       return [`would run: ${step.command.title}`];
     case 'join-token':

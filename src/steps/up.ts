@@ -70,9 +70,23 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
   }
 }
 
+/** A workers-only `up` starts from a control plane that is up: it must pass the checks of the level it reached. */
+async function checkControlPlane(step: Extract<UpStep, { kind: 'control-plane-check' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
+  const p = opts.progress.phase(`control plane: check that ${step.node.name} is up`);
+  const report = await verifyCluster(cluster, [step.node], step.level, opts.limits ?? DEFAULT_SSH_LIMITS, { settleMs: 0, peers: step.peers });
+  const failed = report.nodes.flatMap((n) => n.checks.filter((c) => !c.ok));
+  p.done(failed.length === 0, failed.length === 0 ? 'up' : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));
+  if (failed.length > 0) {
+    throw new OperationError(
+      `setup.controlPlane is false, so up only adds workers, but the control plane ${step.node.name} (${step.node.ip}) does not answer as up ` +
+        `(${failed.map((c) => c.check).join(', ')} failed); start it with \`vagrant up master\` in ${cluster.dir}, or set it up again with \`SETUP_NODES=false kubeadm-vagrant up\`. No worker was touched`,
+    );
+  }
+}
+
 async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`${step.phase}: verify ${step.nodes.map((n) => n.name).join(', ')}`);
-  const report = await verifyCluster(cluster, step.nodes, step.level, opts.limits ?? DEFAULT_SSH_LIMITS);
+  const report = await verifyCluster(cluster, step.nodes, step.level, opts.limits ?? DEFAULT_SSH_LIMITS, { peers: step.peers });
   for (const n of report.nodes) {
     const failed = n.checks.filter((c) => !c.ok);
     p.node(n.name, failed.length === 0, failed.length === 0 ? `${n.checks.length} checks passed` : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));
@@ -96,8 +110,20 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
  * never reset.
  */
 export async function up(opts: UpOptions): Promise<UpResult> {
-  let cluster = opts.dryRun ? dryRunCluster(opts.load) : await generateCluster(opts.load);
-  const steps = upSteps(cluster.plan, cluster.state, { until: opts.until, ...(opts.only ? { only: opts.only } : {}), ...(opts.joinTokenChecked ? { joinTokenChecked: true } : {}) });
+  // The steps are planned from what exists before anything is written: a request that cannot
+  // start (workers only, with no control plane) is refused with the directory as it was.
+  const before = dryRunCluster(opts.load);
+  const stepOptions = {
+    until: opts.until,
+    ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),
+    ...(opts.joinTokenChecked ? { joinTokenChecked: true } : {}),
+  };
+  let steps = upSteps(before.plan, before.state, stepOptions);
+  let cluster = before;
+  if (!opts.dryRun) {
+    cluster = await generateCluster(opts.load);
+    steps = upSteps(cluster.plan, cluster.state, stepOptions);
+  }
   const runner = createRunner({ clusterDir: cluster.dir, dryRun: opts.dryRun, logName: opts.logName ?? 'up', redactor: new Redactor([cluster.plan.secrets.token]), print: opts.print });
   let kubeconfigFile: string | undefined;
   try {
@@ -107,6 +133,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         continue;
       }
       switch (step.kind) {
+        case 'control-plane-check':
+          await checkControlPlane(step, cluster, opts);
+          break;
         case 'vagrant':
           await runVagrant(step, runner, opts.progress);
           break;

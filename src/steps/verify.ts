@@ -20,7 +20,13 @@ const SETTLE_BACKOFF = (attempt: number): number => backoffDelay(attempt, 5000, 
  * Verifies nodes at a level; the cluster level reads Kubernetes on the control plane (which is then
  * always connected to) and retries with backoff, bounded, while pods settle. Remembers the result.
  */
-export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[], level: VerifyLevel, limits: SshLimits, opts: { settleMs?: number } = {}): Promise<VerifyReport> {
+export async function verifyCluster(
+  cluster: Cluster,
+  nodes: readonly NodePlan[],
+  level: VerifyLevel,
+  limits: SshLimits,
+  opts: { settleMs?: number; peers?: readonly NodePlan[] } = {},
+): Promise<VerifyReport> {
   const ssh = sshOptions(cluster, limits);
   const kube = level === 'cluster';
   const wanted = new Set(nodes.map((n) => n.name));
@@ -29,7 +35,7 @@ export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[]
     verifyNodes(
       targets.map((n) => ({ planned: n, target: sshTarget(n) })),
       ssh,
-      { phase: kube ? 'cluster' : 'node', cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod, specs: nodeSpecsFor(level, cluster.plan) },
+      { phase: kube ? 'cluster' : 'node', cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod, specs: nodeSpecsFor(level, cluster.plan, opts.peers) },
     );
   const deadline = Date.now() + (kube ? (opts.settleMs ?? CLUSTER_SETTLE_MS) : 0);
   let report = await run();

@@ -58,11 +58,14 @@ export const sandboxImageCheck: NodeCheckSpec = {
   },
 };
 
-/** The node-level checks of a level; peers are every planned node, not only those being verified. */
-export function nodeSpecsFor(level: VerifyLevel, plan: ClusterPlan): (node: PlannedNode) => NodeCheckSpec[] {
+/**
+ * The node-level checks of a level; peers are every planned node, not only those being verified
+ * (or the nodes given, when `up` sets up part of the plan: the control plane alone).
+ */
+export function nodeSpecsFor(level: VerifyLevel, plan: ClusterPlan, peers: readonly PlannedNode[] = plan.nodes): (node: PlannedNode) => NodeCheckSpec[] {
   return (node) => {
     if (level === 'machines') return [hostnameCheck, privateIpCheck];
-    const base = nodeCheckSpecs(node, plan.nodes);
+    const base = nodeCheckSpecs(node, peers);
     return level === 'node' ? base : [...base, kubeToolsCheck(plan.kubernetes.minor, plan.kubernetes.patch), sandboxImageCheck];
   };
 }
