@@ -62,8 +62,9 @@ async function main(): Promise<void> {
   lines.push(`SSH key pair (RSA 3072, node-forge): ${ms(await timeAsync(() => generateSshKeyPair('bench'), runs))}`);
   lines.push(`cluster CA (RSA 2048, node-forge): ${ms(await timeAsync(() => generateClusterCa(), runs))}`);
   try {
-    const { benchVerify } = (await import('./verify-bench.js')) as { benchVerify: () => Promise<string[]> };
+    const { benchVerify, benchVerifyOverLink } = await import('./verify-bench.js');
     lines.push(...(await benchVerify()));
+    lines.push(...(await benchVerifyOverLink()));
   } catch (err) {
     lines.push(`verify bench not available: ${(err as Error).message}`);
   }
