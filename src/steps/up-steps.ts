@@ -49,12 +49,20 @@ function noControlPlane(plan: ClusterPlan, reached: PhaseId | undefined): UsageE
  * taken; a control plane alone: no worker.
  */
 function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): { nodes: NodePlan[]; peers: NodePlan[]; workersOnly: boolean } {
-  if (!setup || (setup.controlPlane && setup.workers)) return { nodes: [...plan.nodes], peers: [...plan.nodes], workersOnly: false };
+  const nodes = machinesToSetUp(plan, state, setup);
+  if (!setup || (setup.controlPlane && setup.workers)) return { nodes, peers: [...plan.nodes], workersOnly: false };
   // The workers do not exist yet: the control plane must not expect to reach them.
-  if (setup.controlPlane) return { nodes: [plan.controlPlane], peers: [plan.controlPlane], workersOnly: false };
+  if (setup.controlPlane) return { nodes, peers: [plan.controlPlane], workersOnly: false };
   const reached = state.nodePhases?.[plan.controlPlane.name];
   if (phaseIndex(reached) < phaseIndex('control-plane')) throw noControlPlane(plan, reached);
-  return { nodes: plan.workers.filter((w) => phaseIndex(state.nodePhases?.[w.name]) < phaseIndex('workers')), peers: [...plan.nodes], workersOnly: true };
+  return { nodes, peers: [...plan.nodes], workersOnly: true };
+}
+
+/** The machines `up` sets up: all; the control plane alone; or the workers that have not joined. */
+export function machinesToSetUp(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): NodePlan[] {
+  if (!setup || (setup.controlPlane && setup.workers)) return [...plan.nodes];
+  if (setup.controlPlane) return [plan.controlPlane];
+  return plan.workers.filter((w) => phaseIndex(state.nodePhases?.[w.name]) < phaseIndex('workers'));
 }
 
 /**

@@ -10,6 +10,7 @@ import { generate } from './generate.js';
 import { fetchKubeconfig } from './kubeconfig.js';
 import type { Progress } from './progress.js';
 import { checkJoinToken } from './tokens.js';
+import { hostPreflight, preflightCheckIds } from './doctor.js';
 import { describeStep, upSteps, type UpStep } from './up-steps.js';
 import { verifyCluster } from './verify.js';
 
@@ -25,6 +26,8 @@ export interface UpOptions {
   logName?: string;
   /** The caller (node add) has already made sure the join token is valid. */
   joinTokenChecked?: boolean;
+  /** The caller (node add) has already run the host checks. */
+  hostChecked?: boolean;
 }
 
 export interface UpResult {
@@ -120,6 +123,10 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   };
   let steps = upSteps(before.plan, before.state, stepOptions);
   let cluster = before;
+  // The machines Vagrant is about to start or create: what the host must hold.
+  const machines = [...new Map(steps.flatMap((s) => (s.kind === 'vagrant' ? s.nodes : [])).map((n) => [n.name, n])).values()];
+  if (opts.dryRun && !opts.hostChecked) opts.print(`would check the host first, as \`kubeadm-vagrant doctor\` does: ${preflightCheckIds(before.plan.provider).join(', ')}`);
+  if (!opts.dryRun && !opts.hostChecked) await hostPreflight({ plan: before.plan, dir: before.dir, machines, progress: opts.progress });
   if (!opts.dryRun) {
     cluster = await generateCluster(opts.load);
     steps = upSteps(cluster.plan, cluster.state, stepOptions);

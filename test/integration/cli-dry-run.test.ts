@@ -123,8 +123,9 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
     const second = run(['up', '--dry-run', '--setup-master', 'false'], dir, { SETUP_NODES: 'yes' });
     expect(second.code, second.stderr).toBe(0);
     const lines = second.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^would check over ssh that the control plane is up: vagrant@192\.168\.56\.10:22 \(master\)/);
-    expect(lines[1]).toBe('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
+    expect(lines[0]).toMatch(/^would check the host first, as `kubeadm-vagrant doctor` does: /);
+    expect(lines[1]).toMatch(/^would check over ssh that the control plane is up: vagrant@192\.168\.56\.10:22 \(master\)/);
+    expect(lines[2]).toBe('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
     expect(runLines(second.stdout)).toEqual([
       'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key worker-1 worker-2',
       'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites worker-1 worker-2',
@@ -132,7 +133,7 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
       'would run: vagrant up --provider=libvirt --parallel --provision-with=worker-files,worker worker-1 worker-2',
     ]);
     // Only the control plane's check touches the master; every vagrant and verify step is a worker's.
-    expect(touched(lines.slice(1).join('\n'))).toEqual(['worker-1', 'worker-2']);
+    expect(touched(lines.slice(2).join('\n'))).toEqual(['worker-1', 'worker-2']);
   });
 
   it('config print shows them; a bad boolean and both false are config errors', () => {
