@@ -1,44 +1,84 @@
 #!/bin/bash
-# Builds the kubeadm-vagrant Debian 12 box for vagrant-libvirt, offline from Debian packages
-# (the machine's configured apt mirror), without any prebuilt image.
+# Builds a kubeadm-vagrant Debian box for vagrant-libvirt (Debian 12 "bookworm" or Debian 13
+# "trixie"), offline from Debian packages (the machine's Debian mirror), without any prebuilt image.
 #
-# Usage: boxes/build-libvirt-box.sh [OUTPUT_DIR]
-#   OUTPUT_DIR defaults to ${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}.
-# Writes OUTPUT_DIR/kubeadm-vagrant-debian12.box and OUTPUT_DIR/kubeadm-vagrant-debian12.manifest.json.
-# Skips the build when the box exists and its manifest records the same recipe hash
-# (sha256 over this script and boxes/recipe/) and the box's sha256 still matches.
+# Usage: boxes/build-libvirt-box.sh [--suite bookworm|trixie] [OUTPUT_DIR]
+#        boxes/build-libvirt-box.sh [--suite bookworm|trixie] --recipe-hash
+#   --suite         which Debian release; default ${KUBEADM_VAGRANT_BOX_SUITE:-bookworm}
+#   --recipe-hash   print the suite's recipe hash and exit (no root needed; nothing is built)
+#   OUTPUT_DIR      defaults to ${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}
+# Writes OUTPUT_DIR/kubeadm-vagrant-debian12.box (bookworm) or kubeadm-vagrant-debian13.box (trixie)
+# and its .manifest.json. Skips the build when the box exists and its manifest records the same
+# recipe hash (sha256 over this script, the shared recipe files and boxes/recipe/suites/SUITE/)
+# and the box's sha256 still matches. Each suite has its own box, manifest, lock and hash.
 # Needs root, debootstrap, sfdisk (fdisk), extlinux, qemu-img, losetup, mkfs.ext4.
 #
 # Environment:
-#   KUBEADM_VAGRANT_BOX_CACHE    default output directory
+#   KUBEADM_VAGRANT_BOX_SUITE     bookworm (default) or trixie; --suite wins
+#   KUBEADM_VAGRANT_BOX_CACHE     default output directory
 #   KUBEADM_VAGRANT_DEBIAN_MIRROR  Debian mirror URL (default: the one apt is configured with)
 #   KUBEADM_VAGRANT_VAGRANT_PUBKEY  Vagrant's insecure public key (default: from the vagrant package)
 #   KUBEADM_VAGRANT_BOX_FORCE=1   rebuild even when the cached box matches
 set -euo pipefail
 
-readonly BOX_NAME=kubeadm-vagrant-debian12
-readonly SUITE=bookworm
 readonly DISK_GIB=16
 readonly SWAP_MIB=64
 readonly PART_START_SECTOR=2048
 
+usage() { # usage EXIT_CODE
+  cat >&2 <<'EOF'
+Usage: boxes/build-libvirt-box.sh [--suite bookworm|trixie] [OUTPUT_DIR]
+       boxes/build-libvirt-box.sh [--suite bookworm|trixie] --recipe-hash
+EOF
+  exit "$1"
+}
+
+suite=${KUBEADM_VAGRANT_BOX_SUITE:-bookworm}
+print_hash=0
+output_arg=
+while (($# > 0)); do
+  case $1 in
+    --suite) (($# >= 2)) || usage 2; suite=$2; shift 2 ;;
+    --suite=*) suite=${1#--suite=}; shift ;;
+    --recipe-hash) print_hash=1; shift ;;
+    -h | --help) usage 0 ;;
+    -*) echo "build-libvirt-box: unknown option $1" >&2; usage 2 ;;
+    *) [[ -z $output_arg ]] || usage 2; output_arg=$1; shift ;;
+  esac
+done
+
+# The box each suite makes: file name and the guest's default hostname.
+case $suite in
+  bookworm) debian_major=12 ;;
+  trixie) debian_major=13 ;;
+  *) echo "build-libvirt-box: unknown suite '$suite' (bookworm or trixie)" >&2; exit 2 ;;
+esac
+readonly SUITE=$suite
+readonly BOX_NAME=kubeadm-vagrant-debian$debian_major
+readonly GUEST_HOSTNAME=debian$debian_major
+
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 recipe_dir=$script_dir/recipe
-output_dir=${1:-${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}}
+suite_dir=$recipe_dir/suites/$SUITE
+[[ -d $suite_dir ]] || { echo "build-libvirt-box: no recipe for $SUITE in $suite_dir" >&2; exit 2; }
+output_dir=${output_arg:-${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}}
 box_file=$output_dir/$BOX_NAME.box
 manifest_file=$output_dir/$BOX_NAME.manifest.json
 started_at=$(date +%s)
 
-log() { printf '[build-libvirt-box %4ss] %s\n' "$(($(date +%s) - started_at))" "$*" >&2; }
+log() { printf '[build-libvirt-box %s %4ss] %s\n' "$SUITE" "$(($(date +%s) - started_at))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# sha256 over this script and every recipe file, by relative path, so moving the checkout does not change it.
+# sha256 over this script, the shared recipe files and this suite's own ones (not the other suites'),
+# by relative path, so moving the checkout does not change it.
 recipe_hash() {
   (
     cd "$script_dir"
     {
+      echo "suite $SUITE"
       sha256sum "$(basename "${BASH_SOURCE[0]}")"
-      find recipe -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+      find recipe -path recipe/suites -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+      find "recipe/suites/$SUITE" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
     } | sha256sum | cut -d' ' -f1
   )
 }
@@ -47,36 +87,53 @@ json_field() { # json_field FILE KEY: the string value of a top-level key, or no
   sed -n "s/^[[:space:]]*\"$2\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$1" | head -n1
 }
 
-# The Debian mirror apt is configured with for $SUITE main (never a hard-coded host).
+# The host's own Debian release (apt's sources name it; the mirror serves the other suites too).
+host_suite() {
+  local codename=''
+  if [[ -r /etc/os-release ]]; then
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release | tr -d '"')
+  fi
+  printf '%s\n' "${codename:-$SUITE}"
+}
+
+# The Debian mirror apt is configured with (never a hard-coded host): the one for $SUITE main, else
+# the one for the host's own release main, since one Debian mirror serves every suite.
 find_mirror() {
-  local mirror
+  local mirror='' wanted
   if [[ -n ${KUBEADM_VAGRANT_DEBIAN_MIRROR:-} ]]; then
-    printf '%s\n' "$KUBEADM_VAGRANT_DEBIAN_MIRROR"
+    printf '%s\n' "${KUBEADM_VAGRANT_DEBIAN_MIRROR%/}/"
     return
   fi
-  # shellcheck disable=SC2016 # $(...) are apt's format fields, not shell
-  mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' 2>/dev/null |
-    awk -v s="$SUITE" '$2 == s && $3 == "main" { print $1; exit }')
-  if [[ -z $mirror ]]; then # No apt lists yet: read the sources themselves (one-line and deb822 formats).
-    mirror=$(
-      {
-        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-          awk -v s="$SUITE" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i + 1) == s) print $i }'
-        cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-          awk -v s="$SUITE" 'BEGIN { RS = ""; FS = "\n" } /(^|\n)Types:[^\n]*deb( |$|\n)/ && $0 ~ ("Suites:[^\n]*[ ]" s "([ ]|$|\n)") {
-            for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { split($i, a, " "); print a[2] } }'
-      } | head -n1
-    )
-  fi
-  [[ -n $mirror ]] || die "no Debian $SUITE mirror in apt's sources; set KUBEADM_VAGRANT_DEBIAN_MIRROR"
+  for wanted in "$SUITE" "$(host_suite)"; do
+    # shellcheck disable=SC2016 # $(...) are apt's format fields, not shell
+    mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' 2>/dev/null |
+      awk -v s="$wanted" '$2 == s && $3 == "main" { print $1; exit }')
+    if [[ -z $mirror ]]; then # No apt lists yet: read the sources themselves (one-line and deb822 formats).
+      mirror=$(
+        {
+          cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            awk -v s="$wanted" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i + 1) == s) print $i }'
+          cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+            awk -v s="$wanted" 'BEGIN { RS = ""; FS = "\n" } /(^|\n)Types:[^\n]*deb( |$|\n)/ && $0 ~ ("Suites:[^\n]*[ ]" s "([ ]|$|\n)") {
+              for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { split($i, a, " "); print a[2] } }'
+        } | head -n1
+      )
+    fi
+    if [[ -n $mirror ]]; then break; fi
+  done
+  [[ -n $mirror ]] || die "no Debian mirror in apt's sources; set KUBEADM_VAGRANT_DEBIAN_MIRROR"
   printf '%s\n' "${mirror%/}/"
 }
 
-# Every apt source for $SUITE, $SUITE-updates and $SUITE-security, as one-line entries for the guest.
+# The guest's apt sources: $SUITE, $SUITE-updates and $SUITE-security main from the same hosts
+# apt uses for the host's own release (for a bookworm box on a bookworm host: apt's own lines).
 guest_sources() {
+  local host
+  host=$(host_suite)
   # shellcheck disable=SC2016 # $(...) are apt's format fields, not shell
   apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' 2>/dev/null |
-    awk -v s="$SUITE" '($2 == s || $2 == s "-updates" || $2 == s "-security") && $3 == "main" { print "deb " $1 " " $2 " main" }' |
+    awk -v h="$host" -v s="$SUITE" '$3 == "main" && ($2 == h || $2 == h "-updates" || $2 == h "-security") {
+      print "deb " $1 " " s substr($2, length(h) + 1) " main" }' |
     LC_ALL=C sort -u
 }
 
@@ -98,6 +155,10 @@ find_vagrant_pubkey() {
 
 # ---- cache check ----------------------------------------------------------------------------
 hash=$(recipe_hash)
+if ((print_hash)); then
+  printf '%s\n' "$hash"
+  exit 0
+fi
 if [[ -f $box_file && -f $manifest_file && -z ${KUBEADM_VAGRANT_BOX_FORCE:-} ]]; then
   if [[ $(json_field "$manifest_file" recipeHash) == "$hash" ]] &&
     [[ $(sha256sum "$box_file" | cut -d' ' -f1) == "$(json_field "$manifest_file" sha256)" ]]; then
@@ -171,11 +232,14 @@ debootstrap --variant=minbase --arch=amd64 --components=main --include=ca-certif
   "$SUITE" "$root_dir" "$mirror" >"$work_dir/debootstrap.log" 2>&1 ||
   { tail -n 30 "$work_dir/debootstrap.log" >&2; die "debootstrap failed"; }
 
-# Files of the recipe (dpkg's excludes among them, so they apply to every package installed next),
-# owned by root whoever owns the checkout; configure-guest.sh sets the special modes.
-while IFS= read -r -d '' file; do
-  install -D -m 0644 -o root -g root "$recipe_dir/rootfs/$file" "$root_dir/$file"
-done < <(cd "$recipe_dir/rootfs" && find . -type f -printf '%P\0')
+# Files of the recipe, shared then the suite's own (dpkg's excludes among them, so they apply to every
+# package installed next), owned by root whoever owns the checkout; configure-guest.sh sets the special modes.
+for overlay in "$recipe_dir/rootfs" "$suite_dir/rootfs"; do
+  [[ -d $overlay ]] || continue
+  while IFS= read -r -d '' file; do
+    install -D -m 0644 -o root -g root "$overlay/$file" "$root_dir/$file"
+  done < <(cd "$overlay" && find . -type f -printf '%P\0')
+done
 guest_sources >"$root_dir/etc/apt/sources.list"
 if [[ ! -s $root_dir/etc/apt/sources.list ]]; then
   printf 'deb %s %s main\n' "$mirror" "$SUITE" >"$root_dir/etc/apt/sources.list"
@@ -188,7 +252,8 @@ mount -t proc proc "$root_dir/proc"
 mount -t sysfs -o ro sysfs "$root_dir/sys"
 mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root_dir/dev/pts"
 
-mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe_dir/packages.txt")
+# The shared package list, then the suite's own.
+mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe_dir/packages.txt" "$suite_dir/packages.txt")
 log "apt-get install ${#packages[@]} packages"
 chroot_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C HOME=/root)
 {
@@ -203,8 +268,7 @@ kernels=("$root_dir"/boot/vmlinuz-*)
 kernel=$(basename "${kernels[0]}")
 initrd=initrd.img-${kernel#vmlinuz-}
 [[ -f $root_dir/boot/$initrd ]] || die "no $initrd in the image"
-# shellcheck disable=SC2016 # ${Version} is dpkg-query's field, not shell
-containerd_version=$(chroot "$root_dir" dpkg-query -W -f '${Version}' containerd)
+debian_version=$(cat "$root_dir/etc/debian_version")
 
 # ---- disk -----------------------------------------------------------------------------------
 raw=$work_dir/disk.raw
@@ -222,7 +286,7 @@ root_uuid=$(blkid -s UUID -o value "$loop_dev")
 install -m 0644 "$pubkey" "$root_dir/tmp/vagrant.pub"
 install -m 0755 "$recipe_dir/configure-guest.sh" "$root_dir/tmp/configure-guest.sh"
 log "configure the guest"
-chroot "$root_dir" "${chroot_env[@]}" /bin/bash /tmp/configure-guest.sh "$root_uuid" "$SWAP_MIB" /tmp/vagrant.pub
+chroot "$root_dir" "${chroot_env[@]}" /bin/bash /tmp/configure-guest.sh "$root_uuid" "$SWAP_MIB" /tmp/vagrant.pub "$GUEST_HOSTNAME"
 rm -f "$root_dir/usr/sbin/policy-rc.d" "$root_dir/tmp/configure-guest.sh"
 umount "$root_dir/dev/pts" "$root_dir/sys" "$root_dir/proc"
 
@@ -266,9 +330,9 @@ cat >"$work_dir/manifest.json" <<EOF
   "bytes": $box_bytes,
   "recipeHash": "$hash",
   "suite": "$SUITE",
+  "debianVersion": "$debian_version",
   "mirror": "$mirror",
   "kernel": "${kernel#vmlinuz-}",
-  "containerd": "$containerd_version",
   "virtualSizeGiB": $DISK_GIB,
   "swapMiB": $SWAP_MIB
 }

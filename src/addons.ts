@@ -1,5 +1,14 @@
-/** Add-ons besides the pod network (src/cni): pinned releases; the control plane downloads their manifests once and keeps them. */
-export const DASHBOARD = {
-  version: 'v2.7.0',
-  manifest: 'https://raw.githubusercontent.com/kubernetes/dashboard/v2.7.0/aio/deploy/recommended.yaml',
+/**
+ * Add-ons besides the pod network (src/cni). The Kubernetes Dashboard was archived upstream in
+ * January 2026; Headlamp (kubernetes-sigs/headlamp) is its recommended successor: `addons.dashboard`
+ * installs Headlamp, from a manifest of our own (upstream's plain manifest tracks :latest).
+ */
+export const HEADLAMP = {
+  version: 'v0.45.0',
+  image: 'ghcr.io/headlamp-k8s/headlamp:v0.45.0',
+  namespace: 'kube-system',
+  /** The NodePort it answers on, on every node's address: http://<masterIP>:30080. */
+  nodePort: 30080,
+  /** The ServiceAccount whose short-lived tokens log in to it (`kubectl create token`). */
+  serviceAccount: 'headlamp-admin',
 } as const;

@@ -27,6 +27,10 @@ export interface CatalogDistro {
   family: Family;
   /** Provider id → architecture → box name; null where no public box is known. */
   boxes: Record<string, Partial<Record<Arch, string | null>>>;
+  /** Provider id → where those boxes were seen (publisher build sources, dated reports). */
+  seen?: Record<string, string>;
+  /** The CPU level the distro's userland needs (RHEL 10: x86-64-v3). */
+  cpu?: 'x86-64-v3';
 }
 
 export interface Catalog {

@@ -74,6 +74,8 @@ export const GUEST = {
   /** Where the scripts keep the kubeadm configs and add-on manifests (0700, root). */
   configDir: '/etc/kubernetes/kubeadm-vagrant',
   pkiDir: '/etc/kubernetes/pki',
+  /** Offline installs: the artifacts, once their checksums are verified (root-owned). */
+  artifactsDir: '/var/lib/kubeadm-vagrant/artifacts',
   /** The admin kubeconfig kubeadm init writes on the control plane. */
   adminKubeconfig: '/etc/kubernetes/admin.conf',
   /** The kubelet's kubeconfig, written by kubeadm init or join: the node has joined. */

@@ -1,11 +1,12 @@
 #!/bin/bash
 # Runs inside the box's root file system (chroot) after the packages are installed.
-# Usage: configure-guest.sh ROOT_UUID SWAP_MIB PUBKEY_FILE
+# Usage: configure-guest.sh ROOT_UUID SWAP_MIB PUBKEY_FILE HOSTNAME
 set -euo pipefail
 
 root_uuid=$1
 swap_mib=$2
 pubkey_file=$3
+guest_hostname=$4
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
@@ -41,28 +42,44 @@ dd if=/dev/zero of=/swapfile bs=1M count="$swap_mib" status=none
 chmod 0600 /swapfile
 mkswap /swapfile >/dev/null
 
-echo debian12 >/etc/hostname
-cat >/etc/hosts <<'EOF'
+echo "$guest_hostname" >/etc/hostname
+cat >/etc/hosts <<EOF
 127.0.0.1 localhost
-127.0.1.1 debian12
+127.0.1.1 $guest_hostname
 ::1 localhost ip6-localhost ip6-loopback
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 EOF
 install -d -m 0755 /etc/network/interfaces.d
 
-# Sanity checks of what the prerequisites phase relies on.
-containerd config default | grep -q 'SystemdCgroup'
+# iptables, ip6tables, ebtables and arptables on the nf_tables backend (Debian's default; made
+# explicit so kube-proxy and the CNI plugins never meet legacy rules).
+for tool in iptables ip6tables ebtables arptables; do
+  if update-alternatives --query "$tool" >/dev/null 2>&1; then
+    update-alternatives --quiet --set "$tool" "/usr/sbin/$tool-nft"
+  fi
+done
+
+# Sanity checks of what kubeadm's preflight, the kubelet, kube-proxy and the CNI plugins use.
+for tool in conntrack socat iptables ip6tables ebtables ethtool nsenter ip modprobe mount swapon swapoff \
+  sysctl nft ipset curl; do
+  command -v "$tool" >/dev/null || { echo "configure-guest: $tool missing" >&2; exit 1; }
+done
+iptables --version | grep -q 'nf_tables'
+ebtables --version | grep -q 'nf_tables'
 kver=$(basename "$(ls -d /lib/modules/*)")
-for module in overlay br_netfilter; do
+for module in overlay br_netfilter nf_conntrack vxlan; do
   modinfo -k "$kver" "$module" >/dev/null
 done
 
-# Per-machine identity is made at first boot.
+# Per-machine identity is made at first boot (systemd takes the VM's SMBIOS UUID). Empty, not
+# "uninitialized": systemd then skips its first-boot units (systemd-firstboot's console prompts).
 : >/etc/machine-id
+mkdir -p /var/lib/dbus
 rm -f /var/lib/dbus/machine-id
 ln -s /etc/machine-id /var/lib/dbus/machine-id
-rm -f /var/lib/dhcp/*.leases /etc/resolv.conf
+# Leases of isc-dhcp-client (bookworm) and dhcpcd (trixie), if any.
+rm -rf /var/lib/dhcp/*.leases /var/lib/dhcpcd/* /etc/resolv.conf
 
 # Smaller image: what dpkg's excludes (etc/dpkg/dpkg.cfg.d) kept out of later packages, also for
 # the ones debootstrap installed before them.

@@ -14,4 +14,6 @@ export interface CniDef {
   manifests: readonly { name: string; url: string }[];
   /** The pod that proves the network runs on a node (one per node, from a DaemonSet). */
   nodePod: PodMatcher;
+  /** What an offline install needs from the artifacts directory besides the manifests. */
+  offline: { images: readonly string[]; cniPlugins: readonly string[] };
 }

@@ -8,10 +8,9 @@ export function registerDoctor(program: Command): void {
   )
     .option('--json', 'print the report as JSON')
     .action(async (opts: ConfigCliOptions & { json?: boolean }) => {
-      const [{ doctor, formatHostCheck }, { loadConfig }] = await Promise.all([import('../steps/doctor.js'), import('../config/load.js')]);
-      const load = loadOptions(opts);
-      printWarnings(loadConfig(load).warnings);
-      const report = await doctor({ load });
+      const { doctor, formatHostCheck } = await import('../steps/doctor.js');
+      const { report, warnings } = await doctor({ load: loadOptions(opts) });
+      printWarnings(warnings);
       if (opts.json) out(JSON.stringify(report, null, 2));
       else {
         for (const c of report.checks) for (const line of formatHostCheck(c)) out(line);

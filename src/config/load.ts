@@ -4,6 +4,8 @@ import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { CNI_IDS } from '../cni/index.js';
 import { hostArch, loadCatalog } from '../distros.js';
+import { checkArtifacts, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
+import { offlineNeeds } from '../offline/needs.js';
 import { DEFAULT_CONFIG_FILE } from '../layout.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 import { envOverrides, flagOverrides, overrideSources, type FlagValues } from './flags.js';
@@ -23,6 +25,8 @@ export interface LoadOptions {
 
 export interface LoadedConfig {
   config: ClusterConfig;
+  /** offline.dir resolved and checked: the directory of the planned version and this architecture. */
+  offline?: OfflineArtifacts;
   /** The config file read, if any. */
   file?: string;
   /** The cluster directory: the config file's directory, or the current directory. */
@@ -186,5 +190,15 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { config, errors, warnings } = validateRaw(raw, defaultValidationContext(), sources);
   problems.push(...errors);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);
-  return { config, file, dir: file ? dirname(file) : cwd, warnings };
+  const dir = file ? dirname(file) : cwd;
+  const offline = config.offline.dir === '' ? undefined : loadOffline(config, resolve(dir, config.offline.dir), file);
+  return { config, file, dir, warnings, ...(offline ? { offline } : {}) };
+}
+
+/** Resolves offline.dir (relative to the config file) and checks it holds what the config needs. */
+function loadOffline(config: ClusterConfig, root: string, file: string | undefined): OfflineArtifacts {
+  const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
+  if (artifacts) problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch)));
+  if (problems.length > 0 || !artifacts) throw new ConfigError(problems, file);
+  return artifacts;
 }

@@ -5,22 +5,52 @@ import { DISTRO_IDS } from '../distros.js';
 import { isIPv4Cidr } from '../net.js';
 import { PROVIDER_IDS, PROVIDER_OPTIONS } from '../providers/index.js';
 import { TOKEN_PATTERN } from '../token.js';
+import { MINORS_AHEAD_ACCEPTED, NEWEST_MINOR, NEWEST_PROVEN_MINOR, OLDEST_MINOR } from '../versions.js';
 import { parseDuration, ttlProblem } from './duration.js';
 
 export const API_VERSION = 'kubeadm-vagrant/v1alpha1';
 export const KIND = 'Cluster';
-/** The oldest Kubernetes minor we render for (kubeadm v1beta3); v1beta4 from 1.31. */
-export const MIN_K8S_MINOR = 30;
+/** The oldest Kubernetes minor we render for: kubeadm config v1beta4 exists from 1.31 (see src/versions.ts). */
+export const MIN_K8S_MINOR = OLDEST_MINOR;
 
-/** kubeadm's preflight minimums for a control-plane node (NumCPU, Mem checks). */
+/**
+ * kubeadm's preflight minimums for a control-plane node (NumCPU, Mem checks). Mem compares the
+ * usable RAM, after the kernel's reservation, with 1700 MB: a 1700 MiB VM fails it, 2048 passes.
+ */
 export const CONTROL_PLANE_MIN_CPUS = 2;
-export const CONTROL_PLANE_MIN_MEMORY_MIB = 1700;
+export const CONTROL_PLANE_MIN_MEMORY_MIB = 2048;
 /** The shortest tokenTTL accepted: under software emulation workers may join some minutes after kubeadm init. */
 export const MIN_TOKEN_TTL = '10m';
 const MIN_TOKEN_TTL_MS = parseDuration(MIN_TOKEN_TTL)!;
 
+/** kube-proxy's modes; ipvs is deprecated upstream (1.35) and not offered. */
+export const PROXY_MODES = ['iptables', 'nftables'] as const;
+/**
+ * containerd 2.x from its official release archives (or, with offline.dir, from the artifacts), or
+ * the distro's own package (containerd 1.x on most distros today: only when asked for).
+ */
+export const CONTAINERD_SOURCES = ['release', 'distro'] as const;
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const K8S_VERSION = /^1\.(\d+)(\.(\d+))?$/;
+
+/**
+ * Why a Kubernetes version is refused, in one sentence, or undefined when it is one this tool can
+ * render: `1.N` or `1.N.P` without leading zeros, N from the oldest supported minor to a couple
+ * past the newest known (those, and minors past their end of life, get a warning instead).
+ */
+export function versionProblem(v: string): string | undefined {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?$/.exec(v);
+  if (!m) return `"${v}" is not a Kubernetes version: give a minor such as "${NEWEST_PROVEN_MINOR}" or a patch such as "${NEWEST_PROVEN_MINOR}.2"`;
+  const [major, minor, patch] = [m[1]!, m[2]!, m[3]];
+  const leadingZero = [major, minor, patch].find((part) => part !== undefined && part.length > 1 && part.startsWith('0'));
+  if (leadingZero !== undefined) return `"${v}" has a leading zero (${leadingZero}); write ${[major, minor, patch].filter((x) => x !== undefined).map((x) => String(Number(x))).join('.')}`;
+  if (major !== '1') return `Kubernetes ${major}.x does not exist; every release is 1.x (the newest this tool knows is ${NEWEST_PROVEN_MINOR})`;
+  const n = Number(minor);
+  if (n < OLDEST_MINOR) return `1.${n} is not supported: kubeadm-vagrant needs 1.${OLDEST_MINOR} or newer (kubeadm config v1beta4)`;
+  if (n > NEWEST_MINOR + MINORS_AHEAD_ACCEPTED) return `1.${n} is not a Kubernetes release: the newest known minor is 1.${NEWEST_MINOR}`;
+  if (patch !== undefined && patch.length > 2) return `"${v}": patch releases are numbered 0 to 99`;
+  return undefined;
+}
 
 function enumOf<T extends readonly [string, ...string[]]>(values: T, what: string) {
   return z.enum(values, { error: () => `must be one of ${values.join(', ')} (the ${what})` });
@@ -69,12 +99,12 @@ export const clusterSchema = z.strictObject({
   kubernetes: z
     .strictObject({
       version: z
-        .string({ error: () => 'must be a quoted string such as "1.33" or "1.33.2"' })
-        .regex(K8S_VERSION, { error: () => 'must be a minor such as "1.33" or a patch such as "1.33.2"' })
-        .refine((v) => Number(K8S_VERSION.exec(v)?.[1]) >= MIN_K8S_MINOR, {
-          error: () => `Kubernetes 1.${MIN_K8S_MINOR} or newer is supported`,
+        .string({ error: () => `must be a quoted string such as "${NEWEST_PROVEN_MINOR}" or "${NEWEST_PROVEN_MINOR}.2"` })
+        .superRefine((v, ctx) => {
+          const problem = versionProblem(v);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
         })
-        .default('1.33'),
+        .default(NEWEST_PROVEN_MINOR),
       cni: enumOf(CNI_IDS, 'pod network add-on').default('flannel'),
       podSubnet: cidr.default('10.244.0.0/16'),
       serviceSubnet: cidr.default('10.96.0.0/12'),
@@ -95,6 +125,17 @@ export const clusterSchema = z.strictObject({
           }),
         )
         .default('24h'),
+      proxyMode: enumOf(PROXY_MODES, "kube-proxy's mode; ipvs is deprecated upstream").default('iptables'),
+    })
+    .prefault({}),
+  runtime: z
+    .strictObject({
+      containerd: enumOf(CONTAINERD_SOURCES, 'where containerd comes from').default('release'),
+    })
+    .prefault({}),
+  offline: z
+    .strictObject({
+      dir: z.string({ error: () => 'must be a directory path (a string), or empty to download on the guests' }).default(''),
     })
     .prefault({}),
   network: z

@@ -1,5 +1,7 @@
 import { catalogBox, type Arch, type Catalog } from '../distros.js';
 import type { ConfigProblem } from '../errors.js';
+import { minorInfo, MINORS, NEWEST_PROVEN_MINOR } from '../versions.js';
+import { versionProblem } from './schema.js';
 import { cidrRange, firstWorkerIP, hasHostBits, intToIp, ipToInt, isIPv4, overlaps, slash24, slash24Count, type Range } from '../net.js';
 import { PROVIDERS } from '../providers/index.js';
 import { workerIndicesFor } from '../worker-indices.js';
@@ -10,14 +12,40 @@ export interface ValidationContext {
   arch: Arch;
   /** The worker indices a cluster directory has in use (after `node remove`); default 1..count. */
   workerIndices?: readonly number[];
+  /** Today, for end-of-life warnings (default: now). */
+  now?: Date;
+}
+
+/** A warning for a minor past its end of life or newer than the newest known; nothing for a maintained one. */
+export function versionWarning(version: string, now: Date): ConfigProblem | undefined {
+  if (versionProblem(version)) return undefined;
+  const minor = version.split('.').slice(0, 2).join('.');
+  const info = minorInfo(minor);
+  const today = now.toISOString().slice(0, 10);
+  if (!info) {
+    return {
+      path: 'kubernetes.version',
+      message: `${minor} is newer than the newest minor this tool knows (${NEWEST_PROVEN_MINOR}): its kubeadm config and images are untested`,
+      hint: `use "${NEWEST_PROVEN_MINOR}" unless you are trying ${minor} on purpose`,
+    };
+  }
+  if (info.endOfLife < today) {
+    const maintained = MINORS.filter((m) => m.endOfLife >= today && m.released <= today).map((m) => m.minor);
+    return {
+      path: 'kubernetes.version',
+      message: `${minor} reached its end of life on ${info.endOfLife}: no more fixes upstream`,
+      hint: `the maintained minors are ${maintained.join(', ')}`,
+    };
+  }
+  return undefined;
 }
 
 /** Loosely typed view of a config whose fields may have failed their own checks. */
 interface LooseConfig {
   provider?: unknown;
+  kubernetes?: { version?: unknown; podSubnet?: unknown; serviceSubnet?: unknown };
   distro?: unknown;
   box?: unknown;
-  kubernetes?: { podSubnet?: unknown; serviceSubnet?: unknown };
   network?: { masterIP?: unknown; workerIPStart?: unknown };
   workers?: { count?: unknown };
 }
@@ -53,6 +81,10 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
       hint: 'set `box:` in cluster.yaml (or --box, BOX_IMAGE) to a box that exists for your provider and architecture, or pick another distro',
     });
   }
+
+  const version = cfg.kubernetes?.version;
+  const versionNote = typeof version === 'string' ? versionWarning(version, ctx.now ?? new Date()) : undefined;
+  if (versionNote) warnings.push(versionNote);
 
   let nodeNet: Range | undefined;
   if (isIPv4(masterIP)) {

@@ -1,7 +1,8 @@
 import type { ClusterConfig } from '../config/schema.js';
 import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
-import { PROVIDER_OPTIONS } from '../providers/index.js';
+import type { OfflineArtifacts } from '../offline/artifacts.js';
+import { PROVIDER_OPTIONS, providerDef } from '../providers/index.js';
 import { workerIndicesFor } from '../worker-indices.js';
 
 export { defaultWorkerIndices, workerIndicesFor } from '../worker-indices.js';
@@ -37,14 +38,16 @@ export interface ClusterPlan {
   provider: string;
   /** Each provider's own config section (e.g. `libvirt: {driver}`), for its Vagrantfile block. */
   providerOptions: Record<string, unknown>;
-  distro: { id: string; family: Family };
+  distro: { id: string; family: Family; cpu?: 'x86-64-v3' };
   box: { name: string; version?: string };
   kubernetes: {
     /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
     minor: string;
     /** The exact patch `1.33.2` when the config pins one; otherwise the repository's newest. */
     patch?: string;
-    kubeadmApiVersion: 'kubeadm.k8s.io/v1beta3' | 'kubeadm.k8s.io/v1beta4';
+    /** v1beta4 exists in every supported minor (1.31+); 1.37 refuses v1beta3. */
+    kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4';
+    proxyMode: 'iptables' | 'nftables';
     /** A CNI id of src/cni. */
     cni: string;
     podSubnet: string;
@@ -57,6 +60,18 @@ export interface ClusterPlan {
     /** The master's /24, which holds every node. */
     nodeNetwork: string;
   };
+  /**
+   * Where containerd comes from: its release archives (downloaded on the guests), the offline
+   * artifacts, or the distro's package.
+   */
+  containerd: 'release' | 'artifacts' | 'distro';
+  /** Offline installs: the guests take everything from this host directory (the patch's own). */
+  offline?: { dir: string; patch: string; sumsHash: string };
+  /**
+   * How much slower than real hardware the machines run (software emulation): kubeadm's waits,
+   * the static pods' probes and up's and verify's waits are multiplied by it.
+   */
+  slowdown: number;
   controlPlane: NodePlan;
   workers: NodePlan[];
   /** Control plane first, then workers by index. */
@@ -70,6 +85,8 @@ export interface PlanInputs {
   /** The host's architecture: it picks the catalog's box. */
   arch: Arch;
   catalog: Catalog;
+  /** The resolved offline artifacts directory, when offline.dir is set. */
+  offline?: OfflineArtifacts;
   /**
    * The worker indices that exist (worker-N). Defaults to 1..workers.count; after a node is
    * removed the others keep their names and addresses.
@@ -96,8 +113,10 @@ function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch): { name
  * Its input is a validated config (every node fits its network); it makes no I/O and reports no
  * config errors.
  */
-export function buildPlan({ config, secrets, arch, catalog, workerIndices }: PlanInputs): ClusterPlan {
-  const [major, minor, patch] = config.kubernetes.version.split('.');
+export function buildPlan({ config, secrets, arch, catalog, offline, workerIndices }: PlanInputs): ClusterPlan {
+  // Offline, the version is the one of the artifacts directory (a minor takes its newest patch there).
+  const version = offline?.patch ?? config.kubernetes.version;
+  const [major, minor, patch] = version.split('.');
   const indices = workerIndicesFor(config.workers.count, workerIndices);
   const masterIP = config.network.masterIP;
 
@@ -126,12 +145,13 @@ export function buildPlan({ config, secrets, arch, catalog, workerIndices }: Pla
     name: config.name,
     provider: config.provider,
     providerOptions: Object.fromEntries(Object.keys(PROVIDER_OPTIONS).map((id) => [id, config[id as keyof typeof PROVIDER_OPTIONS]])),
-    distro: { id: config.distro, family: catalog.distros[config.distro]!.family },
+    distro: { id: config.distro, family: catalog.distros[config.distro]!.family, ...(catalog.distros[config.distro]!.cpu ? { cpu: catalog.distros[config.distro]!.cpu! } : {}) },
     box: resolveBox(config, catalog, arch),
     kubernetes: {
       minor: `${major}.${minor}`,
-      ...(patch !== undefined ? { patch: config.kubernetes.version } : {}),
-      kubeadmApiVersion: Number(minor) >= 31 ? 'kubeadm.k8s.io/v1beta4' : 'kubeadm.k8s.io/v1beta3',
+      ...(patch !== undefined ? { patch: version } : {}),
+      kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4',
+      proxyMode: config.kubernetes.proxyMode,
       cni: config.kubernetes.cni,
       podSubnet: config.kubernetes.podSubnet,
       serviceSubnet: config.kubernetes.serviceSubnet,
@@ -139,6 +159,9 @@ export function buildPlan({ config, secrets, arch, catalog, workerIndices }: Pla
       dashboard: config.addons.dashboard,
     },
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
+    containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
+    ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash } } : {}),
+    slowdown: providerDef(config.provider).slowdown?.(config[config.provider as keyof typeof config]) ?? 1,
     controlPlane,
     workers,
     nodes: [controlPlane, ...workers],

@@ -19,6 +19,9 @@ export const libvirtOptions = z
 
 export type LibvirtOptions = z.infer<typeof libvirtOptions>;
 
+/** The factor for software emulation (see slowdown). */
+export const QEMU_SLOWDOWN = 5;
+
 /** vagrant-libvirt's defaults (lib/vagrant-libvirt/config.rb): its management network and storage pool. */
 export const MANAGEMENT_NETWORK = { name: 'vagrant-libvirt', cidr: '192.168.121.0/24' } as const;
 export const STORAGE_POOL = 'default';
@@ -259,6 +262,9 @@ export const libvirt: ProviderDef = {
   natNetwork: { cidr: MANAGEMENT_NETWORK.cidr, what: "vagrant-libvirt's management network" },
   runsInParallel: true,
   options: libvirtOptions,
+  // qemu's software emulation (TCG) runs CPU-bound work 6-22 times slower than the host (measured
+  // on the project's machines); kubeadm's defaults have some slack already, so 5 is enough.
+  slowdown: (options) => ((options as Partial<LibvirtOptions> | undefined)?.driver === 'qemu' ? QEMU_SLOWDOWN : 1),
   host: {
     checks: [pluginCheck, libvirtdCheck, kvmCheck, managementNetworkCheck, storagePoolCheck, domainsCheck],
     interfaceProbes: networkProbes,

@@ -23,6 +23,11 @@ export interface ProviderDef {
   runsInParallel: boolean;
   /** The provider's own section of cluster.yaml (e.g. `libvirt: {driver: qemu}`), if it has one. */
   options?: z.ZodType;
+  /**
+   * How much slower than hardware its machines run, given its config section (software emulation
+   * is several times slower): kubeadm's and up's waits are multiplied by it. Default 1.
+   */
+  slowdown?: (options: unknown) => number;
   /** Provider-specific config checks (e.g. VirtualBox's host-only range). */
   check?: (input: ProviderCheckInput) => { errors: ConfigProblem[]; warnings: ConfigProblem[] };
   /** Its host checks for `doctor` and `up` (the provider installed and usable, its networks, clashes). */

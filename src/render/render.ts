@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
-import { DASHBOARD } from '../addons.js';
+import { HEADLAMP } from '../addons.js';
 import { CNI_IDS, cniDef } from '../cni/index.js';
 import { OVERRIDES } from '../config/flags.js';
 import { CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL } from '../config/schema.js';
@@ -11,6 +11,8 @@ import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
 import { shellQuote } from '../shell.js';
+import { RUNTIME } from '../versions.js';
+import { probePatches } from './slowdown.js';
 
 export interface RenderedFile {
   /** Relative to the cluster directory. */
@@ -42,11 +44,6 @@ export function slash24AddressRegex(cidr: string): string {
   return `^${prefix}\\.[0-9]+$`;
 }
 
-/** Package versions of a pinned patch on pkgs.k8s.io: deb `1.33.2-1.1`, rpm `1.33.2`. */
-export function packageVersions(plan: ClusterPlan): { deb: string; rpm: string } | undefined {
-  const patch = plan.kubernetes.patch;
-  return patch === undefined ? undefined : { deb: `${patch}-1.1`, rpm: patch };
-}
 
 const templateCache = new Map<string, string>();
 function template(name: string): string {
@@ -77,10 +74,13 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     cni: cniDef(plan.kubernetes.cni),
     family: FAMILIES[plan.distro.family],
     providers: PROVIDERS,
-    provisionersOf: (node: ClusterPlan['nodes'][number]) => provisionersOf(node, GUEST.uploadDir),
-    dashboard: DASHBOARD,
+    provisionersOf: (node: ClusterPlan['nodes'][number]) => provisionersOf(node, plan),
+    headlamp: HEADLAMP,
+    runtime: RUNTIME,
+    probePatches: probePatches(plan.slowdown),
+    /** Seconds on hardware → seconds on these machines. */
+    scaled: (seconds: number) => seconds * plan.slowdown,
     versionPlaceholder: KUBERNETES_VERSION_PLACEHOLDER,
-    packageVersions: packageVersions(plan),
     nodeAddressRegex: slash24AddressRegex(plan.network.nodeNetwork),
     sh: shellQuote,
     yq: yamlQuote,
@@ -93,7 +93,7 @@ export function renderAll(plan: ClusterPlan): RenderedFile[] {
   const data = templateData(plan);
   const files: RenderedFile[] = [
     { path: HOST.vagrantfile, content: renderTemplate('Vagrantfile.ejs', data), mode: 0o644 },
-    ...scriptPhases().map((phase) => ({
+    ...scriptPhases(plan).map((phase) => ({
       path: scriptPath(phase.script!),
       content: renderTemplate(`provision/${phase.script}.sh.ejs`, data),
       mode: 0o755,

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
-import type { ClusterConfig } from '../config/schema.js';
 import { crossFieldChecks } from '../config/validate.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { ConfigError, UsageError } from '../errors.js';
@@ -45,7 +44,7 @@ export function openCluster(opts: LoadOptions): Cluster {
   }
   const state = readState(dir);
   // The keys and the CA exist (checked above); a token may not, when the config gives none.
-  const plan = planOf(loaded.config, state, readPlanSecrets(dir, loaded.config.kubernetes.token, { ...PLACEHOLDER_SECRETS, token: '' }));
+  const plan = planOf(loaded, state, readPlanSecrets(dir, loaded.config.kubernetes.token, { ...PLACEHOLDER_SECRETS, token: '' }));
   return { loaded, dir, plan, secrets, state };
 }
 
@@ -54,11 +53,11 @@ export function openCluster(opts: LoadOptions): Cluster {
  * architecture and catalog. With workers removed from the middle, the addresses in use are checked
  * again (a config that validates alone may not fit with the indices a cluster keeps).
  */
-export function planOf(config: ClusterConfig, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
+export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
   const ctx = { catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}) };
-  const { errors } = crossFieldChecks(config, ctx);
+  const { errors } = crossFieldChecks(loaded.config, ctx);
   if (errors.length > 0) throw new ConfigError(errors);
-  return buildPlan({ config, secrets, ...ctx });
+  return buildPlan({ config: loaded.config, secrets, ...ctx, ...(loaded.offline ? { offline: loaded.offline } : {}) });
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */
@@ -66,11 +65,17 @@ export function sshTarget(node: NodePlan): SshTarget {
   return { name: node.name, host: node.ip, port: 22, username: 'vagrant' };
 }
 
-export function sshOptions(cluster: Pick<Cluster, 'dir' | 'secrets'>, limits: SshLimits = DEFAULT_SSH_LIMITS): SshOptions {
+/**
+ * The SSH options for a cluster's nodes. The limits are for machines at hardware speed: their
+ * timeouts are multiplied by the plan's slowdown (software emulation), retries are not.
+ */
+export function sshOptions(cluster: Pick<Cluster, 'dir' | 'secrets' | 'plan'>, limits: SshLimits = DEFAULT_SSH_LIMITS): SshOptions {
   return {
     privateKey: readFileSync(cluster.secrets.sshPrivateKey),
     knownHostsFile: join(cluster.dir, HOST.knownHosts),
     ...limits,
+    connectTimeoutMs: limits.connectTimeoutMs * cluster.plan.slowdown,
+    commandTimeoutMs: limits.commandTimeoutMs * cluster.plan.slowdown,
   };
 }
 

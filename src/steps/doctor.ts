@@ -5,7 +5,7 @@ import { hostChecksFor } from '../doctor/checks.js';
 import { runHostChecks } from '../doctor/run.js';
 import type { DoctorReport, HostCheckResult, HostContext } from '../doctor/types.js';
 import { hostArch, loadCatalog } from '../distros.js';
-import { OperationError } from '../errors.js';
+import { OperationError, type ConfigProblem } from '../errors.js';
 import { vagrantMachineIdPath } from '../layout.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import { providerDef } from '../providers/index.js';
@@ -25,13 +25,14 @@ export function hostContext(plan: ClusterPlan, dir: string, machines: readonly N
   return { plan, machines, machineIds, arch: hostArch(), catalog: loadCatalog(), libvirtUri: env.LIBVIRT_DEFAULT_URI || 'qemu:///system' };
 }
 
-/** `kubeadm-vagrant doctor`: every host check for the config's provider and plan. Reads only; writes nothing. */
-export async function doctor(opts: { load: LoadOptions; env?: NodeJS.ProcessEnv }): Promise<DoctorReport> {
-  const { config, dir } = loadConfig(opts.load);
+/** `kubeadm-vagrant doctor`: every host check for the config's provider and plan, and the config's warnings. Reads only; writes nothing. */
+export async function doctor(opts: { load: LoadOptions; env?: NodeJS.ProcessEnv }): Promise<{ report: DoctorReport; warnings: ConfigProblem[] }> {
+  const loaded = loadConfig(opts.load);
+  const { config, dir, warnings } = loaded;
   const state = readState(dir);
-  const plan = planOf(config, state, PLACEHOLDER_SECRETS);
+  const plan = planOf(loaded, state, PLACEHOLDER_SECRETS);
   const ctx = hostContext(plan, dir, machinesToSetUp(plan, state, config.setup), opts.env);
-  return runHostChecks(hostChecksFor(providerDef(plan.provider)), ctx, opts.env ? { env: opts.env } : {});
+  return { report: await runHostChecks(hostChecksFor(providerDef(plan.provider)), ctx, opts.env ? { env: opts.env } : {}), warnings };
 }
 
 /** The ids of the checks `up` runs first (the fatal ones), for its dry run. */

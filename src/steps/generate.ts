@@ -20,9 +20,9 @@ export async function generate(opts: LoadOptions & { outDir?: string }): Promise
   const outDir = opts.outDir ?? loaded.dir;
   const state = readState(outDir);
   // A first pass with stand-in secrets catches plan errors before any secret is made.
-  planOf(loaded.config, state, PLACEHOLDER_SECRETS);
+  planOf(loaded, state, PLACEHOLDER_SECRETS);
   const secrets = await ensureSecrets(outDir, loaded.config.name, loaded.config.kubernetes.token);
-  const plan = planOf(loaded.config, state, secrets);
+  const plan = planOf(loaded, state, secrets);
   const written = writeFiles(outDir, renderAll(plan));
   return { loaded, plan, outDir, written };
 }

@@ -63,7 +63,7 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
 
   // Checked before anything changes: a host that cannot start the machines, or an unreachable
   // control plane, leaves cluster.yaml as it was.
-  const grown = planOf(checked.config!, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
+  const grown = planOf({ ...cluster.loaded, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
   await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
   const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.needsJoinToken);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;

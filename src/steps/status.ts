@@ -22,9 +22,10 @@ export interface StatusResult {
 
 /** Each machine's Vagrant state (machines Vagrant knows but the plan does not are listed too) and the last verify. */
 export async function status(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<StatusResult> {
-  const { config, dir } = loadConfig(opts.load);
+  const loaded = loadConfig(opts.load);
+  const dir = loaded.dir;
   const state = readState(dir);
-  const plan = planOf(config, state, PLACEHOLDER_SECRETS);
+  const plan = planOf(loaded, state, PLACEHOLDER_SECRETS);
   const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'status', print: opts.print });
   let machines: MachineStatus[] = [];
   const generated = existsSync(join(dir, 'Vagrantfile'));

@@ -1,25 +1,24 @@
 import { UsageError } from '../errors.js';
 import { HOST } from '../layout.js';
-import { PHASES, phaseIndex, phaseNodes, provisionerNames, reachedVerifyLevel, type PhaseDef, type PhaseId } from '../phases.js';
+import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type PhaseDef, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import type { ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
 import { vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
-import { checkIdsFor, type VerifyLevel } from '../verify/levels.js';
 
 /**
  * `up` as data: a pure function from (plan, state, options) to the ordered list of steps. The
  * runner (./up.ts) executes them; `up --dry-run` prints the very same list.
  */
 export type UpStep =
-  /** The control plane that is already up (setup.controlPlane false) must answer as such over SSH, at the level it reached. */
-  | { kind: 'control-plane-check'; node: NodePlan; level: VerifyLevel; peers: NodePlan[] }
+  /** The control plane that is already up (setup.controlPlane false) must answer as such over SSH: the checks of the phase it reached. */
+  | { kind: 'control-plane-check'; node: NodePlan; phase: PhaseId; peers: NodePlan[] }
   /** Vagrant runs a phase's provisioners on some machines. */
   | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; command: ExternalCommand }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
   /** The phase's result is checked over SSH; passing records the phase for `record`; `peers` are the machines each must reach. */
-  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; level: VerifyLevel; record: NodePlan[]; peers: NodePlan[] }
+  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; record: NodePlan[]; peers: NodePlan[] }
   /** The admin kubeconfig is fetched into the state directory. */
   | { kind: 'kubeconfig' };
 
@@ -82,13 +81,13 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
   const selected = (nodes: readonly NodePlan[]) => nodes.filter((n) => inScope.has(n.name) && (!opts.only || opts.only.includes(n.name)));
   const parallel = providerDef(plan.provider).runsInParallel;
   const steps: UpStep[] = [];
-  const phases = PHASES.slice(0, target + 1);
+  const phases = planPhases(plan).filter((p) => phaseIndex(p.id) <= target);
   let joinTokenChecked = opts.joinTokenChecked === true;
   if (scope.workersOnly) {
     // As `node add` does: the control plane answers and the join token is good before any machine is touched.
     // Its peers are the machines that exist already: not the workers this run creates.
     const peers = plan.nodes.filter((n) => !inScope.has(n.name));
-    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, level: reachedVerifyLevel(state.nodePhases?.[plan.controlPlane.name]), peers });
+    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, phase: reachedPhase(state.nodePhases?.[plan.controlPlane.name]), peers });
     const joins = phases.some((p) => p.needsJoinToken && pendingNodes(p, selected(phaseNodes(plan, p)), state.nodePhases).length > 0);
     if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phases.find((p) => p.needsJoinToken)!.id });
     joinTokenChecked = true;
@@ -104,7 +103,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     }
     // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
     const checked = phase.script ? nodes : selected(plan.nodes);
-    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, level: phase.verify, record: selected(plan.nodes), peers: scope.peers });
+    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, record: selected(plan.nodes), peers: scope.peers });
   }
   if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
   return steps;
@@ -114,13 +113,13 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
 export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
   switch (step.kind) {
     case 'control-plane-check':
-      return [`would check over ssh that the control plane is up: vagrant@${step.node.ip}:22 (${step.node.name}) with ${HOST.sshPrivateKey}: ${checkIdsFor(step.level, step.node, plan).join(', ')}`];
+      return [`would check over ssh that the control plane is up: vagrant@${step.node.ip}:22 (${step.node.name}) with ${HOST.sshPrivateKey}: ${checkIdsAfter(step.phase, step.node, plan, step.peers).join(', ')}`];
     case 'vagrant':
       return [`would run: ${step.command.title}`];
     case 'join-token':
       return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
     case 'verify':
-      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${HOST.sshPrivateKey}: ${checkIdsFor(step.level, n, plan).join(', ')}`);
+      return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${HOST.sshPrivateKey}: ${checkIdsAfter(step.phase, n, plan).join(', ')}`);
     case 'kubeconfig':
       return [`would fetch the admin kubeconfig over ssh from ${plan.controlPlane.name} into ${HOST.kubeconfig}`];
   }

@@ -41,7 +41,7 @@ export interface UpResult {
 function dryRunCluster(load: LoadOptions): Cluster {
   const loaded = loadConfig(load);
   const state = readState(loaded.dir);
-  const plan = planOf(loaded.config, state, readPlanSecrets(loaded.dir, loaded.config.kubernetes.token));
+  const plan = planOf(loaded, state, readPlanSecrets(loaded.dir, loaded.config.kubernetes.token));
   return { loaded, dir: loaded.dir, plan, secrets: secretPaths(loaded.dir), state };
 }
 
@@ -73,10 +73,10 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
   }
 }
 
-/** A workers-only `up` starts from a control plane that is up: it must pass the checks of the level it reached. */
+/** A workers-only `up` starts from a control plane that is up: it must pass the checks of the phase it reached. */
 async function checkControlPlane(step: Extract<UpStep, { kind: 'control-plane-check' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`control plane: check that ${step.node.name} is up`);
-  const report = await verifyCluster(cluster, [step.node], step.level, opts.limits ?? DEFAULT_SSH_LIMITS, { settleMs: 0, peers: step.peers });
+  const report = await verifyCluster(cluster, [step.node], step.phase, opts.limits ?? DEFAULT_SSH_LIMITS, { settleMs: 0, peers: step.peers });
   const failed = report.nodes.flatMap((n) => n.checks.filter((c) => !c.ok));
   p.done(failed.length === 0, failed.length === 0 ? 'up' : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));
   if (failed.length > 0) {
@@ -89,7 +89,7 @@ async function checkControlPlane(step: Extract<UpStep, { kind: 'control-plane-ch
 
 async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`${step.phase}: verify ${step.nodes.map((n) => n.name).join(', ')}`);
-  const report = await verifyCluster(cluster, step.nodes, step.level, opts.limits ?? DEFAULT_SSH_LIMITS, { peers: step.peers });
+  const report = await verifyCluster(cluster, step.nodes, step.phase, opts.limits ?? DEFAULT_SSH_LIMITS, { peers: step.peers });
   for (const n of report.nodes) {
     const failed = n.checks.filter((c) => !c.ok);
     p.node(n.name, failed.length === 0, failed.length === 0 ? `${n.checks.length} checks passed` : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));

@@ -1,17 +1,16 @@
 import { cniDef } from '../cni/index.js';
 import { type LoadOptions } from '../config/load.js';
 import type { NodePlan } from '../plan/plan.js';
-import { reachedVerifyLevel } from '../phases.js';
+import { reachedPhase, verificationAfter, type PhaseId } from '../phases.js';
 import { forgetHost } from '../ssh/known-hosts.js';
 import { backoffDelay, sleep } from '../ssh/retry.js';
 import { updateState } from '../state.js';
 import { insecureKeyChecks } from '../verify/insecure-key.js';
-import { nodeSpecsFor, type VerifyLevel } from '../verify/levels.js';
 import { addChecks, toVerifySummary, verifyNodes, type VerifyReport } from '../verify/index.js';
 import { findNode, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { smokeTest } from './smoke.js';
 
-/** How long cluster-level checks keep retrying while pods start (kubeadm init returns before they run). */
+/** How long cluster-level checks keep retrying while pods start (kubeadm init returns before they run), times the plan's slowdown. */
 const CLUSTER_SETTLE_MS = 6 * 60_000;
 /** Waits between those tries: 5 s doubling up to 30 s. */
 const SETTLE_BACKOFF = (attempt: number): number => backoffDelay(attempt, 5000, 30_000);
@@ -23,21 +22,22 @@ const SETTLE_BACKOFF = (attempt: number): number => backoffDelay(attempt, 5000, 
 export async function verifyCluster(
   cluster: Cluster,
   nodes: readonly NodePlan[],
-  level: VerifyLevel,
+  after: PhaseId,
   limits: SshLimits,
   opts: { settleMs?: number; peers?: readonly NodePlan[] } = {},
 ): Promise<VerifyReport> {
   const ssh = sshOptions(cluster, limits);
-  const kube = level === 'cluster';
+  const verification = verificationAfter(after, cluster.plan, opts.peers);
+  const kube = verification.clusterView;
   const wanted = new Set(nodes.map((n) => n.name));
   const targets = kube && !wanted.has(cluster.plan.controlPlane.name) ? [cluster.plan.controlPlane, ...nodes] : [...nodes];
   const run = () =>
     verifyNodes(
       targets.map((n) => ({ planned: n, target: sshTarget(n) })),
       ssh,
-      { phase: kube ? 'cluster' : 'node', cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod, specs: nodeSpecsFor(level, cluster.plan, opts.peers) },
+      { phase: kube ? 'cluster' : 'node', cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod, specs: verification.specs },
     );
-  const deadline = Date.now() + (kube ? (opts.settleMs ?? CLUSTER_SETTLE_MS) : 0);
+  const deadline = Date.now() + (kube ? (opts.settleMs ?? CLUSTER_SETTLE_MS * cluster.plan.slowdown) : 0);
   let report = await run();
   for (let attempt = 1; !report.ok; attempt++) {
     const wait = SETTLE_BACKOFF(attempt);
@@ -69,8 +69,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const t = sshTarget(findNode(cluster.plan, opts.repin));
     await forgetHost(sshOptions(cluster, opts.limits).knownHostsFile, t.host, t.port);
   }
-  const level = reachedVerifyLevel(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]);
-  const report = await verifyCluster(cluster, cluster.plan.nodes, level, opts.limits, { settleMs: 0 });
+  const reached = reachedPhase(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]);
+  const report = await verifyCluster(cluster, cluster.plan.nodes, reached, opts.limits, { settleMs: 0 });
   if (opts.smoke) addChecks(report, await smokeTest(cluster, opts.limits));
   return report;
 }

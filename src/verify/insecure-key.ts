@@ -3,8 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { AuthError, connect, type SshOptions, type SshTarget } from '../ssh/client.js';
-import { INSECURE_KEY_CHECK } from './levels.js';
-import type { CheckResult } from './types.js';
+import { INSECURE_KEY_CHECK, type CheckResult } from './types.js';
 
 /** Vagrant's published insecure private keys, wherever this host's Vagrant keeps them. */
 export function findVagrantInsecureKeys(env: NodeJS.ProcessEnv = process.env): string[] {

@@ -90,30 +90,44 @@ export const containerdActiveCheck: NodeCheckSpec = {
   },
 };
 
-export const containerdCgroupCheck: NodeCheckSpec = {
-  id: 'containerd-systemd-cgroup',
-  title: 'containerd uses the systemd cgroup driver',
+/** Where the prerequisites phase puts the CNI plugins (and containerd must look for them). */
+export const CNI_BIN_DIR = '/opt/cni/bin';
+
+/**
+ * containerd's effective config runs pods: the CRI plugin on, its default runtime runc with its
+ * runtime_type (a config that loses it fails every sandbox), the systemd cgroup driver, and the
+ * CNI plugins looked for in /opt/cni/bin.
+ */
+export const containerdCriCheck: NodeCheckSpec = {
+  id: 'containerd-cri',
+  title: 'containerd runs pods: runc, systemd cgroups, CNI plugins in /opt/cni/bin',
   command: 'containerd config dump',
-  expected: () => 'SystemdCgroup = true for the CRI default runtime',
+  expected: () => `runtime_type io.containerd.runc.v2, SystemdCgroup = true, CNI bin dir ${CNI_BIN_DIR}`,
   parse: (stdout, code): CheckOutcome => {
     if (code !== 0 && stdout.trim() === '') return { ok: false, seen: 'no config dump' };
     const c = parseContainerdCgroup(stdout);
     const where = `config version ${c.configVersion ?? '?'}, runtime ${c.runtime}`;
     if (c.criDisabled) return { ok: false, seen: `the CRI plugin is disabled (disabled_plugins; ${where})` };
-    if (c.systemdCgroup === undefined) return { ok: false, seen: `SystemdCgroup not set, so cgroupfs (${where})` };
-    return { ok: c.systemdCgroup, seen: `SystemdCgroup = ${c.systemdCgroup} (${where})` };
+    const problems = [
+      c.runtimeType !== 'io.containerd.runc.v2' ? `runtime_type "${c.runtimeType ?? ''}"` : '',
+      c.systemdCgroup === undefined ? 'SystemdCgroup not set, so cgroupfs' : !c.systemdCgroup ? 'SystemdCgroup = false' : '',
+      c.cniBinDirs.length !== 1 || c.cniBinDirs[0] !== CNI_BIN_DIR ? `CNI bin dirs ${c.cniBinDirs.join(', ') || 'none'}` : '',
+    ].filter(Boolean);
+    if (problems.length > 0) return { ok: false, seen: `${problems.join('; ')} (${where})` };
+    return { ok: true, seen: `runc (io.containerd.runc.v2), SystemdCgroup = true, CNI in ${CNI_BIN_DIR} (${where})` };
   },
 };
 
-/** The checks every node gets, whatever its peers. */
-export const NODE_CHECKS: readonly NodeCheckSpec[] = [
-  hostnameCheck,
-  privateIpCheck,
+/** What the machines phase proves: the machine answers as planned. */
+export const MACHINE_CHECKS: readonly NodeCheckSpec[] = [hostnameCheck, privateIpCheck];
+
+/** What the prerequisites phase proves (with peer reachability, see prerequisiteChecks). */
+export const PREREQUISITE_CHECKS: readonly NodeCheckSpec[] = [
   swapCheck,
   modulesCheck,
   sysctlCheck,
   containerdActiveCheck,
-  containerdCgroupCheck,
+  containerdCriCheck,
 ];
 
 const IPV4 = /^(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -145,7 +159,12 @@ export function peerReachabilityCheck(peers: readonly PlannedNode[], port = 22):
   };
 }
 
-/** The checks for one node: the common ones plus reachability of every other planned node. */
+/** The prerequisites checks for one node, with reachability of every other planned node. */
+export function prerequisiteChecks(node: PlannedNode, all: readonly PlannedNode[], probePort = 22): NodeCheckSpec[] {
+  return [...PREREQUISITE_CHECKS, peerReachabilityCheck(all.filter((p) => p.name !== node.name), probePort)];
+}
+
+/** Every node-level check for one node (machines and prerequisites), e.g. for a bare verifyNodes. */
 export function nodeCheckSpecs(node: PlannedNode, all: readonly PlannedNode[], probePort = 22): NodeCheckSpec[] {
-  return [...NODE_CHECKS, peerReachabilityCheck(all.filter((p) => p.name !== node.name), probePort)];
+  return [...MACHINE_CHECKS, ...prerequisiteChecks(node, all, probePort)];
 }

@@ -67,14 +67,18 @@ export function parseSystemctlActive(stdout: string, code: number): { active: bo
 }
 
 export interface ContainerdCgroup {
-  /** The `version` of the dumped config: 2 for containerd 1.x, 3 for 2.x. */
+  /** The `version` of the dumped config: 2 for containerd 1.x, 3 for 2.0-2.2, 4 from 2.3. */
   configVersion: number | undefined;
   /** The table that holds the CRI runtimes for that version. */
   runtimePlugin: string;
   /** The CRI default runtime, `runc` unless configured otherwise. */
   runtime: string;
+  /** The runtime's `runtime_type`: io.containerd.runc.v2 for runc; empty when a config lost it. */
+  runtimeType: string | undefined;
   /** The runtime's `SystemdCgroup` option; undefined when not set (containerd then uses cgroupfs). */
   systemdCgroup: boolean | undefined;
+  /** Where the CRI looks for CNI plugins (bin_dir and bin_dirs together). */
+  cniBinDirs: string[];
   /** Debian's packaged config can disable the CRI plugin altogether. */
   criDisabled: boolean;
 }
@@ -139,7 +143,7 @@ function readTomlTables(text: string): TomlTables {
 
 const unquote = (v: string | undefined): string | undefined => v?.replace(/^(["'])(.*)\1$/, '$2');
 
-/** Reads the effective cgroup driver setting out of `containerd config dump` (config version 2 or 3). */
+/** Reads what the CRI needs out of `containerd config dump` (config version 2, 3 or 4): runtime, cgroup driver, CNI plugin directories. */
 export function parseContainerdCgroup(text: string): ContainerdCgroup {
   const tables = readTomlTables(text);
   const top = tables.get('')!;
@@ -149,13 +153,24 @@ export function parseContainerdCgroup(text: string): ContainerdCgroup {
   const runtime = unquote(tables.get(tableId(base))?.get('default_runtime_name')) || 'runc';
   const raw = tables.get(tableId([...base, 'runtimes', runtime, 'options']))?.get('SystemdCgroup');
   const disabled = [...(top.get('disabled_plugins') ?? '').matchAll(/["']([^"']+)["']/g)].map((m) => m[1]);
+  const runtimeType = unquote(tables.get(tableId([...base, 'runtimes', runtime]))?.get('runtime_type'));
+  // The CNI plugin directories: bin_dir (1.x, deprecated in 2.1) and bin_dirs (2.1+), wherever set.
+  const cni = tables.get(tableId(['plugins', runtimePlugin, 'cni']));
+  const binDirs = [...new Set([...readTomlStrings(cni?.get('bin_dirs')), ...[unquote(cni?.get('bin_dir'))].filter((d): d is string => !!d)])];
   return {
     configVersion: version,
     runtimePlugin,
     runtime,
+    runtimeType,
     systemdCgroup: raw === undefined ? undefined : raw === 'true',
-    criDisabled: disabled.some((p) => p === 'cri' || p === 'io.containerd.grpc.v1.cri' || p === runtimePlugin),
+    cniBinDirs: binDirs,
+    criDisabled: disabled.some((p) => p === 'cri' || p === 'io.containerd.grpc.v1.cri' || p === runtimePlugin || p === 'io.containerd.cri.v1.images'),
   };
+}
+
+/** The strings of a one-line TOML array (`['/opt/cni/bin', "/usr/lib/cni"]`). */
+function readTomlStrings(value: string | undefined): string[] {
+  return [...(value ?? '').matchAll(/["']([^"']*)["']/g)].map((m) => m[1]!).filter(Boolean);
 }
 
 /**

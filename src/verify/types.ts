@@ -52,3 +52,8 @@ export interface VerifyReport {
   durationMs: number;
   nodes: NodeReport[];
 }
+
+/** The check of the SSH login itself, reported first for every node. */
+export const SSH_CHECK = { check: 'ssh', title: 'SSH login with the cluster key', expected: 'key accepted, host key as pinned' } as const;
+/** The check that Vagrant's insecure key opens no node, reported last. */
+export const INSECURE_KEY_CHECK = { check: 'insecure-key-refused', title: "Vagrant's insecure key refused", expected: 'authentication with the insecure key fails' } as const;

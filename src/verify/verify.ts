@@ -3,9 +3,8 @@ import { endpointOf } from '../ssh/known-hosts.js';
 import { mapConcurrent, runAll, SshTimeoutError, type ExecResult, type SshOptions, type SshSession, type SshTarget } from '../ssh/client.js';
 import { batchCommand, batchNonce, parseBatchOutput } from './batch.js';
 import { clusterChecks, failedClusterChecks, KUBECTL_NODES, KUBECTL_PODS, parseNodeList, parsePodList, type KubeNode, type KubePod, type PodMatcher } from './kube.js';
-import { SSH_CHECK } from './levels.js';
 import { nodeCheckSpecs } from './node-checks.js';
-import type { CheckOutcome, CheckResult, NodeCheckSpec, NodeReport, PlannedNode, VerifyPhase, VerifyReport } from './types.js';
+import { SSH_CHECK, type CheckOutcome, type CheckResult, type NodeCheckSpec, type NodeReport, type PlannedNode, type VerifyPhase, type VerifyReport } from './types.js';
 
 export interface VerifyNode {
   planned: PlannedNode;

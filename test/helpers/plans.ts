@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from '../../src/config/schema.js';
-import { loadCatalog } from '../../src/distros.js';
+import { DISTRO_IDS, loadCatalog } from '../../src/distros.js';
+import type { OfflineArtifacts } from '../../src/offline/artifacts.js';
 import { buildPlan, type Arch, type ClusterPlan, type PlanSecrets } from '../../src/plan/plan.js';
 
 /** Fixed stand-ins for the secrets, so rendered files are the same bytes on every run. */
@@ -28,6 +29,13 @@ export interface PlanOptions {
   arch?: Arch;
   workerIndices?: number[];
   secrets?: PlanSecrets;
+  /** An offline artifacts directory as loading would resolve it (no file system needed to plan). */
+  offline?: OfflineArtifacts;
+}
+
+/** A resolved offline artifacts directory for plans, as `loadConfig` hands it over. */
+export function testOffline(patch = '1.37.2', containerd = true): OfflineArtifacts {
+  return { root: '/srv/k8s-artifacts', dir: `/srv/k8s-artifacts/v${patch}/amd64`, patch, arch: 'amd64', containerd, sumsHash: 'f'.repeat(64) };
 }
 
 /** A plan with the fixed secrets, for amd64 unless told otherwise. */
@@ -38,63 +46,67 @@ export function testPlan(overrides: ConfigOverrides = {}, options: PlanOptions =
     secrets: options.secrets ?? FIXED_SECRETS,
     arch: options.arch ?? 'amd64',
     ...(options.workerIndices ? { workerIndices: options.workerIndices } : {}),
+    ...(options.offline ? { offline: options.offline } : {}),
   });
 }
 
+/** The maintained minors (2026-12-01) the golden matrix renders for. */
+export const MAINTAINED_MINORS = ['1.35', '1.36', '1.37'] as const;
+
+/** One plan case: config overrides and plan options (an offline directory). */
+export interface PlanCase {
+  config: ConfigOverrides;
+  options?: PlanOptions;
+}
+
 /**
- * The configs the golden and integration tests render: providers x distros x CNIs x versions,
- * kubeadm v1beta3 (1.30) and v1beta4, minor-only and patch versions, no workers, the dashboard,
- * a box override with a version, and a non-default network.
+ * The configs the golden and integration tests render: every distro of the catalog x both CNIs x
+ * the maintained minors (flannel on VirtualBox, Calico on libvirt), then the special cases: a
+ * pinned patch, no workers with the dashboard, software emulation with offline artifacts (with and
+ * without containerd), the distro's containerd, nftables, a box override and a non-default network.
  */
-export const PLAN_CASES: Record<string, ConfigOverrides> = {
-  'virtualbox-ubuntu-24.04-flannel-1.33': {},
-  'virtualbox-ubuntu-22.04-calico-1.33.2': {
-    distro: 'ubuntu-22.04',
-    kubernetes: { version: '1.33.2', cni: 'calico' },
+export const PLAN_CASES: Record<string, PlanCase> = {
+  ...Object.fromEntries(
+    DISTRO_IDS.flatMap((distro) =>
+      (['flannel', 'calico'] as const).flatMap((cni) =>
+        MAINTAINED_MINORS.map((minor): [string, PlanCase] => {
+          const provider = cni === 'flannel' ? 'virtualbox' : 'libvirt';
+          return [`${provider}-${distro}-${cni}-${minor}`, { config: { provider, distro, kubernetes: { version: minor, cni } } }];
+        }),
+      ),
+    ),
+  ),
+  'virtualbox-ubuntu-22.04-calico-1.36.2-pinned': {
+    config: { distro: 'ubuntu-22.04', kubernetes: { version: '1.36.2', cni: 'calico' } },
   },
-  'virtualbox-debian-12-flannel-1.30': {
-    distro: 'debian-12',
-    kubernetes: { version: '1.30' },
-    workers: { count: 1 },
+  'virtualbox-rocky-9-flannel-1.37.2-dashboard-no-workers': {
+    config: { distro: 'rocky-9', kubernetes: { version: '1.37.2' }, workers: { count: 0 }, addons: { dashboard: true } },
   },
-  'virtualbox-rocky-9-flannel-1.32.4-dashboard-no-workers': {
-    distro: 'rocky-9',
-    kubernetes: { version: '1.32.4' },
-    workers: { count: 0 },
-    addons: { dashboard: true },
+  'libvirt-qemu-debian-12-flannel-offline': {
+    config: { provider: 'libvirt', distro: 'debian-12', libvirt: { driver: 'qemu' }, kubernetes: { version: '1.37' }, network: { masterIP: '192.168.61.10' }, workers: { count: 1 } },
+    options: { offline: testOffline('1.37.2', true) },
   },
-  'libvirt-ubuntu-24.04-calico-1.31-dashboard': {
-    provider: 'libvirt',
-    kubernetes: { version: '1.31', cni: 'calico' },
-    addons: { dashboard: true },
-    network: { masterIP: '192.168.60.10' },
+  'libvirt-qemu-almalinux-10-calico-offline-distro-containerd-dashboard': {
+    config: { provider: 'libvirt', distro: 'almalinux-10', libvirt: { driver: 'qemu' }, kubernetes: { version: '1.36', cni: 'calico' }, addons: { dashboard: true }, workers: { count: 1 } },
+    options: { offline: testOffline('1.36.5', false) },
   },
-  'libvirt-debian-12-calico-1.30.14': {
-    provider: 'libvirt',
-    distro: 'debian-12',
-    libvirt: { driver: 'qemu' },
-    kubernetes: { version: '1.30.14', cni: 'calico' },
-    network: { masterIP: '192.168.61.10' },
-    workers: { count: 1 },
-  },
-  'libvirt-rocky-9-flannel-1.33': {
-    provider: 'libvirt',
-    distro: 'rocky-9',
-    network: { masterIP: '192.168.62.10' },
-    workers: { count: 1 },
+  'libvirt-ubuntu-24.04-flannel-distro-containerd-nftables': {
+    config: { provider: 'libvirt', runtime: { containerd: 'distro' }, kubernetes: { proxyMode: 'nftables' }, network: { masterIP: '192.168.62.10' }, workers: { count: 1 } },
   },
   'virtualbox-custom-network-box-version': {
-    name: 'lab',
-    box: { name: 'example/ubuntu-noble', version: '202502.21.0' },
-    kubernetes: { version: '1.33', podSubnet: '10.200.0.0/16', serviceSubnet: '10.112.0.0/12', tokenTTL: '2h30m' },
-    network: { masterIP: '192.168.57.20', workerIPStart: '192.168.57.101' },
-    controlPlane: { cpus: 4, memory: 4096 },
-    workers: { count: 3, cpus: 2, memory: 2048 },
+    config: {
+      name: 'lab',
+      box: { name: 'example/ubuntu-noble', version: '202502.21.0' },
+      kubernetes: { version: '1.37', podSubnet: '10.200.0.0/16', serviceSubnet: '10.112.0.0/12', tokenTTL: '2h30m' },
+      network: { masterIP: '192.168.57.20', workerIPStart: '192.168.57.101' },
+      controlPlane: { cpus: 4, memory: 4096 },
+      workers: { count: 3, cpus: 2, memory: 2048 },
+    },
   },
 };
 
 export function casePlan(name: string): ClusterPlan {
-  const overrides = PLAN_CASES[name];
-  if (!overrides) throw new Error(`no plan case ${name}`);
-  return testPlan(overrides);
+  const c = PLAN_CASES[name];
+  if (!c) throw new Error(`no plan case ${name}`);
+  return testPlan(c.config, c.options);
 }

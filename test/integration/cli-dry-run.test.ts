@@ -58,7 +58,7 @@ describe('--dry-run prints every external command and runs none', () => {
     // machines, prerequisites, packages on all; control-plane on the master; workers; verified on all.
     expect(verified.map((v) => v.node)).toEqual([...all, ...all, ...all, 'master', 'worker-1', 'worker-2', ...all]);
     expect(verified[0]!.checks).toEqual(['ssh', 'hostname', 'private-ip', 'insecure-key-refused']);
-    const node = ['ssh', 'hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-systemd-cgroup', 'peers-reachable'];
+    const node = ['ssh', 'hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable'];
     expect(verified[3]!.checks).toEqual([...node, 'insecure-key-refused']);
     expect(verified[6]!.checks).toEqual([...node, 'kube-tools', 'sandbox-image', 'insecure-key-refused']);
     // The cluster-level ids of the real checks (src/verify/kube.ts), never names of their own.

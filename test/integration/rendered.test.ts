@@ -1,4 +1,5 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { HOST, joinConfigPath, STATE_DIR } from '../../src/layout.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
 import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, type RenderedFile } from '../../src/render/render.js';
-import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan, type ConfigOverrides } from '../helpers/plans.js';
+import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testOffline, testPlan, type ConfigOverrides } from '../helpers/plans.js';
 
 /**
  * The rendered files checked with the real tools: shellcheck and bash on every script variant,
@@ -100,7 +101,11 @@ describe('provisioning scripts', () => {
     need(ctx, 'shellcheck');
     const files = [...scripts.values()];
     const all = [...scripts.keys()].join('\n');
-    for (const branch of ['apt_get install', 'dnf install', 'setenforce', 'kube-flannel', 'tigera-operator', 'DASHBOARD_MANIFEST', "K8S_PATCH=''", "K8S_PATCH='1."]) {
+    for (const branch of [
+      'apt_get install', 'dnf install', 'setenforce', 'kube-flannel', 'tigera-operator', 'HEADLAMP_MANIFEST', "K8S_PATCH=''", "K8S_PATCH='1.",
+      'download_runtime', 'install_distro_runtime', 'install_runtime_from "${ARTIFACTS_DIR}/containerd"', 'import_images', 'write_probe_patches',
+      'without_cni_plugin_installer', 'NM_CALICO_CONF', 'verify_checksums',
+    ]) {
       expect(all, `no script variant takes the branch with ${branch}`).toContain(branch);
     }
     const batches: string[][] = [];
@@ -139,7 +144,7 @@ describe('vagrant validate', () => {
     writeFileSync(join(fakeVirtualBox, 'VBoxManage'), '#!/bin/sh\n[ "$1" = --version ] && echo 7.0.20r163906\nexit 0\n', { mode: 0o755 });
   });
 
-  async function validate(dir: string, provider: 'virtualbox' | 'libvirt') {
+  async function validate(dir: string, provider: string) {
     const env = {
       ...process.env,
       VAGRANT_DEFAULT_PROVIDER: provider,
@@ -158,14 +163,25 @@ describe('vagrant validate', () => {
   it('accepts the Vagrantfile of every case with its provider, and with the other one', async (ctx) => {
     need(ctx, 'vagrant');
     need(ctx, 'vagrantLibvirt');
-    const jobs: { label: string; dir: string; provider: 'virtualbox' | 'libvirt' }[] = [];
-    for (const name of Object.keys(PLAN_CASES)) {
-      const plan = casePlan(name);
-      const dir = writeCluster(`validate-${name}`, renderAll(plan));
+    const jobs: { label: string; dir: string; provider: string }[] = [];
+    const seen = new Set<string>();
+    // An offline case uploads its artifacts directory, which must exist for validate: an empty one here.
+    const artifacts = join(workDir, 'artifacts', 'v1.37.2', 'amd64');
+    mkdirSync(artifacts, { recursive: true });
+    for (const [name, c] of Object.entries(PLAN_CASES)) {
+      const plan = testPlan(c.config, c.options?.offline ? { ...c.options, offline: { ...c.options.offline, dir: artifacts } } : c.options);
+      const files = renderAll(plan);
+      const vagrantfile = content(files, 'Vagrantfile');
+      // Minors and CNIs do not change a Vagrantfile: each distinct one is validated once.
+      if (seen.has(vagrantfile)) continue;
+      seen.add(vagrantfile);
+      const dir = writeCluster(`validate-${name}`, files);
       jobs.push({ label: `${name} (${plan.provider})`, dir, provider: plan.provider });
-      if (name === 'virtualbox-ubuntu-24.04-flannel-1.33') jobs.push({ label: `${name} (libvirt)`, dir, provider: 'libvirt' });
-      if (name === 'libvirt-rocky-9-flannel-1.33') jobs.push({ label: `${name} (virtualbox)`, dir, provider: 'virtualbox' });
+      // Every Vagrantfile has both providers' blocks: the first of each provider is validated with the other one too.
+      const other = plan.provider === 'libvirt' ? 'virtualbox' : 'libvirt';
+      if (!jobs.some((j) => j.provider === other && j.label.endsWith(`(${other}, too)`))) jobs.push({ label: `${name} (${other}, too)`, dir, provider: other });
     }
+    expect(jobs.length).toBeGreaterThanOrEqual(14);
     const failures: string[] = [];
     const worker = async () => {
       for (let job = jobs.shift(); job; job = jobs.shift()) {
@@ -175,7 +191,7 @@ describe('vagrant validate', () => {
     };
     await Promise.all([worker(), worker()]);
     expect(failures.join('\n\n')).toBe('');
-  });
+  }, 15 * 60_000);
 
   it('points the file provisioners at the secrets generate writes', async (ctx) => {
     need(ctx, 'vagrant');
@@ -201,10 +217,16 @@ describe('kubeadm configuration documents', () => {
     it(name, () => {
       const plan = casePlan(name);
       const files = renderAll(plan);
-      const api = Number(plan.kubernetes.minor.split('.')[1]) >= 31 ? 'kubeadm.k8s.io/v1beta4' : 'kubeadm.k8s.io/v1beta3';
-      const nodeIP = (ip: string) => (api === 'kubeadm.k8s.io/v1beta4' ? [{ name: 'node-ip', value: ip }] : { 'node-ip': ip });
+      // v1beta4 in every supported minor; kubeadm 1.37 refuses v1beta3.
+      const api = 'kubeadm.k8s.io/v1beta4';
+      const registration = (ip: string) => ({
+        kubeletExtraArgs: [{ name: 'node-ip', value: ip }],
+        ...(plan.offline ? { imagePullPolicy: 'Never' } : {}),
+      });
+      const slow = plan.slowdown > 1;
+      const scaled = (entries: [string, number][]) => (slow ? { timeouts: Object.fromEntries(entries.map(([k, m]) => [k, `${m * plan.slowdown}m0s`])) } : {});
 
-      const [init, cluster, kubelet, ...rest] = docs(content(files, HOST.initConfig));
+      const [init, cluster, kubelet, proxy, ...rest] = docs(content(files, HOST.initConfig));
       expect(rest).toEqual([]);
       expect(init).toMatchObject({ apiVersion: api, kind: 'InitConfiguration' });
       expect(init!.bootstrapTokens).toEqual([
@@ -220,9 +242,11 @@ describe('kubeadm configuration documents', () => {
       expect(init!.nodeRegistration).toEqual({
         name: plan.controlPlane.hostname,
         criSocket: 'unix:///run/containerd/containerd.sock',
-        kubeletExtraArgs: nodeIP(plan.controlPlane.ip),
+        ...registration(plan.controlPlane.ip),
         ...(plan.workers.length === 0 ? { taints: [] } : {}),
       });
+      expect(init!.timeouts).toEqual(scaled([['controlPlaneComponentHealthCheck', 4], ['kubeletHealthCheck', 4], ['kubernetesAPICall', 1], ['etcdAPICall', 2], ['tlsBootstrap', 5]]).timeouts);
+      expect(init!.patches).toEqual(slow ? { directory: '/etc/kubernetes/kubeadm-vagrant/patches' } : undefined);
 
       expect(cluster).toEqual({
         apiVersion: api,
@@ -233,7 +257,13 @@ describe('kubeadm configuration documents', () => {
         networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
         apiServer: { certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname] },
       });
-      expect(kubelet).toEqual({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd' });
+      expect(kubelet).toEqual({
+        apiVersion: 'kubelet.config.k8s.io/v1beta1',
+        kind: 'KubeletConfiguration',
+        cgroupDriver: 'systemd',
+        ...(slow ? { runtimeRequestTimeout: `${2 * plan.slowdown}m0s` } : {}),
+      });
+      expect(proxy).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration', mode: plan.kubernetes.proxyMode });
 
       for (const worker of plan.workers) {
         const [join, ...more] = docs(content(files, joinConfigPath(worker.name)));
@@ -244,7 +274,8 @@ describe('kubeadm configuration documents', () => {
           discovery: {
             bootstrapToken: { apiServerEndpoint: `${plan.controlPlane.ip}:6443`, token: FIXED_TOKEN, caCertHashes: [FIXED_CA_CERT_HASH] },
           },
-          nodeRegistration: { name: worker.hostname, criSocket: 'unix:///run/containerd/containerd.sock', kubeletExtraArgs: nodeIP(worker.ip) },
+          nodeRegistration: { name: worker.hostname, criSocket: 'unix:///run/containerd/containerd.sock', ...registration(worker.ip) },
+          ...scaled([['discovery', 5], ['tlsBootstrap', 5], ['kubeletHealthCheck', 4], ['kubernetesAPICall', 1], ['etcdAPICall', 2]]),
         });
       }
       for (const ip of [plan.controlPlane.ip, ...plan.workers.map((w) => w.ip)]) expect(ip).not.toBe('10.0.2.15');
@@ -537,8 +568,9 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(JSON.parse(config.data['net-conf.json'])).toEqual({ Network: plan.kubernetes.podSubnet, EnableNFTables: false, Backend: { Type: 'vxlan' } });
     const daemonSet = manifest.find((d) => d.kind === 'DaemonSet')!;
     const args: string[] = daemonSet.spec.template.spec.containers[0].args;
-    expect(args.slice(0, 2)).toEqual(['--ip-masq', '--kube-subnet-mgr']);
-    expect(args).toHaveLength(3);
+    // upstream's arguments, with ours right after --kube-subnet-mgr
+    expect(args.filter((a) => !a.startsWith('--iface-regex='))).toEqual(['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081']);
+    expect(args.indexOf('--kube-subnet-mgr') + 1).toBe(args.findIndex((a) => a.startsWith('--iface-regex=')));
     const regex = new RegExp(args[2]!.replace(/^--iface-regex=/, ''));
     for (const n of plan.nodes) expect(regex.test(n.ip), n.ip).toBe(true);
     for (const other of ['10.0.2.15', '192.168.121.5', '10.200.0.1', '192.168.570.1']) expect(regex.test(other), other).toBe(false);
@@ -550,6 +582,70 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const refused = callFunction(controlPlane, ['flannel_manifest', changedLayout, join(dir, 'refused.yml')]);
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain("could not add --iface-regex");
+  });
+
+  it("offline, drops flannel's install-cni-plugin init container (its plugin comes from the artifacts) and nothing else", (ctx) => {
+    need(ctx, 'bash');
+    const plan = casePlan('libvirt-qemu-debian-12-flannel-offline');
+    const controlPlane = join(dir, 'control-plane-flannel-offline.sh');
+    writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
+    const out = join(dir, 'kube-flannel.offline.yml');
+    // The plugin on a node answers which CNI versions it supports: the next test covers that.
+    const r = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], 'cni_version_for_plugin() { :; }');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const manifest = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const upstream = parseAllDocuments(readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const spec = (docs: Record<string, any>[]) => docs.find((d) => d.kind === 'DaemonSet')!.spec.template.spec;
+    expect(spec(upstream).initContainers.map((c: { name: string }) => c.name)).toEqual(['install-cni-plugin', 'install-cni']);
+    expect(spec(manifest).initContainers).toEqual(spec(upstream).initContainers.slice(1));
+    expect(spec(manifest).containers[0].image).toBe('ghcr.io/flannel-io/flannel:v0.28.10');
+    expect(readFileSync(out, 'utf8')).not.toContain('flannel-cni-plugin');
+    expect(manifest.map((d) => d.kind)).toEqual(upstream.map((d) => d.kind));
+  });
+
+  it("offline, lowers the CNI config's cniVersion to what the installed flannel plugin supports, and only then", (ctx) => {
+    need(ctx, 'bash');
+    const controlPlane = join(dir, 'control-plane-flannel-offline-cni.sh');
+    writeFileSync(controlPlane, content(renderAll(casePlan('libvirt-qemu-debian-12-flannel-offline')), 'provision/control-plane.sh'));
+    // Stand-ins for the plugin binary, answering CNI_COMMAND=VERSION with the output of the real
+    // plugins: containernetworking/plugins v0.9.1's flannel (spec 0.4.0 at most) and a 1.x one.
+    const plugin = (name: string, versions: string[]) =>
+      copy(name, `#!/bin/sh\n[ "$CNI_COMMAND" = VERSION ] && echo '{"cniVersion":"${versions.at(-1)}","supportedVersions":${JSON.stringify(versions)}}'\n`);
+    const old = plugin('flannel-0.9.1', ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0']);
+    const current = plugin('flannel-1.9.1', ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+    chmodSync(old, 0o755);
+    chmodSync(current, 0o755);
+    const manifest = copy('kube-flannel-cni.yml', readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8'));
+    expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, current]).status).toBe(0);
+    expect(readFileSync(manifest, 'utf8')).toContain('"cniVersion": "1.0.0"');
+    const lowered = callFunction(controlPlane, ['cni_version_for_plugin', manifest, old]);
+    expect(lowered.status, lowered.stderr).toBe(0);
+    expect(lowered.stdout).toContain('the flannel CNI plugin supports CNI 0.4.0 at most');
+    const doc = parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
+    expect(JSON.parse(doc.data['cni-conf.json']).cniVersion).toBe('0.4.0');
+    expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, join(dir, 'no-such-plugin')]).stderr).toContain('does not answer CNI_COMMAND=VERSION');
+  });
+
+  it('offline, checks the artifacts\' checksums in the guest and stops naming the file that does not match', (ctx) => {
+    need(ctx, 'bash');
+    const artifacts = join(dir, 'uploaded');
+    mkdirSync(join(artifacts, 'bin'), { recursive: true });
+    writeFileSync(join(artifacts, 'bin', 'kubeadm'), 'kubeadm bytes\n');
+    writeFileSync(join(artifacts, 'bin', 'kubelet'), 'kubelet bytes\n');
+    execFileSync('sh', ['-c', 'sha256sum ./bin/kubeadm ./bin/kubelet > SHA256SUMS'], { cwd: artifacts });
+    const sums = readFileSync(join(artifacts, 'SHA256SUMS'));
+    const plan = testPlan({ provider: 'libvirt' }, { offline: { ...testOffline(), sumsHash: createHash('sha256').update(sums).digest('hex') } });
+    const script = join(dir, 'artifacts.sh');
+    writeFileSync(script, content(renderAll(plan), 'provision/artifacts.sh'));
+    expect(callFunction(script, ['verify_checksums', artifacts]).status).toBe(0);
+    writeFileSync(join(artifacts, 'bin', 'kubelet'), 'changed on the way\n');
+    const bad = callFunction(script, ['verify_checksums', artifacts]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/ERROR: checksum mismatch in the offline artifacts: \.\/bin\/kubelet: FAILED/);
+    expect(bad.stderr).not.toContain('bin/kubeadm');
+    writeFileSync(join(artifacts, 'SHA256SUMS'), Buffer.concat([sums, Buffer.from('# another set\n')]));
+    expect(callFunction(script, ['verify_checksums', artifacts]).stderr).toMatch(/SHA256SUMS is not the planned one/);
   });
 
   it('writes a Calico installation with the pod subnet and the control plane as the address to reach', (ctx) => {

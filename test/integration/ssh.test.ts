@@ -265,7 +265,7 @@ describe.skipIf(!availability.ok)('SSH against a real OpenSSH sshd on loopback',
       expect(report.nodes).toHaveLength(COUNT);
       for (const n of report.nodes) {
         const byId = Object.fromEntries(n.checks.map((c) => [c.check, c]));
-        expect(Object.keys(byId)).toEqual(['ssh', 'hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-systemd-cgroup', 'peers-reachable']);
+        expect(Object.keys(byId)).toEqual(['ssh', 'hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable']);
         expect(byId.ssh!.ok).toBe(true);
         expect(byId.hostname).toMatchObject({ ok: true, seen: hostname() });
         expect(byId['private-ip']).toMatchObject({ ok: true, seen: '127.0.0.1/8 on lo' });

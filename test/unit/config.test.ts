@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText, validateRaw } from '../../src/config/load.js';
 import { API_VERSION, KIND, defaultConfig } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/config/duration.js';
+import { versionWarning } from '../../src/config/validate.js';
 import { ConfigError } from '../../src/errors.js';
 
 const base = { apiVersion: API_VERSION, kind: KIND };
@@ -41,7 +42,9 @@ describe('config defaults', () => {
       name: 'demo',
       provider: 'virtualbox',
       distro: 'ubuntu-24.04',
-      kubernetes: { version: '1.33', cni: 'flannel', podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/12', token: '', tokenTTL: '24h' },
+      kubernetes: { version: '1.37', cni: 'flannel', podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/12', token: '', tokenTTL: '24h', proxyMode: 'iptables' },
+      runtime: { containerd: 'release' },
+      offline: { dir: '' },
       network: { masterIP: '192.168.56.10', workerIPStart: '' },
       controlPlane: { cpus: 2, memory: 2048 },
       workers: { count: 2, cpus: 1, memory: 1536 },
@@ -70,8 +73,14 @@ describe('every rule has a failing case', () => {
     ['distro', { distro: 'arch' }, /^distro: must be one of/],
     ['box type', { box: 42 }, /^box: must be a box name/],
     ['box object unknown key', { box: { name: 'x', url: 'y' } }, /^box\.url: unknown field/],
-    ['k8s version format', { kubernetes: { version: 'latest' } }, /^kubernetes\.version: must be a minor/],
-    ['k8s version too old', { kubernetes: { version: '1.29' } }, /^kubernetes\.version: Kubernetes 1\.30 or newer/],
+    ['k8s version format', { kubernetes: { version: 'latest' } }, /^kubernetes\.version: "latest" is not a Kubernetes version: give a minor such as "1\.37"/],
+    ['k8s version too old', { kubernetes: { version: '1.30' } }, /^kubernetes\.version: 1\.30 is not supported: kubeadm-vagrant needs 1\.31 or newer/],
+    ['k8s minor that does not exist', { kubernetes: { version: '1.333' } }, /^kubernetes\.version: 1\.333 is not a Kubernetes release: the newest known minor is 1\.37$/],
+    ['k8s patch with leading zeros', { kubernetes: { version: '1.33.0000' } }, /^kubernetes\.version: "1\.33\.0000" has a leading zero \(0000\); write 1\.33\.0$/],
+    ['k8s major 2', { kubernetes: { version: '2.0' } }, /^kubernetes\.version: Kubernetes 2\.x does not exist; every release is 1\.x/],
+    ['k8s patch of three digits', { kubernetes: { version: '1.37.100' } }, /^kubernetes\.version: "1\.37\.100": patch releases are numbered 0 to 99/],
+    ['kube-proxy mode', { kubernetes: { proxyMode: 'ipvs' } }, /^kubernetes\.proxyMode: must be one of iptables, nftables/],
+    ['containerd source', { runtime: { containerd: 'docker' } }, /^runtime\.containerd: must be one of release, distro/],
     ['k8s version unquoted number', { kubernetes: { version: 1.33 } }, /^kubernetes\.version: must be a quoted string/],
     ['cni', { kubernetes: { cni: 'weave' } }, /^kubernetes\.cni: must be one of flannel, calico/],
     ['pod subnet format', { kubernetes: { podSubnet: '10.244.0.0' } }, /^kubernetes\.podSubnet: must be an IPv4 CIDR/],
@@ -103,7 +112,8 @@ describe('every rule has a failing case', () => {
     ['worker range covers the master', { network: { workerIPStart: '192.168.56.9' } }, /^network\.workerIPStart: the worker range .* includes the master's address/],
     ['worker start format', { network: { workerIPStart: 'next' } }, /^network\.workerIPStart: must be an IPv4 address/],
     ['control plane CPUs', { controlPlane: { cpus: 1 } }, /^controlPlane\.cpus: must be at least 2/],
-    ['control plane memory', { controlPlane: { memory: 1024 } }, /^controlPlane\.memory: must be at least 1700/],
+    ['control plane memory', { controlPlane: { memory: 1024 } }, /^controlPlane\.memory: must be at least 2048/],
+    ['control plane memory kubeadm measures below 1700 MB', { controlPlane: { memory: 1700 } }, /^controlPlane\.memory: must be at least 2048/],
     ['worker count fraction', { workers: { count: 1.5 } }, /^workers\.count: must be a whole number, not a fraction/],
     ['worker count negative', { workers: { count: -1 } }, /^workers\.count: must be at least 0/],
     ['worker count string', { workers: { count: 'two' } }, /^workers\.count: must be a whole number/],
@@ -115,6 +125,34 @@ describe('every rule has a failing case', () => {
   it.each(cases)('%s', (_name, change, expected) => {
     const found = problems(change);
     expect(found.some((p) => expected.test(p)), `expected ${expected} among:\n${found.join('\n')}`).toBe(true);
+  });
+
+  it('a nonsense version gives exactly one error, and only about the version', () => {
+    for (const version of ['1.333', '1.33.0000', '2.0', 'latest', '1.30']) {
+      const found = problems({ kubernetes: { version } });
+      expect(found, version).toHaveLength(1);
+      expect(found[0], version).toMatch(/^kubernetes\.version: /);
+    }
+  });
+
+  it('accepts every known minor, a patch, and two minors ahead', () => {
+    for (const version of ['1.31', '1.35', '1.36.2', '1.37', '1.37.2', '1.38', '1.39']) expect(problems({ kubernetes: { version } }), version).toEqual([]);
+    expect(problems({ kubernetes: { version: '1.40' } })).toEqual(['kubernetes.version: 1.40 is not a Kubernetes release: the newest known minor is 1.37']);
+  });
+
+  it('warns about a minor past its end of life, naming the date, and about one newer than known', () => {
+    const now = new Date('2026-12-01T00:00:00Z');
+    expect(versionWarning('1.33', now)).toEqual({
+      path: 'kubernetes.version',
+      message: '1.33 reached its end of life on 2026-06-28: no more fixes upstream',
+      hint: 'the maintained minors are 1.35, 1.36, 1.37',
+    });
+    expect(versionWarning('1.34.2', now)?.message).toBe('1.34 reached its end of life on 2026-10-27: no more fixes upstream');
+    expect(versionWarning('1.35', now)).toBeUndefined();
+    expect(versionWarning('1.37', now)).toBeUndefined();
+    expect(versionWarning('1.38', now)?.message).toBe('1.38 is newer than the newest minor this tool knows (1.37): its kubeadm config and images are untested');
+    // A year on, 1.35 has ended too.
+    expect(versionWarning('1.35', new Date('2027-03-01T00:00:00Z'))?.message).toBe('1.35 reached its end of life on 2027-02-28: no more fixes upstream');
   });
 
   it('reports every problem at once, not just the first', () => {
@@ -193,8 +231,8 @@ describe('sources: file, then classic environment variables, then flags', () => 
   });
 
   it('flags override the environment', () => {
-    const { config } = load(file, { NODE_COUNT: '4', MASTER_IP: '192.168.56.30' }, { workers: '3', masterIp: '192.168.56.40', cni: 'calico', k8sVersion: '1.30', distro: 'rocky-9', provider: 'libvirt', box: 'x/y', podCidr: '10.250.0.0/16', token: 'zzzzzz.0123456789abcdef' });
-    expect(config).toMatchObject({ provider: 'libvirt', distro: 'rocky-9', box: 'x/y', workers: { count: 3 }, network: { masterIP: '192.168.56.40' }, kubernetes: { cni: 'calico', version: '1.30', podSubnet: '10.250.0.0/16', token: 'zzzzzz.0123456789abcdef' } });
+    const { config } = load(file, { NODE_COUNT: '4', MASTER_IP: '192.168.56.30' }, { workers: '3', masterIp: '192.168.56.40', cni: 'calico', k8sVersion: '1.36', distro: 'rocky-9', provider: 'libvirt', box: 'x/y', podCidr: '10.250.0.0/16', token: 'zzzzzz.0123456789abcdef' });
+    expect(config).toMatchObject({ provider: 'libvirt', distro: 'rocky-9', box: 'x/y', workers: { count: 3 }, network: { masterIP: '192.168.56.40' }, kubernetes: { cni: 'calico', version: '1.36', podSubnet: '10.250.0.0/16', token: 'zzzzzz.0123456789abcdef' } });
   });
 
   it('bad values name their source', () => {

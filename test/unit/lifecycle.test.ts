@@ -6,7 +6,7 @@ import { Redactor } from '../../src/redact.js';
 import { machineReadableError, parseMachineReadable, readableLines, vagrantDestroy, vagrantStatus, vagrantUp } from '../../src/vagrant/commands.js';
 import { vagrantSummary } from '../../src/vagrant/runner.js';
 import { joinTokenPolicy, tokenStillGood } from '../../src/steps/tokens.js';
-import { kubeToolsCheck } from '../../src/verify/levels.js';
+import { kubeToolsCheck } from '../../src/verify/package-checks.js';
 import type { TokenInfo } from '../../src/verify/index.js';
 
 // `vagrant status --machine-readable` as vagrant-libvirt 0.11 prints it (Vagrant 2.3.4).

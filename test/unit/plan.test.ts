@@ -30,23 +30,40 @@ describe('plan', () => {
 
   it('picks the kubeadm API version by minor', () => {
     const v = (version: string) => buildPlan({ config: config({ kubernetes: { version } }), secrets, arch: 'amd64' }).kubernetes;
-    expect(v('1.30').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta3');
-    expect(v('1.30.4')).toMatchObject({ minor: '1.30', patch: '1.30.4' });
     expect(v('1.31').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta4');
+    expect(v('1.37').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta4');
     expect(v('1.33').patch).toBeUndefined();
     expect(v('1.33.2')).toMatchObject({ minor: '1.33', patch: '1.33.2', kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4' });
   });
 
+  it('offline: the version is the artifacts directory\'s patch, containerd comes from it when it has one', () => {
+    const artifacts = { root: '/a', dir: '/a/v1.37.2/amd64', patch: '1.37.2', arch: 'amd64' as const, containerd: true, sumsHash: 'f'.repeat(64) };
+    const offline = buildPlan({ config: config({ kubernetes: { version: '1.37' } }), secrets, arch: 'amd64', offline: artifacts });
+    expect(offline.kubernetes).toMatchObject({ minor: '1.37', patch: '1.37.2' });
+    expect(offline.offline).toEqual({ dir: '/a/v1.37.2/amd64', patch: '1.37.2', sumsHash: 'f'.repeat(64) });
+    expect(offline.containerd).toBe('artifacts');
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64', offline: { ...artifacts, containerd: false } }).containerd).toBe('distro');
+    expect(buildPlan({ config: config({ runtime: { containerd: 'distro' } }), secrets, arch: 'amd64', offline: artifacts }).containerd).toBe('distro');
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64' }).containerd).toBe('release');
+  });
+
+  it('runs kubeadm\'s waits slower under software emulation only', () => {
+    expect(buildPlan({ config: config({ provider: 'libvirt', libvirt: { driver: 'qemu' } }), secrets, arch: 'amd64' }).slowdown).toBe(5);
+    expect(buildPlan({ config: config({ provider: 'libvirt' }), secrets, arch: 'amd64' }).slowdown).toBe(1);
+    expect(buildPlan({ config: config({ libvirt: { driver: 'qemu' } }), secrets, arch: 'amd64' }).slowdown).toBe(1);
+  });
+
   it('takes the box from the catalog, or the override', () => {
-    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'debian/bookworm64' });
+    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'cloud-image/debian-12' });
     expect(buildPlan({ config: config({ box: 'my/box' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box' });
     expect(buildPlan({ config: config({ box: { name: 'my/box', version: '1.2.3' } }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', version: '1.2.3' });
   });
 
   it('a catalog gap is a config error on box, found by validation before any plan', () => {
-    const { errors } = crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt' }), { catalog, arch: 'arm64' });
+    const gap: Catalog = { distros: { 'rocky-9': { family: 'rhel', boxes: { libvirt: { amd64: 'rockylinux/9', arm64: null } } } } };
+    const { errors } = crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt' }), { catalog: gap, arch: 'arm64' });
     expect(errors).toEqual([expect.objectContaining({ path: 'box', message: 'the catalog has no rocky-9 box for libvirt on arm64' })]);
-    expect(crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt', box: 'my/box' }), { catalog, arch: 'arm64' }).errors).toEqual([]);
+    expect(crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt', box: 'my/box' }), { catalog: gap, arch: 'arm64' }).errors).toEqual([]);
   });
 
   it('takes the catalog as an input: another catalog, another box', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DASHBOARD } from '../../src/addons.js';
+import { HEADLAMP } from '../../src/addons.js';
 import { calico as CALICO } from '../../src/cni/calico.js';
 import { flannel as FLANNEL } from '../../src/cni/flannel.js';
 import { HOST, joinConfigPath, STATE_DIR } from '../../src/layout.js';
 import { scriptPhases } from '../../src/phases.js';
-import { KUBERNETES_VERSION_PLACEHOLDER, packageVersions, renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile } from '../../src/render/render.js';
+import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile } from '../../src/render/render.js';
 
 const KUBEADM_DIR = HOST.kubeadmDir;
 import { shellQuote } from '../../src/shell.js';
@@ -159,8 +159,8 @@ describe('renderAll', () => {
   });
 
   it('starts every script with bash in strict mode and logs with the phase name', () => {
-    for (const { files } of allCases) {
-      for (const phase of scriptPhases().map((p) => p.script!)) {
+    for (const { name, files } of allCases) {
+      for (const phase of scriptPhases(casePlan(name)).map((p) => p.script!)) {
         const script = file(files, `provision/${phase}.sh`).content;
         expect(script.startsWith('#!/usr/bin/env bash\n'), phase).toBe(true);
         expect(script).toContain('\nset -euo pipefail\n');
@@ -172,24 +172,26 @@ describe('renderAll', () => {
   });
 
   it('renders package commands for the distro family only', () => {
-    const apt = renderAll(testPlan({ distro: 'debian-12', kubernetes: { version: '1.33.2' } }));
-    const dnf = renderAll(testPlan({ distro: 'rocky-9', kubernetes: { version: '1.33.2' } }));
+    const apt = renderAll(testPlan({ distro: 'debian-12', kubernetes: { version: '1.36.2' } }));
+    const dnf = renderAll(testPlan({ distro: 'rocky-9', kubernetes: { version: '1.36.2' } }));
     const aptPackages = file(apt, 'provision/packages.sh').content;
     const dnfPackages = file(dnf, 'provision/packages.sh').content;
-    expect(aptPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/deb/'");
-    expect(aptPackages).toContain('kubelet=1.33.2-1.1 kubeadm=1.33.2-1.1 kubectl=1.33.2-1.1');
+    expect(aptPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.36/deb/'");
+    // Any package revision of the pinned patch: 1.36.2-1.1 and 1.36.2-2.1 both exist upstream.
+    expect(aptPackages).toContain("kubelet='1.36.2-*' kubeadm='1.36.2-*' kubectl='1.36.2-*' cri-tools kubernetes-cni");
     expect(aptPackages).toContain('apt-mark hold "${pkg}"');
     expect(aptPackages).toContain('/etc/default/kubelet');
     expect(aptPackages).not.toMatch(/\bdnf\b/);
-    expect(dnfPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/rpm/'");
+    expect(dnfPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.36/rpm/'");
     expect(dnfPackages).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni');
     expect(dnfPackages).toContain('--disableexcludes=kubernetes');
-    expect(dnfPackages).toContain('kubelet-1.33.2 kubeadm-1.33.2 kubectl-1.33.2');
+    expect(dnfPackages).toContain('kubelet-1.36.2 kubeadm-1.36.2 kubectl-1.36.2 cri-tools kubernetes-cni');
     expect(dnfPackages).toContain('/etc/sysconfig/kubelet');
     expect(dnfPackages).not.toContain('apt-get');
     const dnfPrereq = file(dnf, 'provision/prerequisites.sh').content;
     expect(dnfPrereq).toContain('setenforce 0');
-    expect(dnfPrereq).toContain('containerd=containerd.io');
+    expect(dnfPrereq).toContain('conntrack=conntrack-tools');
+    expect(file(renderAll(testPlan({ distro: 'rocky-9', runtime: { containerd: 'distro' } })), 'provision/prerequisites.sh').content).toContain('containerd=containerd.io');
     expect(file(apt, 'provision/prerequisites.sh').content).not.toContain('setenforce');
   });
 
@@ -204,7 +206,9 @@ describe('renderAll', () => {
     expect(calico).toContain("readonly POD_SUBNET='10.32.0.0/16'");
     expect(calico).toContain('canReach: ${MASTER_IP}');
     expect(calico).toContain('encapsulation: VXLANCrossSubnet');
-    expect(calico).toContain(DASHBOARD.manifest);
+    expect(calico).toContain(`image: ${HEADLAMP.image}`);
+    expect(calico).toContain(`nodePort: ${HEADLAMP.nodePort}`);
+    expect(calico).not.toMatch(/headlamp:latest|kubernetes\/dashboard/);
     expect(calico).not.toContain('flannel');
   });
 
@@ -242,8 +246,4 @@ describe('quoting and small helpers', () => {
     expect(re.test('192x168.56.1')).toBe(false);
   });
 
-  it('derives the pkgs.k8s.io package versions of a patch', () => {
-    expect(packageVersions(testPlan({ kubernetes: { version: '1.33.2' } }))).toEqual({ deb: '1.33.2-1.1', rpm: '1.33.2' });
-    expect(packageVersions(testPlan({ kubernetes: { version: '1.33' } }))).toBeUndefined();
-  });
 });

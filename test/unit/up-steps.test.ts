@@ -3,13 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CNIS } from '../../src/cni/index.js';
 import { UsageError } from '../../src/errors.js';
-import { GUEST } from '../../src/layout.js';
-import { PHASES, phaseDef, phaseNodes, provisionerNames, provisionersOf, reachedVerifyLevel } from '../../src/phases.js';
+import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
 import type { NodePlan } from '../../src/plan/plan.js';
 import { describeStep, pendingNodes, upSteps, type UpStep } from '../../src/steps/up-steps.js';
 import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
-import { checkIdsFor, nodeSpecsFor } from '../../src/verify/levels.js';
-import { testPlan } from '../helpers/plans.js';
+import { testOffline, testPlan } from '../helpers/plans.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 const names = (nodes: readonly NodePlan[]) => nodes.map((n) => n.name);
@@ -33,15 +31,32 @@ function summary(step: UpStep): string {
 describe('the phase table', () => {
   const plan = testPlan({ provider: 'libvirt' });
 
-  it('has the phases in this order, each with its script and proof', () => {
-    expect(PHASES.map((p) => [p.id, p.script ?? '-', p.verify])).toEqual([
-      ['machines', 'ssh-key', 'machines'],
-      ['prerequisites', 'prerequisites', 'node'],
-      ['packages', 'packages', 'packages'],
-      ['control-plane', 'control-plane', 'cluster'],
-      ['workers', 'worker', 'cluster'],
-      ['verified', '-', 'cluster'],
+  it('has the phases in this order, each with its script; artifacts only offline', () => {
+    expect(PHASES.map((p) => [p.id, p.script ?? '-'])).toEqual([
+      ['machines', 'ssh-key'],
+      ['artifacts', 'artifacts'],
+      ['prerequisites', 'prerequisites'],
+      ['packages', 'packages'],
+      ['control-plane', 'control-plane'],
+      ['workers', 'worker'],
+      ['verified', '-'],
     ]);
+    expect(planPhases(plan).map((p) => p.id)).toEqual(['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
+    expect(planPhases(testPlan({}, { offline: testOffline() })).map((p) => p.id)).toEqual(['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
+  });
+
+  it('proves each phase with its own checks, and every earlier phase\'s again', () => {
+    const w = plan.workers[0]!;
+    const ids = (phase: string, p = plan) => verificationAfter(phase, p).specs(w).map((c) => c.id);
+    expect(ids('machines')).toEqual(['hostname', 'private-ip']);
+    expect(ids('prerequisites')).toEqual(['hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable']);
+    expect(ids('packages').slice(-2)).toEqual(['kube-tools', 'sandbox-image']);
+    expect(verificationAfter('packages', plan).clusterView).toBe(false);
+    expect(verificationAfter('control-plane', plan).clusterView).toBe(true);
+    expect(ids('verified')).toEqual(ids('packages'));
+    const offline = testPlan({}, { offline: testOffline() });
+    expect(ids('artifacts', offline)).toEqual(['hostname', 'private-ip', 'artifacts-verified']);
+    expect(ids('packages', offline).slice(-3)).toEqual(['kube-tools', 'sandbox-image', 'images-imported']);
   });
 
   it('runs each phase on its machines, with its uploads first', () => {
@@ -54,10 +69,10 @@ describe('the phase table', () => {
   });
 
   it("gives each machine its provisioners in phase order, uploads before the script that reads them", () => {
-    expect(provisionersOf(plan.controlPlane, GUEST.uploadDir).map((p) => p.name)).toEqual([
+    expect(provisionersOf(plan.controlPlane, plan).map((p) => p.name)).toEqual([
       'ssh-key', 'prerequisites', 'packages', 'control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane',
     ]);
-    expect(provisionersOf(plan.workers[1]!, GUEST.uploadDir)).toEqual([
+    expect(provisionersOf(plan.workers[1]!, plan)).toEqual([
       { name: 'ssh-key', type: 'shell', path: 'provision/ssh-key.sh' },
       { name: 'prerequisites', type: 'shell', path: 'provision/prerequisites.sh' },
       { name: 'packages', type: 'shell', path: 'provision/packages.sh' },
@@ -66,13 +81,13 @@ describe('the phase table', () => {
     ]);
   });
 
-  it('says which verify level a cluster has reached', () => {
-    expect(reachedVerifyLevel(undefined)).toBe('node');
-    expect(reachedVerifyLevel('machines')).toBe('node');
-    expect(reachedVerifyLevel('prerequisites')).toBe('node');
-    expect(reachedVerifyLevel('packages')).toBe('packages');
-    expect(reachedVerifyLevel('control-plane')).toBe('cluster');
-    expect(reachedVerifyLevel('verified')).toBe('cluster');
+  it('says which phase\'s checks verify runs: the last the control plane passed, at least prerequisites', () => {
+    expect(reachedPhase(undefined)).toBe('prerequisites');
+    expect(reachedPhase('machines')).toBe('prerequisites');
+    expect(reachedPhase('artifacts')).toBe('prerequisites');
+    expect(reachedPhase('packages')).toBe('packages');
+    expect(reachedPhase('control-plane')).toBe('control-plane');
+    expect(reachedPhase('verified')).toBe('verified');
   });
 });
 
@@ -160,6 +175,24 @@ describe('up as a list of steps', () => {
     ]);
   });
 
+  it('offline: the artifacts phase uploads and verifies before prerequisites', () => {
+    const offline = testPlan({ provider: 'libvirt' }, { offline: testOffline() });
+    const steps = upSteps(offline, {}, { until: 'prerequisites' });
+    expect(steps.map(summary)).toEqual([
+      'vagrant machines master,worker-1,worker-2',
+      'verify machines master,worker-1,worker-2',
+      'vagrant artifacts master,worker-1,worker-2',
+      'verify artifacts master,worker-1,worker-2',
+      'vagrant prerequisites master,worker-1,worker-2',
+      'verify prerequisites master,worker-1,worker-2',
+    ]);
+    const artifacts = steps[2]!;
+    expect(artifacts.kind === 'vagrant' && artifacts.command.args).toContain('--provision-with=artifacts-files,artifacts');
+    expect(provisionersOf(offline.workers[0]!, offline)[1]).toEqual({
+      name: 'artifacts-files', type: 'file', source: '/srv/k8s-artifacts/v1.37.2/amd64', destination: '/home/vagrant/.kubeadm-vagrant/artifacts',
+    });
+  });
+
   it('node add: only the new machine, the join token already checked', () => {
     const big = testPlan({ provider: 'libvirt', workers: { count: 3 } });
     const state = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
@@ -223,8 +256,8 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     ]);
     expect(vagrantArgs(steps).every((a) => a.endsWith(' worker-1 worker-2'))).toBe(true);
     const check = steps[0]!;
-    // The control plane is checked at the level it reached, against the machines that exist.
-    expect(check.kind === 'control-plane-check' && [check.node.name, check.level, names(check.peers).join()]).toEqual(['master', 'cluster', 'master']);
+    // The control plane is checked with the checks of the phase it reached, against the machines that exist.
+    expect(check.kind === 'control-plane-check' && [check.node.name, check.phase, names(check.peers).join()]).toEqual(['master', 'verified', 'master']);
   });
 
   it('workers only skips the workers that joined already; with none left, only the checks', () => {
@@ -270,9 +303,9 @@ describe('the dry run prints the steps with the names of the real checks', () =>
   const plan = testPlan({ provider: 'libvirt' });
 
   it('node checks come from the same specs verify runs', () => {
-    const ids = checkIdsFor('packages', plan.workers[0]!, plan);
-    expect(ids).toEqual(['ssh', ...nodeSpecsFor('packages', plan)(plan.workers[0]!).map((s) => s.id), 'insecure-key-refused']);
-    expect(ids).toEqual(expect.arrayContaining(['hostname', 'swap-off', 'containerd-systemd-cgroup', 'peers-reachable', 'kube-tools', 'sandbox-image']));
+    const ids = checkIdsAfter('packages', plan.workers[0]!, plan);
+    expect(ids).toEqual(['ssh', ...verificationAfter('packages', plan).specs(plan.workers[0]!).map((s) => s.id), 'insecure-key-refused']);
+    expect(ids).toEqual(expect.arrayContaining(['hostname', 'swap-off', 'containerd-cri', 'peers-reachable', 'kube-tools', 'sandbox-image']));
   });
 
   it('cluster checks are the ones the Kubernetes view yields', () => {
@@ -281,10 +314,10 @@ describe('the dry run prints the steps with the names of the real checks', () =>
     const cni = CNIS.find((c) => c.id === 'flannel')!;
     const real = clusterChecks(plan.nodes, nodes, pods, cni.nodePod);
     for (const node of plan.nodes) {
-      const cluster = checkIdsFor('cluster', node, plan).filter((id) => !nodeSpecsFor('cluster', plan)(node).some((s) => s.id === id));
+      const cluster = checkIdsAfter('control-plane', node, plan).filter((id) => !verificationAfter('control-plane', plan).specs(node).some((s) => s.id === id));
       expect(cluster).toEqual(['ssh', ...real.get(node.name)!.map((c) => c.check), 'insecure-key-refused']);
     }
-    expect(checkIdsFor('cluster', plan.controlPlane, plan)).toEqual(
+    expect(checkIdsAfter('verified', plan.controlPlane, plan)).toEqual(
       expect.arrayContaining(['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni', 'pod-kube-apiserver', 'pod-etcd', 'pod-coredns']),
     );
   });

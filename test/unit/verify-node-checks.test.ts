@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   containerdActiveCheck,
-  containerdCgroupCheck,
+  containerdCriCheck,
   hostnameCheck,
   modulesCheck,
   nodeCheckSpecs,
-  NODE_CHECKS,
+  MACHINE_CHECKS,
+  PREREQUISITE_CHECKS,
   peerReachabilityCheck,
   privateIpCheck,
   probeCommand,
@@ -27,7 +28,7 @@ import {
   splitTomlKey,
 } from '../../src/verify/node-parsers.js';
 import type { PlannedNode } from '../../src/verify/types.js';
-import { sandboxImageCheck } from '../../src/verify/levels.js';
+import { sandboxImageCheck } from '../../src/verify/package-checks.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 
@@ -149,23 +150,34 @@ describe('containerd config dump', () => {
       configVersion: 2,
       runtimePlugin: 'io.containerd.grpc.v1.cri',
       runtime: 'runc',
+      runtimeType: 'io.containerd.runc.v2',
       systemdCgroup: true,
+      cniBinDirs: ['/opt/cni/bin'],
       criDisabled: false,
     });
-    expect(containerdCgroupCheck.parse(v2, 0, master)).toEqual({ ok: true, seen: 'SystemdCgroup = true (config version 2, runtime runc)' });
+    expect(containerdCriCheck.parse(v2, 0, master)).toEqual({ ok: true, seen: 'runc (io.containerd.runc.v2), SystemdCgroup = true, CNI in /opt/cni/bin (config version 2, runtime runc)' });
+  });
+
+  it("fails on Debian 12's packaged config edited the old way: runc lost its runtime_type, the CNI plugins are looked for in /usr/lib/cni", () => {
+    // `containerd config dump` by Debian 12's own containerd 1.6.20 of its packaged config.toml with
+    // the runc options table appended (what the prerequisites phase used to do).
+    const debian = fixture('containerd-config-dump-debian12-edited.toml');
+    expect(parseContainerdCgroup(debian)).toMatchObject({ runtimeType: '', systemdCgroup: true, cniBinDirs: ['/usr/lib/cni'] });
+    expect(containerdCriCheck.parse(debian, 0, master)).toEqual({ ok: false, seen: 'runtime_type ""; CNI bin dirs /usr/lib/cni (config version 2, runtime runc)' });
   });
 
   it('containerd 2.x (version = 3): reads it under cri.v1.runtime', () => {
-    expect(parseContainerdCgroup(v3)).toMatchObject({ configVersion: 3, runtimePlugin: 'io.containerd.cri.v1.runtime', systemdCgroup: true });
-    expect(containerdCgroupCheck.parse(v3, 0, master).ok).toBe(true);
+    expect(parseContainerdCgroup(v3)).toMatchObject({ configVersion: 3, runtimePlugin: 'io.containerd.cri.v1.runtime', systemdCgroup: true, runtimeType: 'io.containerd.runc.v2', cniBinDirs: ['/opt/cni/bin'] });
+    expect(containerdCriCheck.parse(v3, 0, master).ok).toBe(true);
+    expect(containerdCriCheck.parse(v3.replace("bin_dirs = ['/opt/cni/bin']", "bin_dirs = ['/usr/lib/cni', '/opt/cni/bin']"), 0, master)).toMatchObject({ ok: false, seen: expect.stringContaining('CNI bin dirs /usr/lib/cni, /opt/cni/bin') });
   });
 
   it('fails when set to false, and when absent (containerd 2.x omits the default false)', () => {
-    expect(containerdCgroupCheck.parse(v2.replace('SystemdCgroup = true', 'SystemdCgroup = false'), 0, master)).toEqual({
+    expect(containerdCriCheck.parse(v2.replace('SystemdCgroup = true', 'SystemdCgroup = false'), 0, master)).toEqual({
       ok: false,
       seen: 'SystemdCgroup = false (config version 2, runtime runc)',
     });
-    const absent = containerdCgroupCheck.parse(v3.replace(/\n\s*SystemdCgroup = true/, ''), 0, master);
+    const absent = containerdCriCheck.parse(v3.replace(/\n\s*SystemdCgroup = true/, ''), 0, master);
     expect(absent).toEqual({ ok: false, seen: 'SystemdCgroup not set, so cgroupfs (config version 3, runtime runc)' });
   });
 
@@ -186,18 +198,18 @@ describe('containerd config dump', () => {
 
   it('does not take a v2-style table in a version 3 dump for the real one', () => {
     const mixed = v3.replace(/\n\s*SystemdCgroup = true/, '') + '\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n';
-    expect(containerdCgroupCheck.parse(mixed, 0, master).ok).toBe(false);
+    expect(containerdCriCheck.parse(mixed, 0, master).ok).toBe(false);
   });
 
   it('follows default_runtime_name to the runtime the CRI actually uses', () => {
     const text = v2.replace('default_runtime_name = "runc"', 'default_runtime_name = "crun"');
     expect(parseContainerdCgroup(text)).toMatchObject({ runtime: 'crun', systemdCgroup: undefined });
-    expect(containerdCgroupCheck.parse(text, 0, master).ok).toBe(false);
+    expect(containerdCriCheck.parse(text, 0, master).ok).toBe(false);
   });
 
   it('reports a disabled CRI plugin (Debian packaging) even if the table says true', () => {
     const text = v2.replace('disabled_plugins = []', 'disabled_plugins = ["cri"]');
-    expect(containerdCgroupCheck.parse(text, 0, master)).toMatchObject({ ok: false, seen: expect.stringContaining('CRI plugin is disabled') });
+    expect(containerdCriCheck.parse(text, 0, master)).toMatchObject({ ok: false, seen: expect.stringContaining('CRI plugin is disabled') });
   });
 
   it('reads dotted keys and trailing comments', () => {
@@ -206,7 +218,7 @@ describe('containerd config dump', () => {
   });
 
   it('a missing containerd is no config at all', () => {
-    expect(containerdCgroupCheck.parse('', 127, master)).toEqual({ ok: false, seen: 'no config dump' });
+    expect(containerdCriCheck.parse('', 127, master)).toEqual({ ok: false, seen: 'no config dump' });
   });
 });
 
@@ -245,11 +257,11 @@ describe('peer reachability', () => {
 
   it('each node probes every other node, not itself', () => {
     const specs = nodeCheckSpecs(w1, [master, w1, w2]);
-    expect(specs.map((s) => s.id)).toEqual([...NODE_CHECKS.map((s) => s.id), 'peers-reachable']);
+    expect(specs.map((s) => s.id)).toEqual([...MACHINE_CHECKS, ...PREREQUISITE_CHECKS].map((s) => s.id).concat('peers-reachable'));
     const probe = specs.at(-1)!;
     expect(probe.command).toContain('192.168.56.10 192.168.56.22;');
     expect(probe.command).not.toContain('192.168.56.21');
-    expect(nodeCheckSpecs(master, [master])[NODE_CHECKS.length]!.parse('', 0, master)).toEqual({ ok: true, seen: 'no peers' });
+    expect(nodeCheckSpecs(master, [master])[MACHINE_CHECKS.length + PREREQUISITE_CHECKS.length]!.parse('', 0, master)).toEqual({ ok: true, seen: 'no peers' });
   });
 
   it('every check id is unique and every check expects something', () => {

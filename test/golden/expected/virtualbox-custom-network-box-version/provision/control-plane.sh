@@ -38,6 +38,14 @@ install_file() {
   if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
 }
 
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
+}
+
 # write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
 write_file() {
   local tmp
@@ -87,13 +95,16 @@ install_packages() {
 # ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
 # nothing (no package manager call at all) when every command is there.
 ensure_commands() {
-  local pair missing=()
+  local pair missing=() commands=()
   for pair in "$@"; do
     if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
       missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
     fi
   done
-  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -129,7 +140,7 @@ readonly PKI_DIR='/etc/kubernetes/pki'
 readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
 readonly NODE_NAME='lab-master'
 readonly MASTER_IP='192.168.57.20'
-readonly K8S_MINOR='1.33'
+readonly K8S_MINOR='1.37'
 # The pinned patch release, or empty for the one the packages phase installed.
 readonly K8S_PATCH=''
 readonly VERSION_PLACEHOLDER='@KUBERNETES_VERSION@'
@@ -232,10 +243,12 @@ fetch() {
   install_file "${tmp}" "${file}" 0644
 }
 
-# --- the flannel pod network (src/cni/flannel.ts): defines install_cni ---
-readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.27.4/kube-flannel.yml'
-readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.27.4.upstream.yml"
-readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.27.4.yml"
+# get_manifest NAME URL FILE: the manifest NAME, downloaded once from URL.
+get_manifest() { fetch "$2" "$3"; }
+
+readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.28.10/kube-flannel.yml'
+readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.28.10.upstream.yml"
+readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.28.10.yml"
 # flanneld picks its interface by address: every node's private address is in 192.168.57.0/24.
 # (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local.)
 readonly FLANNEL_IFACE_ARG='--iface-regex=^192\.168\.57\.[0-9]+$'
@@ -256,9 +269,9 @@ flannel_manifest() {
 }
 
 install_cni() {
-  fetch "${FLANNEL_MANIFEST_URL}" "${FLANNEL_UPSTREAM}"
+  get_manifest kube-flannel.yml "${FLANNEL_MANIFEST_URL}" "${FLANNEL_UPSTREAM}"
   flannel_manifest "${FLANNEL_UPSTREAM}" "${FLANNEL_MANIFEST}"
-  log "applying flannel v0.27.4 (pod network ${POD_SUBNET})"
+  log "applying flannel v0.28.10 (pod network ${POD_SUBNET})"
   kubectl apply -f "${FLANNEL_MANIFEST}" >/dev/null
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'lab', phase packages (generated: change cluster.yaml, not this file).
-# kubelet, kubeadm and kubectl 1.33.x from pkgs.k8s.io, held at that version, and the kubelet's
-# node-ip set to this machine's private address, and containerd's sandbox image set to kubeadm's.
-# Nothing is installed when the right versions are there.
+# kubelet, kubeadm, kubectl, crictl and the CNI plugins 1.37.x from pkgs.k8s.io, held at that
+# version, the kubelet's node-ip set to this machine's private address, and containerd's sandbox
+# image set to kubeadm's. Nothing is installed when the right versions are there.
 set -euo pipefail
 
 KV_PHASE=packages
@@ -37,6 +37,14 @@ install_file() {
   fi
   chmod "${mode}" "${dest}"
   if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
+}
+
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
 }
 
 # write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
@@ -88,13 +96,16 @@ install_packages() {
 # ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
 # nothing (no package manager call at all) when every command is there.
 ensure_commands() {
-  local pair missing=()
+  local pair missing=() commands=()
   for pair in "$@"; do
     if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
       missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
     fi
   done
-  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -126,8 +137,8 @@ kv_node_ip() {
 # --- containerd's config.toml: shared by the prerequisites and packages scripts ---
 readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
 # Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
-# (containerd 2.x), as `containerd config default` writes their headers: the runc options, and the
-# table that names the sandbox (pause) image.
+# (containerd 2.x; version 4, of containerd 2.3+, has the same), as `containerd config default`
+# writes their headers: the runc options, and the table that names the sandbox (pause) image.
 readonly RUNC_OPTIONS_V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options'
 readonly RUNC_OPTIONS_V3="plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options"
 readonly SANDBOX_TABLE_V2='plugins."io.containerd.grpc.v1.cri"'
@@ -161,13 +172,14 @@ containerd_config_version() {
 }
 
 # containerd_table FILE V2 V3: the table V2 or V3 by FILE's format version; fails on any other.
+# Version 4 (containerd 2.3 and later) moved only the server settings: its CRI tables are version 3's.
 containerd_table() {
   local version
   version=$(containerd_config_version "$1")
   case ${version} in
     2) printf '%s\n' "$2" ;;
-    3) printf '%s\n' "$3" ;;
-    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
+    3 | 4) printf '%s\n' "$3" ;;
+    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled, and 4 (containerd 2.3+) as 3" ;;
   esac
 }
 
@@ -180,6 +192,17 @@ toml_key_is() {
     t != "" { inside = (t == want); next }
     inside && $0 ~ pattern { if (value_of($0) == value) yes = 1; else no = 1 }
     END { exit !(yes && !no) }' "$1"
+}
+
+# toml_get FILE TABLE KEY: the value TABLE of FILE sets KEY to (the last one), quotes made double;
+# TABLE "" is the top level, before the first table. Fails when TABLE does not set KEY.
+toml_get() {
+  awk -v want="$2" -v key="$3" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*="; inside = (want == "") }
+    { t = table($0) }
+    t != "" { inside = (t == want); next }
+    inside && $0 ~ pattern { value = value_of($0); found = 1 }
+    END { if (found) print value; exit !found }' "$1"
 }
 
 # toml_set FILE TABLE KEY VALUE: makes TABLE of FILE say `KEY = VALUE`: the key is rewritten where it
@@ -230,10 +253,10 @@ containerd_sandbox_image() {
   toml_set "$1" "${table}" "${key}" "\"$2\""
 }
 
-readonly K8S_MINOR='1.33'
+readonly K8S_MINOR='1.37'
 # The pinned patch release, or empty for the newest of the minor.
 readonly K8S_PATCH=''
-readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.33/deb/'
+readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.37/deb/'
 
 # version_of COMMAND...: the first vX.Y.Z the command prints, or nothing.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' | head -n 1 || true; }
@@ -249,22 +272,34 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
-readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 readonly KUBELET_DEFAULTS=/etc/default/kubelet
+readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+readonly SOURCES_LIST=/etc/apt/sources.list.d/kubernetes.list
 
-install_kubernetes() {
+# kubernetes_repository: the pkgs.k8s.io repository of the planned minor, with its signing key. The
+# key is fetched again whenever the repository line changes (another minor): keys of minors past
+# their end of life have expired before.
+kubernetes_repository() {
+  local line="deb [signed-by=${KEYRING}] ${REPO_URL} /" tmp
   ensure_commands curl=curl gpg=gpg update-ca-certificates=ca-certificates
   install -d -m 0755 /etc/apt/keyrings
-  if [[ ! -s ${KEYRING} ]]; then
-    local tmp
+  if [[ ! -s ${KEYRING} || $(cat "${SOURCES_LIST}" 2>/dev/null) != "${line}" ]]; then
     tmp=$(mktemp)
-    curl -fsSL --retry 5 --retry-delay 3 "${REPO_URL}Release.key" | gpg --batch --yes --dearmor -o "${tmp}"
+    curl -fsSL --retry 5 --retry-delay 3 "${REPO_URL}Release.key" | gpg --batch --yes --dearmor -o "${tmp}" ||
+      die "could not fetch the signing key ${REPO_URL}Release.key"
     install_file "${tmp}" "${KEYRING}" 0644
-    log "added the signing key of ${REPO_URL}"
+    log "fetched the signing key of ${REPO_URL}"
   fi
-  write_file /etc/apt/sources.list.d/kubernetes.list 0644 <<<"deb [signed-by=${KEYRING}] ${REPO_URL} /"
+  write_file "${SOURCES_LIST}" 0644 <<<"${line}"
   KV_APT_UPDATED=0
-  install_packages --allow-change-held-packages kubelet kubeadm kubectl
+}
+
+# From 1.36 the packages no longer pull in crictl (cri-tools) and the CNI plugins (kubernetes-cni):
+# both are installed explicitly. A pinned patch takes any package revision ('1.36.2-*'): revisions
+# differ between repositories (1.36.2-1.1, 1.36.2-2.1).
+install_kubernetes() {
+  kubernetes_repository
+  install_packages --allow-change-held-packages kubelet kubeadm kubectl cri-tools kubernetes-cni
 }
 
 # Held so an apt upgrade leaves them alone; only what dpkg has installed can be held.

@@ -40,6 +40,14 @@ install_file() {
   if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
 }
 
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
+}
+
 # write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
 write_file() {
   local tmp
@@ -89,13 +97,16 @@ install_packages() {
 # ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
 # nothing (no package manager call at all) when every command is there.
 ensure_commands() {
-  local pair missing=()
+  local pair missing=() commands=()
   for pair in "$@"; do
     if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
       missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
     fi
   done
-  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -127,8 +138,8 @@ kv_node_ip() {
 # --- containerd's config.toml: shared by the prerequisites and packages scripts ---
 readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
 # Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
-# (containerd 2.x), as `containerd config default` writes their headers: the runc options, and the
-# table that names the sandbox (pause) image.
+# (containerd 2.x; version 4, of containerd 2.3+, has the same), as `containerd config default`
+# writes their headers: the runc options, and the table that names the sandbox (pause) image.
 readonly RUNC_OPTIONS_V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options'
 readonly RUNC_OPTIONS_V3="plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options"
 readonly SANDBOX_TABLE_V2='plugins."io.containerd.grpc.v1.cri"'
@@ -162,13 +173,14 @@ containerd_config_version() {
 }
 
 # containerd_table FILE V2 V3: the table V2 or V3 by FILE's format version; fails on any other.
+# Version 4 (containerd 2.3 and later) moved only the server settings: its CRI tables are version 3's.
 containerd_table() {
   local version
   version=$(containerd_config_version "$1")
   case ${version} in
     2) printf '%s\n' "$2" ;;
-    3) printf '%s\n' "$3" ;;
-    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled" ;;
+    3 | 4) printf '%s\n' "$3" ;;
+    *) die "$1 has containerd config version '${version:-none}'; only 2 (containerd 1.x) and 3 (containerd 2.x) are handled, and 4 (containerd 2.3+) as 3" ;;
   esac
 }
 
@@ -181,6 +193,17 @@ toml_key_is() {
     t != "" { inside = (t == want); next }
     inside && $0 ~ pattern { if (value_of($0) == value) yes = 1; else no = 1 }
     END { exit !(yes && !no) }' "$1"
+}
+
+# toml_get FILE TABLE KEY: the value TABLE of FILE sets KEY to (the last one), quotes made double;
+# TABLE "" is the top level, before the first table. Fails when TABLE does not set KEY.
+toml_get() {
+  awk -v want="$2" -v key="$3" -v q="'" "${TOML_AWK}"'
+    BEGIN { gsub(q, "\"", want); pattern = "^[ \t]*" key "[ \t]*="; inside = (want == "") }
+    { t = table($0) }
+    t != "" { inside = (t == want); next }
+    inside && $0 ~ pattern { value = value_of($0); found = 1 }
+    END { if (found) print value; exit !found }' "$1"
 }
 
 # toml_set FILE TABLE KEY VALUE: makes TABLE of FILE say `KEY = VALUE`: the key is rewritten where it
@@ -231,6 +254,97 @@ containerd_sandbox_image() {
   toml_set "$1" "${table}" "${key}" "\"$2\""
 }
 
+# --- the container runtime: containerd 2.3.7 and runc 1.5.2 from their release archives ---
+readonly CONTAINERD_UNIT=/usr/local/lib/systemd/system/containerd.service
+readonly CONTAINERD_VERSION='2.3.7'
+readonly RUNC_VERSION='1.5.2'
+
+# install_runtime_from DIR: containerd, its runc shim, ctr and runc from DIR into /usr/local, with
+# containerd's own systemd unit (upstream's containerd.service), as containerd's getting-started
+# guide installs the release binaries.
+install_runtime_from() {
+  local dir=$1 bin
+  for bin in containerd containerd-shim-runc-v2 ctr; do copy_file "${dir}/${bin}" "/usr/local/bin/${bin}" 0755; done
+  install -d -m 0755 /usr/local/sbin /usr/local/lib/systemd/system
+  copy_file "${dir}/runc" /usr/local/sbin/runc 0755
+  write_file "${CONTAINERD_UNIT}" 0644 <<'EOF'
+[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target dbus.service
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+
+# Having non-zero Limit*s causes performance problems due to accounting overhead
+# in the kernel. We recommend using cgroups to do container-local accounting.
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  if changed; then systemctl daemon-reload; fi
+  log "containerd $(/usr/local/bin/containerd --version | awk '{ print $3 }') and $(/usr/local/sbin/runc --version | head -n 1) installed in /usr/local"
+}
+
+# go_arch: this machine's architecture as Go and the release archives name it.
+go_arch() {
+  case $(uname -m) in
+    x86_64) echo amd64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) die "unsupported architecture $(uname -m)" ;;
+  esac
+}
+
+# runtime_installed: containerd and runc of the planned versions are in /usr/local.
+runtime_installed() {
+  [[ -x /usr/local/bin/containerd && -x /usr/local/sbin/runc ]] &&
+    /usr/local/bin/containerd --version 2>/dev/null | grep -q " v${CONTAINERD_VERSION} " &&
+    /usr/local/sbin/runc --version 2>/dev/null | grep -q "^runc version ${RUNC_VERSION}$"
+}
+
+# download_runtime DIR: containerd's static release archive and runc's binary into DIR, each checked
+# against the checksum file published with it (the static build runs on every glibc).
+download_runtime() {
+  local dir=$1 arch base
+  arch=$(go_arch)
+  ensure_commands curl=curl tar=tar
+  base="containerd-static-${CONTAINERD_VERSION}-linux-${arch}.tar.gz"
+  log "downloading containerd ${CONTAINERD_VERSION} and runc ${RUNC_VERSION}"
+  (
+    cd "${dir}"
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}/${base}"
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}/${base}.sha256sum"
+    sha256sum --check --strict --quiet "${base}.sha256sum" || die "${base} does not match its published checksum"
+    tar -xzf "${base}" --strip-components=1 bin/containerd bin/containerd-shim-runc-v2 bin/ctr
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/opencontainers/runc/releases/download/v${RUNC_VERSION}/runc.${arch}"
+    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/opencontainers/runc/releases/download/v${RUNC_VERSION}/runc.sha256sum"
+    sha256sum --check --strict --quiet --ignore-missing runc.sha256sum || die "runc.${arch} does not match its published checksum"
+    mv "runc.${arch}" runc
+  ) || die "could not download containerd ${CONTAINERD_VERSION} and runc ${RUNC_VERSION}"
+}
+
+install_runtime() {
+  install_host_tools
+  if ! runtime_installed; then
+    local tmp
+    tmp=$(mktemp -d)
+    download_runtime "${tmp}"
+    install_runtime_from "${tmp}"
+    rm -rf "${tmp}"
+  fi
+}
+
 readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
 
 # fstab_disable_swap FILE: comments out the swap entries of an fstab; comments stay as they are.
@@ -242,14 +356,141 @@ fstab_disable_swap() {
   if changed; then log "commented out the swap entries in ${fstab}"; fi
 }
 
-# containerd_config_usable FILE: true when FILE exists, has format version 2 or 3 and does not
-# disable the CRI plugin (the config packaged with Docker's containerd.io does).
+# containerd_config_usable FILE: true when FILE exists, has format version 2, 3 or 4 (the formats
+# the edits know) and does not disable the CRI plugin (the config packaged with Docker's
+# containerd.io does). Only a first look: containerd_config_prepare keeps FILE only when containerd
+# itself, after the edits, shows a sound config.
 containerd_config_usable() {
   local file=$1 version
   [[ -f ${file} ]] || return 1
   version=$(containerd_config_version "${file}")
-  [[ ${version} == 2 || ${version} == 3 ]] || return 1
+  [[ ${version} == 2 || ${version} == 3 || ${version} == 4 ]] || return 1
   ! awk '/^[ \t]*\[/ { exit } /^[ \t]*disabled_plugins[ \t]*=.*cri/ { found = 1 } END { exit !found }' "${file}"
+}
+
+# Where containerd must look for the CNI plugins: the Kubernetes packages, the offline artifacts and
+# the CNIs' own installers put them there. Debian's containerd looks in /usr/lib/cni instead.
+readonly CNI_BIN_DIR=/opt/cni/bin
+# The CRI plugin's tables in format version 2 (containerd 1.x) and 3 (containerd 2.x; 4 has the
+# same): the one that names the default runtime and holds the runtimes, and the CNI one.
+readonly CRI_CONTAINERD_V2='plugins."io.containerd.grpc.v1.cri".containerd'
+readonly CRI_CONTAINERD_V3="plugins.'io.containerd.cri.v1.runtime'.containerd"
+readonly CNI_TABLE_V2='plugins."io.containerd.grpc.v1.cri".cni'
+readonly CNI_TABLE_V3="plugins.'io.containerd.cri.v1.runtime'.cni"
+
+# containerd_cni_bin_dir FILE: containerd looks for the CNI plugins in CNI_BIN_DIR, and only there.
+# Format 3 names the directories in bin_dirs from containerd 2.1 on (2.0 knows only bin_dir, and
+# 2.1+ refuses a bin_dir beside a bin_dirs of its own): the containerd on PATH tells which it reads.
+containerd_cni_bin_dir() {
+  local file=$1 table any=0
+  table=$(containerd_table "${file}" "${CNI_TABLE_V2}" "${CNI_TABLE_V3}")
+  if [[ ${table} == "${CNI_TABLE_V3}" ]] && containerd config default | toml_get /dev/stdin "${CNI_TABLE_V3}" bin_dirs >/dev/null; then
+    toml_set "${file}" "${table}" bin_dirs "[\"${CNI_BIN_DIR}\"]"
+    if changed; then any=1; fi
+    if toml_get "${file}" "${table}" bin_dir >/dev/null; then
+      toml_set "${file}" "${table}" bin_dir '""'
+      if changed; then any=1; fi
+    fi
+    KV_CHANGED=${any}
+  else
+    toml_set "${file}" "${table}" bin_dir "\"${CNI_BIN_DIR}\""
+  fi
+}
+
+# containerd_config_edit FILE: the settings kubeadm needs, in a config of format 2, 3 or 4: the
+# systemd cgroup driver for runc and the CNI plugin directory. KV_CHANGED=1 when FILE changed.
+containerd_config_edit() {
+  local any=0
+  containerd_systemd_cgroup "$1"
+  if changed; then any=1; fi
+  containerd_cni_bin_dir "$1"
+  if changed; then any=1; fi
+  KV_CHANGED=${any}
+}
+
+# containerd_config_problems FILE: what makes the config in FILE unfit for kubeadm, one line each,
+# judged on the effective config: `containerd --config FILE config dump` (the containerd on PATH),
+# with containerd's defaults beneath and its imports merged. Nothing when it is sound: the CRI
+# plugin is enabled, the default runtime is runc with runtime_type io.containerd.runc.v2 and
+# SystemdCgroup = true, and the CNI plugins are looked for in CNI_BIN_DIR only.
+containerd_config_problems() {
+  local file=$1 dump runtimes cni value dirs
+  dump=$(mktemp)
+  if ! containerd --config "${file}" config dump >"${dump}" 2>"${dump}.err"; then
+    printf 'containerd cannot load it (%s)\n' "$(tail -n 1 "${dump}.err")"
+    rm -f "${dump}" "${dump}.err"
+    return 0
+  fi
+  rm -f "${dump}.err"
+  case $(containerd_config_version "${dump}") in
+    2) runtimes=${CRI_CONTAINERD_V2} cni=${CNI_TABLE_V2} ;;
+    3 | 4) runtimes=${CRI_CONTAINERD_V3} cni=${CNI_TABLE_V3} ;;
+    *)
+      printf 'containerd shows it in a format other than version 2, 3 or 4\n'
+      rm -f "${dump}"
+      return 0
+      ;;
+  esac
+  # A plugin named cri, io.containerd.grpc.v1.cri, io.containerd.cri.v1.runtime, ...
+  value=$(toml_get "${dump}" '' disabled_plugins || true)
+  if [[ ${value} =~ \"(cri|[^\"]*[.]cri|[^\"]*[.]cri[.][^\"]*)\" ]]; then
+    printf 'the CRI plugin is disabled (disabled_plugins = %s)\n' "${value}"
+  fi
+  value=$(toml_get "${dump}" "${runtimes}" default_runtime_name || true)
+  if [[ ${value} != '"runc"' ]]; then printf "the default runtime is %s, not \"runc\"\n" "${value:-unset}"; fi
+  value=$(toml_get "${dump}" "${runtimes}.runtimes.runc" runtime_type || true)
+  if [[ ${value} != '"io.containerd.runc.v2"' ]]; then printf "runc's runtime_type is %s, not \"io.containerd.runc.v2\"\n" "${value:-unset}"; fi
+  value=$(toml_get "${dump}" "${runtimes}.runtimes.runc.options" SystemdCgroup || true)
+  if [[ ${value} != true ]]; then printf "runc's SystemdCgroup is %s, not true\n" "${value:-unset}"; fi
+  value=$(toml_get "${dump}" "${cni}" bin_dir || true)
+  if dirs=$(toml_get "${dump}" "${cni}" bin_dirs); then
+    # containerd 2.1+: the list, with bin_dir empty (set, it would replace bin_dirs or clash with it).
+    if [[ ${dirs//[[:space:]]/} != "[\"${CNI_BIN_DIR}\"]" || -n ${value//\"/} ]]; then
+      printf 'the CNI plugin directories are bin_dirs = %s with bin_dir = %s, not %s alone\n' "${dirs}" "${value:-unset}" "${CNI_BIN_DIR}"
+    fi
+  elif [[ ${value} != "\"${CNI_BIN_DIR}\"" ]]; then
+    printf 'the CNI plugin directory is %s, not %s\n' "${value:-unset}" "${CNI_BIN_DIR}"
+  fi
+  rm -f "${dump}"
+}
+
+# containerd_config_prepare FILE: makes FILE a containerd config fit for kubeadm, for the containerd
+# on PATH. An existing FILE is kept, with the settings kubeadm needs edited in, only when containerd
+# shows the edited config sound (judging the result also judges the file: the edits fix neither a
+# disabled CRI plugin nor a runc without its runtime_type); otherwise it is copied to FILE.kubeadm-vagrant.orig and replaced by
+# `containerd config default` with the same edits. Fails, naming the problems, when even that is
+# not sound: a broken config is never left in place. KV_CHANGED=1 when FILE changed.
+containerd_config_prepare() {
+  local file=$1 candidate problems
+  candidate=$(mktemp)
+  if ! containerd_config_usable "${file}"; then
+    problems="it is missing, of a format other than version 2, 3 or 4, or disables the CRI plugin"
+  else
+    cp "${file}" "${candidate}"
+    # The edits run in a subshell: one that fails (die) only rules the file out.
+    if problems=$( (containerd_config_edit "${candidate}") 2>&1 >/dev/null); then
+      problems=$(containerd_config_problems "${candidate}")
+    fi
+    if [[ -z ${problems} ]]; then
+      install_file "${candidate}" "${file}" "$(file_mode "${file}")"
+      if changed; then log "edited ${file}: runc on the systemd cgroup driver, CNI plugins in ${CNI_BIN_DIR}"; fi
+      return 0
+    fi
+  fi
+  if [[ -f ${file} ]]; then
+    log "not keeping ${file}: ${problems//$'\n'/; }"
+    cp -p "${file}" "${file}.kubeadm-vagrant.orig"
+    log "the previous ${file} is in ${file}.kubeadm-vagrant.orig"
+  fi
+  containerd config default >"${candidate}"
+  containerd_config_edit "${candidate}"
+  problems=$(containerd_config_problems "${candidate}")
+  if [[ -n ${problems} ]]; then
+    rm -f "${candidate}"
+    die "containerd's default configuration, edited for kubeadm, is still not sound: ${problems//$'\n'/; }"
+  fi
+  install_file "${candidate}" "${file}" 0644
+  log "wrote containerd's default configuration to ${file}, with runc on the systemd cgroup driver and CNI plugins in ${CNI_BIN_DIR}"
 }
 
 disable_swap() {
@@ -297,27 +538,24 @@ EOF
 # Nothing to prepare on Debian and Ubuntu beyond what every family does.
 prepare_host() { :; }
 
-install_runtime() {
-  ensure_commands containerd=containerd runc=runc conntrack=conntrack socat=socat iptables=iptables
+# What kubeadm's preflight and kube-proxy need on the host besides the container runtime.
+install_host_tools() {
+  ensure_commands conntrack=conntrack socat=socat iptables=iptables ethtool=ethtool
 }
 
+# The distro's own containerd (1.x on most releases): only when runtime.containerd is `distro`.
+install_distro_runtime() {
+  ensure_commands containerd=containerd runc=runc
+}
+# flannel needs nothing on the nodes beyond br_netfilter, which every node loads.
+cni_prerequisites() { :; }
+
 configure_containerd() {
-  local restart=0 tmp
+  local restart=0
   mkdir -p /etc/containerd
-  if ! containerd_config_usable "${CONTAINERD_CONFIG}"; then
-    if [[ -f ${CONTAINERD_CONFIG} ]]; then cp -p "${CONTAINERD_CONFIG}" "${CONTAINERD_CONFIG}.kubeadm-vagrant.orig"; fi
-    tmp=$(mktemp)
-    containerd config default >"${tmp}"
-    install_file "${tmp}" "${CONTAINERD_CONFIG}" 0644
-    log "wrote containerd's default configuration (the previous one, if any, is in ${CONTAINERD_CONFIG}.kubeadm-vagrant.orig)"
-    restart=1
-  fi
-  containerd_systemd_cgroup "${CONTAINERD_CONFIG}"
-  if changed; then
-    log "containerd uses the systemd cgroup driver"
-    restart=1
-  fi
-  # crictl (it comes with the Kubernetes packages) talks to containerd.
+  containerd_config_prepare "${CONTAINERD_CONFIG}"
+  if changed; then restart=1; fi
+  # crictl (the packages phase installs it) talks to containerd.
   write_file /etc/crictl.yaml 0644 <<EOF
 runtime-endpoint: ${CRI_SOCKET}
 image-endpoint: ${CRI_SOCKET}
@@ -336,6 +574,7 @@ main() {
   kernel_modules
   sysctls
   prepare_host
+  cni_prerequisites
   install_runtime
   configure_containerd
   log "done"

@@ -38,6 +38,14 @@ install_file() {
   if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
 }
 
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
+}
+
 # write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
 write_file() {
   local tmp
@@ -87,13 +95,16 @@ install_packages() {
 # ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
 # nothing (no package manager call at all) when every command is there.
 ensure_commands() {
-  local pair missing=()
+  local pair missing=() commands=()
   for pair in "$@"; do
     if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
       missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
     fi
   done
-  if ((${#missing[@]} > 0)); then install_packages "${missing[@]}"; fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -158,6 +169,8 @@ main() {
   if have restorecon; then restorecon -R "$(dirname "${own}")"; fi
 
   install -d -m 0700 -o vagrant -g "${group}" "${UPLOAD_DIR}"
+  # A directory upload lands inside an existing directory of the same name: none may be left over.
+  rm -rf "${UPLOAD_DIR}/artifacts"
   log "done"
 }
 

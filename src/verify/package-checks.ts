@@ -1,0 +1,77 @@
+import { parseContainerdSandboxImage, parseKubeadmPauseImage } from './node-parsers.js';
+import type { NodeCheckSpec } from './types.js';
+
+/** The checks of the packages phase (and of the offline artifacts): what is installed, at which version. */
+
+/** kubeadm, kubelet and kubectl installed with the planned minor (and patch, when pinned). */
+export function kubeToolsCheck(minor: string, patch?: string): NodeCheckSpec {
+  const want = patch ?? minor;
+  return {
+    id: 'kube-tools',
+    title: `kubeadm, kubelet, kubectl ${want}`,
+    command: 'for b in kubeadm kubelet kubectl; do printf "%s " "$b"; case $b in kubeadm) kubeadm version -o short 2>/dev/null;; kubelet) kubelet --version 2>/dev/null | sed "s/^Kubernetes //";; kubectl) kubectl version --client 2>/dev/null | sed -n "s/^Client Version: //p";; esac || true; echo; done',
+    expected: () => `all three at v${want}${patch ? '' : '.x'}`,
+    parse: (stdout) => {
+      const seen = new Map<string, string>();
+      for (const line of stdout.split('\n')) {
+        const [tool, version] = line.trim().split(/\s+/);
+        if (tool && ['kubeadm', 'kubelet', 'kubectl'].includes(tool)) seen.set(tool, version ?? '');
+      }
+      const matches = (v: string | undefined) => !!v && (patch ? v === `v${patch}` : v.startsWith(`v${minor}.`));
+      const tools = ['kubeadm', 'kubelet', 'kubectl'];
+      const text = tools.map((t) => `${t} ${seen.get(t) || 'missing'}`).join(', ');
+      return { ok: tools.every((t) => matches(seen.get(t))), seen: text };
+    },
+  };
+}
+
+const SANDBOX_MARK = '--- kubeadm config images list ---';
+
+/** containerd runs pods with the pause image the installed kubeadm expects (the packages phase sets it). */
+export const sandboxImageCheck: NodeCheckSpec = {
+  id: 'sandbox-image',
+  title: "containerd's sandbox image is kubeadm's pause image",
+  command: `containerd config dump 2>/dev/null; echo '${SANDBOX_MARK}'; kubeadm config images list --kubernetes-version "$(kubeadm version -o short 2>/dev/null)" 2>/dev/null || true`,
+  expected: () => 'the pause image of `kubeadm config images list`',
+  parse: (stdout) => {
+    const at = stdout.indexOf(SANDBOX_MARK);
+    const dump = at < 0 ? stdout : stdout.slice(0, at);
+    const wanted = at < 0 ? undefined : parseKubeadmPauseImage(stdout.slice(at + SANDBOX_MARK.length));
+    const image = parseContainerdSandboxImage(dump);
+    if (!wanted) return { ok: false, seen: `kubeadm names no pause image; containerd has ${image ?? 'none'}` };
+    return { ok: image === wanted, seen: image === wanted ? image : `containerd ${image ?? 'none'}, kubeadm ${wanted}` };
+  },
+};
+
+const IMAGES_MARK = '--- ctr images ---';
+
+/** Offline: every image kubeadm names for the installed version is in containerd's k8s.io namespace. */
+export const imagesImportedCheck: NodeCheckSpec = {
+  id: 'images-imported',
+  title: "kubeadm's images imported into containerd",
+  command: `kubeadm config images list --kubernetes-version "$(kubeadm version -o short 2>/dev/null)" 2>/dev/null; echo '${IMAGES_MARK}'; ctr -n k8s.io images ls -q 2>/dev/null`,
+  expected: () => 'every image of `kubeadm config images list` in ctr -n k8s.io images ls',
+  parse: (stdout) => {
+    const at = stdout.indexOf(IMAGES_MARK);
+    const wanted = (at < 0 ? '' : stdout.slice(0, at)).split('\n').map((l) => l.trim()).filter(Boolean);
+    const present = new Set((at < 0 ? '' : stdout.slice(at + IMAGES_MARK.length)).split('\n').map((l) => l.trim()));
+    if (wanted.length === 0) return { ok: false, seen: 'kubeadm names no images (is kubeadm installed?)' };
+    const missing = wanted.filter((i) => !present.has(i));
+    return missing.length === 0 ? { ok: true, seen: `all ${wanted.length} present` } : { ok: false, seen: `missing: ${missing.join(', ')}` };
+  },
+};
+
+/** Offline: this node verified the checksums of the artifacts of this plan (the guest records SHA256SUMS's hash). */
+export function artifactsCheck(guestDir: string, sumsHash: string): NodeCheckSpec {
+  return {
+    id: 'artifacts-verified',
+    title: 'offline artifacts uploaded and their checksums verified',
+    command: `cat ${guestDir}/.verified 2>/dev/null || true`,
+    expected: () => `SHA256SUMS ${sumsHash.slice(0, 12)}... verified`,
+    parse: (stdout) => {
+      const seen = stdout.trim();
+      if (seen === sumsHash) return { ok: true, seen: `verified (SHA256SUMS ${sumsHash.slice(0, 12)}...)` };
+      return { ok: false, seen: seen ? `other artifacts verified (SHA256SUMS ${seen.slice(0, 12)}...)` : `not verified: no ${guestDir}/.verified` };
+    },
+  };
+}

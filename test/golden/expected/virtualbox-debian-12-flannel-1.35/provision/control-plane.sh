@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# kubeadm-vagrant, cluster 'demo', phase control-plane (generated: change cluster.yaml, not this file).
+# kubeadm init with the cluster's own CA (skipped when the control plane already answers: a cluster
+# is never reset), a kubeconfig for vagrant, the flannel pod network, then waits for the node.
+set -euo pipefail
+
+KV_PHASE=control-plane
+# --- shared by every kubeadm-vagrant provisioning script (Vagrant uploads each script alone) ---
+
+log() { printf '[kubeadm-vagrant] %s: %s\n' "${KV_PHASE}" "$*"; }
+die() {
+  printf '[kubeadm-vagrant] %s: ERROR: %s\n' "${KV_PHASE}" "$*" >&2
+  exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Set by install_file and write_file: 1 when the file changed, 0 when it already had the content.
+KV_CHANGED=0
+changed() { [[ ${KV_CHANGED} == 1 ]]; }
+
+# install_file SRC DEST MODE [OWNER]: gives DEST the content of SRC, through a temporary file beside
+# DEST and a rename, unless DEST already has it; then MODE and OWNER. SRC is removed.
+install_file() {
+  local src=$1 dest=$2 mode=$3 owner=${4:-} tmp
+  KV_CHANGED=0
+  if [[ -f ${dest} ]] && cmp -s "${src}" "${dest}"; then
+    rm -f "${src}"
+  else
+    tmp=$(mktemp "${dest}.XXXXXX")
+    cat "${src}" >"${tmp}"
+    rm -f "${src}"
+    chmod "${mode}" "${tmp}"
+    if [[ -n ${owner} ]]; then chown "${owner}" "${tmp}"; fi
+    mv -f "${tmp}" "${dest}"
+    KV_CHANGED=1
+  fi
+  chmod "${mode}" "${dest}"
+  if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
+}
+
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
+}
+
+# write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
+write_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat >"${tmp}"
+  install_file "${tmp}" "$@"
+}
+
+# file_mode FILE: the permission bits of FILE in octal, to keep them when editing it.
+file_mode() { stat -c '%a' "$1"; }
+
+# wait_until SECONDS WHAT COMMAND...: runs COMMAND every 5 s until it succeeds; fails after SECONDS.
+wait_until() {
+  local limit=$1 what=$2 deadline
+  shift 2
+  deadline=$((SECONDS + limit))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then die "gave up after ${limit} s waiting for ${what}"; fi
+    sleep 5
+  done
+}
+
+# packages_named ARG...: the arguments that are not options, for a log line.
+packages_named() {
+  local arg names=()
+  for arg in "$@"; do
+    if [[ ${arg} != -* ]]; then names+=("${arg}"); fi
+  done
+  printf '%s\n' "${names[*]}"
+}
+
+KV_APT_UPDATED=0
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
+
+# install_packages [OPTION...] PACKAGE...: apt-get install, after one apt-get update per run.
+install_packages() {
+  if [[ ${KV_APT_UPDATED} == 0 ]]; then
+    log "apt-get update"
+    apt_get update >/dev/null
+    KV_APT_UPDATED=1
+  fi
+  log "installing $(packages_named "$@")"
+  # Keep existing configuration files without asking: nobody answers a prompt here.
+  apt_get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
+}
+
+# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
+# nothing (no package manager call at all) when every command is there.
+ensure_commands() {
+  local pair missing=() commands=()
+  for pair in "$@"; do
+    if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
+      missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not installed yet: ${commands[*]}"
+  install_packages "${missing[@]}"
+}
+
+# The planned private address of each machine, by Vagrant machine name and by hostname.
+kv_planned_ip() {
+  case $1 in
+    'master' | 'demo-master') echo '192.168.56.10' ;;
+    'worker-1' | 'demo-worker-1') echo '192.168.56.11' ;;
+    'worker-2' | 'demo-worker-2') echo '192.168.56.12' ;;
+    *) return 1 ;;
+  esac
+}
+
+# kv_node_ip: this machine's planned private address (the Vagrantfile passes the machine name in
+# KUBEADM_VAGRANT_NODE; the hostname serves when the script runs by hand), checked to be configured
+# on an interface: the kubelet and kubeadm must never pick the NAT address every box shares.
+kv_node_ip() {
+  local node=${KUBEADM_VAGRANT_NODE:-} addr
+  if [[ -z ${node} ]]; then node=$(hostname); fi
+  addr=$(kv_planned_ip "${node}") || die "machine '${node}' is not in the cluster plan; run kubeadm-vagrant generate and provision again"
+  if ! ip -4 -o addr show | awk -v a="${addr}" '{ split($4, p, "/"); if (p[1] == a) found = 1 } END { exit !found }'; then
+    die "the planned private address ${addr} of '${node}' is not configured on any interface"
+  fi
+  printf '%s\n' "${addr}"
+}
+
+# --- end of the shared part ---
+
+readonly UPLOAD_DIR='/home/vagrant/.kubeadm-vagrant'
+readonly CONFIG_DIR='/etc/kubernetes/kubeadm-vagrant'
+readonly INIT_CONFIG="${CONFIG_DIR}/init.yaml"
+readonly PKI_DIR='/etc/kubernetes/pki'
+readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
+readonly NODE_NAME='demo-master'
+readonly MASTER_IP='192.168.56.10'
+readonly K8S_MINOR='1.35'
+# The pinned patch release, or empty for the one the packages phase installed.
+readonly K8S_PATCH=''
+readonly VERSION_PLACEHOLDER='@KUBERNETES_VERSION@'
+readonly POD_SUBNET='10.244.0.0/16'
+
+# The uploaded secrets never stay in the upload directory, whatever happens.
+remove_uploads() { rm -f "${UPLOAD_DIR}/init.yaml" "${UPLOAD_DIR}/ca.crt" "${UPLOAD_DIR}/ca.key"; }
+
+api_healthy() { kubectl --kubeconfig "${ADMIN_CONF}" --request-timeout=10s get --raw=/readyz >/dev/null 2>&1; }
+
+node_ready() {
+  [[ $(kubectl get node "${NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+# kubernetes_version: the installed kubeadm's version, checked against the plan.
+kubernetes_version() {
+  local version
+  version=$(kubeadm version -o short 2>/dev/null) || die "kubeadm is not installed; provision the packages phase first"
+  [[ ${version} =~ ^v[0-9]+[.][0-9]+[.][0-9]+$ ]] || die "kubeadm reports an unexpected version '${version}'"
+  if [[ -n ${K8S_PATCH} && ${version} != "v${K8S_PATCH}" ]] || [[ ${version} != "v${K8S_MINOR}."* ]]; then
+    die "kubeadm is ${version}, the cluster is planned for ${K8S_PATCH:-${K8S_MINOR}.x}; provision the packages phase again"
+  fi
+  printf '%s\n' "${version}"
+}
+
+# The uploaded init.yaml goes to CONFIG_DIR (0600), with the version placeholder filled in.
+install_init_config() {
+  local version tmp
+  install -d -m 0700 "${CONFIG_DIR}"
+  if [[ -f ${UPLOAD_DIR}/init.yaml ]]; then
+    version=$(kubernetes_version)
+    tmp=$(mktemp)
+    sed "s/${VERSION_PLACEHOLDER}/${version}/" "${UPLOAD_DIR}/init.yaml" >"${tmp}"
+    install_file "${tmp}" "${INIT_CONFIG}" 0600
+    if changed; then log "kubeadm configuration installed in ${INIT_CONFIG}"; fi
+  fi
+  [[ -f ${INIT_CONFIG} ]] || die "no kubeadm configuration: the control-plane-files provisioner uploads it"
+  if grep -qF "${VERSION_PLACEHOLDER}" "${INIT_CONFIG}"; then die "${INIT_CONFIG} still has no Kubernetes version"; fi
+}
+
+# The cluster's CA was made on the host before any machine booted (workers pin its hash): kubeadm
+# init uses it when it is already in place. A different CA is never overwritten.
+check_ca() {
+  local name
+  for name in ca.crt ca.key; do
+    if [[ -f ${PKI_DIR}/${name} && -f ${UPLOAD_DIR}/${name} ]] && ! cmp -s "${UPLOAD_DIR}/${name}" "${PKI_DIR}/${name}"; then
+      die "${PKI_DIR}/${name} is not the cluster's CA in .kubeadm-vagrant/pki on the host; workers pin that CA and would be refused. Not overwriting it: destroy this machine, or put the matching CA back on the host"
+    fi
+  done
+}
+
+install_ca() {
+  local name
+  install -d -m 0755 "${PKI_DIR}"
+  for name in ca.crt ca.key; do
+    if [[ ! -f ${PKI_DIR}/${name} ]]; then
+      [[ -f ${UPLOAD_DIR}/${name} ]] || die "the cluster CA's ${name} was not uploaded; the control-plane-ca-* provisioners upload it"
+      install -m 0600 "${UPLOAD_DIR}/${name}" "${PKI_DIR}/${name}"
+      log "installed the cluster CA's ${name}"
+    fi
+  done
+}
+
+kubeadm_init() {
+  if [[ -f ${ADMIN_CONF} ]]; then
+    log "the control plane is initialised; waiting for the API server"
+    wait_until 300 "the API server at ${MASTER_IP}:6443" api_healthy
+    log "the API server answers: kubeadm init is not run again"
+    return
+  fi
+  if [[ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+    die "an earlier kubeadm init stopped half-way (manifests but no admin.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
+  fi
+  install_ca
+  log "kubeadm init (pulls the control-plane images; a few minutes)"
+  # --skip-token-print: the bootstrap token stays out of the provisioning log.
+  kubeadm init --config "${INIT_CONFIG}" --skip-token-print
+}
+
+# The vagrant user's kubeconfig: `vagrant ssh master -c 'kubectl get nodes'` works.
+user_kubeconfig() {
+  local group home tmp
+  group=$(id -gn vagrant)
+  home=$(getent passwd vagrant | cut -d: -f6)
+  install -d -m 0700 -o vagrant -g "${group}" "${home}/.kube"
+  tmp=$(mktemp)
+  cat "${ADMIN_CONF}" >"${tmp}"
+  install_file "${tmp}" "${home}/.kube/config" 0600 "vagrant:${group}"
+  if changed; then log "kubeconfig for vagrant in ${home}/.kube/config"; fi
+}
+
+# fetch URL FILE: downloads URL once; the file is kept, so provisioning again needs no network.
+fetch() {
+  local url=$1 file=$2 tmp
+  if [[ -s ${file} ]]; then return 0; fi
+  ensure_commands curl=curl
+  tmp=$(mktemp)
+  log "downloading ${url}"
+  curl -fsSL --retry 5 --retry-delay 3 --connect-timeout 20 -o "${tmp}" "${url}" || die "could not download ${url}"
+  install_file "${tmp}" "${file}" 0644
+}
+
+# get_manifest NAME URL FILE: the manifest NAME, downloaded once from URL.
+get_manifest() { fetch "$2" "$3"; }
+
+readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.28.10/kube-flannel.yml'
+readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.28.10.upstream.yml"
+readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.28.10.yml"
+# flanneld picks its interface by address: every node's private address is in 192.168.56.0/24.
+# (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local.)
+readonly FLANNEL_IFACE_ARG='--iface-regex=^192\.168\.56\.[0-9]+$'
+
+# flannel_manifest UPSTREAM FILE: flannel's release manifest with the pod subnet as its network and
+# the interface chosen by address; fails when the upstream layout no longer takes these edits.
+flannel_manifest() {
+  local upstream=$1 file=$2 tmp
+  tmp=$(mktemp)
+  # The argument goes through the environment: awk -v would eat the backslashes of the regex.
+  KV_FLANNEL_ARG=${FLANNEL_IFACE_ARG} awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
+    { i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)) }
+    { print }
+    /^[ \t]*- --kube-subnet-mgr[ \t]*$/ { match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "- " ENVIRON["KV_FLANNEL_ARG"] }' "${upstream}" >"${tmp}"
+  grep -qF "\"Network\": \"${POD_SUBNET}\"" "${tmp}" || die "could not set the pod subnet in flannel's net-conf.json"
+  grep -qF -- "- ${FLANNEL_IFACE_ARG}" "${tmp}" || die "could not add ${FLANNEL_IFACE_ARG} to flanneld's arguments"
+  install_file "${tmp}" "${file}" 0644
+}
+
+install_cni() {
+  get_manifest kube-flannel.yml "${FLANNEL_MANIFEST_URL}" "${FLANNEL_UPSTREAM}"
+  flannel_manifest "${FLANNEL_UPSTREAM}" "${FLANNEL_MANIFEST}"
+  log "applying flannel v0.28.10 (pod network ${POD_SUBNET})"
+  kubectl apply -f "${FLANNEL_MANIFEST}" >/dev/null
+}
+
+main() {
+  local node_ip
+  trap remove_uploads EXIT
+  log "starting"
+  node_ip=$(kv_node_ip)
+  [[ ${node_ip} == "${MASTER_IP}" ]] || die "this script is for the control plane ${MASTER_IP}, not ${node_ip}"
+  install_init_config
+  check_ca
+  kubeadm_init
+  user_kubeconfig
+  export KUBECONFIG=${ADMIN_CONF}
+  install_cni
+  log "waiting for node ${NODE_NAME} to be Ready"
+  wait_until 600 "node ${NODE_NAME} to be Ready" node_ready
+  log "done: ${NODE_NAME} is Ready"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
