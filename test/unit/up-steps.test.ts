@@ -237,9 +237,11 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     expect(steps.every((s) => s.kind !== 'verify' || names(s.peers).join() === 'master')).toBe(true);
   });
 
+  /** The steps of a workers-only `up` (SETUP_MASTER=false) on a cluster in this state. */
+  const workersOnly = (nodePhases: Record<string, string>) => upSteps(plan, { phase: 'verified', nodePhases }, { until: 'verified', setup: { controlPlane: false, workers: true } });
+
   it('then the workers only: the control plane is checked and the join token first, then only the workers that have not joined', () => {
-    const afterFirst = { phase: 'verified', nodePhases: { master: 'verified' } };
-    const steps = upSteps(plan, afterFirst, { until: 'verified', setup: { controlPlane: false, workers: true } });
+    const steps = workersOnly({ master: 'verified' });
     expect(steps.map(summary)).toEqual([
       'control-plane-check',
       'join-token',
@@ -261,8 +263,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
   });
 
   it('workers only skips the workers that joined already; with none left, only the checks', () => {
-    const oneJoined = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'packages' } };
-    const steps = upSteps(plan, oneJoined, { until: 'verified', setup: { controlPlane: false, workers: true } });
+    const steps = workersOnly({ master: 'verified', 'worker-1': 'verified', 'worker-2': 'packages' });
     expect(steps.map(summary)).toEqual([
       'control-plane-check',
       'join-token',
@@ -275,8 +276,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     ]);
     const check = steps[0]!;
     expect(check.kind === 'control-plane-check' && names(check.peers)).toEqual(['master', 'worker-1']);
-    const allJoined = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'workers' } };
-    expect(upSteps(plan, allJoined, { until: 'verified', setup: { controlPlane: false, workers: true } }).map(summary)).toEqual(['control-plane-check', 'kubeconfig']);
+    expect(workersOnly({ master: 'verified', 'worker-1': 'verified', 'worker-2': 'workers' }).map(summary)).toEqual(['control-plane-check', 'kubeconfig']);
   });
 
   it('workers only up to prerequisites: no join, so no join token', () => {
