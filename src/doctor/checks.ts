@@ -59,7 +59,7 @@ export const memoryCheck: HostCheckSpec = {
     if (fresh.length === 0) return { verdict: 'ok', seen: `every machine exists already; ${mib(availableMiB)} available` };
     const guests = fresh.reduce((sum, m) => sum + m.memory, 0);
     const withOverhead = guests + fresh.length * VM_OVERHEAD_MIB;
-    const seenText = `${fresh.length} new machine${fresh.length === 1 ? '' : 's'} need ${mib(guests)} (+${mib(fresh.length * VM_OVERHEAD_MIB)} for the hypervisor); ${mib(availableMiB)} available (MemAvailable)`;
+    const seenText = `${fresh.length} new machine${fresh.length === 1 ? ' needs' : 's need'} ${mib(guests)} (+${mib(fresh.length * VM_OVERHEAD_MIB)} for the hypervisor); ${mib(availableMiB)} available (MemAvailable)`;
     const fix = 'lower controlPlane.memory, workers.memory or workers.count (NODE_COUNT), or free memory on the host; SETUP_NODES=false brings up the control plane alone';
     if (withOverhead > availableMiB) return { verdict: 'fail', seen: seenText, fix };
     if (withOverhead + HOST_RESERVE_MIB > availableMiB) return { verdict: 'warn', seen: `${seenText}: less than ${mib(HOST_RESERVE_MIB)} left for the host`, fix };

@@ -143,7 +143,7 @@ describe('generic host checks', () => {
     expect(evaluate(memoryCheck, context(plan), meminfo(6400)).verdict).toBe('warn');
     expect(evaluate(memoryCheck, context(plan), meminfo(5000))).toMatchObject({ verdict: 'fail', fix: expect.stringMatching(/SETUP_NODES=false/) });
     // Machines this directory created already do not count; the control plane alone needs less.
-    expect(evaluate(memoryCheck, context(plan, { machineIds: { master: 'x', 'worker-1': 'y' } }), meminfo(2000)).seen).toMatch(/^1 new machine need 1536 MiB/);
+    expect(evaluate(memoryCheck, context(plan, { machineIds: { master: 'x', 'worker-1': 'y' } }), meminfo(2000)).seen).toMatch(/^1 new machine needs 1536 MiB/);
     expect(evaluate(memoryCheck, context(plan, { machines: [plan.controlPlane] }), meminfo(5000)).verdict).toBe('ok');
     expect(evaluate(memoryCheck, context(plan), { 'read /proc/meminfo': ok(fixture('proc-meminfo.txt')) }).verdict).toBe('ok');
   });
