@@ -36,6 +36,13 @@ function buildProgram(): Command {
   return program;
 }
 
+// A reader that stops early (`kubeadm-vagrant up --dry-run | head`) is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
