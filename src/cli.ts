@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerConfig } from './commands/config.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInit } from './commands/init.js';
 import { registerLifecycle } from './commands/lifecycle.js';
@@ -24,6 +25,7 @@ function buildProgram(): Command {
   registerConfig(program);
   registerGenerate(program);
   registerToken(program);
+  registerDoctor(program);
   registerLifecycle(program);
   registerVerify(program);
   registerNodes(program);

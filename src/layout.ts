@@ -94,6 +94,11 @@ export function joinConfigPath(machine: string): string {
   return `${HOST.kubeadmDir}/join-${machine}.yaml`;
 }
 
+/** Where Vagrant keeps the provider's id of a machine it created (a libvirt domain's or VirtualBox VM's UUID), relative to the cluster directory. */
+export function vagrantMachineIdPath(machine: string, provider: string): string {
+  return `.vagrant/machines/${machine}/${provider}/id`;
+}
+
 /** Absolute host paths of one cluster directory. */
 export function hostPaths(clusterDir: string): { [K in keyof typeof HOST]: string } {
   return Object.fromEntries(Object.entries(HOST).map(([k, v]) => [k, join(clusterDir, v)])) as { [K in keyof typeof HOST]: string };

@@ -33,8 +33,12 @@ export interface PhaseDef {
   uploads: readonly Upload[];
   /** Whether the plan has this phase at all (default: always). */
   enabled: (plan: ClusterPlan) => boolean;
-  /** The node-level checks that prove it; verifying after a phase runs those of every phase up to it. */
-  checks: (plan: ClusterPlan, node: PlannedNode) => NodeCheckSpec[];
+  /**
+   * The node-level checks that prove it; verifying after a phase runs those of every phase up to
+   * it. `peers` are the machines a node must reach: every planned node, unless `up` sets up part
+   * of the plan (the control plane alone).
+   */
+  checks: (plan: ClusterPlan, node: PlannedNode, peers: readonly PlannedNode[]) => NodeCheckSpec[];
   /** From this phase on, verification also reads Kubernetes' view of the nodes on the control plane. */
   clusterView: boolean;
   /** Runs on every `up` on every selected machine, even those that passed it. */
@@ -61,7 +65,7 @@ export const PHASES: readonly PhaseDef[] = [
     enabled: (plan) => plan.offline !== undefined,
     checks: (plan) => [artifactsCheck(GUEST.artifactsDir, plan.offline!.sumsHash)],
   }),
-  phase({ id: 'prerequisites', script: 'prerequisites', checks: (plan, node) => prerequisiteChecks(node, plan.nodes) }),
+  phase({ id: 'prerequisites', script: 'prerequisites', checks: (_plan, node, peers) => prerequisiteChecks(node, peers) }),
   phase({
     id: 'packages',
     script: 'packages',
@@ -143,11 +147,11 @@ export interface Verification {
   clusterView: boolean;
 }
 
-export function verificationAfter(phaseId: PhaseId, plan: ClusterPlan): Verification {
+export function verificationAfter(phaseId: PhaseId, plan: ClusterPlan, peers: readonly PlannedNode[] = plan.nodes): Verification {
   const upTo = planPhases(plan).filter((p) => phaseIndex(p.id) <= phaseIndex(phaseId));
   return {
     phase: phaseId,
-    specs: (node) => upTo.flatMap((p) => p.checks(plan, node)),
+    specs: (node) => upTo.flatMap((p) => p.checks(plan, node, peers)),
     clusterView: upTo.some((p) => p.clusterView),
   };
 }
@@ -161,8 +165,8 @@ export function reachedPhase(controlPlanePhase: PhaseId | undefined): PhaseId {
 }
 
 /** The ids of every check verifying after a phase makes on a node, in report order: what `up --dry-run` prints. */
-export function checkIdsAfter(phaseId: PhaseId, node: PlannedNode, plan: ClusterPlan): string[] {
-  const v = verificationAfter(phaseId, plan);
+export function checkIdsAfter(phaseId: PhaseId, node: PlannedNode, plan: ClusterPlan, peers?: readonly PlannedNode[]): string[] {
+  const v = verificationAfter(phaseId, plan, peers);
   const cluster = v.clusterView ? failedClusterChecks(node, cniDef(plan.kubernetes.cni).nodePod, '').map((c) => c.check) : [];
   return [SSH_CHECK.check, ...v.specs(node).map((s) => s.id), ...cluster, INSECURE_KEY_CHECK.check];
 }

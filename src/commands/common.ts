@@ -14,10 +14,13 @@ export function withConfigFile(cmd: Command): Command {
   return cmd.addOption(new Option('-c, --config <file>', 'cluster config file (default: ./cluster.yaml when it exists)'));
 }
 
-/** `-c FILE` and the flags that override config fields (strongest of all sources), from the flag table. */
-export function withConfigFlags(cmd: Command): Command {
+/**
+ * `-c FILE` and the flags that override config fields (strongest of all sources), from the flag
+ * table; `up` flags (what `up` sets up) only where asked.
+ */
+export function withConfigFlags(cmd: Command, opts: { upFlags?: boolean } = {}): Command {
   withConfigFile(cmd);
-  for (const o of OVERRIDES) if (o.flag) cmd.addOption(new Option(o.flag, flagHelp(o)));
+  for (const o of OVERRIDES) if (o.flag && (!o.upOnly || opts.upFlags)) cmd.addOption(new Option(o.flag, flagHelp(o)));
   return cmd;
 }
 

@@ -19,14 +19,14 @@ function printable(loaded: LoadedConfig, showSecrets: boolean): string {
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('validate or print the cluster config');
 
-  withConfigFlags(config.command('validate').description('check the config; prints `ok`, or every problem with its field and a hint (exit 2)')).action(
+  withConfigFlags(config.command('validate').description('check the config; prints `ok`, or every problem with its field and a hint (exit 2)'), { upFlags: true }).action(
     (opts: ConfigCliOptions) => {
       loadConfig(loadOptions(opts));
       out('ok');
     },
   );
 
-  withConfigFlags(config.command('print').description('print the effective config: file, environment and flags applied'))
+  withConfigFlags(config.command('print').description('print the effective config: file, environment and flags applied'), { upFlags: true })
     .option('--show-secrets', 'print the bootstrap token instead of redacting it')
     .action((opts: ConfigCliOptions & { showSecrets?: boolean }) => {
       out(printable(loadConfig(loadOptions(opts)), opts.showSecrets === true));

@@ -27,7 +27,7 @@ const steps = {
 
 /** up, destroy, status, kubeconfig, ssh: flags in, one step out, its result printed. */
 export function registerLifecycle(program: Command): void {
-  withConfigFlags(program.command('up').description('generate when needed, vagrant up phase by phase, verify every phase over SSH, write the kubeconfig'))
+  withConfigFlags(program.command('up').description('generate when needed, vagrant up phase by phase, verify every phase over SSH, write the kubeconfig'), { upFlags: true })
     .addOption(new Option('--until <phase>', 'stop once this phase is verified').choices(PHASE_IDS).default('verified'))
     .option('--dry-run', 'print every external command (vagrant, ssh) it would run, and run none')
     .action(async (opts: ConfigCliOptions & { until: string; dryRun?: boolean }) => {

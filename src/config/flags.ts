@@ -23,7 +23,16 @@ export interface OverrideDef {
   help: string;
   /** Turns the variable's text into the field's value (NODE_IP_NW's prefix into an address). */
   fromEnv?: (text: string) => { value: string } | { message: string; hint: string };
+  /**
+   * What `up` does rather than what the cluster is: the flag is on `up` (and on `doctor`,
+   * `config validate` and `config print`), not on `generate`, and it is never remembered.
+   */
+  upOnly?: true;
 }
+
+/** The words a boolean variable or flag takes, in any case: strict, so that "false" never means true. */
+export const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, '1': true, '0': false };
+const BOOLEAN_WORD_LIST = 'true, false, yes, no, 1, 0';
 
 export const OVERRIDES: readonly OverrideDef[] = [
   { path: ['network', 'masterIP'], flag: '--master-ip <ip>', env: 'MASTER_IP', type: 'text', help: 'the control plane address' },
@@ -43,10 +52,31 @@ export const OVERRIDES: readonly OverrideDef[] = [
   { path: ['box'], flag: '--box <box>', env: 'BOX_IMAGE', type: 'text', help: 'a box instead of the catalog\'s' },
   { path: ['provider'], flag: '--provider <provider>', type: 'text', choices: PROVIDER_IDS, help: 'the Vagrant provider' },
   { path: ['distro'], flag: '--distro <distro>', type: 'text', choices: DISTRO_IDS, help: 'the guest OS' },
-  { path: ['kubernetes', 'version'], flag: '--k8s-version <version>', type: 'text', help: 'the Kubernetes minor or patch, e.g. 1.33 or 1.33.2' },
+  { path: ['kubernetes', 'version'], flag: '--k8s-version <version>', type: 'text', help: 'the Kubernetes minor or patch, e.g. 1.37 or 1.37.2' },
   { path: ['kubernetes', 'cni'], flag: '--cni <cni>', type: 'text', choices: CNI_IDS, help: 'the pod network add-on' },
-  { path: ['addons', 'dashboard'], env: 'K8S_DASHBOARD', type: 'boolean', help: 'install the dashboard' },
+  { path: ['addons', 'dashboard'], env: 'K8S_DASHBOARD', type: 'boolean', help: 'install Headlamp, the web dashboard' },
+  {
+    path: ['setup', 'controlPlane'],
+    flag: '--setup-master <bool>',
+    env: 'SETUP_MASTER',
+    type: 'boolean',
+    help: 'set up the control plane; false: only add the workers that have not joined to a control plane that is up',
+    upOnly: true,
+  },
+  {
+    path: ['setup', 'workers'],
+    flag: '--setup-nodes <bool>',
+    env: 'SETUP_NODES',
+    type: 'boolean',
+    help: 'set up the workers; false: the control plane alone (no worker machine is created or touched)',
+    upOnly: true,
+  },
 ];
+
+/** Whether generate remembers a value set by a variable or flag at this dotted path (what `up` does this time is not). */
+export function remembersPath(path: string): boolean {
+  return !OVERRIDES.some((o) => o.upOnly && o.path.join('.') === path);
+}
 
 /** The commander option key of a flag: `--master-ip <ip>` → `masterIp`. */
 export function optionKey(flag: string): string {
@@ -87,10 +117,9 @@ function parse(o: OverrideDef, source: string, text: string): Override {
     return /^-?\d+$/.test(text.trim()) ? { source, path: o.path, value: Number(text) } : problem(`"${shown(text)}" is not a whole number`, `set ${source} to a number such as 2`);
   }
   if (o.type === 'boolean') {
-    const t = text.trim().toLowerCase();
-    if (['true', '1', 'yes', 'on'].includes(t)) return { source, path: o.path, value: true };
-    if (['false', '0', 'no', 'off', ''].includes(t)) return { source, path: o.path, value: false };
-    return problem(`"${text}" is not true or false`, `set ${source} to true or false`);
+    const value = BOOLEAN_WORDS[text.trim().toLowerCase()];
+    if (value !== undefined) return { source, path: o.path, value };
+    return problem(`"${text}" is not a boolean`, `set ${source} to one of ${BOOLEAN_WORD_LIST} (any case)`);
   }
   return { source, path: o.path, value: text };
 }

@@ -12,7 +12,7 @@ import { PROVIDER_IDS } from '../providers/index.js';
 import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
 import { redactToken } from '../token.js';
 import { fileSystemError } from '../write.js';
-import { envOverrides, flagOverrides, overrideSources, shown, type FlagValues, type Override } from './flags.js';
+import { envOverrides, flagOverrides, overrideSources, remembersPath, shown, type FlagValues, type Override } from './flags.js';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from './schema.js';
 import { crossFieldChecks, type ValidationContext } from './validate.js';
 
@@ -100,6 +100,9 @@ const FIELD_HINTS: Record<string, string> = {
   'workers.cpus': 'a whole number of CPUs, 1 or more',
   'workers.memory': 'MiB as a whole number; 1536 is a good minimum for a worker',
   'addons.dashboard': 'true or false',
+  'setup.controlPlane': 'true, or false to add workers to a control plane that is already up',
+  'setup.workers': 'true, or false to set up the control plane alone',
+  setup: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',
   'libvirt.driver': 'kvm with hardware virtualization, qemu (slow) without',
 };
 
@@ -304,7 +307,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const offline = offlineOf(config, file, cwd);
   opts.onWarnings?.(warnings);
   // Remember a variable or flag only where it says something the file does not.
-  const remember = [...strongest.values()].filter((o) => !sameValue(getIn(fromFile, o.path.split('.')), o.value));
+  const remember = [...strongest.values()].filter((o) => remembersPath(o.path) && !sameValue(getIn(fromFile, o.path.split('.')), o.value));
   return { config, ...(offline ? { offline } : {}), ...(file ? { file } : {}), dir, warnings, sources, remember, ...(fileSha256 ? { fileSha256 } : {}) };
 }
 
@@ -335,7 +338,8 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
   const generatedFrom = new Map(record.overrides.map((o) => [o.path, o.source]));
   for (const [path, o] of strongest) {
     const generated = getIn(record.config, o.path as string[]);
-    if (sameValue(o.value, generated)) continue;
+    // What `up` sets up this time (SETUP_MASTER, SETUP_NODES) is not part of the cluster as generated.
+    if (!remembersPath(path) || sameValue(o.value, generated)) continue;
     problems.push({
       path: `${path} (from ${o.source})`,
       message: `${display(path, o.value)} disagrees with the cluster as generated: ${display(path, generated)} (from ${generatedFrom.get(path) ?? from})`,

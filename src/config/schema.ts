@@ -179,6 +179,16 @@ export const clusterSchema = z.strictObject({
       dashboard: z.boolean({ error: () => 'must be true or false' }).default(false),
     })
     .prefault({}),
+  // What `up` sets up: the original project's SETUP_MASTER and SETUP_NODES.
+  setup: z
+    .strictObject({
+      controlPlane: z.boolean({ error: () => 'must be true or false' }).default(true),
+      workers: z.boolean({ error: () => 'must be true or false' }).default(true),
+    })
+    .refine((s) => s.controlPlane || s.workers, {
+      error: () => 'setup.controlPlane (SETUP_MASTER) and setup.workers (SETUP_NODES) are both false: nothing to set up',
+    })
+    .prefault({}),
   ...PROVIDER_OPTIONS,
 });
 

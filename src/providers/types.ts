@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ProviderHost } from '../doctor/types.js';
 import type { ConfigProblem } from '../errors.js';
 
 /** What a provider's validation sees of a config whose fields may have failed their own checks. */
@@ -29,4 +30,6 @@ export interface ProviderDef {
   slowdown?: (options: unknown) => number;
   /** Provider-specific config checks (e.g. VirtualBox's host-only range). */
   check?: (input: ProviderCheckInput) => { errors: ConfigProblem[]; warnings: ConfigProblem[] };
+  /** Its host checks for `doctor` and `up` (the provider installed and usable, its networks, clashes). */
+  host?: ProviderHost;
 }

@@ -9,7 +9,9 @@ import { forgetHost } from '../ssh/known-hosts.js';
 import { forgetRemembered, updateState } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
-import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { PLACEHOLDER_SECRETS } from '../secrets.js';
+import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
 import { checkJoinToken, onControlPlane, sudo } from './tokens.js';
@@ -65,12 +67,15 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   if (checked.errors.length > 0) throw new ConfigError(checked.errors.map((p) => ({ ...p, path: `${p.path} (with --count ${opts.count})` })), cluster.file);
   const added = indices.filter((i) => !currentIndices(cluster).includes(i)).map((i) => `worker-${i}`);
 
-  // Checked before anything changes: an unreachable control plane leaves cluster.yaml as it was.
+  // Checked before anything changes: a host that cannot start the machines, or an unreachable
+  // control plane, leaves cluster.yaml as it was.
+  const grown = planOf({ ...cluster.loaded, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
+  await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
   const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.needsJoinToken);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   recordWorkerCount(cluster, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
-  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', joinTokenChecked: joins, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', joinTokenChecked: joins, hostChecked: true, ...(opts.limits ? { limits: opts.limits } : {}) });
   return { added, up: result, freshToken };
 }
 

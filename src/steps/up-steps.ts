@@ -1,5 +1,6 @@
+import { UsageError } from '../errors.js';
 import { HOST, sshKeyFilesOf } from '../layout.js';
-import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, type PhaseDef, type PhaseId } from '../phases.js';
+import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type PhaseDef, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import type { ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
@@ -10,6 +11,8 @@ import { vagrantProvision, vagrantUp, type ExternalCommand } from '../vagrant/co
  * runner (./up.ts) executes them; `up --dry-run` prints the very same list.
  */
 export type UpStep =
+  /** The control plane that is already up (setup.controlPlane false) must answer as such over SSH: the checks of the phase it reached. */
+  | { kind: 'control-plane-check'; node: NodePlan; phase: PhaseId; peers: NodePlan[] }
   /**
    * Vagrant runs a phase's provisioners on some machines: the groups run one after the other, the
    * commands of a group at once (one per machine where the provider allows it).
@@ -17,8 +20,8 @@ export type UpStep =
   | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; commands: ExternalCommand[][] }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
-  /** The phase's result is checked over SSH; passing records the phase for `record`. */
-  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; record: NodePlan[] }
+  /** The phase's result is checked over SSH; passing records the phase for `record`; `peers` are the machines each must reach. */
+  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; record: NodePlan[]; peers: NodePlan[] }
   /** The admin kubeconfig is fetched into the state directory. */
   | { kind: 'kubeconfig' };
 
@@ -29,6 +32,39 @@ export interface UpStepOptions {
   only?: readonly string[];
   /** The caller (node add) has already made sure the join token is valid. */
   joinTokenChecked?: boolean;
+  /** What to set up (SETUP_MASTER, SETUP_NODES); default both. */
+  setup?: { controlPlane: boolean; workers: boolean };
+}
+
+/** Why a workers-only `up` cannot start, and how to get there. */
+function noControlPlane(plan: ClusterPlan, reached: PhaseId | undefined): UsageError {
+  return new UsageError(
+    `setup.controlPlane is false (SETUP_MASTER=false or --setup-master false), so up only adds workers to a control plane that is up, ` +
+      `but cluster ${plan.name} has none: its control plane ${plan.controlPlane.name} has ${reached ? `only reached phase ${reached}` : 'not been set up'}. ` +
+      'Set it up first with `SETUP_MASTER=true SETUP_NODES=false kubeadm-vagrant up`; nothing was changed',
+  );
+}
+
+/**
+ * The machines `up` may touch, from what it is asked to set up. Workers only: the control plane
+ * must have passed its phase (the state says so), and only the workers that have not joined are
+ * taken; a control plane alone: no worker.
+ */
+function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): { nodes: NodePlan[]; peers: NodePlan[]; workersOnly: boolean } {
+  const nodes = machinesToSetUp(plan, state, setup);
+  if (!setup || (setup.controlPlane && setup.workers)) return { nodes, peers: [...plan.nodes], workersOnly: false };
+  // The workers do not exist yet: the control plane must not expect to reach them.
+  if (setup.controlPlane) return { nodes, peers: [plan.controlPlane], workersOnly: false };
+  const reached = state.nodePhases?.[plan.controlPlane.name];
+  if (phaseIndex(reached) < phaseIndex('control-plane')) throw noControlPlane(plan, reached);
+  return { nodes, peers: [...plan.nodes], workersOnly: true };
+}
+
+/** The machines `up` sets up: all; the control plane alone; or the workers that have not joined. */
+export function machinesToSetUp(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): NodePlan[] {
+  if (!setup || (setup.controlPlane && setup.workers)) return [...plan.nodes];
+  if (setup.controlPlane) return [plan.controlPlane];
+  return plan.workers.filter((w) => phaseIndex(state.nodePhases?.[w.name]) < phaseIndex('workers'));
 }
 
 /**
@@ -43,13 +79,26 @@ export function pendingNodes(phase: PhaseDef, candidates: readonly NodePlan[], n
 export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOptions): UpStep[] {
   const target = phaseIndex(opts.until);
   if (target < 0) throw new Error(`unknown phase ${opts.until}`);
-  const selected = (nodes: readonly NodePlan[]) => (opts.only ? nodes.filter((n) => opts.only!.includes(n.name)) : [...nodes]);
+  const scope = setupScope(plan, state, opts.setup);
+  const inScope = new Set(scope.nodes.map((n) => n.name));
+  const selected = (nodes: readonly NodePlan[]) => nodes.filter((n) => inScope.has(n.name) && (!opts.only || opts.only.includes(n.name)));
   const parallel = providerDef(plan.provider).runsInParallel;
   const steps: UpStep[] = [];
-  for (const phase of planPhases(plan).filter((p) => phaseIndex(p.id) <= target)) {
+  const phases = planPhases(plan).filter((p) => phaseIndex(p.id) <= target);
+  let joinTokenChecked = opts.joinTokenChecked === true;
+  if (scope.workersOnly) {
+    // As `node add` does: the control plane answers and the join token is good before any machine is touched.
+    // Its peers are the machines that exist already: not the workers this run creates.
+    const peers = plan.nodes.filter((n) => !inScope.has(n.name));
+    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, phase: reachedPhase(state.nodePhases?.[plan.controlPlane.name]), peers });
+    const joins = phases.some((p) => p.needsJoinToken && pendingNodes(p, selected(phaseNodes(plan, p)), state.nodePhases).length > 0);
+    if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phases.find((p) => p.needsJoinToken)!.id });
+    joinTokenChecked = true;
+  }
+  for (const phase of phases) {
     const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state.nodePhases);
     if (nodes.length === 0) continue;
-    if (phase.needsJoinToken && !opts.joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
+    if (phase.needsJoinToken && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
     if (phase.script) {
       const all = nodes.length === plan.nodes.length;
       const provision = nodes.map((n) => vagrantProvision(n.name, provisionerNames(phase)));
@@ -60,7 +109,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     }
     // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
     const checked = phase.script ? nodes : selected(plan.nodes);
-    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, record: selected(plan.nodes) });
+    steps.push({ kind: 'verify', phase: phase.id, nodes: checked, record: selected(plan.nodes), peers: scope.peers });
   }
   if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
   return steps;
@@ -69,6 +118,8 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
 /** What a step does, in one line per machine where it has machines: the dry run's output. */
 export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
   switch (step.kind) {
+    case 'control-plane-check':
+      return [`would check over ssh that the control plane is up: vagrant@${step.node.ip}:22 (${step.node.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, step.node, plan, step.peers).join(', ')}`];
     case 'vagrant':
       return step.commands.flatMap((group) => group.map((c) => `would run: ${c.title}${group.length > 1 ? ' (at the same time as the others of its group)' : ''}`));
     case 'join-token':

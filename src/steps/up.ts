@@ -10,6 +10,7 @@ import { generate } from './generate.js';
 import { fetchKubeconfig } from './kubeconfig.js';
 import type { Progress } from './progress.js';
 import { checkJoinToken } from './tokens.js';
+import { hostPreflight, preflightCheckIds } from './doctor.js';
 import { describeStep, upSteps, type UpStep } from './up-steps.js';
 import { verifyCluster } from './verify.js';
 
@@ -25,6 +26,8 @@ export interface UpOptions {
   logName?: string;
   /** The caller (node add) has already made sure the join token is valid. */
   joinTokenChecked?: boolean;
+  /** The caller (node add) has already run the host checks. */
+  hostChecked?: boolean;
 }
 
 export interface UpResult {
@@ -78,9 +81,23 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
   }
 }
 
+/** A workers-only `up` starts from a control plane that is up: it must pass the checks of the phase it reached. */
+async function checkControlPlane(step: Extract<UpStep, { kind: 'control-plane-check' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
+  const p = opts.progress.phase(`control plane: check that ${step.node.name} is up`);
+  const report = await verifyCluster(cluster, [step.node], step.phase, opts.limits ?? DEFAULT_SSH_LIMITS, { settleMs: 0, peers: step.peers });
+  const failed = report.nodes.flatMap((n) => n.checks.filter((c) => !c.ok));
+  p.done(failed.length === 0, failed.length === 0 ? 'up' : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));
+  if (failed.length > 0) {
+    throw new OperationError(
+      `setup.controlPlane is false, so up only adds workers, but the control plane ${step.node.name} (${step.node.ip}) does not answer as up ` +
+        `(${failed.map((c) => c.check).join(', ')} failed); start it with \`vagrant up master\` in ${cluster.dir}, or set it up again with \`SETUP_NODES=false kubeadm-vagrant up\`. No worker was touched`,
+    );
+  }
+}
+
 async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`${step.phase}: verify ${step.nodes.map((n) => n.name).join(', ')}`);
-  const report = await verifyCluster(cluster, step.nodes, step.phase, opts.limits ?? DEFAULT_SSH_LIMITS);
+  const report = await verifyCluster(cluster, step.nodes, step.phase, opts.limits ?? DEFAULT_SSH_LIMITS, { peers: step.peers });
   for (const n of report.nodes) {
     const failed = n.checks.filter((c) => !c.ok);
     p.node(n.name, failed.length === 0, failed.length === 0 ? `${n.checks.length} checks passed` : failed.map((c) => `${c.check}: saw ${c.seen}`).join('; '));
@@ -104,8 +121,24 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
  * never reset.
  */
 export async function up(opts: UpOptions): Promise<UpResult> {
-  let cluster = opts.dryRun ? dryRunCluster(opts.load) : await generateCluster(opts.load);
-  const steps = upSteps(cluster.plan, cluster.state, { until: opts.until, ...(opts.only ? { only: opts.only } : {}), ...(opts.joinTokenChecked ? { joinTokenChecked: true } : {}) });
+  // The steps are planned from what exists before anything is written: a request that cannot
+  // start (workers only, with no control plane) is refused with the directory as it was.
+  const before = dryRunCluster(opts.load);
+  const stepOptions = {
+    until: opts.until,
+    ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),
+    ...(opts.joinTokenChecked ? { joinTokenChecked: true } : {}),
+  };
+  let steps = upSteps(before.plan, before.state, stepOptions);
+  let cluster = before;
+  // The machines Vagrant is about to start or create: what the host must hold.
+  const machines = [...new Map(steps.flatMap((s) => (s.kind === 'vagrant' ? s.nodes : [])).map((n) => [n.name, n])).values()];
+  if (opts.dryRun && !opts.hostChecked) opts.print(`would check the host first, as \`kubeadm-vagrant doctor\` does: ${preflightCheckIds(before.plan.provider).join(', ')}`);
+  if (!opts.dryRun && !opts.hostChecked) await hostPreflight({ plan: before.plan, dir: before.dir, machines, progress: opts.progress });
+  if (!opts.dryRun) {
+    cluster = await generateCluster(opts.load);
+    steps = upSteps(cluster.plan, cluster.state, stepOptions);
+  }
   const runner = createRunner({ clusterDir: cluster.dir, dryRun: opts.dryRun, logName: opts.logName ?? 'up', redactor: new Redactor([cluster.plan.secrets.token]), print: opts.print });
   let kubeconfigFile: string | undefined;
   try {
@@ -115,6 +148,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         continue;
       }
       switch (step.kind) {
+        case 'control-plane-check':
+          await checkControlPlane(step, cluster, opts);
+          break;
         case 'vagrant':
           await runVagrant(step, runner, opts.progress);
           break;

@@ -19,9 +19,15 @@ const SETTLE_BACKOFF = (attempt: number): number => backoffDelay(attempt, 5000, 
  * Verifies nodes at a level; the cluster level reads Kubernetes on the control plane (which is then
  * always connected to) and retries with backoff, bounded, while pods settle. Remembers the result.
  */
-export async function verifyCluster(cluster: Cluster, nodes: readonly NodePlan[], after: PhaseId, limits: SshLimits, opts: { settleMs?: number } = {}): Promise<VerifyReport> {
+export async function verifyCluster(
+  cluster: Cluster,
+  nodes: readonly NodePlan[],
+  after: PhaseId,
+  limits: SshLimits,
+  opts: { settleMs?: number; peers?: readonly NodePlan[] } = {},
+): Promise<VerifyReport> {
   const ssh = sshOptions(cluster, limits);
-  const verification = verificationAfter(after, cluster.plan);
+  const verification = verificationAfter(after, cluster.plan, opts.peers);
   const kube = verification.clusterView;
   const wanted = new Set(nodes.map((n) => n.name));
   const targets = kube && !wanted.has(cluster.plan.controlPlane.name) ? [cluster.plan.controlPlane, ...nodes] : [...nodes];

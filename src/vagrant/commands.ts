@@ -34,6 +34,32 @@ export function vagrantDestroy(machines: string[] = []): ExternalCommand {
   return vagrant(args);
 }
 
+/** A machine-readable record: `timestamp,target,type,data...` with Vagrant's escapes undone. */
+function machineRecord(line: string): { target: string; type: string; data: string[] } | undefined {
+  const m = /^\d{9,},([^,]*),([^,]+),(.*)$/.exec(line.trim());
+  if (!m) return undefined;
+  const unescape = (s: string) => s.replaceAll('%!(VAGRANT_COMMA)', ',').replaceAll('\\n', '\n');
+  return { target: m[1]!, type: m[2]!, data: m[3]!.split(',').map(unescape) };
+}
+
+/**
+ * A line of `--machine-readable` output as a person reads it: the text of `ui` records (which
+ * may hold several lines), nothing for records only a program needs (state, metadata, and
+ * error-exit, which repeats the ui error); any other line as it is.
+ */
+export function readableLines(line: string): string[] {
+  const r = machineRecord(line);
+  if (!r) return [line];
+  return r.type === 'ui' ? r.data.slice(1).join(',').split('\n') : [];
+}
+
+/** The message of the `error-exit` record Vagrant's machine-readable output ends with when it fails. */
+export function machineReadableError(line: string): { errorClass: string; message: string } | undefined {
+  const r = machineRecord(line);
+  if (r?.type !== 'error-exit') return undefined;
+  return { errorClass: r.data[0] ?? '', message: r.data.slice(1).join(',') };
+}
+
 export interface MachineStatus {
   name: string;
   /** Vagrant's state: running, shutoff, not_created, poweroff, ... */

@@ -5,7 +5,7 @@ import { CommandError } from '../errors.js';
 import { fileSystemError } from '../write.js';
 import { HOST } from '../layout.js';
 import { Redactor } from '../redact.js';
-import type { ExternalCommand } from './commands.js';
+import { machineReadableError, readableLines, type ExternalCommand } from './commands.js';
 
 export interface RunResult {
   exitCode: number;
@@ -23,6 +23,13 @@ export interface Runner {
 }
 
 const TAIL_LINES = 25;
+
+/** The paragraph of a Vagrant error that says what is wrong (after "The reason is shown below:" when Vagrant wraps it), in one line. */
+export function vagrantSummary(message: string): string {
+  const paragraphs = message.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter(Boolean);
+  const reasonAt = paragraphs.findIndex((p) => /reason is shown below:$/.test(p));
+  return paragraphs[reasonAt >= 0 && reasonAt + 1 < paragraphs.length ? reasonAt + 1 : 0] ?? '';
+}
 
 /** Timestamp for log file names: sortable, no colons. */
 export function logStamp(now = new Date()): string {
@@ -66,9 +73,11 @@ export function createRunner(opts: { clusterDir: string; dryRun: boolean; logNam
       out.write(`\n$ ${cmd.title}\n`);
       const tail: string[] = [];
       const stdoutLines: string[] = [];
+      let vagrantError: ReturnType<typeof machineReadableError>;
       const child = execa(cmd.command, cmd.args, {
         cwd: opts.clusterDir,
-        env: { ...opts.env, VAGRANT_NO_COLOR: '1' },
+        // No call to HashiCorp's version-check server from a tool that only drives local machines (a user's own setting wins).
+        env: { VAGRANT_CHECKPOINT_DISABLE: '1', ...(opts.env ?? process.env), VAGRANT_NO_COLOR: '1' },
         all: true,
         reject: false,
         stdin: 'ignore',
@@ -84,17 +93,27 @@ export function createRunner(opts: { clusterDir: string; dryRun: boolean; logNam
       const handle = (raw: string) => {
         const line = redactor.line(raw.replace(/\r$/, ''));
         out.write(line + '\n');
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
+        vagrantError = machineReadableError(line) ?? vagrantError;
+        // `--machine-readable` output is shown as the text a person reads.
+        for (const readable of readableLines(line)) {
+          tail.push(readable);
+          if (tail.length > TAIL_LINES) tail.shift();
+        }
         runOpts.onLine?.(line);
       };
       child.stdout?.on('data', (chunk: string) => stdoutLines.push(chunk));
       const result = await child;
       if (partial) handle(partial);
-      out.write(`# exit ${result.exitCode ?? 'signal'}${result.timedOut ? ' (timed out)' : ''}\n`);
+      if ((result as { code?: string }).code === 'ENOENT') {
+        out.write(`# could not start: ${cmd.command} is not installed (not found on PATH)\n`);
+        throw new CommandError(`${cmd.command} is not installed (not found on PATH), so \`${cmd.title}\` cannot run; \`kubeadm-vagrant doctor\` says what this host needs`, { command: cmd.title, logFile });
+      }
+      out.write(`# exit ${result.exitCode ?? `signal ${result.signal ?? '?'}`}${result.timedOut ? ' (timed out)' : ''}\n`);
       const exitCode = result.exitCode ?? 1;
       if (exitCode !== 0 && !runOpts.allowFailure) {
-        throw new CommandError(`${cmd.title} failed with exit code ${exitCode}${result.timedOut ? ' (timed out)' : ''}`, {
+        const how = result.exitCode === undefined ? `was killed by ${result.signal ?? 'a signal'}` : `failed with exit code ${exitCode}`;
+        const says = vagrantError ? `: ${vagrantSummary(vagrantError.message)}` : '';
+        throw new CommandError(`${cmd.title} ${how}${result.timedOut ? ' (timed out)' : ''}${says}`, {
           command: cmd.title,
           output: tail.join('\n'),
           logFile,

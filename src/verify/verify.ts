@@ -1,6 +1,7 @@
 import { errorMessage } from '../errors.js';
 import { endpointOf } from '../ssh/known-hosts.js';
-import { mapConcurrent, runAll, type ExecResult, type SshOptions, type SshSession, type SshTarget } from '../ssh/client.js';
+import { mapConcurrent, runAll, SshTimeoutError, type ExecResult, type SshOptions, type SshSession, type SshTarget } from '../ssh/client.js';
+import { batchCommand, batchNonce, parseBatchOutput } from './batch.js';
 import { clusterChecks, failedClusterChecks, KUBECTL_NODES, KUBECTL_PODS, parseNodeList, parsePodList, type KubeNode, type KubePod, type PodMatcher } from './kube.js';
 import { nodeCheckSpecs } from './node-checks.js';
 import { SSH_CHECK, type CheckOutcome, type CheckResult, type NodeCheckSpec, type NodeReport, type PlannedNode, type VerifyPhase, type VerifyReport } from './types.js';
@@ -15,15 +16,24 @@ export interface VerifyOptions {
   phase: VerifyPhase;
   /** In the cluster phase: the pod the CNI runs on every node (src/cni). */
   cniPod?: PodMatcher;
-  /** Nodes verified at once (default 16). */
+  /** Nodes verified at once (default DEFAULT_VERIFY_CONCURRENCY). */
   concurrency?: number;
-  /** Commands in flight on one node's connection; OpenSSH allows 10 sessions per connection. */
+  /**
+   * Commands in flight on one node's connection when the checks run one per session (only after
+   * the batch of all of them timed out); OpenSSH allows 10 sessions per connection.
+   */
   checksPerNode?: number;
   /** The port peers are probed on (default 22, the SSH port every node listens on). */
   probePort?: number;
   /** Replaces the node-level check list, e.g. for a subset. */
   specs?: (node: PlannedNode, all: readonly PlannedNode[]) => NodeCheckSpec[];
 }
+
+/**
+ * Nodes verified at once. Verification waits on the network far more than it computes, so every
+ * node of a large cluster (at most 253) is connected to at once rather than in waves.
+ */
+export const DEFAULT_VERIFY_CONCURRENCY = 256;
 
 type KubeView = { ok: true; nodes: KubeNode[]; pods: KubePod[] } | { ok: false; reason: string };
 
@@ -51,6 +61,30 @@ async function runCheck(session: SshSession, node: PlannedNode, spec: NodeCheckS
   } catch (err) {
     return resultOf(node, spec, { ok: false, seen: `not checked: ${errorMessage(err)}` });
   }
+}
+
+/**
+ * Every check of a node in one remote command (./batch.ts): one session, one sudo, one round
+ * trip. When the batch times out (a command hangs), the checks it did not finish run again one
+ * per session, so a hung command fails only its own check.
+ */
+async function runChecks(session: SshSession, node: PlannedNode, specs: readonly NodeCheckSpec[], checksPerNode: number): Promise<CheckResult[]> {
+  if (specs.length === 0) return [];
+  const nonce = batchNonce();
+  let parts: ReturnType<typeof parseBatchOutput>;
+  try {
+    const r = await session.exec(batchCommand(specs.map((s) => s.command), nonce), { sudo: true, label: `the ${specs.length} checks of ${node.name}` });
+    parts = parseBatchOutput(r.stdout, specs.length, nonce);
+  } catch (err) {
+    if (!(err instanceof SshTimeoutError)) return specs.map((spec) => resultOf(node, spec, { ok: false, seen: `not checked: ${errorMessage(err)}` }));
+    parts = specs.map(() => undefined);
+  }
+  return mapConcurrent(specs, checksPerNode, async (spec, i) => {
+    const part = parts[i];
+    if (!part) return runCheck(session, node, spec);
+    const r: ExecResult = { code: part.code, stdout: part.stdout, stderr: part.stderr };
+    return resultOf(node, spec, withExitDetail(spec.parse(r.stdout, r.code, node), r));
+  });
 }
 
 async function kubectlJson(session: SshSession, command: string): Promise<string> {
@@ -96,10 +130,10 @@ export async function verifyNodes(nodes: readonly VerifyNode[], ssh: SshOptions,
     async (session, target): Promise<NodeRun> => {
       const node = byTarget.get(target)!;
       const login = sshResult(node, true, `logged in as ${target.username}@${endpointOf(target.host, target.port)}`);
-      const checks = await mapConcurrent(specsFor(node, planned), options.checksPerNode ?? 4, (spec) => runCheck(session, node, spec));
+      const checks = await runChecks(session, node, specsFor(node, planned), options.checksPerNode ?? 4);
       return { checks: [login, ...checks], ...(wantKube(node) ? { kube: await readKube(session) } : {}) };
     },
-    { concurrency: options.concurrency ?? 16 },
+    { concurrency: options.concurrency ?? DEFAULT_VERIFY_CONCURRENCY },
   );
 
   const runs = outcomes.map((o, i): NodeRun => (o.ok ? o.value : { checks: [sshResult(planned[i]!, false, o.error.message)] }));

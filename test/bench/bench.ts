@@ -77,8 +77,9 @@ async function main(): Promise<void> {
   lines.push(`SSH key pair (ECDSA P-256, native crypto): ${ms(await timeAsync(() => generateSshKeyPair('bench'), runs))}`);
   lines.push(`cluster CA (ECDSA P-256, native crypto): ${ms(await timeAsync(() => generateClusterCa(), runs))}`);
   try {
-    const { benchVerify } = (await import('./verify-bench.js')) as { benchVerify: () => Promise<string[]> };
+    const { benchVerify, benchVerifyOverLink } = await import('./verify-bench.js');
     lines.push(...(await benchVerify()));
+    lines.push(...(await benchVerifyOverLink()));
   } catch (err) {
     lines.push(`verify bench not available: ${(err as Error).message}`);
   }

@@ -29,6 +29,12 @@ export interface SshdOptions {
   /** authorized_keys lines, e.g. `ssh-rsa AAAA... comment`. */
   authorizedKeys: string[];
   hostKeyType?: HostKeyType;
+  /**
+   * A network namespace (`ip netns add NAME`) to run sshd in, listening on `host` there. Its
+   * ports are taken from `basePort` up (a fresh namespace has every port free). Default: the
+   * current namespace, on loopback, on ports the kernel hands out.
+   */
+  netns?: { name: string; host: string; basePort: number };
 }
 
 export interface Sshd {
@@ -89,9 +95,9 @@ function generateHostKey(file: string, type: HostKeyType): void {
   execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'kubeadm-vagrant-test-host', '-f', file], { stdio: 'ignore' });
 }
 
-function sshdConfig(dir: string, ports: number[]): string {
+function sshdConfig(dir: string, host: string, ports: number[]): string {
   return [
-    ...ports.map((p) => `ListenAddress ${LOOPBACK}:${p}`),
+    ...ports.map((p) => `ListenAddress ${host}:${p}`),
     `HostKey ${join(dir, 'host_key')}`,
     `PidFile ${join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
@@ -142,10 +148,13 @@ interface Launch {
 }
 
 /** Starts sshd and waits until it reports listening on every port; rejects on a failed bind. */
-function launch(dir: string, ports: number[]): Promise<Launch> {
+function launch(dir: string, ports: number[], netns?: string): Promise<Launch> {
   const sshd = sshdPath();
   if (!sshd) return Promise.reject(new Error('no sshd binary'));
-  const child = spawn(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [sshd, '-D', '-e', '-f', join(dir, 'sshd_config')];
+  // `ip netns exec` execs sshd in place, so the child's PID is sshd's own.
+  const [command, ...args] = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
+  const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   trackChild(child);
   let log = '';
   let settled = false;
@@ -196,7 +205,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await waitForExit(child, STOP_TIMEOUT_MS);
 }
 
-/** Starts one sshd on `ports` fresh loopback ports; retries with other ports if one was taken. */
+/** Starts one sshd on `ports` fresh ports (loopback, or its namespace); retries with other ports if one was taken. */
 export async function startSshd(options: SshdOptions): Promise<Sshd> {
   const count = options.ports ?? 1;
   if (count < 1 || count > MAX_PORTS_PER_SSHD) throw new Error(`one sshd listens on 1..${MAX_PORTS_PER_SSHD} ports, not ${count}`);
@@ -205,29 +214,30 @@ export async function startSshd(options: SshdOptions): Promise<Sshd> {
   const hostKeyFile = join(dir, 'host_key');
   writeFileSync(join(dir, 'authorized_keys'), options.authorizedKeys.join('\n') + '\n', { mode: 0o600 });
   generateHostKey(hostKeyFile, options.hostKeyType ?? 'ed25519');
+  const host = options.netns?.host ?? LOOPBACK;
   let ports: number[] = [];
   let current: Launch | undefined;
   for (let attempt = 1; !current; attempt++) {
-    ports = await freePorts(count);
-    writeFileSync(join(dir, 'sshd_config'), sshdConfig(dir, ports));
+    ports = options.netns ? Array.from({ length: count }, (_, i) => options.netns!.basePort + i) : await freePorts(count);
+    writeFileSync(join(dir, 'sshd_config'), sshdConfig(dir, host, ports));
     try {
-      current = await launch(dir, ports);
+      current = await launch(dir, ports, options.netns?.name);
     } catch (err) {
-      if (attempt >= 3) {
+      if (attempt >= 3 || options.netns) {
         rmSync(dir, { recursive: true, force: true });
         throw err;
       }
     }
   }
-  return handle(dir, ports, hostKeyFile, options.hostKeyType ?? 'ed25519', current);
+  return handle(dir, host, ports, hostKeyFile, options.hostKeyType ?? 'ed25519', current, options.netns?.name);
 }
 
-function handle(dir: string, ports: number[], hostKeyFile: string, keyType: HostKeyType, first: Launch): Sshd {
+function handle(dir: string, host: string, ports: number[], hostKeyFile: string, keyType: HostKeyType, first: Launch, netns?: string): Sshd {
   let current: Launch | undefined = first;
   let lastLog = '';
   return {
     dir,
-    endpoints: ports.map((port) => ({ host: LOOPBACK, port })),
+    endpoints: ports.map((port) => ({ host, port })),
     get pid() {
       return current?.child.pid;
     },
@@ -237,7 +247,7 @@ function handle(dir: string, ports: number[], hostKeyFile: string, keyType: Host
       if (current) await stopChild(current.child);
       current = undefined;
       if (newHostKey) generateHostKey(hostKeyFile, keyType);
-      current = await launch(dir, ports);
+      current = await launch(dir, ports, netns);
     },
     async stop() {
       if (current) {
@@ -261,7 +271,9 @@ export interface SshdFleet {
 export async function startSshdFleet(count: number, options: Omit<SshdOptions, 'ports'>): Promise<SshdFleet> {
   const sizes: number[] = [];
   for (let left = count; left > 0; left -= MAX_PORTS_PER_SSHD) sizes.push(Math.min(left, MAX_PORTS_PER_SSHD));
-  const started = await Promise.allSettled(sizes.map((ports) => startSshd({ ...options, ports })));
+  // In a namespace each sshd takes the next block of ports.
+  const netnsOf = (i: number) => (options.netns ? { netns: { ...options.netns, basePort: options.netns.basePort + i * MAX_PORTS_PER_SSHD } } : {});
+  const started = await Promise.allSettled(sizes.map((ports, i) => startSshd({ ...options, ports, ...netnsOf(i) })));
   const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.stop()));

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,63 @@ describe('--dry-run prints every external command and runs none', () => {
     const s = run(['status', '--dry-run'], dir);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stdout).toBe('would run: vagrant status --machine-readable\n');
+  });
+});
+
+describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original project', () => {
+  const runLines = (out: string) => out.split('\n').filter((l) => l.startsWith('would run: '));
+  const touched = (out: string) => [...new Set(out.split('\n').flatMap((l) => [...l.matchAll(/\((master|worker-\d+)\)/g)].map((m) => m[1]!)))];
+
+  it('control plane first, then only the workers, in dry run', () => {
+    const dir = clusterDir(LIBVIRT);
+    const first = run(['up', '--dry-run'], dir, { SETUP_MASTER: 'true', SETUP_NODES: 'false' });
+    expect(first.code, first.stderr).toBe(0);
+    expect(runLines(first.stdout)).toEqual([
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key master',
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites master',
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=packages master',
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane master',
+    ]);
+    expect(touched(first.stdout)).toEqual(['master']);
+    expect(first.stdout).not.toMatch(/worker|join token/);
+
+    // What the first step records once it passed (up writes it after each verified phase).
+    mkdirSync(join(dir, '.kubeadm-vagrant'), { recursive: true });
+    writeFileSync(join(dir, '.kubeadm-vagrant', 'state.json'), JSON.stringify({ phase: 'verified', nodePhases: { master: 'verified' } }));
+    const second = run(['up', '--dry-run', '--setup-master', 'false'], dir, { SETUP_NODES: 'yes' });
+    expect(second.code, second.stderr).toBe(0);
+    const lines = second.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^would check the host first, as `kubeadm-vagrant doctor` does: /);
+    expect(lines[1]).toMatch(/^would check over ssh that the control plane is up: vagrant@192\.168\.56\.10:22 \(master\)/);
+    expect(lines[2]).toBe('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
+    expect(runLines(second.stdout)).toEqual([
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key worker-1 worker-2',
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites worker-1 worker-2',
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=packages worker-1 worker-2',
+      'would run: vagrant up --provider=libvirt --parallel --provision-with=worker-files,worker worker-1 worker-2',
+    ]);
+    // Only the control plane's check touches the master; every vagrant and verify step is a worker's.
+    expect(touched(lines.slice(2).join('\n'))).toEqual(['worker-1', 'worker-2']);
+  });
+
+  it('config print shows them; a bad boolean and both false are config errors', () => {
+    const dir = clusterDir(LIBVIRT);
+    expect(run(['config', 'print', '--setup-nodes', 'No'], dir).stdout).toMatch(/^setup:\n {2}controlPlane: true\n {2}workers: false$/m);
+    const bad = run(['up', '--dry-run'], dir, { SETUP_NODES: 'off' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('setup.workers (from SETUP_NODES): "off" is not a boolean');
+    const both = run(['up', '--dry-run', '--setup-master', 'false', '--setup-nodes', '0'], dir);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('nothing to set up');
+    expect(run(['generate', '--setup-nodes', 'false'], dir).stderr).toMatch(/unknown option '--setup-nodes'/);
+  });
+
+  it('workers only on a cluster with no control plane is refused before anything is touched', () => {
+    const dir = clusterDir(LIBVIRT);
+    const r = run(['up'], dir, { SETUP_MASTER: 'false' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: setup\.controlPlane is false .* cluster dry has none: its control plane master has not been set up\. Set it up first with `SETUP_MASTER=true SETUP_NODES=false kubeadm-vagrant up`; nothing was changed\n$/);
+    expect(readdirSync(dir)).toEqual(['cluster.yaml']);
   });
 });
 

@@ -237,6 +237,22 @@ describe('what generate used is what the other commands act on', () => {
     expect(r.stderr).not.toContain('0123456789abcdef');
   });
 
+  it('SETUP_MASTER and SETUP_NODES say what one up sets up: never remembered, never a disagreement', () => {
+    const dir = generated('lab', '', []);
+    const once = run(['generate'], dir, { env: { SETUP_NODES: 'false' } });
+    expect(once.code, once.stderr).toBe(0);
+    const record = JSON.parse(readFileSync(state(dir, 'generated.json'), 'utf8')) as { overrides: { path: string }[] };
+    expect(record.overrides.map((o) => o.path)).not.toContain('setup.workers');
+    const print = run(['config', 'print'], dir);
+    expect(print.code, print.stderr).toBe(0);
+    expect(print.stdout).toMatch(/^ {2}workers: true$/m);
+    expect(print.stdout).not.toMatch(/SETUP_NODES/);
+    // Still exported in the shell: a later command acts on the cluster as it is, with no complaint.
+    const r = run(['verify'], dir, { env: { SETUP_MASTER: 'false' }, isolatedNetwork: true });
+    expect(r.stderr).not.toMatch(/disagrees/);
+    expectUserError(r, /never brought up/);
+  });
+
   it('verify on a cluster that was never brought up says so at once', () => {
     const dir = generated();
     // No packet may leave this machine, whatever verify tries.

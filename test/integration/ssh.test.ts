@@ -274,6 +274,21 @@ describe.skipIf(!availability.ok)('SSH against a real OpenSSH sshd on loopback',
       console.info(`verifyNodes (node phase): ${COUNT} endpoints x ${report.nodes[0]!.checks.length} checks in ${report.durationMs} ms`);
     });
 
+    it("verifyNodes runs a node's checks in one session; a hung check fails alone, the others still pass", async () => {
+      const spec = (id: string, command: string) => ({ id, title: id, command, expected: () => 'exit 0', parse: (out: string, code: number) => ({ ok: code === 0, seen: `exit ${code}: ${out.trim()}` }) });
+      const specs = () => [spec('first', 'echo one'), spec('hangs', 'sleep 60'), spec('stderr', 'echo to-stderr >&2; exit 3'), spec('last', 'printf no-newline')];
+      const started = performance.now();
+      const report = await verifyNodes([{ planned: { name: 'n', hostname: hostname(), ip: '127.0.0.1', role: 'worker' }, target: endpoints[0]! }], { ...options(), commandTimeoutMs: 2_000 }, { phase: 'node', specs });
+      const ms = performance.now() - started;
+      const byId = Object.fromEntries(report.nodes[0]!.checks.map((c) => [c.check, c]));
+      // The batch timed out on `sleep 60`; every check ran again on its own, each with its own bound.
+      expect(byId.first).toMatchObject({ ok: true, seen: 'exit 0: one' });
+      expect(byId.hangs).toMatchObject({ ok: false, seen: expect.stringMatching(/^not checked: .*`sleep 60` did not finish within 2000 ms/) });
+      expect(byId.stderr).toMatchObject({ ok: false, seen: 'exit 3:  [exit 3: to-stderr]' });
+      expect(byId.last).toMatchObject({ ok: true, seen: 'exit 0: no-newline' });
+      expect(ms).toBeLessThan(15_000);
+    });
+
     it('verifyNodes reports an unreachable node and a cluster view it could not read, without throwing', async () => {
       const [port] = await freePorts(1);
       const nodes: VerifyNode[] = [

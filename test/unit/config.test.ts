@@ -244,6 +244,63 @@ describe('sources: file, then classic environment variables, then flags', () => 
   });
 });
 
+describe('booleans: SETUP_MASTER, SETUP_NODES, K8S_DASHBOARD and their flags', () => {
+  const file = `apiVersion: ${API_VERSION}\nkind: Cluster\n`;
+  const BOOLEANS = [
+    { env: 'K8S_DASHBOARD', path: 'addons.dashboard' },
+    { env: 'SETUP_MASTER', flag: 'setupMaster', flagName: '--setup-master', path: 'setup.controlPlane' },
+    { env: 'SETUP_NODES', flag: 'setupNodes', flagName: '--setup-nodes', path: 'setup.workers' },
+  ] as const;
+  const get = (config: Record<string, any>, path: string) => path.split('.').reduce((o, k) => o[k], config);
+
+  it('default: set up both, no dashboard', () => {
+    expect(load(file).config).toMatchObject({ setup: { controlPlane: true, workers: true }, addons: { dashboard: false } });
+  });
+
+  it('take true/false/yes/no/1/0 in any case, from the environment and from the flags', () => {
+    const words: [string, boolean][] = [['true', true], ['TRUE', true], ['Yes', true], ['1', true], ['false', false], ['False', false], ['NO', false], ['0', false], [' yes ', true]];
+    for (const b of BOOLEANS) {
+      // The other one stays true: both false is an error of its own.
+      for (const [word, value] of words) {
+        expect(get(load(file, { [b.env]: word }).config, b.path), `${b.env}=${word}`).toBe(value);
+        if ('flag' in b) expect(get(load(file, {}, { [b.flag]: word }).config, b.path), `${b.flagName} ${word}`).toBe(value);
+      }
+    }
+  });
+
+  it('refuse anything else, naming the variable or flag and the accepted values (on, off and "" included)', () => {
+    for (const b of BOOLEANS) {
+      for (const bad of ['on', 'off', 'maybe', 'truee', '2', 'y']) {
+        const envProblem = loadProblems(file, { [b.env]: bad });
+        expect(envProblem, `${b.env}=${bad}`).toEqual([`${b.path} (from ${b.env}): "${bad}" is not a boolean`]);
+        if ('flag' in b) expect(loadProblems(file, {}, { [b.flag]: bad }), `${b.flagName} ${bad}`).toEqual([`${b.path} (from ${b.flagName}): "${bad}" is not a boolean`]);
+      }
+      if ('flag' in b) expect(loadProblems(file, {}, { [b.flag]: '' })).toEqual([`${b.path} (from ${b.flagName}): "" is not a boolean`]);
+    }
+    const hint = (() => {
+      try {
+        load(file, { SETUP_NODES: 'on' });
+      } catch (e) {
+        return (e as ConfigError).problems[0]!.hint;
+      }
+    })();
+    expect(hint).toBe('set SETUP_NODES to one of true, false, yes, no, 1, 0 (any case)');
+  });
+
+  it('an empty variable counts as unset, as for every classic variable', () => {
+    expect(load(file, { SETUP_MASTER: '', K8S_DASHBOARD: '' }).config).toMatchObject({ setup: { controlPlane: true }, addons: { dashboard: false } });
+  });
+
+  it('both false is an error: nothing to set up', () => {
+    const both = /^setup: setup\.controlPlane \(SETUP_MASTER\) and setup\.workers \(SETUP_NODES\) are both false: nothing to set up$/;
+    expect(loadProblems(file, { SETUP_MASTER: 'false', SETUP_NODES: 'no' })).toEqual([expect.stringMatching(both)]);
+    expect(loadProblems(file, {}, { setupMaster: '0', setupNodes: 'FALSE' })).toEqual([expect.stringMatching(both)]);
+    expect(loadProblems(`${file}setup: {controlPlane: false, workers: false}\n`)).toEqual([expect.stringMatching(both)]);
+    // strongest last: the flag makes it valid again
+    expect(load(file, { SETUP_MASTER: 'false', SETUP_NODES: 'false' }, { setupNodes: 'true' }).config.setup).toEqual({ controlPlane: false, workers: true });
+  });
+});
+
 describe('durations', () => {
   it('parses Go durations', () => {
     expect(parseDuration('24h')).toBe(86_400_000);

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { remote } from '../../src/remote.js';
 import { Redactor } from '../../src/redact.js';
-import { parseMachineReadable, vagrantDestroy, vagrantProvision, vagrantStatus, vagrantUp } from '../../src/vagrant/commands.js';
+import { machineReadableError, parseMachineReadable, readableLines, vagrantDestroy, vagrantProvision, vagrantStatus, vagrantUp } from '../../src/vagrant/commands.js';
+import { vagrantSummary } from '../../src/vagrant/runner.js';
 import { joinTokenPolicy, tokenStillGood } from '../../src/steps/tokens.js';
 import { kubeToolsCheck } from '../../src/verify/package-checks.js';
 import type { TokenInfo } from '../../src/verify/index.js';
@@ -36,6 +39,41 @@ describe('vagrant commands are data', () => {
       { name: 'worker-1', state: 'shutoff', provider: 'libvirt' },
       { name: 'worker-2', state: 'not_created', provider: 'libvirt' },
     ]);
+  });
+});
+
+describe("Vagrant's machine-readable errors, readable", () => {
+  // Real Vagrant 2.3.4 output: `vagrant status --machine-readable` without VirtualBox, and with a
+  // stand-in VBoxManage that answers --version with 7.1.4r165100.
+  const fixture = (name: string) => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8').trimEnd().split('\n');
+
+  it('no VirtualBox: the text a person reads, and the reason in one line', () => {
+    const lines = fixture('vagrant-status-no-virtualbox.txt');
+    expect(lines.flatMap(readableLines)).toEqual([
+      "The provider 'virtualbox' that was requested to back the machine",
+      "'master' is reporting that it isn't usable on this system. The",
+      'reason is shown below:',
+      '',
+      'Vagrant could not detect VirtualBox! Make sure VirtualBox is properly installed.',
+      'Vagrant uses the `VBoxManage` binary that ships with VirtualBox, and requires',
+      'this to be available on the PATH. If VirtualBox is installed, please find the',
+      '`VBoxManage` binary and add it to the PATH environmental variable.',
+    ]);
+    expect(lines.flatMap(readableLines).join('\n')).not.toContain('VAGRANT_COMMA');
+    const error = machineReadableError(lines[1]!)!;
+    expect(error.errorClass).toBe('Vagrant::Errors::ProviderNotUsable');
+    expect(vagrantSummary(error.message)).toBe(
+      'Vagrant could not detect VirtualBox! Make sure VirtualBox is properly installed. Vagrant uses the `VBoxManage` binary that ships with VirtualBox, and requires this to be available on the PATH. If VirtualBox is installed, please find the `VBoxManage` binary and add it to the PATH environmental variable.',
+    );
+  });
+
+  it('VirtualBox 7.1 with Vagrant 2.3.4: "not supported", with the list it accepts', () => {
+    const lines = fixture('vagrant-status-virtualbox-7.1.txt');
+    expect(lines.flatMap(readableLines)).toContain('4.0, 4.1, 4.2, 4.3, 5.0, 5.1, 5.2, 6.0, 6.1, 7.0');
+    expect(vagrantSummary(machineReadableError(lines[1]!)!.message)).toMatch(/^Vagrant has detected that you have a version of VirtualBox installed that is not supported by this version of Vagrant\./);
+    // Status records are for the parser, not for people.
+    expect(readableLines('1732230001,master,state,running')).toEqual([]);
+    expect(readableLines('plain text')).toEqual(['plain text']);
   });
 });
 

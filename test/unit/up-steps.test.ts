@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CNIS } from '../../src/cni/index.js';
+import { UsageError } from '../../src/errors.js';
 import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
 import type { NodePlan } from '../../src/plan/plan.js';
 import { describeStep, pendingNodes, upSteps, type UpStep } from '../../src/steps/up-steps.js';
@@ -22,6 +23,8 @@ function summary(step: UpStep): string {
       return 'join-token';
     case 'kubeconfig':
       return 'kubeconfig';
+    case 'control-plane-check':
+      return 'control-plane-check';
   }
 }
 
@@ -215,6 +218,93 @@ describe('up as a list of steps', () => {
     ]);
     // What passes is recorded for the selected machines only.
     expect(steps.filter((s) => s.kind === 'verify').every((s) => s.kind === 'verify' && names(s.record).join() === 'worker-3')).toBe(true);
+  });
+});
+
+describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
+  const plan = testPlan({ provider: 'libvirt' });
+  /** The machines each vagrant step's commands name, per step (the arguments that are neither the verb nor an option). */
+  const vagrantMachines = (steps: UpStep[]) =>
+    steps.flatMap((s) => (s.kind === 'vagrant' ? [[...new Set(s.commands.flat().flatMap((c) => c.args.slice(1).filter((a) => !a.startsWith('--'))))].join(' ')] : []));
+
+  it('the control plane alone: no worker machine is created, started or checked; vagrant up names the master', () => {
+    const steps = upSteps(plan, {}, { until: 'verified', setup: { controlPlane: true, workers: false } });
+    expect(steps.map(summary)).toEqual([
+      'vagrant machines master',
+      'verify machines master',
+      'vagrant prerequisites master',
+      'verify prerequisites master',
+      'vagrant packages master',
+      'verify packages master',
+      'vagrant control-plane master',
+      'verify control-plane master',
+      'verify verified master',
+      'kubeconfig',
+    ]);
+    expect(vagrantMachines(steps)).toEqual(['master', 'master', 'master', 'master']);
+    // The workers do not exist: the master must not expect to reach them.
+    expect(steps.every((s) => s.kind !== 'verify' || names(s.peers).join() === 'master')).toBe(true);
+  });
+
+  /** The steps of a workers-only `up` (SETUP_MASTER=false) on a cluster in this state. */
+  const workersOnly = (nodePhases: Record<string, string>) => upSteps(plan, { phase: 'verified', nodePhases }, { until: 'verified', setup: { controlPlane: false, workers: true } });
+
+  it('then the workers only: the control plane is checked and the join token first, then only the workers that have not joined', () => {
+    const steps = workersOnly({ master: 'verified' });
+    expect(steps.map(summary)).toEqual([
+      'control-plane-check',
+      'join-token',
+      'vagrant machines worker-1,worker-2',
+      'verify machines worker-1,worker-2',
+      'vagrant prerequisites worker-1,worker-2',
+      'verify prerequisites worker-1,worker-2',
+      'vagrant packages worker-1,worker-2',
+      'verify packages worker-1,worker-2',
+      'vagrant workers worker-1,worker-2',
+      'verify workers worker-1,worker-2',
+      'verify verified worker-1,worker-2',
+      'kubeconfig',
+    ]);
+    expect(vagrantMachines(steps)).toEqual(['worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2']);
+    const check = steps[0]!;
+    // The control plane is checked with the checks of the phase it reached, against the machines that exist.
+    expect(check.kind === 'control-plane-check' && [check.node.name, check.phase, names(check.peers).join()]).toEqual(['master', 'verified', 'master']);
+  });
+
+  it('workers only skips the workers that joined already; with none left, only the checks', () => {
+    const steps = workersOnly({ master: 'verified', 'worker-1': 'verified', 'worker-2': 'packages' });
+    expect(steps.map(summary)).toEqual([
+      'control-plane-check',
+      'join-token',
+      'vagrant machines worker-2',
+      'verify machines worker-2',
+      'vagrant workers worker-2',
+      'verify workers worker-2',
+      'verify verified worker-2',
+      'kubeconfig',
+    ]);
+    const check = steps[0]!;
+    expect(check.kind === 'control-plane-check' && names(check.peers)).toEqual(['master', 'worker-1']);
+    expect(workersOnly({ master: 'verified', 'worker-1': 'verified', 'worker-2': 'workers' }).map(summary)).toEqual(['control-plane-check', 'kubeconfig']);
+  });
+
+  it('workers only up to prerequisites: no join, so no join token', () => {
+    const steps = upSteps(plan, { nodePhases: { master: 'control-plane' } }, { until: 'prerequisites', setup: { controlPlane: false, workers: true } });
+    expect(steps.map(summary)).toEqual(['control-plane-check', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
+  });
+
+  it('workers only without a control plane that passed its phase is refused, naming the way out', () => {
+    for (const state of [{}, { phase: 'packages', nodePhases: { master: 'packages', 'worker-1': 'packages' } }]) {
+      expect(() => upSteps(plan, state, { until: 'verified', setup: { controlPlane: false, workers: true } })).toThrow(UsageError);
+    }
+    expect(() => upSteps(plan, { nodePhases: { master: 'packages' } }, { until: 'verified', setup: { controlPlane: false, workers: true } })).toThrow(
+      /control plane master has only reached phase packages\. Set it up first with `SETUP_MASTER=true SETUP_NODES=false kubeadm-vagrant up`; nothing was changed/,
+    );
+  });
+
+  it('the dry run says which control plane it checks', () => {
+    const steps = upSteps(plan, { nodePhases: { master: 'verified' } }, { until: 'verified', setup: { controlPlane: false, workers: true } });
+    expect(describeStep(steps[0]!, plan)[0]).toMatch(/^would check over ssh that the control plane is up: vagrant@192\.168\.56\.10:22 \(master\) with \.kubeadm-vagrant\/ssh\/id_rsa: ssh, hostname, .*node-ready.*pod-kube-apiserver/);
   });
 });
 
