@@ -4,7 +4,7 @@ import ejs from 'ejs';
 import { HEADLAMP } from '../addons.js';
 import { CNI_IDS, cniDef } from '../cni/index.js';
 import { OVERRIDES } from '../config/flags.js';
-import { CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL } from '../config/schema.js';
+import { CONTAINERD_SOURCES, CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL, PROXY_MODES } from '../config/schema.js';
 import { DISTRO_IDS, FAMILIES } from '../distros.js';
 import { GUEST, HOST, joinConfigPath, scriptPath, sshKeyFilesOf, templatesDir } from '../layout.js';
 import { provisionersOf, scriptPhases } from '../phases.js';
@@ -12,7 +12,7 @@ import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
 import { shellQuote } from '../shell.js';
 import { RUNTIME } from '../versions.js';
-import { probePatches } from './slowdown.js';
+import { leaderElectionArgs, probePatches } from './slowdown.js';
 
 export interface RenderedFile {
   /** Relative to the cluster directory. */
@@ -79,6 +79,7 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     headlamp: HEADLAMP,
     runtime: RUNTIME,
     probePatches: probePatches(plan.slowdown),
+    leaderElection: leaderElectionArgs(plan.slowdown),
     /** Seconds on hardware → seconds on these machines. */
     scaled: (seconds: number) => seconds * plan.slowdown,
     versionPlaceholder: KUBERNETES_VERSION_PLACEHOLDER,
@@ -116,6 +117,8 @@ export function renderClusterYaml(): string {
     providers: PROVIDER_IDS,
     distros: DISTRO_IDS,
     cnis: CNI_IDS,
+    proxyModes: PROXY_MODES,
+    containerdSources: CONTAINERD_SOURCES,
     classicVariables: OVERRIDES.flatMap((o) => (o.env ? [o.env] : [])),
     minMinor: `1.${MIN_K8S_MINOR}`,
     minTokenTTL: MIN_TOKEN_TTL,

@@ -33,3 +33,18 @@ export function probePatches(slowdown: number): { target: string; yaml: string }
     return { target, yaml: lines.join('\n') + '\n' };
   });
 }
+
+/**
+ * client-go's leader election defaults for kube-controller-manager and kube-scheduler (lease 15 s,
+ * renew deadline 10 s, retry 2 s; the lease requests time out at half the renew deadline). Under
+ * software emulation the API server answers a lease renewal in more than 5 s often enough that
+ * both components lose their lease, exit and restart in a loop, and the controller manager never
+ * runs long enough to approve a joining kubelet's certificate request (kubeadm join then fails at
+ * the TLS bootstrap): the three durations are multiplied like everything else.
+ */
+const LEADER_ELECTION_SECONDS = { 'leader-elect-lease-duration': 15, 'leader-elect-renew-deadline': 10, 'leader-elect-retry-period': 2 } as const;
+
+/** kubeadm v1beta4 extraArgs (name, value) for the controller manager and the scheduler. */
+export function leaderElectionArgs(slowdown: number): { name: string; value: string }[] {
+  return Object.entries(LEADER_ELECTION_SECONDS).map(([name, seconds]) => ({ name, value: `${seconds * slowdown}s` }));
+}

@@ -116,10 +116,11 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
     const first = run(['up', '--dry-run'], dir, { SETUP_MASTER: 'true', SETUP_NODES: 'false' });
     expect(first.code, first.stderr).toBe(0);
     expect(runLines(first.stdout)).toEqual([
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key master',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites master',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=packages master',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane master',
+      'would run: vagrant up --provider=libvirt --parallel --no-provision master',
+      'would run: vagrant provision master --provision-with=ssh-key',
+      'would run: vagrant provision master --provision-with=prerequisites',
+      'would run: vagrant provision master --provision-with=packages',
+      'would run: vagrant provision master --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane',
     ]);
     expect(touched(first.stdout)).toEqual(['master']);
     expect(first.stdout).not.toMatch(/worker|join token/);
@@ -133,11 +134,13 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
     expect(lines[0]).toMatch(/^would check the host first, as `kubeadm-vagrant doctor` does: /);
     expect(lines[1]).toMatch(/^would check over ssh that the control plane is up: vagrant@192\.168\.56\.10:22 \(master\)/);
     expect(lines[2]).toBe('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
+    const together = ' (at the same time as the others of its group)';
     expect(runLines(second.stdout)).toEqual([
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=ssh-key worker-1 worker-2',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=prerequisites worker-1 worker-2',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=packages worker-1 worker-2',
-      'would run: vagrant up --provider=libvirt --parallel --provision-with=worker-files,worker worker-1 worker-2',
+      'would run: vagrant up --provider=libvirt --parallel --no-provision worker-1 worker-2',
+      ...['ssh-key', 'prerequisites', 'packages', 'worker-files,worker'].flatMap((p) => [
+        `would run: vagrant provision worker-1 --provision-with=${p}${together}`,
+        `would run: vagrant provision worker-2 --provision-with=${p}${together}`,
+      ]),
     ]);
     // Only the control plane's check touches the master; every vagrant and verify step is a worker's.
     expect(touched(lines.slice(2).join('\n'))).toEqual(['worker-1', 'worker-2']);
@@ -145,7 +148,7 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
 
   it('config print shows them; a bad boolean and both false are config errors', () => {
     const dir = clusterDir(LIBVIRT);
-    expect(run(['config', 'print', '--setup-nodes', 'No'], dir).stdout).toMatch(/^setup:\n {2}controlPlane: true\n {2}workers: false$/m);
+    expect(run(['config', 'print', '--setup-nodes', 'No'], dir).stdout).toMatch(/^setup:\n {2}controlPlane: true\n {2}workers: false # from --setup-nodes$/m);
     const bad = run(['up', '--dry-run'], dir, { SETUP_NODES: 'off' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('setup.workers (from SETUP_NODES): "off" is not a boolean');

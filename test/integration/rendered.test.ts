@@ -257,6 +257,15 @@ describe('kubeadm configuration documents', () => {
         controlPlaneEndpoint: `${plan.controlPlane.ip}:6443`,
         networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
         apiServer: { certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname] },
+        // Under emulation the controller manager and the scheduler keep their leases: client-go's 15 s / 10 s / 2 s, scaled.
+        ...(slow
+          ? Object.fromEntries(
+              ['controllerManager', 'scheduler'].map((c) => [
+                c,
+                { extraArgs: [['leader-elect-lease-duration', 15], ['leader-elect-renew-deadline', 10], ['leader-elect-retry-period', 2]].map(([name, s]) => ({ name, value: `${(s as number) * plan.slowdown}s` })) },
+              ]),
+            )
+          : {}),
       });
       expect(kubelet).toEqual({
         apiVersion: 'kubelet.config.k8s.io/v1beta1',

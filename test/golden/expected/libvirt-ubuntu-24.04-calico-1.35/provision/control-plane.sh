@@ -13,6 +13,12 @@ die() {
   exit 1
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+# kubelet_journal: the kubelet's last messages, after kubeadm init or join failed: the reason
+# (a refused certificate request, an unreachable API server, a runtime error) is usually there.
+kubelet_journal() {
+  log "the kubelet's last messages (journalctl -u kubelet):"
+  journalctl -u kubelet --no-pager -n 40 -o cat 2>&1 | sed 's/^/    /' || true
+}
 
 # Set by install_file and write_file: 1 when the file changed, 0 when it already had the content.
 KV_CHANGED=0
@@ -216,7 +222,7 @@ kubeadm_init() {
   install_ca
   log "kubeadm init (pulls the control-plane images; a few minutes)"
   # --skip-token-print: the bootstrap token stays out of the provisioning log.
-  kubeadm init --config "${INIT_CONFIG}" --skip-token-print
+  kubeadm init --config "${INIT_CONFIG}" --skip-token-print || { kubelet_journal; die "kubeadm init failed; its messages and the kubelet's are above"; }
 }
 
 # The vagrant user's kubeconfig: `vagrant ssh master -c 'kubectl get nodes'` works.

@@ -14,6 +14,12 @@ die() {
   exit 1
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+# kubelet_journal: the kubelet's last messages, after kubeadm init or join failed: the reason
+# (a refused certificate request, an unreachable API server, a runtime error) is usually there.
+kubelet_journal() {
+  log "the kubelet's last messages (journalctl -u kubelet):"
+  journalctl -u kubelet --no-pager -n 40 -o cat 2>&1 | sed 's/^/    /' || true
+}
 
 # Set by install_file and write_file: 1 when the file changed, 0 when it already had the content.
 KV_CHANGED=0
