@@ -102,8 +102,10 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
       await onControlPlane(cluster, limits, async (s) => {
         // A node that never joined cannot be drained; deleting it is then all there is to do.
         const neverJoined = (r: ExecResult) => /NotFound|not found/.test(r.stderr);
-        await sudo(s, remote.drain(node.hostname, 120), `kubectl drain ${node.hostname}`, { timeoutMs: 180_000, tolerate: neverJoined });
-        await sudo(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: 180_000 });
+        // Bounded, and as much longer as the machines are slower (software emulation).
+        const slowdown = cluster.plan.slowdown;
+        await sudo(s, remote.drain(node.hostname, 120 * slowdown), `kubectl drain ${node.hostname}`, { timeoutMs: 180_000 * slowdown, tolerate: neverJoined });
+        await sudo(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: 180_000 * slowdown });
       });
       drain = 'drained';
       p.done(true);

@@ -1,39 +1,62 @@
 import { ADMIN_KUBECTL } from '../layout.js';
+import type { ClusterPlan } from '../plan/plan.js';
 import { connect, runAll } from '../ssh/client.js';
 import type { CheckResult } from '../verify/index.js';
+import { SMOKE_IMAGE } from '../versions.js';
 import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+
+export const SMOKE_APP = 'kubeadm-vagrant-smoke';
+/** How long the smoke app may take to become ready on hardware; times the plan's slowdown. */
+const SMOKE_ROLLOUT_SECONDS = 180;
+
+/**
+ * The commands that deploy the smoke app on the control plane and print its NodePort, and how long
+ * they may take. The image is the one the offline artifacts carry (SMOKE_IMAGE, imported on every
+ * node, so a tagged image is never pulled); the rollout wait is scaled like every other wait.
+ */
+export function smokeSetup(plan: Pick<ClusterPlan, 'slowdown'>): { command: string; timeoutMs: number } {
+  const K = ADMIN_KUBECTL;
+  const rollout = SMOKE_ROLLOUT_SECONDS * plan.slowdown;
+  return {
+    command: [
+      `${K} create deployment ${SMOKE_APP} --image=${SMOKE_IMAGE} --replicas=2 -- /agnhost netexec --http-port=8080 >/dev/null`,
+      `${K} expose deployment ${SMOKE_APP} --type=NodePort --port=8080 >/dev/null`,
+      `${K} rollout status deployment/${SMOKE_APP} --timeout=${rollout}s >/dev/null`,
+      `${K} get service ${SMOKE_APP} -o jsonpath='{.spec.ports[0].nodePort}'`,
+    ].join(' && '),
+    timeoutMs: (rollout + 60 * plan.slowdown) * 1000,
+  };
+}
 
 /** `verify --smoke`: a small web app behind a NodePort, reached from every node, then removed. */
 export async function smokeTest(cluster: Cluster, limits: SshLimits): Promise<CheckResult[]> {
   const ssh = sshOptions(cluster, limits);
   const K = ADMIN_KUBECTL;
-  const name = 'kubeadm-vagrant-smoke';
   const cp = cluster.plan.controlPlane;
   const results: CheckResult[] = [];
   const session = await connect(sshTarget(cp), ssh);
   try {
-    const setup = await session.exec(
-      [
-        `${K} create deployment ${name} --image=registry.k8s.io/e2e-test-images/agnhost:2.53 --replicas=2 -- /agnhost netexec --http-port=8080 >/dev/null`,
-        `${K} expose deployment ${name} --type=NodePort --port=8080 >/dev/null`,
-        `${K} rollout status deployment/${name} --timeout=180s >/dev/null`,
-        `${K} get service ${name} -o jsonpath='{.spec.ports[0].nodePort}'`,
-      ].join(' && '),
-      { sudo: true, timeoutMs: 240_000 },
-    );
+    const { command, timeoutMs } = smokeSetup(cluster.plan);
+    const setup = await session.exec(command, { sudo: true, timeoutMs });
     const port = Number(setup.stdout.trim());
     if (setup.code !== 0 || !Number.isInteger(port) || port <= 0) {
-      return [{ node: cp.name, check: 'smoke-deploy', title: 'smoke app deployed', expected: 'deployment ready, NodePort assigned', ok: false, seen: (setup.stderr || setup.stdout).trim().slice(0, 200) }];
+      // Why: the pods' state (ImagePullBackOff, Pending, ...) says more than the rollout's timeout.
+      const pods = await session
+        .exec(`${K} get pods -l app=${SMOKE_APP} --no-headers -o custom-columns=POD:.metadata.name,PHASE:.status.phase,WAITING:.status.containerStatuses[0].state.waiting.reason`, { sudo: true, timeoutMs: 60_000 * cluster.plan.slowdown })
+        .then((r) => r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).join('; '))
+        .catch(() => '');
+      const reason = (setup.stderr || setup.stdout).trim().slice(0, 200);
+      return [{ node: cp.name, check: 'smoke-deploy', title: 'smoke app deployed', expected: 'deployment ready, NodePort assigned', ok: false, seen: pods ? `${reason} (pods: ${pods.slice(0, 300)})` : reason }];
     }
     const outcomes = await runAll(cluster.plan.nodes.map(sshTarget), ssh, (s, t) =>
-      s.exec(`curl -s -o /dev/null -m 10 -w '%{http_code}' http://${cluster.plan.nodes.find((n) => n.name === t.name)!.ip}:${port}/hostname`, { timeoutMs: 30_000 }),
+      s.exec(`curl -s -o /dev/null -m 10 -w '%{http_code}' http://${cluster.plan.nodes.find((n) => n.name === t.name)!.ip}:${port}/hostname`, { timeoutMs: 30_000 * cluster.plan.slowdown }),
     );
     for (const o of outcomes) {
       const code = o.ok ? o.value.stdout.trim() : '';
       results.push({ node: o.target.name, check: 'smoke-nodeport', title: `smoke app on NodePort ${port}`, expected: 'HTTP 200', ok: code === '200', seen: o.ok ? `HTTP ${code || 'no answer'}` : o.error.message });
     }
   } finally {
-    await session.exec(`${K} delete service,deployment ${name} --ignore-not-found --wait=false`, { sudo: true }).catch(() => undefined);
+    await session.exec(`${K} delete service,deployment ${SMOKE_APP} --ignore-not-found --wait=false`, { sudo: true }).catch(() => undefined);
     await session.close();
   }
   return results;
