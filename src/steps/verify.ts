@@ -35,12 +35,11 @@ export async function verifyCluster(
   // Every check runs commands on the nodes, which are slow enough already under emulation: a node
   // that is only there to read the cluster from runs none of its own, and a retry runs again only
   // the checks that have not passed yet (the cluster checks, read from the control plane, always).
-  const passed = new Map<string, CheckResult>();
-  const key = (node: string, check: string) => `${node}\u0000${check}`;
-  const specs = (node: PlannedNode) => (wanted.has(node.name) ? verification.specs(node) : []).filter((s) => !passed.has(key(node.name, s.id)));
+  const passed: PassedChecks = new Map();
+  const specs = (node: PlannedNode) => (wanted.has(node.name) ? verification.specs(node) : []).filter((s) => !passed.get(node.name)?.has(s.id));
   const run = async (): Promise<VerifyReport> => {
     const fresh = await verifyNodes(targets.map((n) => ({ planned: n, target: sshTarget(n) })), ssh, { phase: kube ? 'cluster' : 'node', cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod, specs });
-    return withPassedBefore(fresh, passed, key);
+    return withPassedBefore(fresh, passed);
   };
   const settled = (r: VerifyReport) => r.nodes.filter((n) => wanted.has(n.name)).every((n) => n.ok);
   const deadline = Date.now() + (kube ? (opts.settleMs ?? CLUSTER_SETTLE_MS * cluster.plan.slowdown) : 0);
@@ -58,18 +57,22 @@ export async function verifyCluster(
   return report;
 }
 
+/** The checks that passed in earlier tries of one verification: node name → check id → result. */
+export type PassedChecks = Map<string, Map<string, CheckResult>>;
+
 /**
- * A report with the checks that passed in earlier tries of the same verification put back where
- * they were left out (in the order of the first try); records the ones that pass now.
+ * A report with the checks that passed in earlier tries of the same verification put back (after
+ * the SSH login, before this try's results); records the ones that pass now.
  */
-export function withPassedBefore(report: VerifyReport, passed: Map<string, CheckResult>, key: (node: string, check: string) => string): VerifyReport {
+export function withPassedBefore(report: VerifyReport, passed: PassedChecks): VerifyReport {
   const nodes = report.nodes.map((n) => {
+    const before = passed.get(n.name) ?? new Map<string, CheckResult>();
     const fresh = new Set(n.checks.map((c) => c.check));
-    const kept = [...passed.entries()].filter(([k, c]) => k === key(n.name, c.check) && !fresh.has(c.check)).map(([, c]) => c);
-    // The SSH login first, as verifyNodes reports it; then the checks that passed before, then the rest.
+    const kept = [...before.values()].filter((c) => !fresh.has(c.check));
     const [login, ...rest] = n.checks;
     const checks = login ? [login, ...kept, ...rest] : kept;
-    for (const c of n.checks) if (c.ok) passed.set(key(n.name, c.check), c);
+    for (const c of n.checks) if (c.ok) before.set(c.check, c);
+    passed.set(n.name, before);
     return { ...n, checks, ok: checks.every((c) => c.ok) };
   });
   return { ...report, nodes, ok: nodes.every((n) => n.ok) };

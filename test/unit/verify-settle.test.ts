@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withPassedBefore } from '../../src/steps/verify.js';
+import { withPassedBefore, type PassedChecks } from '../../src/steps/verify.js';
 import type { CheckResult } from '../../src/verify/types.js';
 import type { VerifyReport } from '../../src/verify/index.js';
 
@@ -11,24 +11,23 @@ const report = (checks: CheckResult[]): VerifyReport => ({
   durationMs: 1,
   nodes: [{ name: 'master', hostname: 'demo-master', ip: '192.168.56.10', role: 'control-plane', ok: checks.every((c) => c.ok), checks }],
 });
-const key = (node: string, id: string) => `${node}/${id}`;
 
 describe('verify while pods settle: a retry runs only what has not passed', () => {
   it('keeps the checks that passed in an earlier try and reports the new results of the others', () => {
-    const passed = new Map<string, CheckResult>();
-    const first = withPassedBefore(report([check('ssh', true), check('swap-off', true), check('node-ready', false)]), passed, key);
+    const passed: PassedChecks = new Map();
+    const first = withPassedBefore(report([check('ssh', true), check('swap-off', true), check('node-ready', false)]), passed);
     expect(first.ok).toBe(false);
     expect(first.nodes[0]!.checks.map((c) => c.check)).toEqual(['ssh', 'swap-off', 'node-ready']);
-    expect([...passed.keys()]).toEqual(['master/ssh', 'master/swap-off']);
+    expect([...passed.get('master')!.keys()]).toEqual(['ssh', 'swap-off']);
     // The second try ran swap-off no more: it is put back, and node-ready now passes.
-    const second = withPassedBefore(report([check('ssh', true), check('node-ready', true)]), passed, key);
+    const second = withPassedBefore(report([check('ssh', true), check('node-ready', true)]), passed);
     expect(second.ok).toBe(true);
     expect(second.nodes[0]!.checks.map((c) => [c.check, c.ok])).toEqual([['ssh', true], ['swap-off', true], ['node-ready', true]]);
   });
 
   it('a check that fails again stays failed; nothing of another node is borrowed', () => {
-    const passed = new Map<string, CheckResult>([['worker-1/containerd-active', check('containerd-active', true)]]);
-    const r = withPassedBefore(report([check('ssh', true), check('containerd-active', false)]), passed, key);
+    const passed: PassedChecks = new Map([['worker-1', new Map([['containerd-active', check('containerd-active', true)]])]]);
+    const r = withPassedBefore(report([check('ssh', true), check('containerd-active', false)]), passed);
     expect(r.ok).toBe(false);
     expect(r.nodes[0]!.checks.map((c) => [c.check, c.ok])).toEqual([['ssh', true], ['containerd-active', false]]);
   });
