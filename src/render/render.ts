@@ -12,7 +12,7 @@ import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
 import { shellQuote } from '../shell.js';
 import { RUNTIME } from '../versions.js';
-import { leaderElectionArgs, probePatches } from './slowdown.js';
+import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
 
 export interface RenderedFile {
   /** Relative to the cluster directory. */
@@ -79,7 +79,8 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     headlamp: HEADLAMP,
     runtime: RUNTIME,
     probePatches: probePatches(plan.slowdown),
-    leaderElection: leaderElectionArgs(plan.slowdown),
+    componentArgs: componentArgs(plan.slowdown),
+    kubeletArgs: kubeletArgs(plan.slowdown),
     /** Seconds on hardware → seconds on these machines. */
     scaled: (seconds: number) => seconds * plan.slowdown,
     versionPlaceholder: KUBERNETES_VERSION_PLACEHOLDER,

@@ -34,17 +34,62 @@ export function probePatches(slowdown: number): { target: string; yaml: string }
   });
 }
 
-/**
- * client-go's leader election defaults for kube-controller-manager and kube-scheduler (lease 15 s,
- * renew deadline 10 s, retry 2 s; the lease requests time out at half the renew deadline). Under
- * software emulation the API server answers a lease renewal in more than 5 s often enough that
- * both components lose their lease, exit and restart in a loop, and the controller manager never
- * runs long enough to approve a joining kubelet's certificate request (kubeadm join then fails at
- * the TLS bootstrap): the three durations are multiplied like everything else.
- */
-const LEADER_ELECTION_SECONDS = { 'leader-elect-lease-duration': 15, 'leader-elect-renew-deadline': 10, 'leader-elect-retry-period': 2 } as const;
+/** A duration flag and its upstream default on hardware: seconds (`15s`) or etcd's bare milliseconds. */
+type ScaledArg = readonly [name: string, hardware: number, unit: 's' | 'ms'];
 
-/** kubeadm v1beta4 extraArgs (name, value) for the controller manager and the scheduler. */
-export function leaderElectionArgs(slowdown: number): { name: string; value: string }[] {
-  return Object.entries(LEADER_ELECTION_SECONDS).map(([name, seconds]) => ({ name, value: `${seconds * slowdown}s` }));
+/** client-go's leader election defaults (lease 15 s, renew deadline 10 s, retry 2 s; each lease request times out at half the renew deadline). */
+const LEADER_ELECTION: readonly ScaledArg[] = [
+  ['leader-elect-lease-duration', 15, 's'],
+  ['leader-elect-renew-deadline', 10, 's'],
+  ['leader-elect-retry-period', 2, 's'],
+];
+
+/**
+ * The control plane's durations that software emulation multiplies, per kubeadm ClusterConfiguration
+ * component, with the upstream defaults:
+ * - leader election (controller manager, scheduler): under emulation the API server answers a lease
+ *   renewal in more than 5 s often enough that both lose their lease, exit and restart in a loop, and
+ *   the controller manager never runs long enough to approve a joining kubelet's certificate request
+ *   (kubeadm join then fails at the TLS bootstrap);
+ * - `node-monitor-grace-period` (50 s since 1.32): how long a node's lease may go unrenewed before
+ *   the controller manager marks it NotReady; the e2e saw the control plane's own node NotReady a
+ *   minute after `up` verified it, while etcd answered "request timed out";
+ * - etcd's raft heartbeat and election timeout (100 ms, 1 s; a proposal times out after 5 s plus two
+ *   election timeouts, the "etcdserver: request timed out" above).
+ */
+const SCALED_COMPONENT_ARGS = {
+  controllerManager: [...LEADER_ELECTION, ['node-monitor-grace-period', 50, 's']],
+  scheduler: LEADER_ELECTION,
+  etcd: [
+    ['heartbeat-interval', 100, 'ms'],
+    ['election-timeout', 1000, 'ms'],
+  ],
+} as const satisfies Record<string, readonly ScaledArg[]>;
+
+export type ScaledComponent = keyof typeof SCALED_COMPONENT_ARGS;
+
+/** kubeadm v1beta4 extraArgs (name, value) per component, every duration times the slowdown. */
+export function componentArgs(slowdown: number): Record<ScaledComponent, { name: string; value: string }[]> {
+  const scale = (args: readonly ScaledArg[]) => args.map(([name, hardware, unit]) => ({ name, value: `${hardware * slowdown}${unit === 's' ? 's' : ''}` }));
+  return {
+    controllerManager: scale(SCALED_COMPONENT_ARGS.controllerManager),
+    scheduler: scale(SCALED_COMPONENT_ARGS.scheduler),
+    etcd: scale(SCALED_COMPONENT_ARGS.etcd),
+  };
+}
+
+/**
+ * The kubelet's durations that emulation multiplies (KubeletConfiguration, cluster-wide: kubeadm
+ * uploads it and joining nodes read it). `nodeStatusUpdateFrequency` (10 s) is also the timeout of
+ * the kubelet's heartbeat client (capped by the lease duration), the "timeout=10s" of the lease
+ * updates the e2e saw fail; the lease (40 s) is renewed every quarter of its duration, so scaling it
+ * also sends the API server fewer writes. `runtimeRequestTimeout` (2 min) covers image imports and
+ * sandbox starts that take minutes under emulation.
+ */
+export function kubeletArgs(slowdown: number): [key: string, value: string | number][] {
+  return [
+    ['runtimeRequestTimeout', `${2 * slowdown}m0s`],
+    ['nodeStatusUpdateFrequency', `${10 * slowdown}s`],
+    ['nodeLeaseDurationSeconds', 40 * slowdown],
+  ];
 }

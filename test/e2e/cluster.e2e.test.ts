@@ -244,14 +244,22 @@ libvirt:
 
   chained('2. independently over SSH: both nodes Ready at their addresses, every system pod running, our CA, an expiring token', async () => {
     await step('independent checks with kubectl on the control plane', async () => {
-      const all = await nodes();
-      expect(all.map((n) => [n.metadata.name, ready(n), n.status.addresses.find((a) => a.type === 'InternalIP')?.address])).toEqual([
-        ['e2e-master', true, '192.168.56.10'],
-        ['e2e-worker-1', true, '192.168.56.11'],
-      ]);
-      const system = (await pods()).filter((p) => ['kube-system', 'kube-flannel'].includes(p.metadata.namespace));
-      const notReady = system.filter((p) => !podReady(p)).map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status.phase}`);
-      expect(notReady).toEqual([]);
+      // A snapshot can catch a system pod restarting under emulation (flannel does, 2-3 times, on its
+      // first start): what is asserted is that the cluster is whole again within minutes, as a user's
+      // `kubectl wait` would.
+      const since = Date.now();
+      const system = await eventually('both nodes Ready and every system pod ready', 5 * MINUTE, async () => {
+        const all = await nodes();
+        expect(all.map((n) => [n.metadata.name, ready(n), n.status.addresses.find((a) => a.type === 'InternalIP')?.address])).toEqual([
+          ['e2e-master', true, '192.168.56.10'],
+          ['e2e-worker-1', true, '192.168.56.11'],
+        ]);
+        const system = (await pods()).filter((p) => ['kube-system', 'kube-flannel'].includes(p.metadata.namespace));
+        const notReady = system.filter((p) => !podReady(p)).map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status.phase}`);
+        expect(notReady).toEqual([]);
+        return system;
+      });
+      log(`  both nodes Ready and every system pod ready ${((Date.now() - since) / 1000).toFixed(0)} s after up returned`);
       const on = (prefix: string, node: string) => system.filter((p) => p.metadata.name.startsWith(prefix) && p.spec.nodeName === node).length;
       for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) expect(on(`${c}-e2e-master`, 'e2e-master'), c).toBe(1);
       expect(system.filter((p) => p.metadata.name.startsWith('coredns-')).length).toBeGreaterThanOrEqual(1);

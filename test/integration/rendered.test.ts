@@ -257,21 +257,33 @@ describe('kubeadm configuration documents', () => {
         controlPlaneEndpoint: `${plan.controlPlane.ip}:6443`,
         networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
         apiServer: { certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname] },
-        // Under emulation the controller manager and the scheduler keep their leases: client-go's 15 s / 10 s / 2 s, scaled.
+        // Under emulation the controller manager and the scheduler keep their leases (client-go's 15 s / 10 s / 2 s),
+        // nodes get 50 s × slowdown before they are NotReady, and etcd's raft runs on 100 ms / 1000 ms, all scaled.
         ...(slow
-          ? Object.fromEntries(
-              ['controllerManager', 'scheduler'].map((c) => [
-                c,
-                { extraArgs: [['leader-elect-lease-duration', 15], ['leader-elect-renew-deadline', 10], ['leader-elect-retry-period', 2]].map(([name, s]) => ({ name, value: `${(s as number) * plan.slowdown}s` })) },
-              ]),
-            )
+          ? {
+              ...Object.fromEntries(
+                ['controllerManager', 'scheduler'].map((c) => {
+                  const args: [string, number][] = [['leader-elect-lease-duration', 15], ['leader-elect-renew-deadline', 10], ['leader-elect-retry-period', 2]];
+                  if (c === 'controllerManager') args.push(['node-monitor-grace-period', 50]);
+                  return [c, { extraArgs: args.map(([name, s]) => ({ name, value: `${s * plan.slowdown}s` })) }];
+                }),
+              ),
+              etcd: {
+                local: {
+                  extraArgs: [
+                    { name: 'heartbeat-interval', value: String(100 * plan.slowdown) },
+                    { name: 'election-timeout', value: String(1000 * plan.slowdown) },
+                  ],
+                },
+              },
+            }
           : {}),
       });
       expect(kubelet).toEqual({
         apiVersion: 'kubelet.config.k8s.io/v1beta1',
         kind: 'KubeletConfiguration',
         cgroupDriver: 'systemd',
-        ...(slow ? { runtimeRequestTimeout: `${2 * plan.slowdown}m0s` } : {}),
+        ...(slow ? { runtimeRequestTimeout: `${2 * plan.slowdown}m0s`, nodeStatusUpdateFrequency: `${10 * plan.slowdown}s`, nodeLeaseDurationSeconds: 40 * plan.slowdown } : {}),
       });
       expect(proxy).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration', mode: plan.kubernetes.proxyMode });
 
