@@ -28,6 +28,28 @@ export function smokeSetup(plan: Pick<ClusterPlan, 'slowdown'>): { command: stri
   };
 }
 
+/** How long each node's kube-proxy may take to route a new NodePort to ready pods on hardware; times the plan's slowdown. */
+const NODEPORT_WAIT_SECONDS = 60;
+
+/**
+ * The command a node runs to reach the smoke app on its own NodePort: it asks until the app answers
+ * 200 or the wait is over, and prints the last HTTP code (000: no answer). The rollout being ready
+ * does not mean every node routes to it yet: each kube-proxy programs the NodePort when it sees the
+ * ready endpoints, and until then the port refuses (seen under emulation: the control plane's
+ * kube-proxy a minute behind the worker's).
+ */
+export function nodePortProbe(ip: string, port: number, waitSeconds: number): { command: string; timeoutMs: number } {
+  const url = `http://${ip}:${port}/hostname`;
+  return {
+    command: [
+      `end=$(( $(date +%s) + ${waitSeconds} ))`,
+      `while :; do code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' ${url}); [ "$code" = 200 ] && break; [ "$(date +%s)" -ge "$end" ] && break; sleep 3; done`,
+      `echo "$code"`,
+    ].join('; '),
+    timeoutMs: (waitSeconds + 60) * 1000,
+  };
+}
+
 /** `verify --smoke`: a small web app behind a NodePort, reached from every node, then removed. */
 export async function smokeTest(cluster: Cluster, limits: SshLimits): Promise<CheckResult[]> {
   const ssh = sshOptions(cluster, limits);
@@ -48,12 +70,15 @@ export async function smokeTest(cluster: Cluster, limits: SshLimits): Promise<Ch
       const reason = (setup.stderr || setup.stdout).trim().slice(0, 200);
       return [{ node: cp.name, check: 'smoke-deploy', title: 'smoke app deployed', expected: 'deployment ready, NodePort assigned', ok: false, seen: pods ? `${reason} (pods: ${pods.slice(0, 300)})` : reason }];
     }
-    const outcomes = await runAll(cluster.plan.nodes.map(sshTarget), ssh, (s, t) =>
-      s.exec(`curl -s -o /dev/null -m 10 -w '%{http_code}' http://${cluster.plan.nodes.find((n) => n.name === t.name)!.ip}:${port}/hostname`, { timeoutMs: 30_000 * cluster.plan.slowdown }),
-    );
+    const wait = NODEPORT_WAIT_SECONDS * cluster.plan.slowdown;
+    const outcomes = await runAll(cluster.plan.nodes.map(sshTarget), ssh, (s, t) => {
+      const { command, timeoutMs } = nodePortProbe(cluster.plan.nodes.find((n) => n.name === t.name)!.ip, port, wait);
+      return s.exec(command, { timeoutMs });
+    });
     for (const o of outcomes) {
       const code = o.ok ? o.value.stdout.trim() : '';
-      results.push({ node: o.target.name, check: 'smoke-nodeport', title: `smoke app on NodePort ${port}`, expected: 'HTTP 200', ok: code === '200', seen: o.ok ? `HTTP ${code || 'no answer'}` : o.error.message });
+      const seen = !o.ok ? o.error.message : code === '200' ? 'HTTP 200' : code && code !== '000' ? `HTTP ${code} after ${wait} s` : `no answer within ${wait} s`;
+      results.push({ node: o.target.name, check: 'smoke-nodeport', title: `smoke app on NodePort ${port}`, expected: 'HTTP 200', ok: code === '200', seen });
     }
   } finally {
     await session.exec(`${K} delete service,deployment ${SMOKE_APP} --ignore-not-found --wait=false`, { sudo: true }).catch(() => undefined);
