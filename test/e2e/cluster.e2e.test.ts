@@ -344,12 +344,14 @@ libvirt:
     show(add);
     expectOk(add, 'node add');
     expect(add.stdout).toMatch(/added worker-2; it reached phase verified/);
-    const joined = await nodes();
-    expect(joined.map((n) => [n.metadata.name, ready(n)])).toEqual([
-      ['e2e-master', true],
-      ['e2e-worker-1', true],
-      ['e2e-worker-2', true],
-    ]);
+    await eventually('three nodes Ready', 5 * MINUTE, async () => {
+      const joined = await nodes();
+      expect(joined.map((n) => [n.metadata.name, ready(n)])).toEqual([
+        ['e2e-master', true],
+        ['e2e-worker-1', true],
+        ['e2e-worker-2', true],
+      ]);
+    });
     await kubectl(`run e2e-drain --image=${SMOKE_IMAGE} --restart=Never --overrides='{"spec":{"nodeName":"e2e-worker-2"}}' -- pause`);
     await eventually('the pod on worker-2', 10 * MINUTE, async () => {
       const [p] = await pods('--field-selector=metadata.name=e2e-drain');
@@ -360,7 +362,12 @@ libvirt:
     expectOk(remove, 'node remove');
     expect(remove.stdout).toMatch(/removed worker-2: drained and deleted from the cluster; its machine is destroyed/);
     expect((await nodes()).map((n) => n.metadata.name)).toEqual(['e2e-master', 'e2e-worker-1']);
-    expect((await pods('--all-namespaces --field-selector spec.nodeName=e2e-worker-2')).map((p) => p.metadata.name)).toEqual([]);
+    // The drained pod is gone; the DaemonSets' pods of the deleted node are removed by the controller
+    // manager's pod garbage collector, which waits 40 s after the node is gone and runs every 20 s.
+    expect((await pods('--all-namespaces --field-selector spec.nodeName=e2e-worker-2')).map((p) => p.metadata.name)).not.toContain('e2e-drain');
+    await eventually("the deleted node's pods garbage-collected", 5 * MINUTE, async () => {
+      expect((await pods('--all-namespaces --field-selector spec.nodeName=e2e-worker-2')).map((p) => p.metadata.name)).toEqual([]);
+    });
     expect((await env.inventory()).domains).toEqual(['e2e-master', 'e2e-worker-1']);
   });
 
