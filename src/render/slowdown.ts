@@ -55,9 +55,12 @@ const LEADER_ELECTION: readonly ScaledArg[] = [
  *   the controller manager marks it NotReady; the e2e saw the control plane's own node NotReady a
  *   minute after `up` verified it, while etcd answered "request timed out";
  * - etcd's raft heartbeat and election timeout (100 ms, 1 s; a proposal times out after 5 s plus two
- *   election timeouts, the "etcdserver: request timed out" above).
+ *   election timeouts, the "etcdserver: request timed out" above);
+ * - the API server's `request-timeout` (1 min): the e2e saw `kubectl delete` answered "Timeout:
+ *   request did not complete within requested timeout" while the control plane was busy.
  */
 const SCALED_COMPONENT_ARGS = {
+  apiServer: [['request-timeout', 60, 's']],
   controllerManager: [...LEADER_ELECTION, ['node-monitor-grace-period', 50, 's']],
   scheduler: LEADER_ELECTION,
   etcd: [
@@ -72,6 +75,7 @@ export type ScaledComponent = keyof typeof SCALED_COMPONENT_ARGS;
 export function componentArgs(slowdown: number): Record<ScaledComponent, { name: string; value: string }[]> {
   const scale = (args: readonly ScaledArg[]) => args.map(([name, hardware, unit]) => ({ name, value: `${hardware * slowdown}${unit === 's' ? 's' : ''}` }));
   return {
+    apiServer: scale(SCALED_COMPONENT_ARGS.apiServer),
     controllerManager: scale(SCALED_COMPONENT_ARGS.controllerManager),
     scheduler: scale(SCALED_COMPONENT_ARGS.scheduler),
     etcd: scale(SCALED_COMPONENT_ARGS.etcd),

@@ -256,7 +256,11 @@ describe('kubeadm configuration documents', () => {
         kubernetesVersion: plan.kubernetes.patch ? `v${plan.kubernetes.patch}` : KUBERNETES_VERSION_PLACEHOLDER,
         controlPlaneEndpoint: `${plan.controlPlane.ip}:6443`,
         networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
-        apiServer: { certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname] },
+        apiServer: {
+          certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname],
+          // Under emulation requests may take 1 min × slowdown before the API server answers "Timeout".
+          ...(slow ? { extraArgs: [{ name: 'request-timeout', value: `${60 * plan.slowdown}s` }] } : {}),
+        },
         // Under emulation the controller manager and the scheduler keep their leases (client-go's 15 s / 10 s / 2 s),
         // nodes get 50 s × slowdown before they are NotReady, and etcd's raft runs on 100 ms / 1000 ms, all scaled.
         ...(slow
