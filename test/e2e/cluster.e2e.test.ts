@@ -96,23 +96,29 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
     );
 
   /**
-   * kubectl as root on the control plane with kubeadm's admin kubeconfig; its stdout. Under emulation
-   * on this 2-core host the control plane is busy enough that the API server can answer a request
-   * with a timeout of its own (CI saw "Timeout: request did not complete within requested timeout");
-   * those answers, and only those, are asked again, at most twice, and logged. A retried create
-   * that finds its object made already took effect the first time.
+   * A command on the control plane that talks to the API server (kubectl, kubeadm token); its stdout,
+   * or an error with its output. Under emulation on this 2-core host the control plane is busy
+   * enough that the API server, or a client's deadline, can time out a request (CI saw "Timeout:
+   * request did not complete within requested timeout", and once `kubeadm token list` printing
+   * nothing); those answers, and only those, are asked again, at most twice, and logged. A retried
+   * create that finds its object made already took effect the first time.
    */
-  const kubectl = async (args: string, timeoutMs = 5 * MINUTE): Promise<string> => {
+  const onApi = async (command: string, timeoutMs = 5 * MINUTE): Promise<string> => {
     for (let attempt = 1; ; attempt++) {
-      const r = await ssh('192.168.56.10', `${ADMIN} ${args}`, timeoutMs);
-      if (r.exitCode === 0) return r.stdout;
+      const r = await ssh('192.168.56.10', command, timeoutMs);
+      // JSON is asked for to be parsed: an empty answer is not one.
+      const empty = r.stdout.trim() === '' && / -o json\b/.test(command);
+      if (r.exitCode === 0 && !empty) return r.stdout;
       if (attempt > 1 && /\(AlreadyExists\)/.test(r.all)) return r.stdout;
-      const serverTimeout = /Timeout: request did not complete within requested timeout|etcdserver: request timed out|net\/http: TLS handshake timeout/.exec(r.all);
-      if (!serverTimeout || attempt === 3) throw new Error(`kubectl ${args} failed (exit ${r.exitCode}):\n${r.all}`);
-      log(`  kubectl ${args.slice(0, 80)}: the API server answered "${serverTimeout[0]}" (attempt ${attempt}); asking again in 15 s`);
+      const timedOut = /Timeout: request did not complete within requested timeout|etcdserver: request timed out|TLS handshake timeout|context deadline exceeded|Client\.Timeout exceeded|i\/o timeout|connection refused/.exec(r.all);
+      const why = timedOut?.[0] ?? (r.exitCode === 0 ? 'no output' : undefined);
+      if (!why || attempt === 3) throw new Error(`${command} failed (exit ${r.exitCode}):\n${r.all}`);
+      log(`  ${command.slice(0, 90)}: ${why} (attempt ${attempt}); asking again in 15 s`);
       await new Promise((done) => setTimeout(done, 15_000));
     }
   };
+  /** kubectl as root on the control plane with kubeadm's admin kubeconfig; its stdout. */
+  const kubectl = (args: string, timeoutMs = 5 * MINUTE): Promise<string> => onApi(`${ADMIN} ${args}`, timeoutMs);
   const nodes = async () => (JSON.parse(await kubectl('get nodes -o json')) as { items: KubeNode[] }).items;
   const pods = async (args = '--all-namespaces') => (JSON.parse(await kubectl(`get pods ${args} -o json`)) as { items: KubePod[] }).items;
   const ready = (n: KubeNode) => n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -284,7 +290,7 @@ libvirt:
       const guestCa = await ssh('192.168.56.10', 'sudo sha256sum /etc/kubernetes/pki/ca.crt');
       expect(guestCa.stdout.split(' ')[0]).toBe(hostCa);
       // The bootstrap token expires.
-      const tokens = await ssh('192.168.56.10', 'sudo kubeadm token list --kubeconfig=/etc/kubernetes/admin.conf -o json');
+      const tokens = { stdout: await onApi('sudo kubeadm token list --kubeconfig=/etc/kubernetes/admin.conf -o json') };
       const id = readFileSync(join(dir, '.kubeadm-vagrant', 'token'), 'utf8').trim().split('.')[0]!;
       const listed = tokens.stdout.split(/\n(?=\{)/).map((t) => JSON.parse(t) as { token: string; expires?: string });
       const ours = listed.find((t) => t.token.startsWith(`${id}.`));
