@@ -319,9 +319,13 @@ libvirt:
       const connect = await ssh('192.168.56.10', `${ADMIN} exec e2e-web -- /agnhost connect kubernetes.default.svc.cluster.local:443 --timeout=10s`);
       expect(connect.exitCode, connect.all).toBe(0);
       const port = (await kubectl("get service e2e-web -o jsonpath='{.spec.ports[0].nodePort}'")).trim();
+      // Each node's kube-proxy routes the new NodePort when it sees the ready endpoint: under
+      // emulation the control plane's can be minutes behind (as verify --smoke allows for too).
       for (const ip of ['192.168.56.10', '192.168.56.11']) {
-        const r = await env.exec('curl', ['-s', '-m', '15', `http://${ip}:${port}/hostname`], { reject: false, timeoutMs: MINUTE });
-        expect(r.stdout.trim(), `NodePort ${port} on ${ip}`).toBe('e2e-web');
+        await eventually(`NodePort ${port} on ${ip}`, 5 * MINUTE, async () => {
+          const r = await env.exec('curl', ['-s', '-m', '15', `http://${ip}:${port}/hostname`], { reject: false, timeoutMs: MINUTE });
+          expect(r.stdout.trim(), `NodePort ${port} on ${ip}`).toBe('e2e-web');
+        });
       }
       await kubectl('delete service,pod e2e-web --ignore-not-found --wait=false');
     });
