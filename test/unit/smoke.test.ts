@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { offlineNeeds } from '../../src/offline/needs.js';
 import { nodePortProbe, SMOKE_APP, smokeSetup } from '../../src/steps/smoke.js';
@@ -28,35 +28,41 @@ describe('verify --smoke', () => {
   });
 
   describe("reaching the NodePort: each node's kube-proxy may route it later than the rollout is ready", () => {
-    let dir = '';
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    let server: Server | undefined;
+    afterEach(() => new Promise<void>((done) => (server ? server.close(() => done()) : done())));
 
-    /** Runs the probe in bash with a stand-in curl that answers `codes` in turn (the last one from then on); returns what it printed and how often curl was asked. */
-    function probe(codes: string[], waitSeconds: number): { out: string; calls: string[] } {
-      dir = mkdtempSync(join(tmpdir(), 'kv-smoke-'));
-      writeFileSync(join(dir, 'codes'), codes.join('\n') + '\n');
-      writeFileSync(
-        join(dir, 'curl'),
-        `#!/bin/bash\necho "$*" >>"${dir}/calls"\nn=$(wc -l <"${dir}/calls")\ncode=$(sed -n "\${n}p" "${dir}/codes")\n[[ -n $code ]] || code=$(tail -n 1 "${dir}/codes")\nprintf '%s' "$code"\n[[ $code != 000 ]]\n`,
-      );
-      chmodSync(join(dir, 'curl'), 0o755);
-      const { command } = nodePortProbe('192.168.56.10', 30080, waitSeconds);
-      const out = execFileSync('bash', ['-c', command], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, timeout: 60_000 });
-      return { out: out.trim(), calls: readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') };
+    /** A real HTTP server on loopback that answers 503 to the first `refusals` requests, then 200; its port and the paths asked. */
+    async function app(refusals: number): Promise<{ port: number; asked: string[] }> {
+      const asked: string[] = [];
+      server = createServer((req, res) => {
+        asked.push(req.url ?? '');
+        res.writeHead(asked.length > refusals ? 200 : 503).end();
+      });
+      await new Promise<void>((done) => server!.listen(0, '127.0.0.1', done));
+      return { port: (server.address() as AddressInfo).port, asked };
     }
 
-    it('asks again until the app answers 200', () => {
-      const { out, calls } = probe(['000', '000', '200'], 60);
-      expect(out).toBe('200');
-      expect(calls).toHaveLength(3);
-      expect(calls[0]).toContain('http://192.168.56.10:30080/hostname');
+    /** The probe as a node runs it: real bash, real curl. */
+    async function probe(port: number, waitSeconds: number): Promise<string> {
+      const { command } = nodePortProbe('127.0.0.1', port, waitSeconds);
+      const { stdout } = await promisify(execFile)('bash', ['-c', command], { encoding: 'utf8', timeout: 60_000 });
+      return stdout.trim();
+    }
+
+    it('asks again until the app answers 200', async () => {
+      const { port, asked } = await app(2);
+      expect(await probe(port, 60)).toBe('200');
+      expect(asked).toEqual(['/hostname', '/hostname', '/hostname']);
     }, 30_000);
 
-    it('gives up when the wait is over, printing the last code', () => {
-      const { out, calls } = probe(['000'], 4);
-      expect(out).toBe('000');
-      expect(calls.length).toBeGreaterThanOrEqual(2);
-      expect(calls.length).toBeLessThanOrEqual(3);
+    it('gives up when the wait is over, printing the last code (000: nothing listening)', async () => {
+      const { port } = await app(0);
+      await new Promise<void>((done) => server!.close(() => done()));
+      server = undefined;
+      const started = Date.now();
+      expect(await probe(port, 4)).toBe('000');
+      // It kept asking until its deadline, not once.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4000);
     }, 30_000);
 
     it('outlives its own wait over SSH', () => {
