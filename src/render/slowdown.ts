@@ -1,14 +1,19 @@
 /**
  * What changes on machines that run slower than hardware (software emulation; the plan's
- * slowdown): kubeadm's static pods keep their probes, with timeouts and failure thresholds
- * multiplied, through kubeadm `patches` (strategic merge by container name). kubeadm's own probe
- * defaults (cmd/kubeadm/app/util/staticpod, identical from 1.31 to 1.37): liveness 15 s timeout,
- * 8 failures; readiness 15 s, 3 failures; startup 15 s, with failures derived from
- * timeouts.controlPlaneComponentHealthCheck (scaled in init.yaml, so not patched here).
+ * slowdown): kubeadm's static pods keep their probes, through kubeadm `patches` (strategic merge by
+ * container name), with each probe's period and timeout multiplied and its failure threshold kept:
+ * a component gets the slowdown times longer to answer before it is restarted or marked unready,
+ * and is asked the slowdown times less often. Three readiness probes ask every second (the API
+ * server, etcd and the scheduler, the first and last over TLS); under emulation those handshakes
+ * are a real part of the control plane's load. kubeadm's probe defaults (cmd/kubeadm/app/util/staticpod,
+ * read from the real kubeadm 1.37.2's dry-run manifests): liveness every 10 s, 15 s timeout, 8
+ * failures; readiness every 1 s, 15 s, 3 failures; startup every 10 s, 15 s, with its failures
+ * derived from timeouts.controlPlaneComponentHealthCheck (scaled in init.yaml, so only its timeout
+ * is patched here: a slower startup probe would only delay the start).
  */
 const KUBEADM_PROBES = {
-  livenessProbe: { timeoutSeconds: 15, failureThreshold: 8 },
-  readinessProbe: { timeoutSeconds: 15, failureThreshold: 3 },
+  livenessProbe: { periodSeconds: 10, timeoutSeconds: 15 },
+  readinessProbe: { periodSeconds: 1, timeoutSeconds: 15 },
   startupProbe: { timeoutSeconds: 15 },
 } as const;
 
@@ -57,10 +62,14 @@ const LEADER_ELECTION: readonly ScaledArg[] = [
  * - etcd's raft heartbeat and election timeout (100 ms, 1 s; a proposal times out after 5 s plus two
  *   election timeouts, the "etcdserver: request timed out" above);
  * - the API server's `request-timeout` (1 min): the e2e saw `kubectl delete` answered "Timeout:
- *   request did not complete within requested timeout" while the control plane was busy.
+ *   request did not complete within requested timeout" while the control plane was busy;
+ * - the kubelet's `housekeeping-interval` (10 s; every node's nodeRegistration.kubeletExtraArgs): how
+ *   often its cAdvisor reads every container's cgroup statistics, a large part of an idle kubelet's
+ *   CPU (the kubelet was the busiest process of the e2e's control plane at rest).
  */
 const SCALED_COMPONENT_ARGS = {
   apiServer: [['request-timeout', 60, 's']],
+  kubelet: [['housekeeping-interval', 10, 's']],
   controllerManager: [...LEADER_ELECTION, ['node-monitor-grace-period', 50, 's']],
   scheduler: LEADER_ELECTION,
   etcd: [
@@ -71,11 +80,12 @@ const SCALED_COMPONENT_ARGS = {
 
 export type ScaledComponent = keyof typeof SCALED_COMPONENT_ARGS;
 
-/** kubeadm v1beta4 extraArgs (name, value) per component, every duration times the slowdown. */
+/** kubeadm v1beta4 extraArgs (name, value) per component (the kubelet's go to every node's nodeRegistration), every duration times the slowdown. */
 export function componentArgs(slowdown: number): Record<ScaledComponent, { name: string; value: string }[]> {
   const scale = (args: readonly ScaledArg[]) => args.map(([name, hardware, unit]) => ({ name, value: `${hardware * slowdown}${unit === 's' ? 's' : ''}` }));
   return {
     apiServer: scale(SCALED_COMPONENT_ARGS.apiServer),
+    kubelet: scale(SCALED_COMPONENT_ARGS.kubelet),
     controllerManager: scale(SCALED_COMPONENT_ARGS.controllerManager),
     scheduler: scale(SCALED_COMPONENT_ARGS.scheduler),
     etcd: scale(SCALED_COMPONENT_ARGS.etcd),

@@ -155,10 +155,15 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
       `${ADMIN} get pods -A -o wide`,
       `${ADMIN} -n kube-system logs kube-controller-manager-e2e-master --tail=40`,
       'sudo crictl ps -a',
+      // When the API server does not answer: its own last words, the kubelet's, and whether memory ran out.
+      "sudo crictl logs --tail 25 $(sudo crictl ps -a --name '^kube-apiserver$' -q | head -1) 2>&1 | cut -c1-300",
+      'sudo journalctl -u kubelet --no-pager -n 25 -o cat | cut -c1-300',
+      'free -m; sudo dmesg | grep -i -E "out of memory|oom-kill|hung task" | tail -5',
       'date -u; uptime',
     ];
-    const worker = ['sudo journalctl -u kubelet --no-pager -n 60 -o cat', 'sudo ls -la /etc/kubernetes /var/lib/kubelet/pki', 'date -u; uptime'];
-    for (const [ip, commands] of [['192.168.56.10', master], ['192.168.56.11', worker], ['192.168.56.12', worker]] as const) {
+    const worker = ['sudo journalctl -u kubelet --no-pager -n 30 -o cat | cut -c1-300', 'sudo ls -la /etc/kubernetes /var/lib/kubelet/pki', 'date -u; uptime'];
+    // The control plane last: the end of the log is what survives when it is cut.
+    for (const [ip, commands] of [['192.168.56.11', worker], ['192.168.56.12', worker], ['192.168.56.10', master]] as const) {
       if ((await ssh(ip, 'true', MINUTE)).exitCode !== 0) {
         log(`  ${ip}: no SSH login`);
         continue;

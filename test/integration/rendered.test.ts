@@ -221,7 +221,8 @@ describe('kubeadm configuration documents', () => {
       // v1beta4 in every supported minor; kubeadm 1.37 refuses v1beta3.
       const api = 'kubeadm.k8s.io/v1beta4';
       const registration = (ip: string) => ({
-        kubeletExtraArgs: [{ name: 'node-ip', value: ip }],
+        // Under emulation cAdvisor reads the containers' statistics every 10 s × slowdown.
+        kubeletExtraArgs: [{ name: 'node-ip', value: ip }, ...(plan.slowdown > 1 ? [{ name: 'housekeeping-interval', value: `${10 * plan.slowdown}s` }] : [])],
         ...(plan.offline ? { imagePullPolicy: 'Never' } : {}),
       });
       const slow = plan.slowdown > 1;
@@ -253,6 +254,8 @@ describe('kubeadm configuration documents', () => {
         apiVersion: api,
         kind: 'ClusterConfiguration',
         clusterName: plan.name,
+        // Leaf keys like the CA's (ECDSA P-256), not kubeadm's RSA-2048 default.
+        encryptionAlgorithm: 'ECDSA-P256',
         kubernetesVersion: plan.kubernetes.patch ? `v${plan.kubernetes.patch}` : KUBERNETES_VERSION_PLACEHOLDER,
         controlPlaneEndpoint: `${plan.controlPlane.ip}:6443`,
         networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
@@ -290,6 +293,36 @@ describe('kubeadm configuration documents', () => {
         ...(slow ? { runtimeRequestTimeout: `${2 * plan.slowdown}m0s`, nodeStatusUpdateFrequency: `${10 * plan.slowdown}s`, nodeLeaseDurationSeconds: 40 * plan.slowdown } : {}),
       });
       expect(proxy).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration', mode: plan.kubernetes.proxyMode });
+
+      // Under emulation the static pods' probes ask slowdown times less often and wait slowdown times longer, with
+      // kubeadm's failure thresholds kept (as much patience as scaling the thresholds, fewer probes); the startup
+      // probes keep their period (their failures follow the scaled controlPlaneComponentHealthCheck).
+      const patches = [...content(files, 'provision/control-plane.sh').matchAll(/"\$\{PATCHES_DIR\}\/([^"]+)\+strategic\.yaml" 0600 <<'EOF'\n([^]*?)\nEOF\n/g)];
+      const kubeadm = { livenessProbe: [10, 15], readinessProbe: [1, 15], startupProbe: [undefined, 15] } as const;
+      const probes = { 'kube-apiserver': 3, 'kube-controller-manager': 2, 'kube-scheduler': 3, etcd: 3 } as Record<string, number>;
+      expect(Object.fromEntries(patches.map(([, target, yaml]) => [target, docs(yaml!)[0]]))).toEqual(
+        slow
+          ? Object.fromEntries(
+              Object.entries(probes).map(([target, count]) => [
+                target,
+                {
+                  spec: {
+                    containers: [
+                      {
+                        name: target,
+                        ...Object.fromEntries(
+                          Object.entries(kubeadm)
+                            .filter(([probe]) => count === 3 || probe !== 'readinessProbe')
+                            .map(([probe, [period, timeout]]) => [probe, { ...(period ? { periodSeconds: period * plan.slowdown } : {}), timeoutSeconds: timeout * plan.slowdown }]),
+                        ),
+                      },
+                    ],
+                  },
+                },
+              ]),
+            )
+          : {},
+      );
 
       for (const worker of plan.workers) {
         const [join, ...more] = docs(content(files, joinConfigPath(worker.name)));

@@ -248,8 +248,8 @@ get_manifest() {
 }
 
 # write_probe_patches: kubeadm patches (strategic merge, by container name) that give the static
-# pods' probes 5 times kubeadm's timeouts and failure thresholds; their startup probes follow
-# timeouts.controlPlaneComponentHealthCheck, scaled in init.yaml.
+# pods' probes 5 times kubeadm's periods and timeouts (the same failure thresholds: as much
+# patience, fewer probes); their startup probes follow timeouts.controlPlaneComponentHealthCheck, scaled in init.yaml.
 write_probe_patches() {
   install -d -m 0700 "${PATCHES_DIR}"
   write_file "${PATCHES_DIR}/kube-apiserver+strategic.yaml" 0600 <<'EOF'
@@ -257,11 +257,11 @@ spec:
   containers:
     - name: kube-apiserver
       livenessProbe:
+        periodSeconds: 50
         timeoutSeconds: 75
-        failureThreshold: 40
       readinessProbe:
+        periodSeconds: 5
         timeoutSeconds: 75
-        failureThreshold: 15
       startupProbe:
         timeoutSeconds: 75
 EOF
@@ -270,8 +270,8 @@ spec:
   containers:
     - name: kube-controller-manager
       livenessProbe:
+        periodSeconds: 50
         timeoutSeconds: 75
-        failureThreshold: 40
       startupProbe:
         timeoutSeconds: 75
 EOF
@@ -280,11 +280,11 @@ spec:
   containers:
     - name: kube-scheduler
       livenessProbe:
+        periodSeconds: 50
         timeoutSeconds: 75
-        failureThreshold: 40
       readinessProbe:
+        periodSeconds: 5
         timeoutSeconds: 75
-        failureThreshold: 15
       startupProbe:
         timeoutSeconds: 75
 EOF
@@ -293,11 +293,11 @@ spec:
   containers:
     - name: etcd
       livenessProbe:
+        periodSeconds: 50
         timeoutSeconds: 75
-        failureThreshold: 40
       readinessProbe:
+        periodSeconds: 5
         timeoutSeconds: 75
-        failureThreshold: 15
       startupProbe:
         timeoutSeconds: 75
 EOF
