@@ -1,18 +1,20 @@
 /**
  * What changes on machines that run slower than hardware (software emulation; the plan's
  * slowdown): kubeadm's static pods keep their probes, through kubeadm `patches` (strategic merge by
- * container name), with each probe's period and timeout multiplied and its failure threshold kept:
- * a component gets the slowdown times longer to answer before it is restarted or marked unready,
- * and is asked the slowdown times less often. Three readiness probes ask every second (the API
- * server, etcd and the scheduler, the first and last over TLS); under emulation those handshakes
- * are a real part of the control plane's load. kubeadm's probe defaults (cmd/kubeadm/app/util/staticpod,
- * read from the real kubeadm 1.37.2's dry-run manifests): liveness every 10 s, 15 s timeout, 8
- * failures; readiness every 1 s, 15 s, 3 failures; startup every 10 s, 15 s, with its failures
- * derived from timeouts.controlPlaneComponentHealthCheck (scaled in init.yaml, so only its timeout
- * is patched here: a slower startup probe would only delay the start).
+ * container name), with the kubeadm defaults below multiplied (cmd/kubeadm/app/util/staticpod, read
+ * from the real kubeadm 1.37.2's dry-run manifests: liveness every 10 s, 15 s timeout, 8 failures;
+ * readiness every 1 s, 15 s, 3 failures; startup every 10 s, 15 s, with its failures derived from
+ * timeouts.controlPlaneComponentHealthCheck, scaled in init.yaml, so only its timeout is patched).
+ * - Liveness keeps its period and gets slowdown times the failures: one answer in 40 tries keeps a
+ *   component alive. A slow control plane is slow in bursts, and fewer tries make a run of failures
+ *   likelier: with the period scaled instead (8 tries in 400 s) the e2e saw the API server killed
+ *   mid-test, and the controller manager and the scheduler lost their leases and exited with it.
+ * - Readiness asks slowdown times less often with its failures kept (the same 15 s before a
+ *   component is unready): three readiness probes ask every second (the API server, etcd and the
+ *   scheduler, two of them over TLS), a real part of an emulated control plane's load.
  */
 const KUBEADM_PROBES = {
-  livenessProbe: { periodSeconds: 10, timeoutSeconds: 15 },
+  livenessProbe: { timeoutSeconds: 15, failureThreshold: 8 },
   readinessProbe: { periodSeconds: 1, timeoutSeconds: 15 },
   startupProbe: { timeoutSeconds: 15 },
 } as const;
@@ -63,12 +65,19 @@ const LEADER_ELECTION: readonly ScaledArg[] = [
  *   election timeouts, the "etcdserver: request timed out" above);
  * - the API server's `request-timeout` (1 min): the e2e saw `kubectl delete` answered "Timeout:
  *   request did not complete within requested timeout" while the control plane was busy;
+ * - the API server's etcd checks (`etcd-healthcheck-timeout`, 2 s, in /livez, /readyz and /healthz;
+ *   `etcd-readycheck-timeout`, 2 s, in /readyz; k8s.io/apiserver storagebackend): etcd answering a
+ *   read in more than 2 s fails the API server's liveness probe, and the kubelet restarts it;
  * - the kubelet's `housekeeping-interval` (10 s; every node's nodeRegistration.kubeletExtraArgs): how
  *   often its cAdvisor reads every container's cgroup statistics, a large part of an idle kubelet's
  *   CPU (the kubelet was the busiest process of the e2e's control plane at rest).
  */
 const SCALED_COMPONENT_ARGS = {
-  apiServer: [['request-timeout', 60, 's']],
+  apiServer: [
+    ['request-timeout', 60, 's'],
+    ['etcd-healthcheck-timeout', 2, 's'],
+    ['etcd-readycheck-timeout', 2, 's'],
+  ],
   kubelet: [['housekeeping-interval', 10, 's']],
   controllerManager: [...LEADER_ELECTION, ['node-monitor-grace-period', 50, 's']],
   scheduler: LEADER_ELECTION,

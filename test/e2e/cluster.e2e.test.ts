@@ -100,19 +100,25 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
    * or an error with its output. Under emulation on this 2-core host the control plane is busy
    * enough that the API server, or a client's deadline, can time out a request (CI saw "Timeout:
    * request did not complete within requested timeout", and once `kubeadm token list` printing
-   * nothing); those answers, and only those, are asked again, at most twice, and logged. A retried
-   * create that finds its object made already took effect the first time.
+   * nothing), or the API server can be restarting (CI saw "apiserver is shutting down", then
+   * "connection refused" for about a minute); those answers, and only those, are asked again, every
+   * 15 s for at most 3 minutes, each logged. A retried create that finds its object made already
+   * took effect the first time.
    */
   const onApi = async (command: string, timeoutMs = 5 * MINUTE): Promise<string> => {
+    const giveUpAt = Date.now() + 3 * MINUTE;
     for (let attempt = 1; ; attempt++) {
       const r = await ssh('192.168.56.10', command, timeoutMs);
       // JSON is asked for to be parsed: an empty answer is not one.
       const empty = r.stdout.trim() === '' && / -o json\b/.test(command);
       if (r.exitCode === 0 && !empty) return r.stdout;
       if (attempt > 1 && /\(AlreadyExists\)/.test(r.all)) return r.stdout;
-      const timedOut = /Timeout: request did not complete within requested timeout|etcdserver: request timed out|TLS handshake timeout|context deadline exceeded|Client\.Timeout exceeded|i\/o timeout|connection refused/.exec(r.all);
-      const why = timedOut?.[0] ?? (r.exitCode === 0 ? 'no output' : undefined);
-      if (!why || attempt === 3) throw new Error(`${command} failed (exit ${r.exitCode}):\n${r.all}`);
+      const unavailable =
+        /Timeout: request did not complete within requested timeout|etcdserver: request timed out|TLS handshake timeout|context deadline exceeded|Client\.Timeout exceeded|i\/o timeout|connection refused|apiserver is shutting down/.exec(
+          r.all,
+        );
+      const why = unavailable?.[0] ?? (r.exitCode === 0 ? 'no output' : undefined);
+      if (!why || Date.now() > giveUpAt) throw new Error(`${command} failed (exit ${r.exitCode}):\n${r.all}`);
       log(`  ${command.slice(0, 90)}: ${why} (attempt ${attempt}); asking again in 15 s`);
       await new Promise((done) => setTimeout(done, 15_000));
     }

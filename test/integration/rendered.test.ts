@@ -262,7 +262,16 @@ describe('kubeadm configuration documents', () => {
         apiServer: {
           certSANs: [plan.controlPlane.ip, '127.0.0.1', plan.controlPlane.hostname],
           // Under emulation requests may take 1 min × slowdown before the API server answers "Timeout".
-          ...(slow ? { extraArgs: [{ name: 'request-timeout', value: `${60 * plan.slowdown}s` }] } : {}),
+          // and etcd may take 2 s × slowdown to answer the API server's liveness and readiness checks.
+          ...(slow
+            ? {
+                extraArgs: [
+                  { name: 'request-timeout', value: `${60 * plan.slowdown}s` },
+                  { name: 'etcd-healthcheck-timeout', value: `${2 * plan.slowdown}s` },
+                  { name: 'etcd-readycheck-timeout', value: `${2 * plan.slowdown}s` },
+                ],
+              }
+            : {}),
         },
         // Under emulation the controller manager and the scheduler keep their leases (client-go's 15 s / 10 s / 2 s),
         // nodes get 50 s × slowdown before they are NotReady, and etcd's raft runs on 100 ms / 1000 ms, all scaled.
@@ -294,11 +303,11 @@ describe('kubeadm configuration documents', () => {
       });
       expect(proxy).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration', mode: plan.kubernetes.proxyMode });
 
-      // Under emulation the static pods' probes ask slowdown times less often and wait slowdown times longer, with
-      // kubeadm's failure thresholds kept (as much patience as scaling the thresholds, fewer probes); the startup
-      // probes keep their period (their failures follow the scaled controlPlaneComponentHealthCheck).
+      // Under emulation the static pods' probes wait slowdown times longer; liveness tolerates slowdown times the
+      // failures at kubeadm's period (one answer in 40 tries keeps a component alive), readiness asks slowdown times
+      // less often; the startup probes keep their period (their failures follow the scaled controlPlaneComponentHealthCheck).
       const patches = [...content(files, 'provision/control-plane.sh').matchAll(/"\$\{PATCHES_DIR\}\/([^"]+)\+strategic\.yaml" 0600 <<'EOF'\n([^]*?)\nEOF\n/g)];
-      const kubeadm = { livenessProbe: [10, 15], readinessProbe: [1, 15], startupProbe: [undefined, 15] } as const;
+      const kubeadm = { livenessProbe: { timeoutSeconds: 15, failureThreshold: 8 }, readinessProbe: { periodSeconds: 1, timeoutSeconds: 15 }, startupProbe: { timeoutSeconds: 15 } };
       const probes = { 'kube-apiserver': 3, 'kube-controller-manager': 2, 'kube-scheduler': 3, etcd: 3 } as Record<string, number>;
       expect(Object.fromEntries(patches.map(([, target, yaml]) => [target, docs(yaml!)[0]]))).toEqual(
         slow
@@ -313,7 +322,7 @@ describe('kubeadm configuration documents', () => {
                         ...Object.fromEntries(
                           Object.entries(kubeadm)
                             .filter(([probe]) => count === 3 || probe !== 'readinessProbe')
-                            .map(([probe, [period, timeout]]) => [probe, { ...(period ? { periodSeconds: period * plan.slowdown } : {}), timeoutSeconds: timeout * plan.slowdown }]),
+                            .map(([probe, fields]) => [probe, Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v * plan.slowdown]))]),
                         ),
                       },
                     ],

@@ -240,8 +240,9 @@ get_manifest() {
 }
 
 # write_probe_patches: kubeadm patches (strategic merge, by container name) that give the static
-# pods' probes 5 times kubeadm's periods and timeouts (the same failure thresholds: as much
-# patience, fewer probes); their startup probes follow timeouts.controlPlaneComponentHealthCheck, scaled in init.yaml.
+# pods' probes 5 times kubeadm's timeouts, liveness 5 times the failures and readiness 5 times
+# the period (src/render/slowdown.ts says why); their startup probes follow timeouts.controlPlaneComponentHealthCheck,
+# scaled in init.yaml.
 write_probe_patches() {
   install -d -m 0700 "${PATCHES_DIR}"
   write_file "${PATCHES_DIR}/kube-apiserver+strategic.yaml" 0600 <<'EOF'
@@ -249,8 +250,8 @@ spec:
   containers:
     - name: kube-apiserver
       livenessProbe:
-        periodSeconds: 50
         timeoutSeconds: 75
+        failureThreshold: 40
       readinessProbe:
         periodSeconds: 5
         timeoutSeconds: 75
@@ -262,8 +263,8 @@ spec:
   containers:
     - name: kube-controller-manager
       livenessProbe:
-        periodSeconds: 50
         timeoutSeconds: 75
+        failureThreshold: 40
       startupProbe:
         timeoutSeconds: 75
 EOF
@@ -272,8 +273,8 @@ spec:
   containers:
     - name: kube-scheduler
       livenessProbe:
-        periodSeconds: 50
         timeoutSeconds: 75
+        failureThreshold: 40
       readinessProbe:
         periodSeconds: 5
         timeoutSeconds: 75
@@ -285,8 +286,8 @@ spec:
   containers:
     - name: etcd
       livenessProbe:
-        periodSeconds: 50
         timeoutSeconds: 75
+        failureThreshold: 40
       readinessProbe:
         periodSeconds: 5
         timeoutSeconds: 75
