@@ -44,20 +44,9 @@ export function probePatches(slowdown: number): { target: string; yaml: string }
 /** A duration flag and its upstream default on hardware: seconds (`15s`) or etcd's bare milliseconds. */
 type ScaledArg = readonly [name: string, hardware: number, unit: 's' | 'ms'];
 
-/** client-go's leader election defaults (lease 15 s, renew deadline 10 s, retry 2 s; each lease request times out at half the renew deadline). */
-const LEADER_ELECTION: readonly ScaledArg[] = [
-  ['leader-elect-lease-duration', 15, 's'],
-  ['leader-elect-renew-deadline', 10, 's'],
-  ['leader-elect-retry-period', 2, 's'],
-];
-
 /**
  * The control plane's durations that software emulation multiplies, per kubeadm ClusterConfiguration
  * component, with the upstream defaults:
- * - leader election (controller manager, scheduler): under emulation the API server answers a lease
- *   renewal in more than 5 s often enough that both lose their lease, exit and restart in a loop, and
- *   the controller manager never runs long enough to approve a joining kubelet's certificate request
- *   (kubeadm join then fails at the TLS bootstrap);
  * - `node-monitor-grace-period` (50 s since 1.32): how long a node's lease may go unrenewed before
  *   the controller manager marks it NotReady; the e2e saw the control plane's own node NotReady a
  *   minute after `up` verified it, while etcd answered "request timed out";
@@ -79,8 +68,8 @@ const SCALED_COMPONENT_ARGS = {
     ['etcd-readycheck-timeout', 2, 's'],
   ],
   kubelet: [['housekeeping-interval', 10, 's']],
-  controllerManager: [...LEADER_ELECTION, ['node-monitor-grace-period', 50, 's']],
-  scheduler: LEADER_ELECTION,
+  controllerManager: [['node-monitor-grace-period', 50, 's']],
+  scheduler: [],
   etcd: [
     ['heartbeat-interval', 100, 'ms'],
     ['election-timeout', 1000, 'ms'],
@@ -89,14 +78,24 @@ const SCALED_COMPONENT_ARGS = {
 
 export type ScaledComponent = keyof typeof SCALED_COMPONENT_ARGS;
 
+/**
+ * Leader election off for the controller manager and the scheduler: the cluster has one control
+ * plane, so there is no one to elect, and under emulation the API server answers a lease renewal
+ * late often enough that both lose their lease and exit. With client-go's defaults (renew deadline
+ * 10 s) they restarted in a loop and the controller manager never ran long enough to approve a
+ * joining kubelet's certificate request (kubeadm join failed at the TLS bootstrap); with them
+ * scaled 5 times (75/50/10 s) a run still saw both exit mid-test and `verify --smoke` fail.
+ */
+const NO_LEADER_ELECTION = { name: 'leader-elect', value: 'false' };
+
 /** kubeadm v1beta4 extraArgs (name, value) per component (the kubelet's go to every node's nodeRegistration), every duration times the slowdown. */
 export function componentArgs(slowdown: number): Record<ScaledComponent, { name: string; value: string }[]> {
   const scale = (args: readonly ScaledArg[]) => args.map(([name, hardware, unit]) => ({ name, value: `${hardware * slowdown}${unit === 's' ? 's' : ''}` }));
   return {
     apiServer: scale(SCALED_COMPONENT_ARGS.apiServer),
     kubelet: scale(SCALED_COMPONENT_ARGS.kubelet),
-    controllerManager: scale(SCALED_COMPONENT_ARGS.controllerManager),
-    scheduler: scale(SCALED_COMPONENT_ARGS.scheduler),
+    controllerManager: [NO_LEADER_ELECTION, ...scale(SCALED_COMPONENT_ARGS.controllerManager)],
+    scheduler: [NO_LEADER_ELECTION, ...scale(SCALED_COMPONENT_ARGS.scheduler)],
     etcd: scale(SCALED_COMPONENT_ARGS.etcd),
   };
 }

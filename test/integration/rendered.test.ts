@@ -273,17 +273,17 @@ describe('kubeadm configuration documents', () => {
               }
             : {}),
         },
-        // Under emulation the controller manager and the scheduler keep their leases (client-go's 15 s / 10 s / 2 s),
-        // nodes get 50 s × slowdown before they are NotReady, and etcd's raft runs on 100 ms / 1000 ms, all scaled.
+        // Under emulation the controller manager and the scheduler run without leader election (one control plane),
+        // nodes get 50 s × slowdown before they are NotReady, and etcd's raft runs on 100 ms / 1000 ms, scaled.
         ...(slow
           ? {
-              ...Object.fromEntries(
-                ['controllerManager', 'scheduler'].map((c) => {
-                  const args: [string, number][] = [['leader-elect-lease-duration', 15], ['leader-elect-renew-deadline', 10], ['leader-elect-retry-period', 2]];
-                  if (c === 'controllerManager') args.push(['node-monitor-grace-period', 50]);
-                  return [c, { extraArgs: args.map(([name, s]) => ({ name, value: `${s * plan.slowdown}s` })) }];
-                }),
-              ),
+              controllerManager: {
+                extraArgs: [
+                  { name: 'leader-elect', value: 'false' },
+                  { name: 'node-monitor-grace-period', value: `${50 * plan.slowdown}s` },
+                ],
+              },
+              scheduler: { extraArgs: [{ name: 'leader-elect', value: 'false' }] },
               etcd: {
                 local: {
                   extraArgs: [
