@@ -46,6 +46,18 @@ export function minorNumber(minor: string): number {
 export const OLDEST_MINOR = minorNumber(MINORS[0]!.minor);
 export const NEWEST_MINOR = minorNumber(MINORS[MINORS.length - 1]!.minor);
 
+/**
+ * The images of `kubeadm config images list` that only a control plane runs (kubeadm's static
+ * pods), by repository name: a worker does not import them offline, nor is it checked for them.
+ */
+export const CONTROL_PLANE_IMAGES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd'] as const;
+
+/** Whether an image reference (`registry.k8s.io/etcd:3.7.0-0`) is one of CONTROL_PLANE_IMAGES. */
+export function isControlPlaneImage(ref: string): boolean {
+  const repo = ref.replace(/[@:][^/]*$/, '');
+  return (CONTROL_PLANE_IMAGES as readonly string[]).includes(repo.slice(repo.lastIndexOf('/') + 1));
+}
+
 /** The images `kubeadm config images list` names for a patch, when its minor is known. */
 export function kubeadmImages(patch: string): string[] | undefined {
   const info = minorInfo(patch.split('.').slice(0, 2).join('.'));

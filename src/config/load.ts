@@ -6,7 +6,7 @@ import { ConfigError, errorMessage, type ConfigProblem } from '../errors.js';
 import { CNI_IDS } from '../cni/index.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { DEFAULT_CONFIG_FILE, HOST } from '../layout.js';
-import { checkArtifacts, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
+import { checkArtifacts, controlPlaneArchives, imagesIn, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
 import { offlineNeeds } from '../offline/needs.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
@@ -370,7 +370,8 @@ function offlineOf(config: ClusterConfig, file: string | undefined, cwd: string)
 /** Resolves offline.dir (relative to the config file) and checks it holds what the config needs. */
 function loadOffline(config: ClusterConfig, root: string, file: string | undefined): OfflineArtifacts {
   const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
-  if (artifacts) problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch)));
+  const found = artifacts ? imagesIn(artifacts.dir) : undefined;
+  if (artifacts) problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch), found));
   if (problems.length > 0 || !artifacts) throw new ConfigError(problems, file);
-  return artifacts;
+  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found!.images) };
 }

@@ -3,6 +3,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, s
 import { join } from 'node:path';
 import type { Arch } from '../distros.js';
 import type { ConfigProblem } from '../errors.js';
+import { isControlPlaneImage } from '../versions.js';
 import { imageRefsOf } from './tar.js';
 
 /**
@@ -49,6 +50,8 @@ export interface OfflineArtifacts {
   containerd: boolean;
   /** sha256 of its SHA256SUMS: names this set of artifacts (a guest records it once it verified them). */
   sumsHash: string;
+  /** The archives under images/ that hold control-plane images alone (workers skip them); known once checked. */
+  controlPlaneArchives?: readonly string[];
 }
 
 const PATCH_DIR = /^v(\d+)\.(\d+)\.(\d+)$/;
@@ -136,7 +139,7 @@ export function imagesIn(dir: string): { images: Map<string, string>; problems: 
  * are checked by `up` on the host (verifyChecksums) and again in each guest before anything is
  * installed.
  */
-export function checkArtifacts(a: OfflineArtifacts, needs: ArtifactNeeds): ConfigProblem[] {
+export function checkArtifacts(a: OfflineArtifacts, needs: ArtifactNeeds, found = imagesIn(a.dir)): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const at = (rel: string) => join(a.dir, rel);
   if (!existsSync(at(ARTIFACTS.sums))) {
@@ -163,7 +166,6 @@ export function checkArtifacts(a: OfflineArtifacts, needs: ArtifactNeeds): Confi
     if (existsSync(file) && !readFileSync(file).includes(`v${a.patch}`)) problems.push(problem('offline.dir', `${file} is not Kubernetes v${a.patch}`, `put ${tool} v${a.patch} there (the directory is named for that version)`));
   }
   for (const rel of sums.keys()) if (!existsSync(at(rel))) problems.push(problem('offline.dir', `${at(rel)} is listed in SHA256SUMS but missing`, 'copy it back, or write SHA256SUMS again'));
-  const found = imagesIn(a.dir);
   problems.push(...found.problems);
   for (const name of new Set(found.images.values())) {
     if (!sums.has(`${ARTIFACTS.imagesDir}/${name}`)) problems.push(problem('offline.dir', `${at(`${ARTIFACTS.imagesDir}/${name}`)} is not listed in ${at(ARTIFACTS.sums)}`, 'write SHA256SUMS again over every file'));
@@ -173,4 +175,11 @@ export function checkArtifacts(a: OfflineArtifacts, needs: ArtifactNeeds): Confi
     problems.push(problem('offline.dir', `${at(ARTIFACTS.imagesDir)} has no archive of ${missing.join(', ')}`, 'save each image to an archive there (skopeo copy docker://REF oci-archive:FILE:REF, or ctr/docker save)'));
   }
   return problems;
+}
+
+/** The archives (file names under images/) whose every image is a control-plane image (isControlPlaneImage). */
+export function controlPlaneArchives(images: ReadonlyMap<string, string>): string[] {
+  const byArchive = new Map<string, boolean>();
+  for (const [ref, archive] of images) byArchive.set(archive, (byArchive.get(archive) ?? true) && isControlPlaneImage(ref));
+  return [...byArchive].filter(([, only]) => only).map(([archive]) => archive).sort();
 }

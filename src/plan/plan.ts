@@ -65,8 +65,11 @@ export interface ClusterPlan {
    * artifacts, or the distro's package.
    */
   containerd: 'release' | 'artifacts' | 'distro';
-  /** Offline installs: the guests take everything from this host directory (the patch's own). */
-  offline?: { dir: string; patch: string; sumsHash: string };
+  /**
+   * Offline installs: the guests take everything from this host directory (the patch's own);
+   * workers import every image archive but `controlPlaneArchives`.
+   */
+  offline?: { dir: string; patch: string; sumsHash: string; controlPlaneArchives: readonly string[] };
   /**
    * How much slower than real hardware the machines run (software emulation): kubeadm's waits,
    * the static pods' probes and up's and verify's waits are multiplied by it.
@@ -160,7 +163,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
     },
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
     containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
-    ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash } } : {}),
+    ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [] } } : {}),
     slowdown: providerDef(config.provider).slowdown?.(config[config.provider as keyof typeof config]) ?? 1,
     controlPlane,
     workers,

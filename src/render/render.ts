@@ -11,7 +11,7 @@ import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
 import { shellQuote } from '../shell.js';
-import { RUNTIME } from '../versions.js';
+import { CONTROL_PLANE_IMAGES, RUNTIME } from '../versions.js';
 import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
 
 export interface RenderedFile {
@@ -78,6 +78,7 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     provisionersOf: (node: ClusterPlan['nodes'][number]) => provisionersOf(node, plan),
     headlamp: HEADLAMP,
     runtime: RUNTIME,
+    controlPlaneImages: CONTROL_PLANE_IMAGES,
     probePatches: probePatches(plan.slowdown),
     componentArgs: componentArgs(plan.slowdown),
     kubeletArgs: kubeletArgs(plan.slowdown),

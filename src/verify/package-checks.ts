@@ -1,3 +1,4 @@
+import { isControlPlaneImage } from '../versions.js';
 import { parseContainerdSandboxImage, parseKubeadmPauseImage } from './node-parsers.js';
 import type { NodeCheckSpec } from './types.js';
 
@@ -45,17 +46,21 @@ export const sandboxImageCheck: NodeCheckSpec = {
 
 const IMAGES_MARK = '--- ctr images ---';
 
-/** Offline: every image kubeadm names for the installed version is in containerd's k8s.io namespace. */
+/**
+ * Offline: every image kubeadm names for the installed version that the node runs (a worker no
+ * control-plane image) is in containerd's k8s.io namespace.
+ */
 export const imagesImportedCheck: NodeCheckSpec = {
   id: 'images-imported',
   title: "kubeadm's images imported into containerd",
   command: `kubeadm config images list --kubernetes-version "$(kubeadm version -o short 2>/dev/null)" 2>/dev/null; echo '${IMAGES_MARK}'; ctr -n k8s.io images ls -q 2>/dev/null`,
-  expected: () => 'every image of `kubeadm config images list` in ctr -n k8s.io images ls',
-  parse: (stdout) => {
+  expected: (node) => `every image of \`kubeadm config images list\`${node.role === 'worker' ? ' but the control plane\'s' : ''} in ctr -n k8s.io images ls`,
+  parse: (stdout, _code, node) => {
     const at = stdout.indexOf(IMAGES_MARK);
-    const wanted = (at < 0 ? '' : stdout.slice(0, at)).split('\n').map((l) => l.trim()).filter(Boolean);
+    const named = (at < 0 ? '' : stdout.slice(0, at)).split('\n').map((l) => l.trim()).filter(Boolean);
+    const wanted = node.role === 'worker' ? named.filter((i) => !isControlPlaneImage(i)) : named;
     const present = new Set((at < 0 ? '' : stdout.slice(at + IMAGES_MARK.length)).split('\n').map((l) => l.trim()));
-    if (wanted.length === 0) return { ok: false, seen: 'kubeadm names no images (is kubeadm installed?)' };
+    if (named.length === 0) return { ok: false, seen: 'kubeadm names no images (is kubeadm installed?)' };
     const missing = wanted.filter((i) => !present.has(i));
     return missing.length === 0 ? { ok: true, seen: `all ${wanted.length} present` } : { ok: false, seen: `missing: ${missing.join(', ')}` };
   },

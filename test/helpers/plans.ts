@@ -35,7 +35,15 @@ export interface PlanOptions {
 
 /** A resolved offline artifacts directory for plans, as `loadConfig` hands it over. */
 export function testOffline(patch = '1.37.2', containerd = true): OfflineArtifacts {
-  return { root: '/srv/k8s-artifacts', dir: `/srv/k8s-artifacts/v${patch}/amd64`, patch, arch: 'amd64', containerd, sumsHash: 'f'.repeat(64) };
+  return {
+    root: '/srv/k8s-artifacts',
+    dir: `/srv/k8s-artifacts/v${patch}/amd64`,
+    patch,
+    arch: 'amd64',
+    containerd,
+    sumsHash: 'f'.repeat(64),
+    controlPlaneArchives: ['etcd.tar', 'kube-apiserver.tar', 'kube-controller-manager.tar', 'kube-scheduler.tar'],
+  };
 }
 
 /** A plan with the fixed secrets, for amd64 unless told otherwise. */

@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -712,6 +712,46 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(bad.stderr).not.toContain('bin/kubeadm');
     writeFileSync(join(artifacts, 'SHA256SUMS'), Buffer.concat([sums, Buffer.from('# another set\n')]));
     expect(callFunction(script, ['verify_checksums', artifacts]).stderr).toMatch(/SHA256SUMS is not the planned one/);
+  });
+
+  it('offline, a worker imports every image archive but the control plane\'s and needs kubeadm\'s other images only; the control plane needs them all', (ctx) => {
+    need(ctx, 'bash');
+    const artifacts = join(dir, 'images-artifacts');
+    mkdirSync(join(artifacts, 'images'), { recursive: true });
+    const archives = ['coredns.tar', 'etcd.tar', 'flannel.tar', 'kube-apiserver.tar', 'kube-controller-manager.tar', 'kube-proxy.tar', 'kube-scheduler.tar', 'pause.tar'];
+    for (const a of archives) writeFileSync(join(artifacts, 'images', a), a);
+    writeFileSync(join(artifacts, 'SHA256SUMS'), '');
+    const script = join(dir, 'packages-offline.sh');
+    const imported = join(dir, 'ctr-imported');
+    writeFileSync(
+      script,
+      content(renderAll(testPlan({ provider: 'libvirt' }, { offline: testOffline() })), 'provision/packages.sh')
+        .replace(/^readonly ARTIFACTS_DIR=.*$/m, `readonly ARTIFACTS_DIR=${artifacts}`)
+        .replace(/^readonly IMPORTED=.*$/m, `readonly IMPORTED=${join(dir, 'imported-sums')}`),
+    );
+    const kubeadmImages = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `registry.k8s.io/${c}:v1.37.2`)
+      .concat(['registry.k8s.io/coredns/coredns:v1.14.6', 'registry.k8s.io/pause:3.10.2', 'registry.k8s.io/etcd:3.7.0-0']);
+    // containerd holds what a worker needs (what was imported is recorded, not interpreted).
+    const held = kubeadmImages.filter((i) => !/\/(kube-apiserver|kube-controller-manager|kube-scheduler|etcd):/.test(i));
+    const fakes = [
+      'log() { :; }',
+      `kubeadm() { case $1 in version) echo v1.37.2 ;; config) printf '%s\\n' ${kubeadmImages.join(' ')} ;; esac; }`,
+      `ctr() { case "$*" in *" images import "*) basename "\${*: -1}" >>${imported} ;; *" images ls "*) printf '%s\\n' ${held.join(' ')} ;; esac; }`,
+    ].join('\n');
+    const as = (node: string) => {
+      rmSync(imported, { force: true });
+      const r = callFunction(script, ['import_images'], `${fakes}\nKUBEADM_VAGRANT_NODE=${node}`);
+      return { ...r, imported: existsSync(imported) ? readFileSync(imported, 'utf8').trim().split('\n') : [] };
+    };
+    const worker = as('worker-1');
+    expect(worker.stderr).toBe('');
+    expect(worker.status).toBe(0);
+    expect(worker.imported).toEqual(['coredns.tar', 'flannel.tar', 'kube-proxy.tar', 'pause.tar']);
+    const master = as('master');
+    expect(master.imported).toEqual(archives);
+    expect(master.status).not.toBe(0);
+    expect(master.stderr).toContain('the artifacts lack images kubeadm needs: registry.k8s.io/etcd:3.7.0-0 registry.k8s.io/kube-apiserver:v1.37.2');
+    expect(as('nobody').stderr).toContain("machine 'nobody' is not in the cluster plan");
   });
 
   it('writes a Calico installation with the pod subnet and the control plane as the address to reach', (ctx) => {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
-import { checkArtifacts, resolveArtifactsDir, type ArtifactNeeds } from '../../src/offline/artifacts.js';
+import { checkArtifacts, controlPlaneArchives, resolveArtifactsDir, type ArtifactNeeds } from '../../src/offline/artifacts.js';
 import { offlineNeeds } from '../../src/offline/needs.js';
 import { imageRefsOf, readTarMembers } from '../../src/offline/tar.js';
-import { kubeadmImages, SMOKE_IMAGE } from '../../src/versions.js';
+import { isControlPlaneImage, kubeadmImages, SMOKE_IMAGE } from '../../src/versions.js';
 import { testConfig } from '../helpers/plans.js';
 
 /**
@@ -92,6 +92,24 @@ describe('image archives', () => {
   });
 });
 
+describe('the archives a worker does not import', () => {
+  it('are those whose every image is a control-plane image, by repository name', () => {
+    const images = new Map([
+      ['registry.k8s.io/etcd:3.7.0-0', 'etcd.tar'],
+      ['registry.k8s.io/kube-apiserver:v1.37.2', 'control-plane.tar'],
+      ['registry.k8s.io/kube-scheduler:v1.37.2', 'control-plane.tar'],
+      ['registry.k8s.io/kube-controller-manager:v1.37.2', 'mixed.tar'],
+      ['registry.k8s.io/kube-proxy:v1.37.2', 'mixed.tar'],
+      ['example.com/etcd-operator:1.0', 'lookalike.tar'],
+      ['registry.k8s.io/pause:3.10.2', 'pause.tar'],
+    ]);
+    expect(controlPlaneArchives(images)).toEqual(['control-plane.tar', 'etcd.tar']);
+    expect(isControlPlaneImage('registry.k8s.io/etcd@sha256:' + 'a'.repeat(64))).toBe(true);
+    expect(isControlPlaneImage('localhost:5000/kube-scheduler:v1.37.2')).toBe(true);
+    expect(isControlPlaneImage('localhost:5000/kube-proxy:v1.37.2')).toBe(false);
+  });
+});
+
 describe('the artifacts directory', () => {
   it('a complete directory passes; a minor takes its newest patch there', () => {
     const root = artifactsRoot((dir) => mkdirSync(join(dir, '..', '..', 'v1.37.1', 'amd64'), { recursive: true }));
@@ -151,6 +169,8 @@ describe('the artifacts directory', () => {
     const cfg = join(root, 'cluster.yaml');
     writeFileSync(cfg, 'apiVersion: kubeadm-vagrant/v1alpha1\nkind: Cluster\nkubernetes: {version: "1.37"}\noffline: {dir: .}\n');
     expect(loadConfig({ file: cfg, env: {} }).offline).toMatchObject({ root, patch: '1.37.2' });
+    // The archives a worker skips: those of etcd, the API server, the controller manager and the scheduler alone.
+    expect(loadConfig({ file: cfg, env: {} }).offline?.controlPlaneArchives).toEqual(['image-0.tar', 'image-1.tar', 'image-2.tar', 'image-6.tar']);
     rmSync(join(root, 'v1.37.2', 'amd64', 'manifests', 'kube-flannel.yml'));
     expect(() => loadConfig({ file: cfg, env: {} })).toThrow(ConfigError);
     expect(() => loadConfig({ file: cfg, env: {} })).toThrow(/offline\.dir: .*manifests\/kube-flannel\.yml is missing/);

@@ -37,10 +37,12 @@ describe('plan', () => {
   });
 
   it('offline: the version is the artifacts directory\'s patch, containerd comes from it when it has one', () => {
-    const artifacts = { root: '/a', dir: '/a/v1.37.2/amd64', patch: '1.37.2', arch: 'amd64' as const, containerd: true, sumsHash: 'f'.repeat(64) };
+    const artifacts = { root: '/a', dir: '/a/v1.37.2/amd64', patch: '1.37.2', arch: 'amd64' as const, containerd: true, sumsHash: 'f'.repeat(64), controlPlaneArchives: ['etcd.tar'] };
     const offline = buildPlan({ config: config({ kubernetes: { version: '1.37' } }), secrets, arch: 'amd64', offline: artifacts });
     expect(offline.kubernetes).toMatchObject({ minor: '1.37', patch: '1.37.2' });
-    expect(offline.offline).toEqual({ dir: '/a/v1.37.2/amd64', patch: '1.37.2', sumsHash: 'f'.repeat(64) });
+    expect(offline.offline).toEqual({ dir: '/a/v1.37.2/amd64', patch: '1.37.2', sumsHash: 'f'.repeat(64), controlPlaneArchives: ['etcd.tar'] });
+    // Not known (not checked): workers import every archive.
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64', offline: { ...artifacts, controlPlaneArchives: undefined } }).offline?.controlPlaneArchives).toEqual([]);
     expect(offline.containerd).toBe('artifacts');
     expect(buildPlan({ config: config(), secrets, arch: 'amd64', offline: { ...artifacts, containerd: false } }).containerd).toBe('distro');
     expect(buildPlan({ config: config({ runtime: { containerd: 'distro' } }), secrets, arch: 'amd64', offline: artifacts }).containerd).toBe('distro');

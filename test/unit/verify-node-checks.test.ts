@@ -28,7 +28,7 @@ import {
   splitTomlKey,
 } from '../../src/verify/node-parsers.js';
 import type { PlannedNode } from '../../src/verify/types.js';
-import { sandboxImageCheck } from '../../src/verify/package-checks.js';
+import { imagesImportedCheck, sandboxImageCheck } from '../../src/verify/package-checks.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 
@@ -194,6 +194,17 @@ describe('containerd config dump', () => {
       seen: 'containerd registry.k8s.io/pause:3.8, kubeadm registry.k8s.io/pause:3.10',
     });
     expect(sandboxImageCheck.parse(out(v3, ''), 0, master)).toEqual({ ok: false, seen: 'kubeadm names no pause image; containerd has registry.k8s.io/pause:3.10' });
+  });
+
+  it('offline: a control plane needs every image kubeadm names, a worker all but the control plane\'s', () => {
+    const named = ['registry.k8s.io/kube-apiserver:v1.37.2', 'registry.k8s.io/kube-proxy:v1.37.2', 'registry.k8s.io/pause:3.10.2', 'registry.k8s.io/etcd:3.7.0-0'];
+    const out = (present: string[]) => `${named.join('\n')}\n--- ctr images ---\n${present.join('\n')}\n`;
+    const workerImages = ['registry.k8s.io/kube-proxy:v1.37.2', 'registry.k8s.io/pause:3.10.2'];
+    expect(imagesImportedCheck.parse(out(workerImages), 0, w1)).toEqual({ ok: true, seen: 'all 2 present' });
+    expect(imagesImportedCheck.parse(out(workerImages), 0, master)).toEqual({ ok: false, seen: 'missing: registry.k8s.io/kube-apiserver:v1.37.2, registry.k8s.io/etcd:3.7.0-0' });
+    expect(imagesImportedCheck.parse(out(named), 0, master)).toEqual({ ok: true, seen: 'all 4 present' });
+    expect(imagesImportedCheck.parse(out(['registry.k8s.io/pause:3.10.2']), 0, w1)).toEqual({ ok: false, seen: 'missing: registry.k8s.io/kube-proxy:v1.37.2' });
+    expect(imagesImportedCheck.expected(w1)).toContain("but the control plane's");
   });
 
   it('does not take a v2-style table in a version 3 dump for the real one', () => {

@@ -276,6 +276,8 @@ readonly KUBELET_UNIT=/usr/local/lib/systemd/system/kubelet.service
 readonly KUBELET_DROPIN=/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf
 # The image archives imported so far, by their checksum in SHA256SUMS: importing again is skipped.
 readonly IMPORTED=/var/lib/kubeadm-vagrant/images-imported
+# The archives of control-plane images alone (kubeadm's static pods): a worker does not import them.
+readonly CONTROL_PLANE_ARCHIVES=('etcd.tar' 'kube-apiserver.tar' 'kube-controller-manager.tar' 'kube-scheduler.tar')
 
 install_kubernetes() {
   local bin
@@ -320,21 +322,47 @@ EOF
 # Installed from files, not packages: there is nothing for a package manager to upgrade.
 hold_kubernetes_packages() { :; }
 
-# import_images: every archive of the artifacts into containerd's k8s.io namespace (once each), then
-# every image kubeadm names for this version must be there: kubeadm never pulls.
+# kv_node_role: this machine's role in the plan, control-plane or worker (by machine name or hostname).
+kv_node_role() {
+  local node=${KUBEADM_VAGRANT_NODE:-}
+  if [[ -z ${node} ]]; then node=$(hostname); fi
+  case ${node} in
+    'master' | 'demo-master') echo 'control-plane' ;;
+    'worker-1' | 'demo-worker-1') echo 'worker' ;;
+    *) die "machine '${node}' is not in the cluster plan; run kubeadm-vagrant generate and provision again" ;;
+  esac
+}
+
+# node_images ROLE: the images of `kubeadm config images list` a machine of ROLE runs (a worker,
+# no control-plane image).
+node_images() {
+  local images
+  images=$(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)" 2>/dev/null) || return 0
+  if [[ $1 == worker ]]; then
+    grep -v -E '/(kube-apiserver|kube-controller-manager|kube-scheduler|etcd):' <<<"${images}" || true
+  else
+    printf '%s\n' "${images}"
+  fi
+}
+
+# import_images: every archive of the artifacts this machine needs into containerd's k8s.io
+# namespace (once each), then every image of node_images must be there: kubeadm never pulls.
 import_images() {
-  local archive sum missing
+  local archive sum missing role skipped
+  role=$(kv_node_role)
   install -d -m 0755 "$(dirname "${IMPORTED}")"
   touch "${IMPORTED}"
   for archive in "${ARTIFACTS_DIR}"/images/*.tar; do
+    if [[ ${role} == worker ]]; then
+      for skipped in "${CONTROL_PLANE_ARCHIVES[@]}"; do [[ $(basename "${archive}") != "${skipped}" ]] || continue 2; done
+    fi
     sum=$(awk -v f="images/$(basename "${archive}")" '$2 == f || $2 == "*" f { print $1 }' "${ARTIFACTS_DIR}/SHA256SUMS")
     if [[ -n ${sum} ]] && grep -qx "${sum}" "${IMPORTED}"; then continue; fi
     log "importing $(basename "${archive}") into containerd (k8s.io)"
     ctr --namespace k8s.io images import "${archive}" >/dev/null || die "ctr could not import ${archive}"
     printf '%s\n' "${sum}" >>"${IMPORTED}"
   done
-  missing=$(comm -23 <(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)" 2>/dev/null | sort) \
-    <(ctr --namespace k8s.io images ls --quiet | sort))
+  missing=$(comm -23 <(node_images "${role}" | sort) <(ctr --namespace k8s.io images ls --quiet | sort))
   [[ -z ${missing} ]] || die "the artifacts lack images kubeadm needs: $(echo "${missing}" | tr '\n' ' ')"
 }
 
