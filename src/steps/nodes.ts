@@ -14,7 +14,7 @@ import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, ssh
 import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
-import { checkJoinToken, onControlPlane, sudo } from './tokens.js';
+import { checkJoinToken, onControlPlane, sudoUntilAnswered } from './tokens.js';
 import { up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
@@ -104,15 +104,17 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
         const neverJoined = (r: ExecResult) => /NotFound|not found/.test(r.stderr);
         // Bounded, and as much longer as the machines are slower (software emulation).
         const slowdown = cluster.plan.slowdown;
-        await sudo(s, remote.drain(node.hostname, 120 * slowdown), `kubectl drain ${node.hostname}`, { timeoutMs: 180_000 * slowdown, tolerate: neverJoined });
-        await sudo(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: 180_000 * slowdown });
+        // Both are idempotent: asked again when the API server answers that it is unavailable.
+        const onRetry = (why: string) => opts.print(why);
+        await sudoUntilAnswered(s, remote.drain(node.hostname, 120 * slowdown), `kubectl drain ${node.hostname}`, { timeoutMs: 180_000 * slowdown, tolerate: neverJoined, onRetry });
+        await sudoUntilAnswered(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: 180_000 * slowdown, onRetry });
       });
       drain = 'drained';
       p.done(true);
     } catch (err) {
       p.done(false, errorMessage(err));
       if (!opts.force) {
-        throw new OperationError(`cannot drain ${node.name}: ${errorMessage(err)}; nothing was changed. Use --force to destroy the machine anyway`);
+        throw new OperationError(`cannot drain ${node.name}: ${errorMessage(err)}; nothing was changed. Use --force to destroy the machine anyway`, err instanceof OperationError ? err.details : {});
       }
       drain = 'forced';
     }

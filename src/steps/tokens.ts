@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration, ttlProblem } from '../config/duration.js';
 import type { LoadOptions } from '../config/load.js';
 import { CommandError, errorMessage, OperationError, UsageError } from '../errors.js';
@@ -55,6 +56,39 @@ export async function sudo(session: SshSession, command: string, label: string, 
   const r = await session.exec(command, { sudo: true, label, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
   if (r.code !== 0 && !opts.tolerate?.(r)) throw new CommandError(`${label} failed on the control plane (exit ${r.code})`, { command: label, output: r.stderr.trim().split('\n').slice(-5).join('\n') });
   return r.stdout;
+}
+
+/**
+ * What kubectl and kubeadm print when the API server is too slow or restarting, not when the
+ * request is wrong: the same command can succeed when asked again (a slow control plane, e.g.
+ * under software emulation, answers a write with its own timeout now and then).
+ */
+export const API_UNAVAILABLE =
+  /Timeout: request did not complete within requested timeout|the server was unable to return a response in the time allotted|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connect: connection refused|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
+
+/**
+ * sudo() asked again, every `pauseMs`, while it fails with API_UNAVAILABLE in its output, for up to
+ * `timeoutMs` in all (each try gets what is left of it); any other failure, or the last, is thrown.
+ * For idempotent commands only (drain, delete node).
+ */
+export async function sudoUntilAnswered(
+  session: SshSession,
+  command: string,
+  label: string,
+  opts: { timeoutMs: number; tolerate?: (r: ExecResult) => boolean; pauseMs?: number; onRetry?: (why: string) => void },
+): Promise<string> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    try {
+      return await sudo(session, command, label, { timeoutMs: Math.max(1_000, deadline - Date.now()), ...(opts.tolerate ? { tolerate: opts.tolerate } : {}) });
+    } catch (err) {
+      const output = err instanceof OperationError ? (err.details.output ?? '') : '';
+      const why = API_UNAVAILABLE.exec(output);
+      if (!why || Date.now() + (opts.pauseMs ?? 15_000) >= deadline) throw err;
+      opts.onRetry?.(`${label}: the API server answered "${why[0]}"; asking again`);
+      await sleep(opts.pauseMs ?? 15_000);
+    }
+  }
 }
 
 export async function listTokens(session: SshSession): Promise<TokenInfo[]> {

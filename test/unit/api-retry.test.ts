@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { OperationError } from '../../src/errors.js';
+import type { ExecResult, SshSession } from '../../src/ssh/client.js';
+import { API_UNAVAILABLE, sudoUntilAnswered } from '../../src/steps/tokens.js';
+
+/** A session whose commands answer from a list, recording each try's timeout. */
+function session(answers: ExecResult[]): { s: SshSession; timeouts: number[] } {
+  const timeouts: number[] = [];
+  const s = {
+    exec: async (_command: string, o: { timeoutMs?: number }) => {
+      timeouts.push(o.timeoutMs ?? 0);
+      return answers.shift() ?? { code: 0, stdout: 'done', stderr: '' };
+    },
+  } as unknown as SshSession;
+  return { s, timeouts };
+}
+
+const EVICT_TIMEOUT = 'error: unable to drain node "w2" due to error: error when evicting pods/"web" -n "default": Timeout: request did not complete within requested timeout - context deadline exceeded, continuing command...';
+
+describe('an idempotent command on the control plane, asked again while the API server answers as unavailable', () => {
+  it('retries on the API server\'s own timeout, and says why', async () => {
+    const { s, timeouts } = session([{ code: 1, stdout: '', stderr: EVICT_TIMEOUT }]);
+    const said: string[] = [];
+    const out = await sudoUntilAnswered(s, 'kubectl drain w2', 'kubectl drain w2', { timeoutMs: 60_000, pauseMs: 1, onRetry: (w) => said.push(w) });
+    expect(out).toBe('done');
+    expect(timeouts).toHaveLength(2);
+    expect(timeouts[1]!).toBeLessThanOrEqual(60_000);
+    expect(said).toEqual(['kubectl drain w2: the API server answered "Timeout: request did not complete within requested timeout"; asking again']);
+  });
+
+  it('does not retry what asking again cannot change, and keeps kubectl\'s last words in the error', async () => {
+    const { s, timeouts } = session([{ code: 1, stdout: '', stderr: 'error: cannot delete Pods declare no controller (use --force to override): default/web' }]);
+    const err = await sudoUntilAnswered(s, 'kubectl drain w2', 'kubectl drain w2', { timeoutMs: 60_000, pauseMs: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect((err as OperationError).details.output).toContain('declare no controller');
+    expect(timeouts).toHaveLength(1);
+  });
+
+  it('gives up when the time is spent', async () => {
+    const { s } = session(Array.from({ length: 50 }, () => ({ code: 1, stdout: '', stderr: 'Unable to connect to the server: net/http: TLS handshake timeout' })));
+    const err = await sudoUntilAnswered(s, 'kubectl delete node w2', 'kubectl delete node w2', { timeoutMs: 50, pauseMs: 20 }).catch((e: unknown) => e);
+    expect((err as OperationError).details.output).toContain('TLS handshake timeout');
+  });
+
+  it('knows the unavailable answers from the wrong requests', () => {
+    for (const t of [EVICT_TIMEOUT, 'Error from server: etcdserver: request timed out', 'dial tcp 192.168.56.10:6443: connect: connection refused', 'Error from server (ServiceUnavailable): apiserver is shutting down']) expect(API_UNAVAILABLE.test(t), t).toBe(true);
+    for (const t of ['Error from server (NotFound): nodes "w3" not found', 'error: cannot delete Pods declare no controller', 'Error from server (Forbidden): nodes is forbidden']) expect(API_UNAVAILABLE.test(t), t).toBe(false);
+  });
+});
