@@ -370,8 +370,9 @@ function offlineOf(config: ClusterConfig, file: string | undefined, cwd: string)
 /** Resolves offline.dir (relative to the config file) and checks it holds what the config needs. */
 function loadOffline(config: ClusterConfig, root: string, file: string | undefined): OfflineArtifacts {
   const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
-  const found = artifacts ? imagesIn(artifacts.dir) : undefined;
-  if (artifacts) problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch), found));
-  if (problems.length > 0 || !artifacts) throw new ConfigError(problems, file);
-  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found!.images) };
+  if (!artifacts) throw new ConfigError(problems, file);
+  const found = imagesIn(artifacts.dir);
+  problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch), found));
+  if (problems.length > 0) throw new ConfigError(problems, file);
+  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found.images) };
 }

@@ -64,7 +64,7 @@ export async function sudo(session: SshSession, command: string, label: string, 
  * under software emulation, answers a write with its own timeout now and then).
  */
 export const API_UNAVAILABLE =
-  /Timeout: request did not complete within requested timeout|the server was unable to return a response in the time allotted|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connect: connection refused|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
+  /Timeout: request did not complete within requested timeout|the server was unable to return a response in the time allotted|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connection refused|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
 
 /**
  * sudo() asked again, every `pauseMs`, while it fails with API_UNAVAILABLE in its output, for up to
@@ -78,15 +78,16 @@ export async function sudoUntilAnswered(
   opts: { timeoutMs: number; tolerate?: (r: ExecResult) => boolean; pauseMs?: number; onRetry?: (why: string) => void },
 ): Promise<string> {
   const deadline = Date.now() + opts.timeoutMs;
+  const pauseMs = opts.pauseMs ?? 15_000;
   for (;;) {
     try {
       return await sudo(session, command, label, { timeoutMs: Math.max(1_000, deadline - Date.now()), ...(opts.tolerate ? { tolerate: opts.tolerate } : {}) });
     } catch (err) {
       const output = err instanceof OperationError ? (err.details.output ?? '') : '';
       const why = API_UNAVAILABLE.exec(output);
-      if (!why || Date.now() + (opts.pauseMs ?? 15_000) >= deadline) throw err;
+      if (!why || Date.now() + pauseMs >= deadline) throw err;
       opts.onRetry?.(`${label}: the API server answered "${why[0]}"; asking again`);
-      await sleep(opts.pauseMs ?? 15_000);
+      await sleep(pauseMs);
     }
   }
 }

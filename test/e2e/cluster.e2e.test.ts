@@ -19,6 +19,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEW_SSH_KEY_KIND, SSH_KEY_KINDS } from '../../src/layout.js';
+import { API_UNAVAILABLE } from '../../src/steps/tokens.js';
 import { E2eEnvironment, type ExecResult } from './harness.js';
 
 const ROOT = join(__dirname, '..', '..');
@@ -102,9 +103,10 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
    * request did not complete within requested timeout", and once `kubeadm token list` printing
    * nothing), or the API server can be restarting (CI saw "apiserver is shutting down", then
    * "connection refused" for about a minute, and `kubeadm token list` timing out for more than 3
-   * minutes right after `up`, the API server not restarted); those answers, and only those, are
-   * asked again, every 15 s for at most 8 minutes, each logged. A retried create that finds its
-   * object made already took effect the first time.
+   * minutes right after `up`, the API server not restarted); those answers (API_UNAVAILABLE, the
+   * list `node remove` retries on), and only those, are asked again, every 15 s for at most 8
+   * minutes, each logged. A retried create that finds its object made already took effect the
+   * first time.
    */
   const onApi = async (command: string, timeoutMs = 5 * MINUTE): Promise<string> => {
     const giveUpAt = Date.now() + 8 * MINUTE;
@@ -114,10 +116,7 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
       const empty = r.stdout.trim() === '' && / -o json\b/.test(command);
       if (r.exitCode === 0 && !empty) return r.stdout;
       if (attempt > 1 && /\(AlreadyExists\)/.test(r.all)) return r.stdout;
-      const unavailable =
-        /Timeout: request did not complete within requested timeout|etcdserver: request timed out|TLS handshake timeout|context deadline exceeded|Client\.Timeout exceeded|i\/o timeout|connection refused|apiserver is shutting down/.exec(
-          r.all,
-        );
+      const unavailable = API_UNAVAILABLE.exec(r.all);
       const why = unavailable?.[0] ?? (r.exitCode === 0 ? 'no output' : undefined);
       if (!why || Date.now() > giveUpAt) throw new Error(`${command} failed (exit ${r.exitCode}):\n${r.all}`);
       log(`  ${command.slice(0, 90)}: ${why} (attempt ${attempt}); asking again in 15 s`);

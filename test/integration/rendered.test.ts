@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { HOST, joinConfigPath, SSH_KEY_KINDS, STATE_DIR } from '../../src/layout.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
 import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, type RenderedFile } from '../../src/render/render.js';
+import { isControlPlaneImage, kubeadmImages } from '../../src/versions.js';
 import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testOffline, testPlan, type ConfigOverrides } from '../helpers/plans.js';
 
 /**
@@ -729,13 +730,12 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
         .replace(/^readonly ARTIFACTS_DIR=.*$/m, `readonly ARTIFACTS_DIR=${artifacts}`)
         .replace(/^readonly IMPORTED=.*$/m, `readonly IMPORTED=${join(dir, 'imported-sums')}`),
     );
-    const kubeadmImages = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `registry.k8s.io/${c}:v1.37.2`)
-      .concat(['registry.k8s.io/coredns/coredns:v1.14.6', 'registry.k8s.io/pause:3.10.2', 'registry.k8s.io/etcd:3.7.0-0']);
+    const named = kubeadmImages('1.37.2')!;
     // containerd holds what a worker needs (what was imported is recorded, not interpreted).
-    const held = kubeadmImages.filter((i) => !/\/(kube-apiserver|kube-controller-manager|kube-scheduler|etcd):/.test(i));
+    const held = named.filter((i) => !isControlPlaneImage(i));
     const fakes = [
       'log() { :; }',
-      `kubeadm() { case $1 in version) echo v1.37.2 ;; config) printf '%s\\n' ${kubeadmImages.join(' ')} ;; esac; }`,
+      `kubeadm() { case $1 in version) echo v1.37.2 ;; config) printf '%s\\n' ${named.join(' ')} ;; esac; }`,
       `ctr() { case "$*" in *" images import "*) basename "\${*: -1}" >>${imported} ;; *" images ls "*) printf '%s\\n' ${held.join(' ')} ;; esac; }`,
     ].join('\n');
     const as = (node: string) => {
