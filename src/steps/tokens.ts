@@ -64,7 +64,7 @@ export async function sudo(session: SshSession, command: string, label: string, 
  * under software emulation, answers a write with its own timeout now and then).
  */
 export const API_UNAVAILABLE =
-  /Timeout: request did not complete within requested timeout|the server was unable to return a response in the time allotted|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connection refused|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
+  /Timeout: request did not complete within requested timeout|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connection refused|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
 
 /**
  * sudo() asked again, every `pauseMs`, while it fails with API_UNAVAILABLE in its output, for up to
