@@ -1,9 +1,11 @@
+import { errorMessage, OperationError } from '../errors.js';
 import { ADMIN_KUBECTL } from '../layout.js';
 import type { ClusterPlan } from '../plan/plan.js';
 import { connect, runAll } from '../ssh/client.js';
 import type { CheckResult } from '../verify/index.js';
 import { SMOKE_IMAGE } from '../versions.js';
 import { sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { sudoUntilAnswered } from './tokens.js';
 
 export const SMOKE_APP = 'kubeadm-vagrant-smoke';
 /** How long the smoke app may take to become ready on hardware; times the plan's slowdown. */
@@ -12,15 +14,17 @@ const SMOKE_ROLLOUT_SECONDS = 180;
 /**
  * The commands that deploy the smoke app on the control plane and print its NodePort, and how long
  * they may take. The image is the one the offline artifacts carry (SMOKE_IMAGE, imported on every
- * node, so a tagged image is never pulled); the rollout wait is scaled like every other wait.
+ * node, so a tagged image is never pulled); the rollout wait is scaled like every other wait. Asking
+ * again is safe (smokeTest does when the API server answers "Timeout" or is restarting): a create
+ * that fails is followed by a get, so an app created by an answer that timed out counts as created.
  */
 export function smokeSetup(plan: Pick<ClusterPlan, 'slowdown'>): { command: string; timeoutMs: number } {
   const K = ADMIN_KUBECTL;
   const rollout = SMOKE_ROLLOUT_SECONDS * plan.slowdown;
   return {
     command: [
-      `${K} create deployment ${SMOKE_APP} --image=${SMOKE_IMAGE} --replicas=2 -- /agnhost netexec --http-port=8080 >/dev/null`,
-      `${K} expose deployment ${SMOKE_APP} --type=NodePort --port=8080 >/dev/null`,
+      `{ ${K} create deployment ${SMOKE_APP} --image=${SMOKE_IMAGE} --replicas=2 -- /agnhost netexec --http-port=8080 >/dev/null || ${K} get deployment ${SMOKE_APP} >/dev/null; }`,
+      `{ ${K} expose deployment ${SMOKE_APP} --type=NodePort --port=8080 >/dev/null || ${K} get service ${SMOKE_APP} >/dev/null; }`,
       `${K} rollout status deployment/${SMOKE_APP} --timeout=${rollout}s >/dev/null`,
       `${K} get service ${SMOKE_APP} -o jsonpath='{.spec.ports[0].nodePort}'`,
     ].join(' && '),
@@ -59,15 +63,22 @@ export async function smokeTest(cluster: Cluster, limits: SshLimits): Promise<Ch
   const session = await connect(sshTarget(cp), ssh);
   try {
     const { command, timeoutMs } = smokeSetup(cluster.plan);
-    const setup = await session.exec(command, { sudo: true, timeoutMs });
-    const port = Number(setup.stdout.trim());
-    if (setup.code !== 0 || !Number.isInteger(port) || port <= 0) {
+    let port = 0;
+    let reason = '';
+    try {
+      const out = await sudoUntilAnswered(session, command, 'deploying the smoke app', { timeoutMs });
+      port = Number(out.trim());
+      if (!Number.isInteger(port) || port <= 0) reason = `no NodePort: kubectl printed "${out.trim().slice(0, 80)}"`;
+    } catch (err) {
+      reason = (err instanceof OperationError && err.details.output) || errorMessage(err);
+    }
+    if (reason) {
       // Why: the pods' state (ImagePullBackOff, Pending, ...) says more than the rollout's timeout.
       const pods = await session
         .exec(`${K} get pods -l app=${SMOKE_APP} --no-headers -o custom-columns=POD:.metadata.name,PHASE:.status.phase,WAITING:.status.containerStatuses[0].state.waiting.reason`, { sudo: true, timeoutMs: 60_000 * cluster.plan.slowdown })
         .then((r) => r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).join('; '))
         .catch(() => '');
-      const reason = (setup.stderr || setup.stdout).trim().slice(0, 200);
+      reason = reason.trim().slice(-300);
       return [{ node: cp.name, check: 'smoke-deploy', title: 'smoke app deployed', expected: 'deployment ready, NodePort assigned', ok: false, seen: pods ? `${reason} (pods: ${pods.slice(0, 300)})` : reason }];
     }
     const wait = NODEPORT_WAIT_SECONDS * cluster.plan.slowdown;

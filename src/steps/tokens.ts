@@ -92,8 +92,12 @@ export async function sudoUntilAnswered(
   }
 }
 
-export async function listTokens(session: SshSession): Promise<TokenInfo[]> {
-  return parseTokenList(await sudo(session, remote.tokenList(), 'kubeadm token list'));
+/** How long a read or an idempotent write waits for an API server that answers it is unavailable, on hardware; times the plan's slowdown. */
+export const API_PATIENCE_MS = 180_000;
+
+/** The bootstrap tokens, asked again while the API server answers it is unavailable (up to `patienceMs`). */
+export async function listTokens(session: SshSession, patienceMs: number): Promise<TokenInfo[]> {
+  return parseTokenList(await sudoUntilAnswered(session, remote.tokenList(), 'kubeadm token list', { timeoutMs: patienceMs }));
 }
 
 /**
@@ -106,11 +110,19 @@ export async function createToken(session: SshSession, ttl: string, value?: stri
   return token;
 }
 
-export async function deleteToken(session: SshSession, id: string): Promise<void> {
+/**
+ * Deletes a token that exists, asked again while the API server answers it is unavailable; "not
+ * found" then means an earlier try whose answer timed out deleted it.
+ */
+export async function deleteToken(session: SshSession, id: string, patienceMs: number): Promise<void> {
   if (!/^[a-z0-9]{6}$/.test(id)) throw new UsageError(`"${id}" is not a token ID: give the six characters before the dot, as \`token list\` shows them`);
-  const known = await listTokens(session);
+  const known = await listTokens(session, patienceMs);
   if (!known.some((t) => t.id === id)) throw new UsageError(`no token with ID ${id} on cluster; \`kubeadm-vagrant token list\` shows the tokens`);
-  await sudo(session, remote.tokenDelete(id), `kubeadm token delete ${id}`);
+  await deleteListedToken(session, id, patienceMs);
+}
+
+function deleteListedToken(session: SshSession, id: string, patienceMs: number): Promise<string> {
+  return sudoUntilAnswered(session, remote.tokenDelete(id), `kubeadm token delete ${id}`, { timeoutMs: patienceMs, tolerate: (r) => /not found/i.test(r.stderr) });
 }
 
 /** Whether a token (by its ID) exists on the cluster and stays valid for at least `minRemainingMs`. */
@@ -130,11 +142,12 @@ export async function ensureJoinToken(cluster: Cluster, limits: SshLimits, now =
   const configured = cluster.loaded.config.kubernetes.token;
   const policy = joinTokenPolicy(cluster.loaded.config.kubernetes.tokenTTL);
   return onControlPlane(cluster, limits, async (session) => {
-    const tokens = await listTokens(session);
+    const patience = API_PATIENCE_MS * cluster.plan.slowdown;
+    const tokens = await listTokens(session, patience);
     const current = configured || readStoredToken(cluster.dir) || '';
     if (current && tokenStillGood(tokens, current, now, policy.minRemainingMs)) return { token: current, fresh: false, ttl: policy.ttl };
     if (configured) {
-      if (tokens.some((t) => t.id === tokenId(configured))) await sudo(session, remote.tokenDelete(tokenId(configured)), `kubeadm token delete ${tokenId(configured)}`);
+      if (tokens.some((t) => t.id === tokenId(configured))) await deleteListedToken(session, tokenId(configured), patience);
       return { token: await createToken(session, policy.ttl, configured), fresh: true, ttl: policy.ttl };
     }
     const token = await createToken(session, policy.ttl);
@@ -171,12 +184,12 @@ export async function tokenCreate(opts: { load: LoadOptions; ttl: string; limits
 export async function tokenList(opts: { load: LoadOptions; limits?: SshLimits }): Promise<TokenInfo[]> {
   const cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'token list');
-  return onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, listTokens);
+  return onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => listTokens(s, API_PATIENCE_MS * cluster.plan.slowdown));
 }
 
 /** `token delete ID`. */
 export async function tokenDelete(opts: { load: LoadOptions; id: string; limits?: SshLimits }): Promise<void> {
   const cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'token delete');
-  await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => deleteToken(s, opts.id));
+  await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => deleteToken(s, opts.id, API_PATIENCE_MS * cluster.plan.slowdown));
 }

@@ -162,6 +162,9 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
       // When the API server does not answer: its own last words, the kubelet's, and whether memory ran out.
       "sudo crictl logs --tail 25 $(sudo crictl ps -a --name '^kube-apiserver$' -q | head -1) 2>&1 | cut -c1-300",
       'sudo journalctl -u kubelet --no-pager -n 25 -o cat | cut -c1-300',
+      // etcd's own account of slow requests and disk syncs, and where the control plane's CPU goes.
+      "sudo crictl logs $(sudo crictl ps -a --name '^etcd$' -q | head -1) 2>&1 | grep -E 'took too long|slow fdatasync|leader changed|timed out' | tail -12 | cut -c1-300",
+      "top -b -n 2 -d 5 -o %CPU -w 200 | awk '/^top -/ { n++ } n == 2' | head -25; vmstat 1 4; cat /proc/pressure/cpu /proc/pressure/io 2>/dev/null",
       'free -m; sudo dmesg | grep -i -E "out of memory|oom-kill|hung task" | tail -5',
       'date -u; uptime',
     ];
@@ -297,6 +300,11 @@ libvirt:
       for (const node of ['e2e-master', 'e2e-worker-1']) {
         expect(on('kube-proxy-', node), `kube-proxy on ${node}`).toBe(1);
         expect(on('kube-flannel-ds-', node), `flannel on ${node}`).toBe(1);
+      }
+      // Every guest keeps the TSC as its clock (QEMU_CPU: an Intel model); on the HPET each clock read is emulated.
+      for (const ip of ['192.168.56.10', '192.168.56.11']) {
+        const clock = await ssh(ip, 'cat /sys/devices/system/clocksource/clocksource0/current_clocksource');
+        expect(clock.stdout.trim(), `the clocksource of ${ip}`).toBe('tsc');
       }
       // The CA kubeadm used is the one made on the host (workers pin its hash).
       const hostCa = createHash('sha256').update(readFileSync(join(dir, '.kubeadm-vagrant', 'pki', 'ca.crt'))).digest('hex');

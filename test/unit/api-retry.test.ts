@@ -36,6 +36,15 @@ describe('an idempotent command on the control plane, asked again while the API 
     expect(timeouts).toHaveLength(1);
   });
 
+  it('a retry may find the work done: `tolerate` accepts the answer (a token delete whose first answer timed out finds it gone)', async () => {
+    const { s, timeouts } = session([
+      { code: 1, stdout: '', stderr: 'Error from server (Timeout): Timeout: request did not complete within requested timeout - context deadline exceeded' },
+      { code: 1, stdout: '', stderr: 'error: secrets "bootstrap-token-abcdef" not found' },
+    ]);
+    await expect(sudoUntilAnswered(s, 'kubeadm token delete abcdef', 'kubeadm token delete abcdef', { timeoutMs: 60_000, pauseMs: 1, tolerate: (r) => /not found/.test(r.stderr) })).resolves.toBe('');
+    expect(timeouts).toHaveLength(2);
+  });
+
   it('gives up when the time is spent', async () => {
     const { s } = session(Array.from({ length: 50 }, () => ({ code: 1, stdout: '', stderr: 'Unable to connect to the server: net/http: TLS handshake timeout' })));
     const err = await sudoUntilAnswered(s, 'kubectl delete node w2', 'kubectl delete node w2', { timeoutMs: 50, pauseMs: 20 }).catch((e: unknown) => e);

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,11 +28,16 @@ describe('updating workers.count in cluster.yaml', () => {
   });
 
   it('keeps the file mode: a cluster.yaml that holds a token stays 0600', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'kv-edit-')), 'cluster.yaml');
-    writeFileSync(file, 'workers:\n  count: 2\n');
-    chmodSync(file, 0o600);
-    setWorkerCount(file, 3);
-    expect(readFileSync(file, 'utf8')).toBe('workers:\n  count: 3\n');
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const dir = mkdtempSync(join(tmpdir(), 'kv-edit-'));
+    try {
+      const file = join(dir, 'cluster.yaml');
+      writeFileSync(file, 'workers:\n  count: 2\n');
+      chmodSync(file, 0o600);
+      setWorkerCount(file, 3);
+      expect(readFileSync(file, 'utf8')).toBe('workers:\n  count: 3\n');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
