@@ -2,7 +2,7 @@ import { cniDef } from './cni/index.js';
 import { GUEST, HOST, joinConfigPath, scriptPath } from './layout.js';
 import type { ClusterPlan, NodePlan, Role } from './plan/plan.js';
 import { failedClusterChecks } from './verify/kube.js';
-import { clockCheck, MACHINE_CHECKS, prerequisiteChecks } from './verify/node-checks.js';
+import { MACHINE_CHECKS, prerequisiteChecks } from './verify/node-checks.js';
 import { artifactsCheck, imagesImportedCheck, kubeToolsCheck, sandboxImageCheck } from './verify/package-checks.js';
 import { INSECURE_KEY_CHECK, SSH_CHECK, type NodeCheckSpec, type PlannedNode } from './verify/types.js';
 
@@ -45,22 +45,18 @@ export interface PhaseDef {
   always: boolean;
   /** Before it runs, the join token must stay valid long enough (workers join with it). */
   needsJoinToken: boolean;
-  /** Vagrant reboots the machine after its script (the shell provisioner's `reboot`). */
-  reboot: boolean;
 }
 
 const BOTH: readonly Role[] = ['control-plane', 'worker'];
 
 function phase(p: Pick<PhaseDef, 'id'> & Partial<PhaseDef>): PhaseDef {
-  return { roles: BOTH, uploads: [], enabled: () => true, checks: () => [], clusterView: false, always: false, needsJoinToken: false, reboot: false, ...p };
+  return { roles: BOTH, uploads: [], enabled: () => true, checks: () => [], clusterView: false, always: false, needsJoinToken: false, ...p };
 }
 
 export const PHASES: readonly PhaseDef[] = [
   // Starts halted machines and creates missing ones (cheap when all run); the ssh-key script
   // replaces Vagrant's insecure key by the cluster's own.
   phase({ id: 'machines', script: 'ssh-key', always: true, checks: () => [...MACHINE_CHECKS] }),
-  // Software emulation only: the kernel boots with tsc=reliable and keeps the TSC as its clock.
-  phase({ id: 'clock', script: 'clock', enabled: (plan) => plan.slowdown > 1, reboot: true, checks: () => [clockCheck] }),
   // Offline installs: the artifacts directory is uploaded and its checksums checked in the guest.
   phase({
     id: 'artifacts',
@@ -127,7 +123,7 @@ export function phaseNodes(plan: ClusterPlan, p: PhaseDef): NodePlan[] {
 }
 
 /** One Vagrant provisioner of a machine: an upload, or a phase's shell script. */
-export type Provisioner = { name: string; type: 'file'; source: string; destination: string } | { name: string; type: 'shell'; path: string; reboot: boolean };
+export type Provisioner = { name: string; type: 'file'; source: string; destination: string } | { name: string; type: 'shell'; path: string };
 
 /** A machine's provisioners in Vagrantfile order: for each of its phases, the uploads, then the script. */
 export function provisionersOf(node: NodePlan, plan: ClusterPlan): Provisioner[] {
@@ -135,7 +131,7 @@ export function provisionersOf(node: NodePlan, plan: ClusterPlan): Provisioner[]
     .filter((p) => p.roles.includes(node.role))
     .flatMap((p): Provisioner[] => [
       ...p.uploads.map((u): Provisioner => ({ name: u.name, type: 'file', source: u.source(node, plan), destination: `${GUEST.uploadDir}/${u.target}` })),
-      { name: p.script!, type: 'shell', path: scriptPath(p.script!), reboot: p.reboot },
+      { name: p.script!, type: 'shell', path: scriptPath(p.script!) },
     ]);
 }
 

@@ -22,19 +22,6 @@ export type LibvirtOptions = z.infer<typeof libvirtOptions>;
 /** The factor for software emulation (see slowdown). */
 export const QEMU_SLOWDOWN = 5;
 
-/**
- * The guest CPU under software emulation (driver qemu), every distro: an Intel model, so that the
- * guest kernel keeps the TSC as its clocksource. With libvirt's default (host-model, which under TCG
- * is an AMD EPYC without invariant TSC, a flag TCG cannot emulate) Linux marks the TSC unstable on
- * any machine of more than one CPU ("TSCs unsynchronized": only Intel's are assumed in step) and
- * falls back to the HPET: every clock read, which Go programs make all the time, becomes a system
- * call and an emulated device access (measured in the e2e's control plane: 12 us per Go
- * `time.Now()` against 0.1 on the host, half of its CPU time in the kernel). Haswell-noTSX is also
- * the x86-64-v3 that RHEL 10 and its rebuilds need; `disable` lists the flags qemu's TCG lacks
- * (its query-cpu-definitions "unavailable-features"), without which libvirt would refuse the model.
- */
-export const QEMU_CPU = { model: 'Haswell-noTSX', disable: ['pcid', 'x2apic', 'tsc-deadline', 'invpcid'] } as const;
-
 /** vagrant-libvirt's defaults (lib/vagrant-libvirt/config.rb): its management network and storage pool. */
 export const MANAGEMENT_NETWORK = { name: 'vagrant-libvirt', cidr: '192.168.121.0/24' } as const;
 export const STORAGE_POOL = 'default';

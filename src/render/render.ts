@@ -10,7 +10,6 @@ import { GUEST, HOST, joinConfigPath, scriptPath, sshKeyFilesOf, templatesDir } 
 import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
-import { QEMU_CPU } from '../providers/libvirt.js';
 import { shellQuote } from '../shell.js';
 import { CONTROL_PLANE_IMAGES, RUNTIME } from '../versions.js';
 import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
@@ -76,7 +75,6 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     cni: cniDef(plan.kubernetes.cni),
     family: FAMILIES[plan.distro.family],
     providers: PROVIDERS,
-    qemuCpu: QEMU_CPU,
     provisionersOf: (node: ClusterPlan['nodes'][number]) => provisionersOf(node, plan),
     headlamp: HEADLAMP,
     runtime: RUNTIME,

@@ -118,23 +118,6 @@ export const containerdCriCheck: NodeCheckSpec = {
   },
 };
 
-/** The kernel argument the clock phase adds under software emulation, and the clock it keeps. */
-export const CLOCK_KERNEL_ARG = 'tsc=reliable';
-
-/** The clock phase (software emulation): the kernel booted with tsc=reliable and its clocksource is the TSC, not the emulated HPET. */
-export const clockCheck: NodeCheckSpec = {
-  id: 'clocksource',
-  title: 'the kernel keeps the TSC as its clock',
-  command: 'cat /proc/cmdline /sys/devices/system/clocksource/clocksource0/current_clocksource',
-  expected: () => `booted with ${CLOCK_KERNEL_ARG}, clocksource tsc`,
-  parse: (stdout) => {
-    const [cmdline = '', clocksource = ''] = stdout.trim().split('\n');
-    const booted = cmdline.split(/\s+/).includes(CLOCK_KERNEL_ARG);
-    const seen = `${booted ? `booted with ${CLOCK_KERNEL_ARG}` : `booted without ${CLOCK_KERNEL_ARG}`}, clocksource ${clocksource.trim() || 'unknown'}`;
-    return { ok: booted && clocksource.trim() === 'tsc', seen };
-  },
-};
-
 /** What the machines phase proves: the machine answers as planned. */
 export const MACHINE_CHECKS: readonly NodeCheckSpec[] = [hostnameCheck, privateIpCheck];
 

@@ -588,53 +588,6 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(callFunction(sshKey, ['strip_insecure_keys', file]).changed).toBe(false);
   });
 
-  it('under emulation, the clock phase boots the kernel with tsc=reliable: extlinux APPEND lines once, else grubby; nothing when booted with it', (ctx) => {
-    need(ctx, 'bash');
-    const clock = script({ provider: 'libvirt', libvirt: { driver: 'qemu' } }, 'clock');
-    /** A machine's root: /proc/cmdline, the clocksource, and optionally an extlinux.conf. */
-    const machine = (cmdline: string, extlinux?: string) => {
-      const root = join(dir, `root-${count++}`);
-      mkdirSync(join(root, 'proc'), { recursive: true });
-      writeFileSync(join(root, 'proc', 'cmdline'), `${cmdline}\n`);
-      mkdirSync(join(root, 'sys/devices/system/clocksource/clocksource0'), { recursive: true });
-      writeFileSync(join(root, 'sys/devices/system/clocksource/clocksource0/current_clocksource'), 'hpet\n');
-      if (extlinux !== undefined) {
-        mkdirSync(join(root, 'boot', 'extlinux'), { recursive: true });
-        writeFileSync(join(root, 'boot', 'extlinux', 'extlinux.conf'), extlinux);
-      }
-      return root;
-    };
-    // A grubby that records how it was called, first on PATH.
-    const bin = join(dir, `bin-${count++}`);
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'grubby'), `#!/bin/sh\necho "$*" >> "${bin}/grubby.calls"\n`, { mode: 0o755 });
-    const runClock = (root: string) =>
-      spawnSync('bash', [clock], { encoding: 'utf8', env: { ...process.env, KV_CLOCK_ROOT: root, PATH: `${bin}:${awkPath ? `${awkPath}:` : ''}${process.env.PATH}` } });
-
-    const conf = 'DEFAULT debian\nLABEL debian\n  LINUX /boot/vmlinuz\n  APPEND root=UUID=1 ro console=ttyS0\nLABEL rescue\n  APPEND root=UUID=1 single\n';
-    const extlinux = machine('BOOT_IMAGE=/boot/vmlinuz root=UUID=1 ro console=ttyS0', conf);
-    const first = runClock(extlinux);
-    expect(first.status, first.stderr).toBe(0);
-    expect(first.stdout).toContain('extlinux boots with tsc=reliable');
-    const edited = conf.replace('console=ttyS0\n', 'console=ttyS0 tsc=reliable\n').replace('single\n', 'single tsc=reliable\n');
-    expect(readFileSync(join(extlinux, 'boot/extlinux/extlinux.conf'), 'utf8')).toBe(edited);
-    // Asked again before the reboot: no second copy.
-    expect(runClock(extlinux).status).toBe(0);
-    expect(readFileSync(join(extlinux, 'boot/extlinux/extlinux.conf'), 'utf8')).toBe(edited);
-
-    const booted = machine('root=UUID=1 ro tsc=reliable', conf);
-    const again = runClock(booted);
-    expect(again.status).toBe(0);
-    expect(again.stdout).toContain('runs with tsc=reliable already');
-    expect(readFileSync(join(booted, 'boot/extlinux/extlinux.conf'), 'utf8')).toBe(conf);
-
-    const grub = runClock(machine('root=UUID=1 ro'));
-    expect(grub.status, grub.stderr).toBe(0);
-    expect(readFileSync(join(bin, 'grubby.calls'), 'utf8')).toBe('--update-kernel=ALL --args=tsc=reliable\n');
-    // Not rendered on hardware: no phase, no script.
-    expect(renderAll(testPlan()).some((f) => f.path === 'provision/clock.sh')).toBe(false);
-  });
-
   it("finds every machine's planned address by machine name or hostname", (ctx) => {
     need(ctx, 'bash');
     const plan = casePlan('virtualbox-custom-network-box-version');

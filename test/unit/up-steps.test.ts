@@ -34,7 +34,6 @@ describe('the phase table', () => {
   it('has the phases in this order, each with its script; artifacts only offline', () => {
     expect(PHASES.map((p) => [p.id, p.script ?? '-'])).toEqual([
       ['machines', 'ssh-key'],
-      ['clock', 'clock'],
       ['artifacts', 'artifacts'],
       ['prerequisites', 'prerequisites'],
       ['packages', 'packages'],
@@ -44,11 +43,6 @@ describe('the phase table', () => {
     ]);
     expect(planPhases(plan).map((p) => p.id)).toEqual(['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
     expect(planPhases(testPlan({}, { offline: testOffline() })).map((p) => p.id)).toEqual(['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
-    // Software emulation: the clock phase right after the machines start, and Vagrant reboots after it.
-    const emulated = testPlan({ provider: 'libvirt', libvirt: { driver: 'qemu' } });
-    expect(planPhases(emulated).map((p) => p.id).slice(0, 3)).toEqual(['machines', 'clock', 'prerequisites']);
-    expect(PHASES.filter((p) => p.reboot).map((p) => p.id)).toEqual(['clock']);
-    expect(verificationAfter('clock', emulated).specs(emulated.workers[0]!).map((c) => c.id)).toEqual(['hostname', 'private-ip', 'clocksource']);
   });
 
   it('proves each phase with its own checks, and every earlier phase\'s again', () => {
@@ -79,16 +73,11 @@ describe('the phase table', () => {
       'ssh-key', 'prerequisites', 'packages', 'control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane',
     ]);
     expect(provisionersOf(plan.workers[1]!, plan)).toEqual([
-      { name: 'ssh-key', type: 'shell', path: 'provision/ssh-key.sh', reboot: false },
-      { name: 'prerequisites', type: 'shell', path: 'provision/prerequisites.sh', reboot: false },
-      { name: 'packages', type: 'shell', path: 'provision/packages.sh', reboot: false },
+      { name: 'ssh-key', type: 'shell', path: 'provision/ssh-key.sh' },
+      { name: 'prerequisites', type: 'shell', path: 'provision/prerequisites.sh' },
+      { name: 'packages', type: 'shell', path: 'provision/packages.sh' },
       { name: 'worker-files', type: 'file', source: '.kubeadm-vagrant/kubeadm/join-worker-2.yaml', destination: '/home/vagrant/.kubeadm-vagrant/join.yaml' },
-      { name: 'worker', type: 'shell', path: 'provision/worker.sh', reboot: false },
-    ]);
-    const emulated = testPlan({ provider: 'libvirt', libvirt: { driver: 'qemu' } });
-    expect(provisionersOf(emulated.workers[0]!, emulated).slice(0, 2)).toEqual([
-      { name: 'ssh-key', type: 'shell', path: 'provision/ssh-key.sh', reboot: false },
-      { name: 'clock', type: 'shell', path: 'provision/clock.sh', reboot: true },
+      { name: 'worker', type: 'shell', path: 'provision/worker.sh' },
     ]);
   });
 
