@@ -46,8 +46,9 @@ export function nodePortProbe(ip: string, port: number, waitSeconds: number): { 
   const url = `http://${ip}:${port}/hostname`;
   return {
     command: [
-      `end=$(( $(date +%s) + ${waitSeconds} ))`,
-      `while :; do code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' ${url}); [ "$code" = 200 ] && break; [ "$(date +%s)" -ge "$end" ] && break; sleep 3; done`,
+      // Milliseconds: a deadline in whole seconds would end up to a second early.
+      `end=$(( $(date +%s%3N) + ${waitSeconds * 1000} ))`,
+      `while :; do code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' ${url}); [ "$code" = 200 ] && break; [ "$(date +%s%3N)" -ge "$end" ] && break; sleep 3; done`,
       `echo "$code"`,
     ].join('; '),
     timeoutMs: (waitSeconds + 60) * 1000,
