@@ -667,6 +667,9 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(spec(upstream).initContainers.map((c: { name: string }) => c.name)).toEqual(['install-cni-plugin', 'install-cni']);
     expect(spec(manifest).initContainers).toEqual(spec(upstream).initContainers.slice(1));
     expect(spec(manifest).containers[0].image).toBe('ghcr.io/flannel-io/flannel:v0.28.10');
+    // Under emulation (slowdown 5) flanneld checks its iptables rules every 25 s instead of 5 s.
+    expect(plan.slowdown).toBe(5);
+    expect(spec(manifest).containers[0].args.filter((a: string) => !a.startsWith('--iface-regex='))).toEqual(['--ip-masq', '--kube-subnet-mgr', '--iptables-resync=25', '--healthz-port=8081']);
     expect(readFileSync(out, 'utf8')).not.toContain('flannel-cni-plugin');
     expect(manifest.map((d) => d.kind)).toEqual(upstream.map((d) => d.kind));
   });
