@@ -32,7 +32,7 @@ const SUITES: Record<string, { suite: string; box: string }> = {
 const BOX = SUITES[DISTRO];
 const BOX_NAME = `kubeadm-vagrant/${BOX?.box.replace('kubeadm-vagrant-', '') ?? 'none'}`;
 const BOX_CACHE = process.env.KUBEADM_VAGRANT_BOX_CACHE ?? '/var/cache/kubeadm-vagrant/boxes';
-/** The box built for software emulation (`--emulation`: its kernel boots with mitigations=off, which guard nothing under TCG). */
+/** The box built for software emulation (`--emulation`: its kernel boots with mitigations=off; README "Slow hosts"). */
 const boxFile = (box: string) => join(BOX_CACHE, `${box}-emulation.box`);
 const MINUTE = 60_000;
 const ADMIN = 'sudo kubectl --kubeconfig=/etc/kubernetes/admin.conf';
