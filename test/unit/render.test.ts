@@ -201,7 +201,7 @@ describe('renderAll', () => {
   it('renders the CNI and the dashboard the plan asks for, at pinned versions', () => {
     const flannel = file(renderAll(testPlan()), 'provision/control-plane.sh').content;
     expect(flannel).toContain(FLANNEL.manifests[0]!.url);
-    expect(flannel).toContain("readonly FLANNEL_IFACE_ARG='--iface-regex=^192\\.168\\.56\\.[0-9]+$'");
+    expect(flannel).toContain("readonly FLANNEL_ARGS=(\n  '--iface-regex=^192\\.168\\.56\\.[0-9]+$'\n)");
     expect(flannel).not.toContain('tigera');
     expect(flannel).not.toContain('dashboard');
     const calico = file(renderAll(testPlan({ kubernetes: { cni: 'calico', podSubnet: '10.32.0.0/16' }, addons: { dashboard: true } })), 'provision/control-plane.sh').content;

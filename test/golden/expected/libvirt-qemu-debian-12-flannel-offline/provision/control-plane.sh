@@ -307,29 +307,33 @@ EOF
 readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.28.10/kube-flannel.yml'
 readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.28.10.upstream.yml"
 readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.28.10.yml"
-# flanneld picks its interface by address: every node's private address is in 192.168.61.0/24.
-# (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local.)
-readonly FLANNEL_IFACE_ARG='--iface-regex=^192\.168\.61\.[0-9]+$'
-# flanneld checks its iptables rules every 5 s, one `iptables -C` per rule, each a process that
-# reads the whole ruleset: under emulation, 11-19 % of one control-plane CPU. Every 25 s here.
-readonly FLANNEL_RESYNC_ARG='--iptables-resync=25'
+# flanneld's arguments after upstream's --kube-subnet-mgr:
+# - its interface, picked by address: every node's private address is in 192.168.61.0/24
+#   (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local);
+# - its iptables check every 25 s instead of 5: one `iptables -C` process per rule, each reading the
+#   whole ruleset, took 11-19 % of one control-plane CPU under emulation.
+readonly FLANNEL_ARGS=(
+  '--iface-regex=^192\.168\.61\.[0-9]+$'
+  '--iptables-resync=25'
+)
 
 # flannel_manifest UPSTREAM FILE: flannel's release manifest with the pod subnet as its network and
 # the interface chosen by address; fails when the upstream layout no longer takes these edits.
 flannel_manifest() {
   local upstream=$1 file=$2 tmp
   tmp=$(mktemp)
-  # The argument goes through the environment: awk -v would eat the backslashes of the regex.
-  KV_FLANNEL_ARG=${FLANNEL_IFACE_ARG} KV_FLANNEL_RESYNC=${FLANNEL_RESYNC_ARG} awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
+  # The arguments go through the environment, one a line: awk -v would eat the backslashes of the regex.
+  KV_FLANNEL_ARGS=$(printf '%s\n' "${FLANNEL_ARGS[@]}") awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
     { i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)) }
     { print }
     /^[ \t]*- --kube-subnet-mgr[ \t]*$/ {
-      match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "- " ENVIRON["KV_FLANNEL_ARG"]
-      if (ENVIRON["KV_FLANNEL_RESYNC"] != "") print substr($0, 1, RLENGTH) "- " ENVIRON["KV_FLANNEL_RESYNC"]
+      match($0, /^[ \t]*/)
+      n = split(ENVIRON["KV_FLANNEL_ARGS"], args, "\n")
+      for (a = 1; a <= n; a++) print substr($0, 1, RLENGTH) "- " args[a]
     }' "${upstream}" >"${tmp}"
   grep -qF "\"Network\": \"${POD_SUBNET}\"" "${tmp}" || die "could not set the pod subnet in flannel's net-conf.json"
   local arg
-  for arg in "${FLANNEL_IFACE_ARG}" ${FLANNEL_RESYNC_ARG:+"${FLANNEL_RESYNC_ARG}"}; do
+  for arg in "${FLANNEL_ARGS[@]}"; do
     grep -qF -- "- ${arg}" "${tmp}" || die "could not add ${arg} to flanneld's arguments"
   done
   without_cni_plugin_installer "${tmp}"

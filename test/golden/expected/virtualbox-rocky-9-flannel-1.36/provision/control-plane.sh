@@ -245,27 +245,30 @@ get_manifest() { fetch "$2" "$3"; }
 readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.28.10/kube-flannel.yml'
 readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.28.10.upstream.yml"
 readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.28.10.yml"
-# flanneld picks its interface by address: every node's private address is in 192.168.56.0/24.
-# (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local.)
-readonly FLANNEL_IFACE_ARG='--iface-regex=^192\.168\.56\.[0-9]+$'
-readonly FLANNEL_RESYNC_ARG=''
+# flanneld's arguments after upstream's --kube-subnet-mgr:
+# - its interface, picked by address: every node's private address is in 192.168.56.0/24
+#   (--iface-can-reach=<master> would resolve to lo on the master itself, its own address being local);
+readonly FLANNEL_ARGS=(
+  '--iface-regex=^192\.168\.56\.[0-9]+$'
+)
 
 # flannel_manifest UPSTREAM FILE: flannel's release manifest with the pod subnet as its network and
 # the interface chosen by address; fails when the upstream layout no longer takes these edits.
 flannel_manifest() {
   local upstream=$1 file=$2 tmp
   tmp=$(mktemp)
-  # The argument goes through the environment: awk -v would eat the backslashes of the regex.
-  KV_FLANNEL_ARG=${FLANNEL_IFACE_ARG} KV_FLANNEL_RESYNC=${FLANNEL_RESYNC_ARG} awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
+  # The arguments go through the environment, one a line: awk -v would eat the backslashes of the regex.
+  KV_FLANNEL_ARGS=$(printf '%s\n' "${FLANNEL_ARGS[@]}") awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
     { i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)) }
     { print }
     /^[ \t]*- --kube-subnet-mgr[ \t]*$/ {
-      match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) "- " ENVIRON["KV_FLANNEL_ARG"]
-      if (ENVIRON["KV_FLANNEL_RESYNC"] != "") print substr($0, 1, RLENGTH) "- " ENVIRON["KV_FLANNEL_RESYNC"]
+      match($0, /^[ \t]*/)
+      n = split(ENVIRON["KV_FLANNEL_ARGS"], args, "\n")
+      for (a = 1; a <= n; a++) print substr($0, 1, RLENGTH) "- " args[a]
     }' "${upstream}" >"${tmp}"
   grep -qF "\"Network\": \"${POD_SUBNET}\"" "${tmp}" || die "could not set the pod subnet in flannel's net-conf.json"
   local arg
-  for arg in "${FLANNEL_IFACE_ARG}" ${FLANNEL_RESYNC_ARG:+"${FLANNEL_RESYNC_ARG}"}; do
+  for arg in "${FLANNEL_ARGS[@]}"; do
     grep -qF -- "- ${arg}" "${tmp}" || die "could not add ${arg} to flanneld's arguments"
   done
   install_file "${tmp}" "${file}" 0644
