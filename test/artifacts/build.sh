@@ -89,6 +89,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 out=$work/out         # built files, by component (images.json's -from directory)
 stage=$work/root      # becomes $root
 adir=$stage/$arch_dir_rel
