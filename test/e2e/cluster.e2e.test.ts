@@ -132,6 +132,17 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
   const ready = (n: KubeNode) => n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True');
   const podReady = (p: KubePod) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready);
 
+  /** A bare pod of the smoke image (never restarted) pinned to a node; agnhost's ARGS. */
+  const runOn = (node: string, name: string, args: string) =>
+    kubectl(`run ${name} --image=${SMOKE_IMAGE} --restart=Never --overrides='{"spec":{"nodeName":"${node}"}}' -- ${args}`);
+  /** Waits (up to 10 minutes) until the pod runs and is ready; the pod. */
+  const readyPod = (name: string) =>
+    eventually(`pod ${name} running and ready`, 10 * MINUTE, async () => {
+      const [p] = await pods(`--field-selector=metadata.name=${name}`);
+      if (!p || !podReady(p)) throw new Error(`not ready: ${p?.status.phase ?? 'absent'}`);
+      return p;
+    });
+
   /** Waits (bounded) until fn stops throwing; returns its value. */
   async function eventually<T>(what: string, limitMs: number, fn: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + limitMs;
@@ -325,13 +336,9 @@ libvirt:
 
   chained('3. workloads across nodes: pod IP from the control plane, logs, exec, NodePort from the host side, DNS to kubernetes.default', async () => {
     await step('workloads across nodes', async () => {
-      await kubectl(`run e2e-web --image=${SMOKE_IMAGE} --restart=Never --overrides='{"spec":{"nodeName":"e2e-worker-1"}}' -- netexec --http-port=8080`);
+      await runOn('e2e-worker-1', 'e2e-web', 'netexec --http-port=8080');
       await kubectl('expose pod e2e-web --type=NodePort --port=8080 --name=e2e-web');
-      const web = await eventually('the web pod on the worker', 10 * MINUTE, async () => {
-        const [p] = await pods('--field-selector=metadata.name=e2e-web');
-        if (!p || !podReady(p)) throw new Error(`not ready: ${p?.status.phase ?? 'absent'}`);
-        return p;
-      });
+      const web = await readyPod('e2e-web');
       expect(web.spec.nodeName).toBe('e2e-worker-1');
       const fromControlPlane = await ssh('192.168.56.10', `curl -s -m 10 http://${web.status.podIP}:8080/hostname`);
       expect(fromControlPlane.stdout.trim()).toBe('e2e-web');
@@ -394,11 +401,8 @@ libvirt:
   });
 
   chained('6. node remove drains worker-1 (its pod is evicted), deletes it and destroys its machine', async () => {
-    await kubectl(`run e2e-drain --image=${SMOKE_IMAGE} --restart=Never --overrides='{"spec":{"nodeName":"e2e-worker-1"}}' -- pause`);
-    await eventually('the pod on worker-1', 10 * MINUTE, async () => {
-      const [p] = await pods('--field-selector=metadata.name=e2e-drain');
-      if (!p || !podReady(p)) throw new Error(`not ready: ${p?.status.phase ?? 'absent'}`);
-    });
+    await runOn('e2e-worker-1', 'e2e-drain', 'pause');
+    await readyPod('e2e-drain');
     const remove = await step('kubeadm-vagrant node remove worker-1', () => cli(['node', 'remove', 'worker-1'], 30 * MINUTE));
     show(remove);
     expectOk(remove, 'node remove');
@@ -431,12 +435,8 @@ libvirt:
         ['e2e-worker-1', true, '192.168.56.11'],
       ]);
     });
-    await kubectl(`run e2e-new --image=${SMOKE_IMAGE} --restart=Never --overrides='{"spec":{"nodeName":"e2e-worker-1"}}' -- netexec --http-port=8080`);
-    const pod = await eventually('the pod on the new worker-1', 10 * MINUTE, async () => {
-      const [p] = await pods('--field-selector=metadata.name=e2e-new');
-      if (!p || !podReady(p)) throw new Error(`not ready: ${p?.status.phase ?? 'absent'}`);
-      return p;
-    });
+    await runOn('e2e-worker-1', 'e2e-new', 'netexec --http-port=8080');
+    const pod = await readyPod('e2e-new');
     await eventually('the new pod by its IP from the control plane', 3 * MINUTE, async () => {
       const r = await ssh('192.168.56.10', `curl -s -m 10 http://${pod.status.podIP}:8080/hostname`);
       expect(r.stdout.trim()).toBe('e2e-new');
