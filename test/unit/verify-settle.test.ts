@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withPassedBefore, type PassedChecks } from '../../src/steps/verify.js';
+import { allAnswered, withPassedBefore, type PassedChecks } from '../../src/steps/verify.js';
 import type { CheckResult } from '../../src/verify/types.js';
 import type { VerifyReport } from '../../src/verify/index.js';
 
@@ -30,5 +30,14 @@ describe('verify while pods settle: a retry runs only what has not passed', () =
     const r = withPassedBefore(report([check('ssh', true), check('containerd-active', false)]), passed);
     expect(r.ok).toBe(false);
     expect(r.nodes[0]!.checks.map((c) => [c.check, c.ok])).toEqual([['ssh', true], ['containerd-active', false]]);
+  });
+});
+
+describe('verify asks again only while every node answers', () => {
+  it('a failed check on a node that logged in: asked again; a node that did not log in: not', () => {
+    expect(allAnswered(report([check('ssh', true), check('pod-kube-apiserver', false)]))).toBe(true);
+    expect(allAnswered(report([check('ssh', false)]))).toBe(false);
+    // A check that passed before is no login: a node whose ssh check is missing has not answered.
+    expect(allAnswered(report([check('swap-off', true)]))).toBe(false);
   });
 });
