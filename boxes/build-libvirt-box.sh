@@ -6,7 +6,7 @@
 #        boxes/build-libvirt-box.sh [--suite bookworm|trixie] [--emulation] --recipe-hash|--kernel-cmdline
 #   --suite          which Debian release; default ${KUBEADM_VAGRANT_BOX_SUITE:-bookworm}
 #   --emulation      a box for qemu software emulation (libvirt `driver: qemu`, no KVM): its kernel
-#                    boots with mitigations=off (see EMULATION_KERNEL_ARGS); its own box file
+#                    boots with mitigations=off tsc=reliable (see EMULATION_KERNEL_ARGS); its own box file
 #   --recipe-hash    print the recipe hash and exit (no root needed; nothing is built)
 #   --kernel-cmdline print the kernel command line after root= and exit (nothing is built)
 #   OUTPUT_DIR       defaults to ${KUBEADM_VAGRANT_BOX_CACHE:-/var/cache/kubeadm-vagrant/boxes}
@@ -33,7 +33,14 @@ readonly KERNEL_ARGS='ro net.ifnames=0 biosdevname=0 console=tty0 console=ttyS0,
 # filling) guard nothing and make every system call, interrupt and context switch longer: on the
 # e2e's worker, `mitigations=off` made 400k read/write calls 1.3-2x and fork+exec and `iptables -S`
 # about 2x faster. Never for a box that runs under KVM, where they do protect.
-readonly EMULATION_KERNEL_ARGS='mitigations=off'
+# `tsc=reliable`: under TCG the kernel's boot-time check finds the vCPUs' TSCs "unsynchronized"
+# (each vCPU is a host thread translating at its own pace) and falls back to the HPET, whose every
+# read is an emulated MMIO access taken under QEMU's global lock and, with no vDSO for it, a system
+# call: Go's time.Now() cost 2,290 ns in the guest (60 ns on the host). QEMU derives every vCPU's
+# TSC from the same host clock, so trusting it is safe there; with the TSC as clocksource
+# time.Now() cost 220-270 ns. Go's runtime (kubelet, containerd, etcd, every control-plane
+# component) reads the clock constantly. Not for KVM, whose kvm-clock the kernel picks by itself.
+readonly EMULATION_KERNEL_ARGS='mitigations=off tsc=reliable'
 
 usage() { # usage EXIT_CODE
   cat >&2 <<'EOF'

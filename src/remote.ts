@@ -11,9 +11,9 @@ const quote = shellQuote;
 
 export const remote = {
   tokenList: (): string => `kubeadm token list --kubeconfig=${ADMIN} -o json`,
-  /** kubeadm makes the token (it comes back on stdout), unless one is given to recreate. */
-  tokenCreate: (ttl: string, description: string, value?: string): string =>
-    `kubeadm token create${value ? ` ${quote(value)}` : ''} --kubeconfig=${ADMIN} --ttl ${quote(ttl)} --description ${quote(description)}`,
+  /** Always with the token to make (drawn on the host), so that asking again is safe. */
+  tokenCreate: (ttl: string, description: string, value: string): string =>
+    `kubeadm token create ${quote(value)} --kubeconfig=${ADMIN} --ttl ${quote(ttl)} --description ${quote(description)}`,
   tokenDelete: (id: string): string => `kubeadm token delete --kubeconfig=${ADMIN} ${quote(id)}`,
   catAdminConf: (): string => `cat ${ADMIN}`,
   drain: (hostname: string, timeoutS: number): string =>

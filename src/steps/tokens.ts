@@ -5,7 +5,7 @@ import { CommandError, errorMessage, OperationError, UsageError } from '../error
 import { remote } from '../remote.js';
 import { readStoredToken, storeToken } from '../secrets.js';
 import { connect, type ExecResult, type SshSession } from '../ssh/client.js';
-import { TOKEN_PATTERN, tokenId } from '../token.js';
+import { generateToken, tokenId } from '../token.js';
 import { parseTokenList, type TokenInfo } from '../verify/index.js';
 import { DEFAULT_SSH_LIMITS, openCluster, requireControlPlane, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import type { Progress } from './progress.js';
@@ -69,19 +69,21 @@ export const API_UNAVAILABLE =
 /**
  * sudo() asked again, every `pauseMs`, while it fails with API_UNAVAILABLE in its output, for up to
  * `timeoutMs` in all (each try gets what is left of it); any other failure, or the last, is thrown.
- * For idempotent commands only (drain, delete node).
+ * For idempotent commands only (drain, delete node). `tolerate` learns whether an earlier try was
+ * answered as unavailable (and so may have done the work after all).
  */
 export async function sudoUntilAnswered(
   session: SshSession,
   command: string,
   label: string,
-  opts: { timeoutMs: number; tolerate?: (r: ExecResult) => boolean; pauseMs?: number; onRetry?: (why: string) => void },
+  opts: { timeoutMs: number; tolerate?: (r: ExecResult, retried: boolean) => boolean; pauseMs?: number; onRetry?: (why: string) => void },
 ): Promise<string> {
   const deadline = Date.now() + opts.timeoutMs;
   const pauseMs = opts.pauseMs ?? 15_000;
-  for (;;) {
+  const tolerate = opts.tolerate;
+  for (let retried = false; ; retried = true) {
     try {
-      return await sudo(session, command, label, { timeoutMs: Math.max(1_000, deadline - Date.now()), ...(opts.tolerate ? { tolerate: opts.tolerate } : {}) });
+      return await sudo(session, command, label, { timeoutMs: Math.max(1_000, deadline - Date.now()), ...(tolerate ? { tolerate: (r: ExecResult) => tolerate(r, retried) } : {}) });
     } catch (err) {
       const output = err instanceof OperationError ? (err.details.output ?? '') : '';
       const why = API_UNAVAILABLE.exec(output);
@@ -100,14 +102,25 @@ export async function listTokens(session: SshSession, patienceMs: number): Promi
   return parseTokenList(await sudoUntilAnswered(session, remote.tokenList(), 'kubeadm token list', { timeoutMs: patienceMs }));
 }
 
+/** kubeadm token create's answer when the token's ID is taken. */
+const TOKEN_EXISTS = /a token with id "[a-z0-9]{6}" already exists/;
+
 /**
- * Creates a token on the cluster: kubeadm makes the secret (it comes back only in the return
- * value), or recreates a given one (a token fixed in the config).
+ * Creates a token on the cluster, a fresh random one or a given one (a token fixed in the config),
+ * and returns it. The token is drawn here, not by kubeadm, so asking again is safe: a try answered
+ * with the API server's timeout may have made the secret all the same, and the next try's "already
+ * exists" then means ours (a first try's "already exists" stays an error). kubeadm itself asks for
+ * one minute only (timeouts.kubernetesAPICall), too short for a control plane under emulation.
  */
-export async function createToken(session: SshSession, ttl: string, value?: string): Promise<string> {
-  const token = (await sudo(session, remote.tokenCreate(ttl, DESCRIPTION, value), 'kubeadm token create')).trim();
-  if (!TOKEN_PATTERN.test(token)) throw new OperationError('kubeadm token create printed something that is not a token');
-  return token;
+export async function createToken(session: SshSession, ttl: string, opts: { patienceMs: number; value?: string; pauseMs?: number }): Promise<string> {
+  const value = opts.value ?? generateToken();
+  const out = await sudoUntilAnswered(session, remote.tokenCreate(ttl, DESCRIPTION, value), 'kubeadm token create', {
+    timeoutMs: opts.patienceMs,
+    tolerate: (r, retried) => retried && TOKEN_EXISTS.test(r.stderr),
+    ...(opts.pauseMs !== undefined ? { pauseMs: opts.pauseMs } : {}),
+  });
+  if (out.trim() !== '' && out.trim() !== value) throw new OperationError('kubeadm token create printed something other than the token it was given');
+  return value;
 }
 
 /**
@@ -148,9 +161,9 @@ export async function ensureJoinToken(cluster: Cluster, limits: SshLimits, now =
     if (current && tokenStillGood(tokens, current, now, policy.minRemainingMs)) return { token: current, fresh: false, ttl: policy.ttl };
     if (configured) {
       if (tokens.some((t) => t.id === tokenId(configured))) await deleteListedToken(session, tokenId(configured), patience);
-      return { token: await createToken(session, policy.ttl, configured), fresh: true, ttl: policy.ttl };
+      return { token: await createToken(session, policy.ttl, { patienceMs: patience, value: configured }), fresh: true, ttl: policy.ttl };
     }
-    const token = await createToken(session, policy.ttl);
+    const token = await createToken(session, policy.ttl, { patienceMs: patience });
     storeToken(cluster.dir, token);
     return { token, fresh: true, ttl: policy.ttl };
   });
@@ -175,7 +188,7 @@ export async function tokenCreate(opts: { load: LoadOptions; ttl: string; limits
   if (problem) throw new UsageError(`--ttl ${opts.ttl}: ${problem}`);
   const cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'token create');
-  const token = await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl));
+  const token = await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl, { patienceMs: API_PATIENCE_MS * cluster.plan.slowdown }));
   const joinCommand = `kubeadm join ${cluster.plan.network.masterIP}:6443 --token ${token} --discovery-token-ca-cert-hash ${cluster.plan.secrets.caCertHash}`;
   return { token, joinCommand };
 }

@@ -38,7 +38,7 @@ check "KUBEADM_VAGRANT_BOX_SUITE=trixie selects trixie" test "$(KUBEADM_VAGRANT_
 check "--suite wins over KUBEADM_VAGRANT_BOX_SUITE" test "$(KUBEADM_VAGRANT_BOX_SUITE=trixie hash_of --suite=bookworm)" = "$bookworm"
 check "the hash is stable" test "$(hash_of --suite trixie)" = "$trixie"
 
-# ---- --emulation: its own box, booting with mitigations=off ----------------------------------
+# ---- --emulation: its own box, booting with mitigations=off tsc=reliable ---------------------
 emulated=$(hash_of --suite bookworm --emulation)
 check "the emulation box has a recipe hash of its own ($emulated)" test "$emulated" != "$bookworm"
 check "the emulation box's hash is stable" test "$(hash_of --emulation --suite bookworm)" = "$emulated"
@@ -46,7 +46,9 @@ plain_cmdline=$(bash "$script" --suite bookworm --kernel-cmdline)
 emulated_cmdline=$(bash "$script" --suite bookworm --emulation --kernel-cmdline)
 check "a plain box keeps the kernel's mitigations ($plain_cmdline)" test -z "$(grep -o 'mitigations=' <<<"$plain_cmdline")"
 check "the emulation box boots with mitigations=off ($emulated_cmdline)" grep -qw 'mitigations=off' <<<"$emulated_cmdline"
-check "the emulation box keeps the plain box's other arguments" test "${emulated_cmdline% mitigations=off}" = "$plain_cmdline"
+check "the emulation box trusts the TSC as clocksource ($emulated_cmdline)" grep -qw 'tsc=reliable' <<<"$emulated_cmdline"
+check "the plain box leaves the TSC to the kernel ($plain_cmdline)" test -z "$(grep -o 'tsc=' <<<"$plain_cmdline")"
+check "the emulation box keeps the plain box's other arguments" test "${emulated_cmdline% mitigations=off tsc=reliable}" = "$plain_cmdline"
 check "both boot read-only root and the serial console" grep -q '^ro .*console=ttyS0,115200n8' <<<"$plain_cmdline"
 
 set +e

@@ -387,7 +387,7 @@ libvirt:
 
   chained('5. token create, list and delete against the live cluster', async () => {
     await step('token create / list / delete', async () => {
-      const created = await cli(['token', 'create', '--ttl', '1h'], 5 * MINUTE);
+      const created = await cli(['token', 'create', '--ttl', '1h'], 20 * MINUTE);
       expectOk(created, 'token create');
       const id = /created token ([a-z0-9]{6}) /.exec(created.stdout)?.[1];
       expect(id).toBeDefined();

@@ -82,7 +82,6 @@ describe('SSH commands sent to the control plane', () => {
     const K = 'kubectl --kubeconfig=/etc/kubernetes/admin.conf';
     expect(remote.catAdminConf()).toBe('cat /etc/kubernetes/admin.conf');
     expect(remote.tokenList()).toBe('kubeadm token list --kubeconfig=/etc/kubernetes/admin.conf -o json');
-    expect(remote.tokenCreate('2h', 'kubeadm-vagrant')).toBe("kubeadm token create --kubeconfig=/etc/kubernetes/admin.conf --ttl '2h' --description 'kubeadm-vagrant'");
     expect(remote.tokenCreate('2h', 'kubeadm-vagrant', 'abcdef.0123456789abcdef')).toBe(
       "kubeadm token create 'abcdef.0123456789abcdef' --kubeconfig=/etc/kubernetes/admin.conf --ttl '2h' --description 'kubeadm-vagrant'",
     );
