@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
  * Every path of the tool is defined here once; everything else imports it from here.
  */
 
-/** The package root (holds package.json, templates/, boxes/), from src/ or dist/src/. */
+/** The package root (holds package.json, templates/, boxes/), from src/, dist/src/ or the bundle in dist/cli/. */
 export const packageRoot: string = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {

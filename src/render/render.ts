@@ -59,6 +59,9 @@ function template(name: string): string {
 export function renderTemplate(name: string, data: Record<string, unknown>): string {
   return ejs.render(template(name), data, {
     filename: join(templatesDir, name),
+    // Compile each template once per process: an include (the family's, the common helpers)
+    // is otherwise read and compiled again by every template that includes it.
+    cache: true,
     strict: false,
     rmWhitespace: false,
     escape: (s: unknown) => String(s),

@@ -8,10 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { packageRoot } from '../../src/layout.js';
 import { generateClusterCa, generateSshKeyPair } from '../../src/ssh/keys.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

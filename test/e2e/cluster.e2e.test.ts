@@ -22,10 +22,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEW_SSH_KEY_KIND, SSH_KEY_KINDS } from '../../src/layout.js';
 import { API_UNAVAILABLE } from '../../src/steps/tokens.js';
+import { CLI } from '../helpers/cli.js';
 import { E2eEnvironment, type ExecResult } from './harness.js';
 
 const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const DISTRO = process.env.KUBEADM_VAGRANT_E2E_DISTRO ?? 'debian-12';
 const SUITES: Record<string, { suite: string; box: string }> = {
   'debian-12': { suite: 'bookworm', box: 'kubeadm-vagrant-debian12' },

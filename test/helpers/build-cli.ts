@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 /**
- * vitest globalSetup of the projects that run the CLI as a process (dist/src/cli.js): compile
+ * vitest globalSetup of the projects that run the CLI as a process (package.json's bin, dist/cli/): build
  * today's sources first, so a test never runs a stale build.
  */
 export default function buildCli(): void {

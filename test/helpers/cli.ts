@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { packageRoot } from '../../src/layout.js';
 
 /**
- * The compiled CLI (the integration project's globalSetup builds it from today's sources);
- * KV_CLI points the tests at another build, e.g. an older one to show what a test catches.
+ * The CLI users run: package.json's `bin`, the bundle `npm run build` makes (the integration
+ * project's globalSetup builds it from today's sources); KV_CLI points the tests at another
+ * build, e.g. an older one to show what a test catches.
  */
-export const CLI = process.env.KV_CLI ?? join(packageRoot, 'dist', 'src', 'cli.js');
+export const CLI = process.env.KV_CLI ?? join(packageRoot, (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['kubeadm-vagrant']!);
 
 /** The user the unprivileged runs drop to: root ignores file permissions, `nobody` does not. */
 export const NOBODY = 65534;

@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptedVirtualBox } from '../../src/providers/virtualbox.js';
 import { E2eEnvironment } from '../e2e/harness.js';
+import { CLI } from '../helpers/cli.js';
 import { needTool, toolPath } from '../helpers/tools.js';
 
-const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const MINUTE = 60_000;
 
 interface Check {
