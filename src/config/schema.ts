@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import ipaddr from 'ipaddr.js';
 import { CNI_IDS } from '../cni/index.js';
 import { DISTRO_IDS } from '../distros.js';

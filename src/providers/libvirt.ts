@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { networkInUse } from '../doctor/checks.js';
 import { execProbe, okOutput, openProbe, probeProblem, type HostCheckSpec, type HostContext, type Probe, type ProbeResults } from '../doctor/types.js';
 import { VAGRANT_VERSION } from '../doctor/versions.js';

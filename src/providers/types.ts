@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { ProviderHost } from '../doctor/types.js';
 import type { ConfigProblem } from '../errors.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { GUEST } from '../layout.js';
 import type { CheckResult, PlannedNode } from './types.js';
 
