@@ -14,7 +14,7 @@ import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, ssh
 import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
-import { checkJoinToken, onControlPlane, sudoUntilAnswered } from './tokens.js';
+import { apiPatienceMs, checkJoinToken, onControlPlane, sudoUntilAnswered } from './tokens.js';
 import { up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
@@ -106,8 +106,8 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
         const slowdown = cluster.plan.slowdown;
         // Both are idempotent: asked again when the API server answers that it is unavailable.
         const onRetry = (why: string) => opts.print(why);
-        await sudoUntilAnswered(s, remote.drain(node.hostname, 120 * slowdown), `kubectl drain ${node.hostname}`, { timeoutMs: 180_000 * slowdown, tolerate: neverJoined, onRetry });
-        await sudoUntilAnswered(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: 180_000 * slowdown, onRetry });
+        await sudoUntilAnswered(s, remote.drain(node.hostname, 120 * slowdown), `kubectl drain ${node.hostname}`, { timeoutMs: apiPatienceMs(cluster), tolerate: neverJoined, onRetry });
+        await sudoUntilAnswered(s, remote.deleteNode(node.hostname), `kubectl delete node ${node.hostname}`, { timeoutMs: apiPatienceMs(cluster), onRetry });
       });
       drain = 'drained';
       p.done(true);

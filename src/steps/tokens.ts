@@ -97,6 +97,11 @@ export async function sudoUntilAnswered(
 /** How long a read or an idempotent write waits for an API server that answers it is unavailable, on hardware; times the plan's slowdown. */
 export const API_PATIENCE_MS = 180_000;
 
+/** API_PATIENCE_MS for this cluster's machines (longer under software emulation). */
+export function apiPatienceMs(cluster: Cluster): number {
+  return API_PATIENCE_MS * cluster.plan.slowdown;
+}
+
 /** The bootstrap tokens, asked again while the API server answers it is unavailable (up to `patienceMs`). */
 export async function listTokens(session: SshSession, patienceMs: number): Promise<TokenInfo[]> {
   return parseTokenList(await sudoUntilAnswered(session, remote.tokenList(), 'kubeadm token list', { timeoutMs: patienceMs }));
@@ -155,7 +160,7 @@ export async function ensureJoinToken(cluster: Cluster, limits: SshLimits, now =
   const configured = cluster.loaded.config.kubernetes.token;
   const policy = joinTokenPolicy(cluster.loaded.config.kubernetes.tokenTTL);
   return onControlPlane(cluster, limits, async (session) => {
-    const patience = API_PATIENCE_MS * cluster.plan.slowdown;
+    const patience = apiPatienceMs(cluster);
     const tokens = await listTokens(session, patience);
     const current = configured || readStoredToken(cluster.dir) || '';
     if (current && tokenStillGood(tokens, current, now, policy.minRemainingMs)) return { token: current, fresh: false, ttl: policy.ttl };
@@ -188,7 +193,7 @@ export async function tokenCreate(opts: { load: LoadOptions; ttl: string; limits
   if (problem) throw new UsageError(`--ttl ${opts.ttl}: ${problem}`);
   const cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'token create');
-  const token = await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl, { patienceMs: API_PATIENCE_MS * cluster.plan.slowdown }));
+  const token = await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => createToken(s, opts.ttl, { patienceMs: apiPatienceMs(cluster) }));
   const joinCommand = `kubeadm join ${cluster.plan.network.masterIP}:6443 --token ${token} --discovery-token-ca-cert-hash ${cluster.plan.secrets.caCertHash}`;
   return { token, joinCommand };
 }
@@ -197,12 +202,12 @@ export async function tokenCreate(opts: { load: LoadOptions; ttl: string; limits
 export async function tokenList(opts: { load: LoadOptions; limits?: SshLimits }): Promise<TokenInfo[]> {
   const cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'token list');
-  return onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => listTokens(s, API_PATIENCE_MS * cluster.plan.slowdown));
+  return onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => listTokens(s, apiPatienceMs(cluster)));
 }
 
 /** `token delete ID`. */
 export async function tokenDelete(opts: { load: LoadOptions; id: string; limits?: SshLimits }): Promise<void> {
   const cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'token delete');
-  await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => deleteToken(s, opts.id, API_PATIENCE_MS * cluster.plan.slowdown));
+  await onControlPlane(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, (s) => deleteToken(s, opts.id, apiPatienceMs(cluster)));
 }
