@@ -3,23 +3,11 @@ import { join } from 'node:path';
 import { boxesDir } from './layout.js';
 
 /**
- * Distro families and the box catalog. A family is one entry here plus its shell partial
- * (templates/provision/family/<id>.sh.ejs, which defines the family's functions for every phase);
- * a distro of an existing family is one entry in boxes/catalog.json.
+ * The box catalog. A distro of an existing family (src/families.ts) is one entry in boxes/catalog.json.
  */
-export interface FamilyDef {
-  id: string;
-  packageManager: 'apt' | 'dnf';
-  /** The pkgs.k8s.io repository of a Kubernetes minor for this family's packages. */
-  kubernetesRepo: (minor: string) => string;
-}
+export { FAMILIES, type Family, type FamilyDef } from './families.js';
+import type { Family } from './families.js';
 
-export const FAMILIES = {
-  debian: { id: 'debian', packageManager: 'apt', kubernetesRepo: (minor) => `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/` },
-  rhel: { id: 'rhel', packageManager: 'dnf', kubernetesRepo: (minor) => `https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/` },
-} as const satisfies Record<string, FamilyDef>;
-
-export type Family = keyof typeof FAMILIES;
 export type Arch = 'amd64' | 'arm64';
 
 /** One distro of boxes/catalog.json: its family, and which public box each provider uses per architecture. */
