@@ -1,56 +1,31 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { boxName, readCatalogFile, type Arch, type Catalog, type CatalogDistro } from './boxes/catalog.js';
 import { boxesDir } from './layout.js';
 
 /**
- * Distro families and the box catalog. A family is one entry here plus its shell partial
- * (templates/provision/family/<id>.sh.ejs, which defines the family's functions for every phase);
- * a distro of an existing family is one entry in boxes/catalog.json.
+ * The distros and the box catalog (boxes/catalog.json, read by src/boxes/catalog.ts). A distro of
+ * an existing family (src/families.ts) is one entry in the catalog.
  */
-export interface FamilyDef {
-  id: string;
-  packageManager: 'apt' | 'dnf';
-  /** The pkgs.k8s.io repository of a Kubernetes minor for this family's packages. */
-  kubernetesRepo: (minor: string) => string;
-}
-
-export const FAMILIES = {
-  debian: { id: 'debian', packageManager: 'apt', kubernetesRepo: (minor) => `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/` },
-  rhel: { id: 'rhel', packageManager: 'dnf', kubernetesRepo: (minor) => `https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/` },
-} as const satisfies Record<string, FamilyDef>;
-
-export type Family = keyof typeof FAMILIES;
-export type Arch = 'amd64' | 'arm64';
-
-/** One distro of boxes/catalog.json: its family, and which public box each provider uses per architecture. */
-export interface CatalogDistro {
-  family: Family;
-  /** Provider id → architecture → box name; null where no public box is known. */
-  boxes: Record<string, Partial<Record<Arch, string | null>>>;
-  /** Provider id → where those boxes were seen (publisher build sources, dated reports). */
-  seen?: Record<string, string>;
-  /** The CPU level the distro's userland needs (RHEL 10: x86-64-v3). */
-  cpu?: 'x86-64-v3';
-}
-
-export interface Catalog {
-  distros: Record<string, CatalogDistro>;
-}
+export { FAMILIES, type Family, type FamilyDef } from './families.js';
+export type { Arch, Catalog, CatalogDistro };
 
 let catalogCache: Catalog | undefined;
 
 /** boxes/catalog.json, read once. The plan gets it as an input; only the edges read the file. */
 export function loadCatalog(): Catalog {
-  catalogCache ??= JSON.parse(readFileSync(join(boxesDir, 'catalog.json'), 'utf8')) as Catalog;
+  catalogCache ??= readCatalogFile(join(boxesDir, 'catalog.json'));
   return catalogCache;
 }
 
 /** The distros of the catalog, in its order. */
 export const DISTRO_IDS = Object.keys(loadCatalog().distros) as [string, ...string[]];
 
-/** The box the catalog names for a distro, provider and architecture, or undefined when it has none. */
-export function catalogBox(catalog: Catalog, distro: string, provider: string, arch: Arch): string | undefined {
-  return catalog.distros[distro]?.boxes[provider]?.[arch] ?? undefined;
+/**
+ * The box for a distro on an architecture: `kubeadm-vagrant/<distro>`, built from the distro's own
+ * image, for every provider; undefined when the catalog has no image of the distro for that architecture.
+ */
+export function catalogBox(catalog: Catalog, distro: string, _provider: string, arch: Arch): string | undefined {
+  return catalog.distros[distro]?.images[arch] ? boxName(distro) : undefined;
 }
 
 /** This host's architecture in Go/Kubernetes naming. */

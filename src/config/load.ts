@@ -85,7 +85,7 @@ const FIELD_HINTS: Record<string, string> = {
   name: 'use a name such as demo or cka-lab',
   provider: `set provider: ${PROVIDER_IDS.join(' or ')}`,
   distro: 'set distro to one of the catalog entries in boxes/catalog.json',
-  box: 'leave box empty to use the catalog, or give a box name such as debian/bookworm64',
+  box: 'leave box empty to use the catalog\'s (kubeadm-vagrant/<distro>), or give the name of a box Vagrant has',
   'kubernetes.version': 'quote it, e.g. version: "1.33" (unquoted, YAML reads 1.30 as the number 1.3)',
   'kubernetes.cni': `set cni: ${CNI_IDS.join(' or ')}`,
   'kubernetes.podSubnet': 'the default is 10.244.0.0/16',

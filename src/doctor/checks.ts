@@ -33,11 +33,11 @@ export const boxArchCheck: HostCheckSpec = {
   id: 'box-arch', title: "a box for this host's architecture", fatal: true,
   probes: () => [], evaluate: (_seen, { plan, catalog, arch }) => {
     const fromCatalog = catalogBox(catalog, plan.distro.id, plan.provider, arch);
-    if (fromCatalog === plan.box.name) return { verdict: 'ok', seen: `${arch} host: the catalog's ${plan.provider} box for ${plan.distro.id} is ${fromCatalog}` };
+    if (fromCatalog === plan.box.name) return { verdict: 'ok', seen: `${arch} host: the catalog's box for ${plan.distro.id} is ${fromCatalog}, built from the distro's ${arch} image` };
     if (fromCatalog === undefined) {
       return {
         verdict: 'warn',
-        seen: `${arch} host: box ${plan.box.name} is set in the config, and the catalog knows no ${plan.distro.id} box for ${plan.provider} on ${arch}`,
+        seen: `${arch} host: box ${plan.box.name} is set in the config, and the catalog has no ${arch} image of ${plan.distro.id}`,
         fix: `make sure ${plan.box.name} is built for ${arch} and ${plan.provider}`,
       };
     }

@@ -11,8 +11,8 @@ export interface ProviderCheckInput {
 
 /**
  * Everything the tool knows about one Vagrant provider. Adding a provider is a module like
- * virtualbox.ts, its Vagrantfile block (templates/providers/<id>.rb.ejs), a column in
- * boxes/catalog.json and a line in ./index.ts.
+ * virtualbox.ts, its Vagrantfile block (templates/providers/<id>.rb.ejs) and a line in ./index.ts
+ * (the box is made for it from the catalog's images: boxes/catalog.json has no provider column).
  */
 export interface ProviderDef {
   id: string;

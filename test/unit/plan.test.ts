@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clusterSchema, API_VERSION, KIND } from '../../src/config/schema.js';
 import { crossFieldChecks } from '../../src/config/validate.js';
-import { DISTRO_IDS, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
+import { catalogBox, DISTRO_IDS, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
 import { buildPlan as buildPlanWith, workerIndicesFor, type PlanInputs, type PlanSecrets } from '../../src/plan/plan.js';
 import { PROVIDER_IDS } from '../../src/providers/index.js';
 
@@ -56,25 +56,29 @@ describe('plan', () => {
   });
 
   it('takes the box from the catalog, or the override', () => {
-    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'cloud-image/debian-12' });
+    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'kubeadm-vagrant/debian-12' });
+    expect(buildPlan({ config: config({ distro: 'rocky-9', provider: 'virtualbox' }), secrets, arch: 'arm64' }).box).toEqual({ name: 'kubeadm-vagrant/rocky-9' });
     expect(buildPlan({ config: config({ box: 'my/box' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box' });
     expect(buildPlan({ config: config({ box: { name: 'my/box', version: '1.2.3' } }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', version: '1.2.3' });
   });
 
   it('a catalog gap is a config error on box, found by validation before any plan', () => {
-    const gap: Catalog = { distros: { 'rocky-9': { family: 'rhel', boxes: { libvirt: { amd64: 'rockylinux/9', arm64: null } } } } };
+    const gap: Catalog = structuredClone(catalog);
+    delete gap.distros['rocky-9']!.images.arm64;
     const { errors } = crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt' }), { catalog: gap, arch: 'arm64' });
     expect(errors).toEqual([expect.objectContaining({ path: 'box', message: 'the catalog has no rocky-9 box for libvirt on arm64' })]);
     expect(crossFieldChecks(config({ distro: 'rocky-9', provider: 'libvirt', box: 'my/box' }), { catalog: gap, arch: 'arm64' }).errors).toEqual([]);
   });
 
-  it('takes the catalog as an input: another catalog, another box', () => {
-    const other: Catalog = { distros: { 'ubuntu-24.04': { family: 'debian', boxes: { virtualbox: { amd64: 'someone/noble' } } } } };
-    expect(buildPlan({ config: config(), secrets, arch: 'amd64', catalog: other }).box).toEqual({ name: 'someone/noble' });
+  it('takes the catalog as an input: another catalog, another distro entry', () => {
+    const other: Catalog = structuredClone(catalog);
+    other.distros['ubuntu-24.04']!.cpu = 'x86-64-v3';
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64', catalog: other }).distro).toEqual({ id: 'ubuntu-24.04', family: 'debian', cpu: 'x86-64-v3' });
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64' }).distro).toEqual({ id: 'ubuntu-24.04', family: 'debian' });
   });
 
-  it('the catalog covers every distro and provider on amd64', () => {
-    for (const d of DISTRO_IDS) for (const p of PROVIDER_IDS) expect(catalog.distros[d]?.boxes[p]?.amd64, `${d}/${p}`).toMatch(/^[\w.-]+\/[\w.-]+$/);
+  it('the catalog covers every distro and provider on amd64 and arm64', () => {
+    for (const d of DISTRO_IDS) for (const p of PROVIDER_IDS) for (const a of ['amd64', 'arm64'] as const) expect(catalogBox(catalog, d, p, a), `${d}/${p}/${a}`).toBe(`kubeadm-vagrant/${d}`);
     expect(hostArch('x64')).toBe('amd64');
     expect(hostArch('arm64')).toBe('arm64');
   });
