@@ -1,4 +1,4 @@
-import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { errorMessage, OperationError } from '../errors.js';
@@ -6,6 +6,7 @@ import { withRetry } from '../ssh/retry.js';
 import { fileSystemReason } from '../write.js';
 import { DIGEST_HEX_LENGTH, hashFileInto, multiHash, type Digest, type DigestAlgorithm } from './digest.js';
 import { formatBytes } from './progress.js';
+import { readRecordFile, writeRecordFile } from './record-file.js';
 
 /** What went wrong with a download, for callers that react differently (and for the tests). */
 export type DownloadErrorKind = 'http' | 'digest' | 'timeout' | 'network' | 'size' | 'disk' | 'aborted';
@@ -235,7 +236,8 @@ async function openUrl(call: Call, attempt: Attempt, extraHeaders: Record<string
     await res.body?.cancel().catch(() => undefined);
     const location = res.headers.get('location');
     if (!location) throw fail(call, 'http', `HTTP ${res.status} redirect from ${url} without a Location`, { status: res.status });
-    const next = new URL(location, url);
+    const next = URL.canParse(location, url) ? new URL(location, url) : undefined;
+    if (!next) throw fail(call, 'http', `HTTP ${res.status} redirect from ${url} to an unreadable Location "${location}"`, { status: res.status });
     if (next.protocol !== 'https:' && next.protocol !== 'http:') throw fail(call, 'http', `refused a redirect from ${url} to ${next.href}: not an http(s) URL`, { status: res.status });
     if (new URL(url).protocol === 'https:' && next.protocol === 'http:') {
       throw fail(call, 'http', `refused a redirect from ${url} to ${next.href}: it would leave HTTPS for plain HTTP`, { status: res.status });
@@ -345,6 +347,8 @@ async function withAttempts<T>(call: Call, opts: RequestOptions, run: (attempt: 
 }
 
 function startCall(url: string, file: string | undefined, opts: RequestOptions): Call {
+  const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
+  if (protocol !== 'https:' && protocol !== 'http:') throw fail({ url, file }, 'http', 'not an http(s) URL');
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const deadline = timeouts.totalMs !== undefined ? AbortSignal.timeout(timeouts.totalMs) : undefined;
   const signals = [opts.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
@@ -360,15 +364,6 @@ function startCall(url: string, file: string | undefined, opts: RequestOptions):
   };
 }
 
-async function readRecord(sidecar: string): Promise<PartialRecord | undefined> {
-  try {
-    const record = JSON.parse(await readFile(sidecar, 'utf8')) as PartialRecord;
-    return typeof record.url === 'string' ? record : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The validator a resume sends as If-Range: a strong ETag, else Last-Modified; none means no safe resume. */
 function validatorOf(record: { etag?: string; lastModified?: string }): string | undefined {
   if (record.etag && !record.etag.startsWith('W/')) return record.etag;
@@ -377,7 +372,7 @@ function validatorOf(record: { etag?: string; lastModified?: string }): string |
 
 /** Where an earlier download of the same URL stopped, if it can be resumed safely. */
 async function resumePoint(url: string, partial: string, sidecar: string): Promise<{ offset: number; validator: string } | undefined> {
-  const record = await readRecord(sidecar);
+  const record = await readRecordFile<PartialRecord>(sidecar, (r) => typeof r.url === 'string');
   const validator = record && record.url === url ? validatorOf(record) : undefined;
   if (!validator) return undefined;
   const size = await stat(partial).then((s) => s.size, () => 0);
@@ -416,7 +411,7 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
         let offset = 0;
         if (res.status === 206 && resume) {
           const range = parseContentRange(res.headers.get('content-range'));
-          if (!range || range.start !== resume.offset) {
+          if (!range || range.start !== resume.offset || (range.total !== undefined && range.end + 1 !== range.total)) {
             // 416, or a range we did not ask for: the partial is of no use; start again from zero once.
             await res.body?.cancel().catch(() => undefined);
             if (restarts > 0) throw fail(call, 'http', `HTTP 206 with Content-Range "${res.headers.get('content-range')}" for a request of bytes ${resume.offset}-`, { status: 206 });
@@ -450,7 +445,7 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
           if (offset === 0) {
             const record: PartialRecord = { url, etag: res.headers.get('etag') ?? undefined, lastModified: res.headers.get('last-modified') ?? undefined };
             // No validator (or a transformed body): the partial cannot be resumed safely, so no sidecar.
-            if (validatorOf(record) && length !== undefined) await onDisk(call, sidecar, () => writeFile(sidecar, JSON.stringify(record) + '\n', { mode: 0o644 }));
+            if (validatorOf(record) && length !== undefined) await onDisk(call, sidecar, () => writeRecordFile(sidecar, record));
             else await onDisk(call, sidecar, () => rm(sidecar, { force: true }));
           }
           fh = await onDisk(call, partial, () => open(partial, offset === 0 ? 'w' : 'a', mode));

@@ -1,9 +1,10 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { errorMessage, OperationError } from '../errors.js';
 import { fileSystemError } from '../write.js';
+import { readRecordFile, writeRecordFile } from './record-file.js';
 
 /** Who holds a cache directory's lock, as its owner file says. */
 export interface LockHolder {
@@ -42,20 +43,9 @@ export function lockPaths(dir: string): { lock: string; owner: string } {
   return { lock: join(dir, '.kubeadm-vagrant.lock'), owner: join(dir, '.kubeadm-vagrant.lock.json') };
 }
 
-async function readHolder(owner: string): Promise<LockHolder | undefined> {
-  try {
-    const h = JSON.parse(await readFile(owner, 'utf8')) as LockHolder;
-    return typeof h.pid === 'number' ? h : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function writeHolder(owner: string): Promise<void> {
   const me: LockHolder = { pid: process.pid, hostname: hostname(), since: new Date().toISOString(), command: process.argv.slice(2).join(' ') || undefined };
-  const tmp = `${owner}.${process.pid}`;
-  await writeFile(tmp, JSON.stringify(me) + '\n');
-  await rename(tmp, owner);
+  await writeRecordFile(owner, me);
 }
 
 function isRunning(pid: number): boolean {
@@ -119,7 +109,7 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw fileSystemError(err, 'lock', dir) as Error;
     }
-    const holder = await readHolder(owner);
+    const holder = await readRecordFile<LockHolder>(owner, (h) => typeof h.pid === 'number');
     if (!told) {
       told = true;
       opts.onWait?.(holder);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { findChecksum, parseChecksumFile } from '../../src/download/checksums.js';
 import { SignatureError, verifyClearsigned, verifyDetached, type TrustedKey } from '../../src/download/pgp.js';
 import { TestGpg } from '../helpers/gpg.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { needTool, toolPath } from '../helpers/tools.js';
 
 /**
@@ -51,14 +52,7 @@ function need(ctx: TestContext): Keys {
   return keys!;
 }
 
-async function refused(p: Promise<unknown>): Promise<SignatureError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SignatureError);
-  return err as SignatureError;
-}
+const refused = (p: Promise<unknown>): Promise<SignatureError> => rejectionOf(p, SignatureError);
 
 describe('verifyDetached', () => {
   it('accepts an armored signature by a pinned ed25519 key', async (ctx) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DownloadError, fetchFile, fetchText, parseContentRange, parseRetryAfter, partialPaths, type FetchFileOptions } from '../../src/download/fetch-file.js';
 import { serveBody, startServer, type TestServer } from '../helpers/http-server.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const sha = (algorithm: string, b: Buffer): string => createHash(algorithm).update(b).digest('hex');
 /** Fast retries, so the tests take milliseconds. */
@@ -26,14 +27,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function caught(p: Promise<unknown>): Promise<DownloadError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DownloadError);
-  return err as DownloadError;
-}
+const caught = (p: Promise<unknown>): Promise<DownloadError> => rejectionOf(p, DownloadError);
 
 /** Nothing at dest and no partial: what a failed download must leave. */
 function expectNothingLeft(dest: string): void {
@@ -121,6 +115,22 @@ describe('fetchFile', () => {
     expect(readFileSync(dest).equals(body)).toBe(true);
   });
 
+  it('restarts when a 206 does not reach the end of the file', async () => {
+    const s = await server((req, res) => {
+      if (req.headers.range) {
+        res.writeHead(206, { etag: '"v1"', 'content-length': 100, 'content-range': `bytes 100-199/${body.length}` });
+        res.end(body.subarray(100, 200));
+      } else serveBody(req, res, body);
+    });
+    const dest = join(dir, 'short-range');
+    writeFileSync(partialPaths(dest).partial, body.subarray(0, 100));
+    writeFileSync(partialPaths(dest).sidecar, JSON.stringify({ url: `${s.origin}/f`, etag: '"v1"' }));
+    const got = await fetchFile({ url: `${s.origin}/f`, dest });
+    expect(s.requests.map((r) => r.headers.range)).toEqual(['bytes=100-', undefined]);
+    expect(got.resumedFrom).toBe(0);
+    expect(readFileSync(dest).equals(body)).toBe(true);
+  });
+
   it('does not resume a partial of another URL', async () => {
     const s = await server((req, res) => serveBody(req, res, body));
     const dest = join(dir, 'containerd.tar.gz');
@@ -196,6 +206,24 @@ describe('fetchFile', () => {
     expect(err.kind).toBe('timeout');
     expect(err.message).toContain('no answer within 0.2 s (the connect timeout)');
     expect(s.requests).toHaveLength(2);
+  });
+
+  it('bounds the whole call with totalMs, retries included', async () => {
+    const s = await server((_req, res) => {
+      res.writeHead(200, { 'content-length': 10 });
+      res.write('12345'); // then silence
+    });
+    const started = Date.now();
+    const err = await caught(fetchFile({ url: `${s.origin}/x`, dest: join(dir, 'x'), timeouts: { stallMs: 100, totalMs: 400 }, retry: { retries: 50, initialDelayMs: 5, maxDelayMs: 5 } }));
+    expect(err.kind).toBe('timeout');
+    expect(err.message).toContain('not finished within 0.4 s (the total timeout)');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a URL that is not http(s) without trying it', async () => {
+    const err = await caught(fetchFile({ url: 'ftp://mirror.example.test/kubeadm', dest: join(dir, 'x') }));
+    expect(err).toMatchObject({ kind: 'http', url: 'ftp://mirror.example.test/kubeadm' });
+    expect(err.message).toContain('not an http(s) URL');
   });
 
   it("honours Retry-After (429, 503) up to the cap", async () => {

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OperationError } from '../../src/errors.js';
 import { lockDirectory, lockPaths, withDirectoryLock, type LockHolder } from '../../src/download/lock.js';
 import { mapBounded } from '../../src/download/pool.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -76,12 +77,8 @@ describe('lockDirectory', () => {
 
   it('gives up after waitMs with a message naming the directory and the holder', async () => {
     const child = await holder(-1);
-    const err = await lockDirectory(dir, { waitMs: 300, pollMs: 50 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(OperationError);
-    expect((err as Error).message).toMatch(new RegExp(`^${dir} is locked by another kubeadm-vagrant \\(pid ${child.pid}, since .*: artifacts fetch\\); waited 0 s\\. Let it finish`));
+    const err = await rejectionOf(lockDirectory(dir, { waitMs: 300, pollMs: 50 }), OperationError);
+    expect(err.message).toMatch(new RegExp(`^${dir} is locked by another kubeadm-vagrant \\(pid ${child.pid}, since .*: artifacts fetch\\); waited 0 s\\. Let it finish`));
   });
 
   it('takes over the lock of a process that died holding it', async () => {
@@ -114,17 +111,14 @@ describe('mapBounded', () => {
   it('starts nothing new after a failure, lets the running ones finish, then throws the first error', async () => {
     const started: number[] = [];
     const finished: number[] = [];
-    const err = await mapBounded([0, 1, 2, 3], 2, async (i) => {
+    const run = mapBounded([0, 1, 2, 3], 2, async (i) => {
       started.push(i);
       if (i === 0) throw new Error('HTTP 404');
       await sleep(50);
       finished.push(i);
       return i;
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect((err as Error).message).toBe('HTTP 404');
+    });
+    expect((await rejectionOf(run, Error)).message).toBe('HTTP 404');
     expect(started).toEqual([0, 1]);
     expect(finished).toEqual([1]);
   });
