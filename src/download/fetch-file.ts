@@ -58,7 +58,9 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
+/** Defaults: 30 s to the headers, 30 s of silence; no total bound. */
 export const DEFAULT_TIMEOUTS: FetchTimeouts = { connectMs: 30_000, stallMs: 30_000 };
+/** Defaults: 5 retries, 1 s doubling to 30 s, a Retry-After honoured up to 60 s. */
 export const DEFAULT_RETRY: RetryPolicy = { retries: 5, initialDelayMs: 1000, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
 const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -88,6 +90,7 @@ export interface TransferProgressEvent {
   resumedFrom: number;
 }
 
+/** What fetchFile downloads, where to, and what it must be. */
 export interface FetchFileOptions extends RequestOptions {
   url: string;
   dest: string;
@@ -364,6 +367,11 @@ function startCall(url: string, file: string | undefined, opts: RequestOptions):
   };
 }
 
+/** FileHandle.write may write less than asked (a disk filling up); the rest follows, or the error. */
+async function writeAll(file: FileHandle, chunk: Uint8Array): Promise<void> {
+  for (let done = 0; done < chunk.byteLength; ) done += (await file.write(chunk, done)).bytesWritten;
+}
+
 /** The validator a resume sends as If-Range: a strong ETag, else Last-Modified; none means no safe resume. */
 function validatorOf(record: { etag?: string; lastModified?: string }): string | undefined {
   if (record.etag && !record.etag.startsWith('W/')) return record.etag;
@@ -412,7 +420,7 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
         if (res.status === 206 && resume) {
           const range = parseContentRange(res.headers.get('content-range'));
           if (!range || range.start !== resume.offset || (range.total !== undefined && range.end + 1 !== range.total)) {
-            // 416, or a range we did not ask for: the partial is of no use; start again from zero once.
+            // Not the rest of the file from where we stopped: the partial is of no use; start again from zero once.
             await res.body?.cancel().catch(() => undefined);
             if (restarts > 0) throw fail(call, 'http', `HTTP 206 with Content-Range "${res.headers.get('content-range')}" for a request of bytes ${resume.offset}-`, { status: 206 });
             await discard();
@@ -421,6 +429,7 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
           }
           offset = resume.offset;
         } else if (res.status === 416 && resume && restarts === 0) {
+          // The partial is not a prefix of what the server has now (longer, or the file changed).
           await res.body?.cancel().catch(() => undefined);
           await discard();
           resume = undefined;
@@ -457,7 +466,7 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
               throw fail(call, 'size', `more than the limit of ${formatBytes(opts.maxBytes)} (the server sent no length, or more than it said)`);
             }
             hash.update(chunk);
-            await onDisk(call, partial, () => file.write(chunk));
+            await onDisk(call, partial, () => writeAll(file, chunk));
             opts.onProgress?.({ url, bytes: received, total, resumedFrom: offset });
           });
           if (total !== undefined && received !== total) {
@@ -497,12 +506,14 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
   };
 }
 
+/** What fetchBytes/fetchText accept: a size bound and an optional digest. */
 export interface FetchBytesOptions extends RequestOptions {
   /** Defaults to 4 MiB: these are checksum files and signatures, not images. */
   maxBytes?: number;
   expected?: Digest;
 }
 
+/** fetchBytes' default size bound. */
 export const DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
 /** A small document (a checksum file, a signature) in memory, size-bounded, with the same retries and timeouts as fetchFile. */

@@ -22,6 +22,7 @@ export interface DirectoryLock {
   release(): Promise<void>;
 }
 
+/** How long and how often lockDirectory waits, and when a lock is stale. */
 export interface LockOptions {
   /** How long to wait for another holder before giving up (default 10 minutes: another fetch may be downloading). */
   waitMs?: number;
@@ -34,6 +35,7 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
+/** lockDirectory's default bound on waiting for another holder. */
 export const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_STALE_MS = 10_000;

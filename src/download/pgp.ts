@@ -32,6 +32,7 @@ export class SignatureError extends OperationError {
   }
 }
 
+/** verifyDetached's input: the bytes, their detached signature, the pinned keys. */
 export interface VerifyDetachedInput {
   /** The signed bytes (a checksum file, usually). */
   data: Uint8Array | string;
@@ -42,6 +43,7 @@ export interface VerifyDetachedInput {
   what?: string;
 }
 
+/** verifyClearsigned's input: the whole clearsigned text and the pinned keys. */
 export interface VerifyClearsignedInput {
   text: string;
   trusted: readonly TrustedKey[];

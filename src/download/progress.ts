@@ -32,6 +32,7 @@ export interface TransferProgress {
   finish(): void;
 }
 
+/** Where a transfer progress writes and whether it draws a bar. */
 export interface TransferProgressOptions {
   /** Defaults to stderr; progress never goes to stdout, which belongs to a command's output. */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
