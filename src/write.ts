@@ -25,10 +25,16 @@ const FS_REASONS: Record<string, string> = {
   ENAMETOOLONG: 'the name is too long',
 };
 
+/** A file-system error's meaning in words (`no space left on the device`), or undefined for anything else. */
+export function fileSystemReason(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code ? FS_REASONS[code] : undefined;
+}
+
 /** A failed file-system call on a user's path, as a user error naming the path; anything else unchanged. */
 export function fileSystemError(err: unknown, action: string, path: string): unknown {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code && FS_REASONS[code] ? new UsageError(`cannot ${action} ${path}: ${FS_REASONS[code]}`) : err;
+  const reason = fileSystemReason(err);
+  return reason ? new UsageError(`cannot ${action} ${path}: ${reason}`) : err;
 }
 
 /** Writes through a temporary file and a rename, so a reader never sees half a file. */

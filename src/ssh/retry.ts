@@ -5,6 +5,8 @@ export interface RetryOptions {
   maxDelayMs: number;
   /** Whether an error is worth another attempt; defaults to every error. */
   shouldRetry?: (err: unknown, attempt: number) => boolean;
+  /** The wait before retry `attempt` given its back-off (e.g. a server's Retry-After, or jitter); defaults to the back-off. */
+  delayMs?: (err: unknown, attempt: number, backoffMs: number) => number;
   /** Told before each wait, e.g. to log "retrying in 2 s". */
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
   /** Injected by tests; defaults to a timer. */
@@ -34,7 +36,8 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
     } catch (err) {
       const next = attempt + 1;
       if (attempt >= retries || (options.shouldRetry && !options.shouldRetry(err, next))) throw err;
-      const delay = backoffDelay(next, options.initialDelayMs, options.maxDelayMs);
+      const backoff = backoffDelay(next, options.initialDelayMs, options.maxDelayMs);
+      const delay = options.delayMs ? options.delayMs(err, next, backoff) : backoff;
       options.onRetry?.(err, next, delay);
       await wait(delay);
     }
