@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError, UsageError, errorMessage, type ConfigProblem } from '../errors.js';
 import { FAMILIES, type Family } from '../families.js';
+import { DIGEST_ALGORITHMS, DIGEST_HEX_LENGTH, parseDigest, type Digest, type DigestAlgorithm } from '../download/digest.js';
 
 /**
  * The box catalog (boxes/catalog.json): per distro its family and release, and per architecture
@@ -17,14 +18,6 @@ export const CATALOG_VERSION = 2;
 export const ARCHES = ['amd64', 'arm64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
-export const DIGEST_ALGORITHMS = ['sha256', 'sha512'] as const;
-export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
-/** Hex digits of each algorithm's digest. */
-export const DIGEST_HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
-export interface Digest {
-  algorithm: DigestAlgorithm;
-  hex: string;
-}
 
 /** `gnu`: `<hex>  name` or `<hex> *name` (sha256sum's output); `bsd`: `SHA256 (name) = <hex>`. */
 export const CHECKSUM_FORMATS = ['gnu', 'bsd'] as const;
@@ -63,11 +56,11 @@ export function digestProblem(text: string): string | undefined {
   return undefined;
 }
 
-export function parseDigest(text: string): Digest {
+/** A pinned digest of the catalog (validated by digestProblem already). */
+function pinnedDigest(text: string): Digest {
   const problem = digestProblem(text);
   if (problem) throw new UsageError(`digest "${text}": ${problem}`);
-  const [algorithm, hex] = text.split(':') as [DigestAlgorithm, string];
-  return { algorithm, hex };
+  return parseDigest(text);
 }
 
 const seenSchema = z
@@ -289,7 +282,7 @@ export function imageSource(catalog: Catalog, distro: string, arch: Arch): Image
     fileName: new URL(image.url).pathname.split('/').pop()!,
     checksums: image.checksums,
     ...(image.signature && key ? { signature: { ...image.signature, fingerprint: key.fingerprint } } : {}),
-    ...(image.digest ? { digest: parseDigest(image.digest) } : {}),
+    ...(image.digest ? { digest: pinnedDigest(image.digest) } : {}),
     ...(image.unverified ? { unverified: image.unverified } : {}),
     catalogFile: entry.source,
   };

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DIGEST_HEX_LENGTH } from '../../src/download/digest.js';
 import {
   ARCHES,
-  DIGEST_HEX_LENGTH,
   boxName,
   imageSource,
   parseCatalog,
