@@ -10,6 +10,7 @@ import { GUEST, HOST, joinConfigPath, scriptPath, sshKeyFilesOf, templatesDir } 
 import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
+import { rubyQuote, yamlQuote } from '../quote.js';
 import { shellQuote } from '../shell.js';
 import { CONTROL_PLANE_IMAGES, RUNTIME } from '../versions.js';
 import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
@@ -28,15 +29,7 @@ export interface RenderedFile {
  */
 export const KUBERNETES_VERSION_PLACEHOLDER = '@KUBERNETES_VERSION@';
 
-/** A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's). */
-export function yamlQuote(s: string): string {
-  return JSON.stringify(s);
-}
-
-/** A Ruby double-quoted string literal, with `#` escaped so `#{...}` never interpolates. */
-export function rubyQuote(s: string): string {
-  return JSON.stringify(s).replace(/#/g, '\\#');
-}
+export { rubyQuote, yamlQuote };
 
 /** An extended regular expression that matches exactly the addresses of a /24 written `a.b.c.0/24`. */
 export function slash24AddressRegex(cidr: string): string {
