@@ -38,8 +38,8 @@ function currentIndices(cluster: Cluster): number[] {
   return cluster.plan.workers.map((w) => w.index);
 }
 
-/** The phase the cluster as a whole has reached; new nodes are brought to the same one. */
-function reachedPhase(cluster: Cluster): PhaseId {
+/** The phase the cluster as a whole has reached (state.json's `phase`); new nodes are brought to the same one. */
+function clusterPhase(cluster: Cluster): PhaseId {
   const phase = cluster.state.phase;
   if (!phase) throw new UsageError(`cluster ${cluster.plan.name} is not up; run \`kubeadm-vagrant up\` first`);
   return phase;
@@ -59,7 +59,7 @@ export interface NodeAddResult {
 export async function nodeAdd(opts: { load: LoadOptions; count: number; progress: Progress; print: (l: string) => void; limits?: SshLimits }): Promise<NodeAddResult> {
   if (!Number.isInteger(opts.count) || opts.count < 1) throw new UsageError(`--count must be a whole number, at least 1 (got ${opts.count})`);
   const cluster = editableCluster(opts.load, 'node add');
-  const until = reachedPhase(cluster);
+  const until = clusterPhase(cluster);
   const config = cluster.loaded.config;
   const newCount = config.workers.count + opts.count;
   const indices = workerIndicesFor(newCount, currentIndices(cluster));
@@ -71,7 +71,7 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   // control plane, leaves cluster.yaml as it was.
   const grown = planOf({ ...cluster.loaded, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
   await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
-  const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.needsJoinToken);
+  const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.joinsWorkers);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   recordWorkerCount(cluster, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));

@@ -1,9 +1,9 @@
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { CommandError, OperationError } from '../errors.js';
-import { phaseIndex, type PhaseId } from '../phases.js';
+import type { PhaseId } from '../phases.js';
 import { Redactor } from '../redact.js';
 import { readPlanSecrets, secretPaths } from '../secrets.js';
-import { readState, updateState } from '../state.js';
+import { readState, recordPassed, updateState } from '../state.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
@@ -107,11 +107,7 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
     const bad = report.nodes.filter((n) => n.checks.some((c) => !c.ok)).map((n) => n.name);
     throw new OperationError(`phase ${step.phase} did not verify on ${bad.join(', ')}; run \`kubeadm-vagrant verify\` for the details`);
   }
-  cluster.state = updateState(cluster.dir, (s) => {
-    const nodePhases = { ...s.nodePhases };
-    for (const n of step.record) if (phaseIndex(nodePhases[n.name]) < phaseIndex(step.phase)) nodePhases[n.name] = step.phase;
-    return { ...s, nodePhases, phase: phaseIndex(s.phase) < phaseIndex(step.phase) ? step.phase : s.phase };
-  });
+  cluster.state = updateState(cluster.dir, (s) => recordPassed(s, step.phase, step.record.map((n) => n.name)));
 }
 
 /**
