@@ -8,7 +8,7 @@ import { hostArch, loadCatalog } from '../distros.js';
 import { DEFAULT_CONFIG_FILE, HOST } from '../layout.js';
 import { checkArtifacts, controlPlaneArchives, imagesIn, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
 import { offlineNeeds } from '../offline/needs.js';
-import { PROVIDER_IDS } from '../providers/index.js';
+import { PROVIDER_IDS, providerFieldHint } from '../providers/index.js';
 import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
 import { redactToken } from '../token.js';
 import { fileSystemError } from '../write.js';
@@ -92,7 +92,7 @@ const FIELD_HINTS: Record<string, string> = {
   'kubernetes.serviceSubnet': 'the default is 10.96.0.0/12',
   'kubernetes.token': 'leave it empty, or make one with `kubeadm-vagrant token generate`',
   'kubernetes.tokenTTL': 'the default is 24h',
-  'network.masterIP': 'the default is 192.168.56.10 (inside VirtualBox\'s host-only range)',
+  'network.masterIP': 'the default is 192.168.56.10',
   'network.workerIPStart': 'leave it empty to start after the master, or give an address in the master\'s /24',
   'controlPlane.cpus': 'kubeadm refuses a control plane with fewer than 2 CPUs; set 2 or more',
   'controlPlane.memory': 'kubeadm refuses a control plane with less than 1700 MiB; 2048 is a good minimum',
@@ -103,12 +103,11 @@ const FIELD_HINTS: Record<string, string> = {
   'setup.controlPlane': 'true, or false to add workers to a control plane that is already up',
   'setup.workers': 'true, or false to set up the control plane alone',
   setup: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',
-  'libvirt.driver': 'kvm with hardware virtualization, qemu (slow) without',
 };
 
 /** The field's hint, and how to set it from the outside (flag, variable) when it can be. */
 export function hintFor(path: string): string | undefined {
-  const hint = FIELD_HINTS[path];
+  const hint = FIELD_HINTS[path] ?? providerFieldHint(path);
   const sources = overrideSources(path);
   if (!hint) return sources ? `set it in cluster.yaml, or with ${sources}` : undefined;
   return sources ? `${hint} (or with ${sources})` : hint;

@@ -3,7 +3,7 @@ import ipaddr from 'ipaddr.js';
 import { CNI_IDS } from '../cni/index.js';
 import { DISTRO_IDS } from '../distros.js';
 import { isIPv4Cidr } from '../net.js';
-import { PROVIDER_IDS, PROVIDER_OPTIONS } from '../providers/index.js';
+import { DEFAULT_PROVIDER, PROVIDER_IDS, PROVIDER_SECTIONS } from '../providers/index.js';
 import { TOKEN_PATTERN } from '../token.js';
 import { MINORS_AHEAD_ACCEPTED, NEWEST_MINOR, NEWEST_PROVEN_MINOR, OLDEST_MINOR } from '../versions.js';
 import { parseDuration, ttlProblem } from './duration.js';
@@ -110,7 +110,7 @@ export const clusterSchema = z.strictObject({
     .string({ error: () => 'must be a string' })
     .regex(DNS_LABEL, { error: () => 'must be a DNS label: lowercase letters, digits and "-", 1-63 characters, starting and ending with a letter or digit' })
     .default('demo'),
-  provider: enumOf(PROVIDER_IDS, 'Vagrant provider').default('virtualbox'),
+  provider: enumOf(PROVIDER_IDS, 'Vagrant provider').default(DEFAULT_PROVIDER),
   distro: enumOf(DISTRO_IDS, 'guest OS; the catalog is boxes/catalog.json').default('ubuntu-24.04'),
   box: boxOverride.default(''),
   kubernetes: z
@@ -189,7 +189,8 @@ export const clusterSchema = z.strictObject({
       error: () => 'setup.controlPlane (SETUP_MASTER) and setup.workers (SETUP_NODES) are both false: nothing to set up',
     })
     .prefault({}),
-  ...PROVIDER_OPTIONS,
+  // Each provider's own section (`libvirt: {driver}`), from the provider registry.
+  ...PROVIDER_SECTIONS,
 });
 
 export type ClusterConfig = z.infer<typeof clusterSchema>;
