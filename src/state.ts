@@ -89,7 +89,10 @@ export interface RememberedOverride {
 export interface GeneratedRecord {
   /** The cluster whose directory this is. */
   name: string;
-  /** The config file it was generated from (absolute); none when only defaults, variables and flags were used. */
+  /**
+   * The config file it was generated from, relative to the cluster directory (an older version wrote
+   * it absolute: see rememberedConfigFile); none when only defaults, variables and flags were used.
+   */
   file?: string;
   /** SHA-256 of the config file's text then, to tell that it has changed since. */
   fileSha256?: string;

@@ -89,13 +89,13 @@ export function hasControlPlane(cluster: Pick<Cluster, 'plan' | 'state'>): boole
 }
 
 /**
- * verify and ssh need machines that `up` has brought up (at least its first phase verified);
+ * verify, ssh and node remove need machines that `up` has brought up (at least its first phase verified);
  * without them they would only wait for connections that cannot come.
  */
-export function requireMachines(cluster: Cluster, what: string): void {
+export function requireMachines(cluster: Cluster, what: string, otherwise = ''): void {
   if (Object.values(cluster.state.nodePhases ?? {}).every((passed) => passed.length === 0)) {
     throw new UsageError(
-      `${what}: cluster ${cluster.plan.name} was never brought up, or was destroyed since (no machine has passed a phase of \`up\`, says ${join(cluster.dir, HOST.stateFile)}); run \`kubeadm-vagrant up\` first`,
+      `${what}: cluster ${cluster.plan.name} was never brought up, or was destroyed since (no machine has passed a phase of \`up\`, says ${join(cluster.dir, HOST.stateFile)}); run \`kubeadm-vagrant up\` first${otherwise}`,
     );
   }
 }

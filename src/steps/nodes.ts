@@ -10,7 +10,7 @@ import { forgetRemembered, updateState } from '../state.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
-import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, requireMachines, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
@@ -94,6 +94,8 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   const cluster = editableCluster(opts.load, 'node remove');
   const node = findNode(cluster.plan, opts.name);
   if (node.role === 'control-plane') throw new UsageError(`${node.name} is the control plane; it cannot be removed (\`kubeadm-vagrant destroy\` removes the whole cluster)`);
+  // Nothing to drain, and likely no machine: `vagrant destroy` at once would be a surprise. --force destroys anyway.
+  if (!opts.force) requireMachines(cluster, 'node remove', `; nothing was changed (--force destroys ${node.name}'s machine anyway, if Vagrant made one)`);
   const limits = opts.limits ?? DEFAULT_SSH_LIMITS;
   let drain: NodeRemoveResult['drain'] = 'no-control-plane';
   if (hasControlPlane(cluster)) {

@@ -119,7 +119,8 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
 export async function up(opts: UpOptions): Promise<UpResult> {
   // The steps are planned from what exists before anything is written: a request that cannot
   // start (workers only, with no control plane) is refused with the directory as it was.
-  const before = dryRunCluster(opts.load);
+  // What `up` sets up is checked here (not by generate): SETUP_MASTER=false SETUP_NODES=false sets up nothing.
+  const before = dryRunCluster(opts.only ? opts.load : { ...opts.load, forUp: true });
   const stepOptions = {
     until: opts.until,
     ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),
