@@ -2,7 +2,7 @@ import type { ClusterConfig } from '../config/schema.js';
 import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
 import type { OfflineArtifacts } from '../offline/artifacts.js';
-import { PROVIDER_OPTIONS, providerDef } from '../providers/index.js';
+import { providerOptionsFrom, slowdownOf, type ProviderId, type ProviderOptions } from '../providers/index.js';
 import { machineName, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
 export { defaultWorkerIndices, workerIndicesFor } from '../worker-indices.js';
@@ -35,9 +35,9 @@ export interface PlanSecrets {
 export interface ClusterPlan {
   name: string;
   /** A provider id of src/providers. */
-  provider: string;
-  /** Each provider's own config section (e.g. `libvirt: {driver}`), for its Vagrantfile block. */
-  providerOptions: Record<string, unknown>;
+  provider: ProviderId;
+  /** Every provider's own config section by provider id (`libvirt: {driver}`; undefined for one without), for its Vagrantfile block and host checks. */
+  providerOptions: ProviderOptions;
   distro: { id: string; family: Family; cpu?: 'x86-64-v3' };
   box: { name: string; version?: string };
   kubernetes: {
@@ -122,6 +122,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
   const [major, minor, patch] = version.split('.');
   const indices = workerIndicesFor(config.workers.count, workerIndices);
   const masterIP = config.network.masterIP;
+  const providerOptions = providerOptionsFrom(config);
 
   const controlPlane: NodePlan = {
     name: machineName(0),
@@ -147,7 +148,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
   return {
     name: config.name,
     provider: config.provider,
-    providerOptions: Object.fromEntries(Object.keys(PROVIDER_OPTIONS).map((id) => [id, config[id as keyof typeof PROVIDER_OPTIONS]])),
+    providerOptions,
     distro: { id: config.distro, family: catalog.distros[config.distro]!.family, ...(catalog.distros[config.distro]!.cpu ? { cpu: catalog.distros[config.distro]!.cpu! } : {}) },
     box: resolveBox(config, catalog, arch),
     kubernetes: {
@@ -164,7 +165,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
     containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
     ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [] } } : {}),
-    slowdown: providerDef(config.provider).slowdown?.(config[config.provider as keyof typeof config]) ?? 1,
+    slowdown: slowdownOf(config.provider, providerOptions),
     controlPlane,
     workers,
     nodes: [controlPlane, ...workers],

@@ -9,7 +9,7 @@ import { DISTRO_IDS, FAMILIES } from '../distros.js';
 import { GUEST, HOST, joinConfigPath, scriptPath, sshKeyFilesOf, templatesDir } from '../layout.js';
 import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
-import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
+import { PROVIDER_IDS, PROVIDERS, providerSectionDefs } from '../providers/index.js';
 import { rubyQuote, yamlQuote } from '../quote.js';
 import { shellQuote } from '../shell.js';
 import { CONTROL_PLANE_IMAGES, RUNTIME } from '../versions.js';
@@ -113,6 +113,7 @@ export function renderClusterYaml(): string {
   return renderTemplate('cluster.yaml.ejs', {
     d: defaultConfig(),
     providers: PROVIDER_IDS,
+    providerSections: providerSectionDefs().map((p) => ({ id: p.id, comments: p.options.comments })),
     distros: DISTRO_IDS,
     cnis: CNI_IDS,
     proxyModes: PROXY_MODES,

@@ -1,8 +1,8 @@
 import { UsageError } from '../errors.js';
 import { HOST, sshKeyFilesOf } from '../layout.js';
-import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type PhaseDef, type PhaseId } from '../phases.js';
+import { checkIdsAfter, CONTROL_PLANE_PHASE, inTableOrder, JOIN_PHASE, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type Phase, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
-import type { ClusterState } from '../state.js';
+import { passedPhases, type ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
 import { vagrantProvision, vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
 
@@ -55,8 +55,8 @@ function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions
   if (!setup || (setup.controlPlane && setup.workers)) return { nodes, peers: [...plan.nodes], workersOnly: false };
   // The workers do not exist yet: the control plane must not expect to reach them.
   if (setup.controlPlane) return { nodes, peers: [plan.controlPlane], workersOnly: false };
-  const reached = state.nodePhases?.[plan.controlPlane.name];
-  if (phaseIndex(reached) < phaseIndex('control-plane')) throw noControlPlane(plan, reached);
+  const passed = passedPhases(state, plan.controlPlane.name);
+  if (!passed.has(CONTROL_PLANE_PHASE)) throw noControlPlane(plan, inTableOrder(passed).at(-1));
   return { nodes, peers: [...plan.nodes], workersOnly: true };
 }
 
@@ -64,16 +64,17 @@ function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions
 export function machinesToSetUp(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): NodePlan[] {
   if (!setup || (setup.controlPlane && setup.workers)) return [...plan.nodes];
   if (setup.controlPlane) return [plan.controlPlane];
-  return plan.workers.filter((w) => phaseIndex(state.nodePhases?.[w.name]) < phaseIndex('workers'));
+  return plan.workers.filter((w) => !passedPhases(state, w.name).has(JOIN_PHASE));
 }
 
 /**
  * The machines that still need a phase: those that have not passed it (resuming after a failure
- * or after `up --until`); a phase marked `always` runs on all of them.
+ * or after `up --until`; a phase added to the table since a machine went past its place, too); a
+ * phase marked `always` runs on all of them.
  */
-export function pendingNodes(phase: PhaseDef, candidates: readonly NodePlan[], nodePhases: Readonly<Record<string, PhaseId>> = {}): NodePlan[] {
+export function pendingNodes(phase: Phase, candidates: readonly NodePlan[], state: ClusterState = {}): NodePlan[] {
   if (phase.always) return [...candidates];
-  return candidates.filter((n) => phaseIndex(nodePhases[n.name]) < phaseIndex(phase.id));
+  return candidates.filter((n) => !passedPhases(state, n.name).has(phase.id));
 }
 
 export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOptions): UpStep[] {
@@ -90,15 +91,15 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     // As `node add` does: the control plane answers and the join token is good before any machine is touched.
     // Its peers are the machines that exist already: not the workers this run creates.
     const peers = plan.nodes.filter((n) => !inScope.has(n.name));
-    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, phase: reachedPhase(state.nodePhases?.[plan.controlPlane.name]), peers });
-    const joins = phases.some((p) => p.needsJoinToken && pendingNodes(p, selected(phaseNodes(plan, p)), state.nodePhases).length > 0);
-    if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phases.find((p) => p.needsJoinToken)!.id });
+    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, phase: reachedPhase(passedPhases(state, plan.controlPlane.name)), peers });
+    const joins = phases.some((p) => p.joinsWorkers && pendingNodes(p, selected(phaseNodes(plan, p)), state).length > 0);
+    if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: JOIN_PHASE });
     joinTokenChecked = true;
   }
   for (const phase of phases) {
-    const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state.nodePhases);
+    const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state);
     if (nodes.length === 0) continue;
-    if (phase.needsJoinToken && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
+    if (phase.joinsWorkers && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
     if (phase.script) {
       const all = nodes.length === plan.nodes.length;
       const provision = nodes.map((n) => vagrantProvision(n.name, provisionerNames(phase)));
@@ -111,7 +112,8 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     const checked = phase.script ? nodes : selected(plan.nodes);
     steps.push({ kind: 'verify', phase: phase.id, nodes: checked, record: selected(plan.nodes), peers: scope.peers });
   }
-  if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
+  // The control plane answers from its phase on: its kubeconfig can be fetched.
+  if (target >= phaseIndex(CONTROL_PLANE_PHASE)) steps.push({ kind: 'kubeconfig' });
   return steps;
 }
 

@@ -1,9 +1,9 @@
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { CommandError, OperationError } from '../errors.js';
-import { phaseIndex, type PhaseId } from '../phases.js';
+import type { PhaseId } from '../phases.js';
 import { Redactor } from '../redact.js';
 import { readPlanSecrets, secretPaths } from '../secrets.js';
-import { readState, updateState } from '../state.js';
+import { readState, recordPassed, updateState } from '../state.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
@@ -107,11 +107,7 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
     const bad = report.nodes.filter((n) => n.checks.some((c) => !c.ok)).map((n) => n.name);
     throw new OperationError(`phase ${step.phase} did not verify on ${bad.join(', ')}; run \`kubeadm-vagrant verify\` for the details`);
   }
-  cluster.state = updateState(cluster.dir, (s) => {
-    const nodePhases = { ...s.nodePhases };
-    for (const n of step.record) if (phaseIndex(nodePhases[n.name]) < phaseIndex(step.phase)) nodePhases[n.name] = step.phase;
-    return { ...s, nodePhases, phase: phaseIndex(s.phase) < phaseIndex(step.phase) ? step.phase : s.phase };
-  });
+  cluster.state = updateState(cluster.dir, (s) => recordPassed(s, step.phase, step.record.map((n) => n.name)));
 }
 
 /**
@@ -123,7 +119,8 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
 export async function up(opts: UpOptions): Promise<UpResult> {
   // The steps are planned from what exists before anything is written: a request that cannot
   // start (workers only, with no control plane) is refused with the directory as it was.
-  const before = dryRunCluster(opts.load);
+  // What `up` sets up is checked here (not by generate): SETUP_MASTER=false SETUP_NODES=false sets up nothing.
+  const before = dryRunCluster(opts.only ? opts.load : { ...opts.load, forUp: true });
   const stepOptions = {
     until: opts.until,
     ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),

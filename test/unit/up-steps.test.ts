@@ -5,12 +5,15 @@ import { CNIS } from '../../src/cni/index.js';
 import { UsageError } from '../../src/errors.js';
 import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
 import type { NodePlan } from '../../src/plan/plan.js';
-import { describeStep, pendingNodes, upSteps, type UpStep } from '../../src/steps/up-steps.js';
+import { normalizeState, type ClusterState } from '../../src/state.js';
+import { describeStep, pendingNodes, upSteps as upStepsOf, type UpStep, type UpStepOptions } from '../../src/steps/up-steps.js';
 import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
 import { testOffline, testPlan } from '../helpers/plans.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 const names = (nodes: readonly NodePlan[]) => nodes.map((n) => n.name);
+/** upSteps on a state written as state.json has it (one phase per machine, as before the lists, or the lists). */
+const upSteps = (plan: Parameters<typeof upStepsOf>[0], state: object, opts: UpStepOptions) => upStepsOf(plan, normalizeState(state), opts);
 
 /** A step as a short line: `vagrant packages worker-2`, `verify packages worker-2`, `join-token`, `kubeconfig`. */
 function summary(step: UpStep): string {
@@ -82,18 +85,18 @@ describe('the phase table', () => {
   });
 
   it('says which phase\'s checks verify runs: the last the control plane passed, at least prerequisites', () => {
-    expect(reachedPhase(undefined)).toBe('prerequisites');
-    expect(reachedPhase('machines')).toBe('prerequisites');
-    expect(reachedPhase('artifacts')).toBe('prerequisites');
-    expect(reachedPhase('packages')).toBe('packages');
-    expect(reachedPhase('control-plane')).toBe('control-plane');
-    expect(reachedPhase('verified')).toBe('verified');
+    expect(reachedPhase([])).toBe('prerequisites');
+    expect(reachedPhase(['machines'])).toBe('prerequisites');
+    expect(reachedPhase(['machines', 'artifacts'])).toBe('prerequisites');
+    expect(reachedPhase(['machines', 'prerequisites', 'packages'])).toBe('packages');
+    expect(reachedPhase(['machines', 'prerequisites', 'packages', 'control-plane'])).toBe('control-plane');
+    expect(reachedPhase(['packages', 'verified', 'machines'])).toBe('verified');
   });
 });
 
 describe('resuming: which machines still need a phase', () => {
   const plan = testPlan({});
-  const nodePhases = { master: 'control-plane', 'worker-1': 'packages', 'worker-2': 'prerequisites' };
+  const nodePhases: ClusterState = normalizeState({ nodePhases: { master: 'control-plane', 'worker-1': 'packages', 'worker-2': 'prerequisites' } });
 
   it('only the machines that have not passed it', () => {
     expect(names(pendingNodes(phaseDef('prerequisites'), plan.nodes, nodePhases))).toEqual([]);
@@ -104,7 +107,7 @@ describe('resuming: which machines still need a phase', () => {
 
   it('machines and verified run on every machine, passed or not', () => {
     expect(names(pendingNodes(phaseDef('machines'), plan.nodes, nodePhases))).toEqual(['master', 'worker-1', 'worker-2']);
-    expect(names(pendingNodes(phaseDef('verified'), plan.nodes, { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' }))).toEqual(['master', 'worker-1', 'worker-2']);
+    expect(names(pendingNodes(phaseDef('verified'), plan.nodes, normalizeState({ nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } })))).toEqual(['master', 'worker-1', 'worker-2']);
   });
 });
 
