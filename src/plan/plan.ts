@@ -1,7 +1,9 @@
 import type { ClusterConfig } from '../config/schema.js';
+import { isOurBoxName } from '../boxes/catalog.js';
 import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
 import type { OfflineArtifacts } from '../offline/artifacts.js';
+import type { BakeRecord } from '../vagrant/boxes.js';
 import { providerOptionsFrom, slowdownOf, type ProviderId, type ProviderOptions } from '../providers/index.js';
 import { machineName, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
@@ -39,7 +41,13 @@ export interface ClusterPlan {
   /** Every provider's own config section by provider id (`libvirt: {driver}`; undefined for one without), for its Vagrantfile block and host checks. */
   providerOptions: ProviderOptions;
   distro: { id: string; family: Family; cpu?: 'x86-64-v3' };
-  box: { name: string; version?: string };
+  /**
+   * The box. `ours`: built by `kubeadm-vagrant box build` from a distro's official image (named
+   * kubeadm-vagrant/...): it has no login user and no key, so every machine gets a cloud-init seed
+   * that creates `vagrant` with the cluster's own key, and Vagrant's insecure key is never offered.
+   * `baked`: what `box build --bake` put into it, when the box store says so (planOf reads it).
+   */
+  box: { name: string; version?: string; ours: boolean; baked?: BakeRecord };
   kubernetes: {
     /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
     minor: string;
@@ -90,6 +98,8 @@ export interface PlanInputs {
   catalog: Catalog;
   /** The resolved offline artifacts directory, when offline.dir is set. */
   offline?: OfflineArtifacts;
+  /** What is baked into the configured box, when it is one of ours and baked (src/vagrant/boxes.ts reads it). */
+  baked?: BakeRecord;
   /**
    * The worker indices that exist (worker-N). Defaults to 1..workers.count; after a node is
    * removed the others keep their names and addresses.
@@ -102,13 +112,14 @@ export function workerIP(config: ClusterConfig, index: number): string {
   return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);
 }
 
-function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch): { name: string; version?: string } {
-  if (typeof config.box === 'object') return config.box.version ? { name: config.box.name, version: config.box.version } : { name: config.box.name };
-  if (config.box !== '') return { name: config.box };
+function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined): ClusterPlan['box'] {
+  const named = (name: string, version?: string): ClusterPlan['box'] => ({ name, ...(version ? { version } : {}), ours: isOurBoxName(name), ...(baked && isOurBoxName(name) ? { baked } : {}) });
+  if (typeof config.box === 'object') return named(config.box.name, config.box.version);
+  if (config.box !== '') return named(config.box);
   const name = catalogBox(catalog, config.distro, config.provider, arch);
   // Validation refuses a config whose distro has no catalog box for the provider and architecture.
   if (!name) throw new Error(`internal: the catalog has no ${config.distro} box for ${config.provider} on ${arch}`);
-  return { name };
+  return named(name);
 }
 
 /**
@@ -116,7 +127,7 @@ function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch): { name
  * Its input is a validated config (every node fits its network); it makes no I/O and reports no
  * config errors.
  */
-export function buildPlan({ config, secrets, arch, catalog, offline, workerIndices }: PlanInputs): ClusterPlan {
+export function buildPlan({ config, secrets, arch, catalog, offline, baked, workerIndices }: PlanInputs): ClusterPlan {
   // Offline, the version is the one of the artifacts directory (a minor takes its newest patch there).
   const version = offline?.patch ?? config.kubernetes.version;
   const [major, minor, patch] = version.split('.');
@@ -150,7 +161,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
     provider: config.provider,
     providerOptions,
     distro: { id: config.distro, family: catalog.distros[config.distro]!.family, ...(catalog.distros[config.distro]!.cpu ? { cpu: catalog.distros[config.distro]!.cpu! } : {}) },
-    box: resolveBox(config, catalog, arch),
+    box: resolveBox(config, catalog, arch, baked),
     kubernetes: {
       minor: `${major}.${minor}`,
       ...(patch !== undefined ? { patch: version } : {}),

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadGenerated, type LoadOptions, type LoadedConfig } from '../config/load.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { UsageError } from '../errors.js';
-import { HOST } from '../layout.js';
+import { GUEST, HOST } from '../layout.js';
 import { CONTROL_PLANE_PHASE } from '../phases.js';
 import { buildPlan, type ClusterPlan, type NodePlan, type PlanSecrets } from '../plan/plan.js';
 import { PLACEHOLDER_SECRETS, readPlanSecrets, secretPaths, type SecretPaths } from '../secrets.js';
@@ -60,7 +60,7 @@ export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: 
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */
 export function sshTarget(node: NodePlan): SshTarget {
-  return { name: node.name, host: node.ip, port: 22, username: 'vagrant' };
+  return { name: node.name, host: node.ip, port: 22, username: GUEST.loginUser };
 }
 
 /**
