@@ -21,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { flannelPluginDownload, kubernetesDownloads, mirroredUrl, RELEASE_PINS, type ReleaseDownload, runtimeDownloads } from '../../src/artifacts/sources.js';
@@ -360,9 +361,10 @@ export async function startFileMirror(root: string, opts: StartOptions = {}): Pr
 
 /**
  * go-containerregistry's registry on a free port, and (auth: true, the default) serve.mjs auth-front
- * before it: `url` is the front, `pushUrl` the registry. Faults need the front.
+ * before it: `url` is the front, `pushUrl` the registry. Faults need the front. Tokens last
+ * tokenTtlSeconds (default 300, what the front answers as expires_in).
  */
-export async function startRegistry(tools: MirrorTools, opts: StartOptions & { auth?: boolean } = {}): Promise<RegistryMirror> {
+export async function startRegistry(tools: MirrorTools, opts: StartOptions & { auth?: boolean; tokenTtlSeconds?: number } = {}): Promise<RegistryMirror> {
   const host = opts.inNamespace ?? localHost;
   const auth = opts.auth ?? true;
   const registry = host.spawn(tools.registry, ['-port', '0'], {
@@ -380,7 +382,8 @@ export async function startRegistry(tools: MirrorTools, opts: StartOptions & { a
       const m = controlled(host, pushUrl, started, false);
       return { ...m, pushUrl, auth };
     }
-    const front = await startServe(host, ['auth-front', '--upstream', pushUrl], opts.logFile);
+    const ttl = opts.tokenTtlSeconds !== undefined ? ['--token-ttl', String(opts.tokenTtlSeconds)] : [];
+    const front = await startServe(host, ['auth-front', '--upstream', pushUrl, ...ttl], opts.logFile);
     started.push(front.process);
     return { ...controlled(host, front.url, started), pushUrl, auth };
   } catch (err) {
@@ -460,6 +463,8 @@ export interface PushOptions {
   index?: boolean;
   /** Where crane runs: this host (default) or the namespace the registry runs in. */
   inNamespace?: ProcessHost;
+  /** Where the archives are extracted for crane (removed after). Default: the OS temp dir. */
+  scratchDir?: string;
 }
 
 /**
@@ -476,7 +481,8 @@ export async function pushImages(tools: MirrorTools, registryUrl: string, images
   const crane = async (args: string[]) => (await host.exec(tools.crane, args, { timeoutMs: CRANE_TIMEOUT_MS })).stdout.trim();
   const archives = (await readdir(imagesDir)).filter((f) => f.endsWith('.tar')).sort();
   if (archives.length === 0) throw new Error(`${imagesDir}: no image archives (*.tar)`);
-  const scratch = await mkdtemp(join(dirname(imagesDir), '.push-'));
+  // Never beside the archives: the artifacts directory is a cache whose every file SHA256SUMS lists.
+  const scratch = await mkdtemp(join(opts.scratchDir ?? tmpdir(), 'kv-push-'));
   const pushed: Record<string, PushedImage> = {};
   try {
     for (const file of archives) {

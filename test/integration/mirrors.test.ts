@@ -485,7 +485,7 @@ describe('inside a network namespace (how the e2e starts them: a ProcessHost, en
       expect(run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']).status).toBe(0);
       const host = netnsHost(ns);
       fileMirror = await startFileMirror(layout.root, { inNamespace: host });
-      nsRegistry = await startRegistry(tools, { inNamespace: host });
+      nsRegistry = await startRegistry(tools, { inNamespace: host, tokenTtlSeconds: 1 });
       const nsInode = statSync(`/run/netns/${ns}`).ino;
       for (const pid of [...fileMirror.pids, ...nsRegistry.pids]) expect(readlinkSync(`/proc/${pid}/ns/net`)).toBe(`net:[${nsInode}]`);
 
@@ -506,6 +506,15 @@ describe('inside a network namespace (how the e2e starts them: a ProcessHost, en
       expect(nsPushed[SMALL_IMAGE]!.manifestDigest).toBe(small.manifestDigest);
       const viaFront = await host.exec(tools.crane, ['digest', '--platform', PLATFORM, `${new URL(nsRegistry.url).host}/${SMALL_IMAGE}`]);
       expect(viaFront.stdout.trim()).toBe(small.manifestDigest);
+      // A token expires: the same request is 401 again once its expires_in has passed.
+      const tokenUrl = `${nsRegistry.url}/token?service=kv-test-registry&scope=repository:registry.k8s.io/pause:pull`;
+      const issued = JSON.parse((await host.exec('curl', ['-sS', '--fail', tokenUrl])).stdout) as { token: string; expires_in: number };
+      expect(issued.expires_in).toBe(1);
+      const withToken = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${issued.token}`, `${nsRegistry.url}/v2/registry.k8s.io/pause/manifests/3.10.2`];
+      expect((await host.exec('curl', withToken)).stdout).toBe('200');
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect((await host.exec('curl', withToken)).stdout).toBe('401');
+      expect((await nsRegistry.requests()).at(-1)).toMatchObject({ status: 401, auth: 'expired' });
       // Another mapping: no prefix, the manifest itself at the tag (no index).
       const flat = await pushImages(tools, nsRegistry.pushUrl, join(images, 'images'), { inNamespace: host, prefixFor: () => '', index: false });
       expect(flat[SMALL_IMAGE]).toMatchObject({ mirrorRef: `${new URL(nsRegistry.pushUrl).host}/pause:3.10.2`, manifestDigest: small.manifestDigest });
