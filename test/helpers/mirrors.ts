@@ -356,7 +356,7 @@ export interface StartOptions {
 export async function startFileMirror(root: string, opts: StartOptions = {}): Promise<MirrorServer<FileFault>> {
   const host = opts.inNamespace ?? localHost;
   const server = await startServe(host, ['files', '--root', root], opts.logFile);
-  return controlled(host, server.url, [server]);
+  return controlled(host, server.url, [server.process]);
 }
 
 /**
@@ -392,7 +392,8 @@ export async function startRegistry(tools: MirrorTools, opts: StartOptions & { a
   }
 }
 
-async function startServe(host: ProcessHost, args: string[], logFile: string | undefined): Promise<{ url: string; process: LongLived } & LongLived> {
+/** node serve.mjs ARGS on 127.0.0.1 and a free port: its URL once it says it listens. */
+async function startServe(host: ProcessHost, args: string[], logFile: string | undefined): Promise<{ url: string; process: LongLived }> {
   const p = host.spawn(process.execPath, [SERVE, ...args, '--listen', `${LOOPBACK}:0`], {
     readyLine: /^listening http:\/\//,
     readyTimeoutMs: START_TIMEOUT_MS,
@@ -400,7 +401,7 @@ async function startServe(host: ProcessHost, args: string[], logFile: string | u
   });
   try {
     const line = await p.ready;
-    return { ...p, url: line.slice('listening '.length).trim(), process: p };
+    return { url: line.slice('listening '.length).trim(), process: p };
   } catch (err) {
     await p.stop();
     throw err;

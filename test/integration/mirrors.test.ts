@@ -461,8 +461,11 @@ describe('the registry mirror (go-containerregistry registry behind serve.mjs au
       const noArch = run('crane', ['digest', '--platform', PLATFORM, `${front}/${SMALL_IMAGE}`]);
       expect(noArch.status).not.toBe(0);
       expect(noArch.stderr).toMatch(/no child with platform linux\/amd64/);
-      const index = JSON.parse(run('crane', ['manifest', `${front}/${SMALL_IMAGE}`]).stdout) as { mediaType: string; manifests: unknown[] };
+      const served = run('crane', ['manifest', `${front}/${SMALL_IMAGE}`]).stdout;
+      const index = JSON.parse(served) as { mediaType: string; manifests: unknown[] };
       expect([index.mediaType, index.manifests]).toEqual(['application/vnd.oci.image.index.v1+json', []]);
+      // HEAD (crane digest) names the rewritten index's own digest, as GET serves it.
+      expect(run('crane', ['digest', `${front}/${SMALL_IMAGE}`]).stdout.trim()).toBe(`sha256:${sha256(served)}`);
     } finally {
       await registry.clearFaults();
     }

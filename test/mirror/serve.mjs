@@ -353,8 +353,11 @@ function frontHandler(upstream, listenUrl, control, stalled, { arch, tokenTtl })
 
     const headers = { ...req.headers, host: upstream.host };
     for (const h of ['authorization', ...HOP_BY_HOP]) delete headers[h];
+    // A rewritten index is answered to HEAD too (its own digest and length): the body is needed for that.
+    const rewriteIndex = fault === 'index-without-arch' && path.includes('/manifests/');
+    const method = rewriteIndex ? 'GET' : req.method;
     const up = await new Promise((resolveUp, reject) => {
-      const r = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, resolveUp);
+      const r = httpRequest({ host: upstream.hostname, port: upstream.port, method, path: req.url, headers }, resolveUp);
       r.on('error', reject);
       // The client went away before the answer was complete: so does the upstream request.
       res.on('close', () => {
@@ -369,20 +372,20 @@ function frontHandler(upstream, listenUrl, control, stalled, { arch, tokenTtl })
     const status = up.statusCode ?? 502;
     entry.status = status;
 
-    if (fault === 'index-without-arch' && req.method === 'GET' && path.includes('/manifests/') && status === 200) {
+    if (rewriteIndex && status === 200) {
       const doc = JSON.parse(await readBody(up, MAX_MANIFEST));
       const index = Array.isArray(doc.manifests)
         ? { ...doc, manifests: doc.manifests.filter((m) => m.platform?.architecture !== arch) }
         : { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
       const body = Buffer.from(JSON.stringify(index));
-      entry.bytes = body.length;
+      entry.bytes = req.method === 'HEAD' ? 0 : body.length;
       res.writeHead(200, {
         ...upHeaders,
         'content-type': index.mediaType ?? upHeaders['content-type'],
         'content-length': body.length,
         'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}`,
       });
-      return res.end(body);
+      return res.end(req.method === 'HEAD' ? undefined : body);
     }
     const length = Number(up.headers['content-length']);
     if (BODY_FAULTS.includes(fault) && req.method === 'GET' && (status === 200 || status === 206) && Number.isFinite(length) && length > 0) {
