@@ -7,6 +7,7 @@ import { remote } from '../remote.js';
 import type { ExecResult } from '../ssh/client.js';
 import { forgetHost } from '../ssh/known-hosts.js';
 import { forgetRemembered, updateState } from '../state.js';
+import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
@@ -125,6 +126,7 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   try {
     const p = opts.progress.phase(`destroy machine ${node.name}`);
     await runner.run(vagrantDestroy([node.name]));
+    if (cluster.plan.box.ours) await PROVIDER_SEEDS[cluster.plan.provider].remove({ plan: cluster.plan, dir: cluster.dir, nodes: [node], runner, env: process.env });
     p.done(true);
   } finally {
     await runner.close();

@@ -4,6 +4,7 @@ import type { PhaseId } from '../phases.js';
 import { Redactor } from '../redact.js';
 import { readPlanSecrets, secretPaths } from '../secrets.js';
 import { readState, recordPassed, updateState } from '../state.js';
+import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
@@ -81,6 +82,18 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
   }
 }
 
+/** The seeds of the machines about to be created, where their provider attaches them. */
+async function runSeeds(step: Extract<UpStep, { kind: 'seeds' }>, cluster: Cluster, runner: Runner, progress: Progress): Promise<void> {
+  const p = progress.phase(`machines: cloud-init seeds for ${step.nodes.map((n) => n.name).join(', ')}`);
+  try {
+    await PROVIDER_SEEDS[cluster.plan.provider].prepare({ plan: cluster.plan, dir: cluster.dir, nodes: step.nodes, runner, env: process.env });
+    p.done(true);
+  } catch (err) {
+    p.done(false);
+    throw err;
+  }
+}
+
 /** A workers-only `up` starts from a control plane that is up: it must pass the checks of the phase it reached. */
 async function checkControlPlane(step: Extract<UpStep, { kind: 'control-plane-check' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`control plane: check that ${step.node.name} is up`);
@@ -147,6 +160,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       switch (step.kind) {
         case 'control-plane-check':
           await checkControlPlane(step, cluster, opts);
+          break;
+        case 'seeds':
+          await runSeeds(step, cluster, runner, opts.progress);
           break;
         case 'vagrant':
           await runVagrant(step, runner, opts.progress);

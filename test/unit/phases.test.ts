@@ -51,7 +51,7 @@ describe('a phase a machine has not run runs, even where the machine is recorded
     expect(pendingNodes(phaseDef('artifacts'), offline.nodes, state).map((n) => n.name)).toEqual(['master', 'worker-1', 'worker-2']);
     expect(pendingNodes(phaseDef('packages'), offline.nodes, state)).toEqual([]);
     const steps = upSteps(offline, state, { until: 'verified' }).map((s) => `${s.kind}${'phase' in s ? ` ${s.phase}` : ''}`);
-    expect(steps).toEqual(['vagrant machines', 'verify machines', 'vagrant artifacts', 'verify artifacts', 'verify verified', 'kubeconfig']);
+    expect(steps).toEqual(['seeds', 'vagrant machines', 'verify machines', 'vagrant artifacts', 'verify artifacts', 'verify verified', 'kubeconfig']);
   });
 
   it('a phase added to the table later is not passed by a machine whose old state.json recorded a phase after its place', () => {

@@ -28,6 +28,8 @@ function summary(step: UpStep): string {
       return 'kubeconfig';
     case 'control-plane-check':
       return 'control-plane-check';
+    case 'seeds':
+      return `seeds ${names(step.nodes).join(',')}`;
   }
 }
 
@@ -116,6 +118,7 @@ describe('up as a list of steps', () => {
 
   it('a new cluster: every phase on every machine, then the kubeconfig', () => {
     expect(upSteps(plan, {}, { until: 'verified' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant prerequisites master,worker-1,worker-2',
@@ -156,6 +159,7 @@ describe('up as a list of steps', () => {
   it('resumes where it stopped: a second run after a failure in packages on worker-2', () => {
     const state = { phase: 'prerequisites', nodePhases: { master: 'packages', 'worker-1': 'packages', 'worker-2': 'prerequisites' } };
     expect(upSteps(plan, state, { until: 'control-plane' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant packages worker-2',
@@ -169,6 +173,7 @@ describe('up as a list of steps', () => {
   it('a cluster that is up runs nothing but starting machines and the checks', () => {
     const done = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
     expect(upSteps(plan, done, { until: 'verified' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'verify verified master,worker-1,worker-2',
@@ -178,6 +183,7 @@ describe('up as a list of steps', () => {
 
   it('stops at --until', () => {
     expect(upSteps(plan, {}, { until: 'prerequisites' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant prerequisites master,worker-1,worker-2',
@@ -189,6 +195,7 @@ describe('up as a list of steps', () => {
     const offline = testPlan({ provider: 'libvirt' }, { offline: testOffline() });
     const steps = upSteps(offline, {}, { until: 'prerequisites' });
     expect(steps.map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant artifacts master,worker-1,worker-2',
@@ -196,7 +203,7 @@ describe('up as a list of steps', () => {
       'vagrant prerequisites master,worker-1,worker-2',
       'verify prerequisites master,worker-1,worker-2',
     ]);
-    const artifacts = steps[2]!;
+    const artifacts = steps[3]!;
     expect(artifacts.kind === 'vagrant' && artifacts.commands[0]![0]!.args).toEqual(['provision', 'master', '--provision-with=artifacts-files,artifacts']);
     expect(provisionersOf(offline.workers[0]!, offline)[1]).toEqual({
       name: 'artifacts-files', type: 'file', source: '/srv/k8s-artifacts/v1.37.2/amd64', destination: '/home/vagrant/.kubeadm-vagrant/artifacts',
@@ -208,6 +215,7 @@ describe('up as a list of steps', () => {
     const state = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
     const steps = upSteps(big, state, { until: 'verified', only: ['worker-3'], joinTokenChecked: true });
     expect(steps.map(summary)).toEqual([
+      'seeds worker-3',
       'vagrant machines worker-3',
       'verify machines worker-3',
       'vagrant prerequisites worker-3',
@@ -233,6 +241,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
   it('the control plane alone: no worker machine is created, started or checked; vagrant up names the master', () => {
     const steps = upSteps(plan, {}, { until: 'verified', setup: { controlPlane: true, workers: false } });
     expect(steps.map(summary)).toEqual([
+      'seeds master',
       'vagrant machines master',
       'verify machines master',
       'vagrant prerequisites master',
@@ -257,6 +266,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     expect(steps.map(summary)).toEqual([
       'control-plane-check',
       'join-token',
+      'seeds worker-1,worker-2',
       'vagrant machines worker-1,worker-2',
       'verify machines worker-1,worker-2',
       'vagrant prerequisites worker-1,worker-2',
@@ -279,6 +289,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     expect(steps.map(summary)).toEqual([
       'control-plane-check',
       'join-token',
+      'seeds worker-2',
       'vagrant machines worker-2',
       'verify machines worker-2',
       'vagrant workers worker-2',
@@ -293,7 +304,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
 
   it('workers only up to prerequisites: no join, so no join token', () => {
     const steps = upSteps(plan, { nodePhases: { master: 'control-plane' } }, { until: 'prerequisites', setup: { controlPlane: false, workers: true } });
-    expect(steps.map(summary)).toEqual(['control-plane-check', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
+    expect(steps.map(summary)).toEqual(['control-plane-check', 'seeds worker-1,worker-2', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
   });
 
   it('workers only without a control plane that passed its phase is refused, naming the way out', () => {
@@ -337,9 +348,10 @@ describe('the dry run prints the steps with the names of the real checks', () =>
   it('describes each step in one line per machine', () => {
     const steps = upSteps(plan, {}, { until: 'verified' });
     const lines = steps.flatMap((s) => describeStep(s, plan));
-    expect(lines[0]).toBe('would run: vagrant up --provider=libvirt --parallel --no-provision');
-    expect(lines[1]).toBe('would run: vagrant provision master --provision-with=ssh-key (at the same time as the others of its group)');
-    expect(lines[4]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
+    expect(lines[0]).toBe('would give master, worker-1, worker-2 their cloud-init seeds (.kubeadm-vagrant/seeds/master-cidata.iso, .kubeadm-vagrant/seeds/worker-1-cidata.iso, .kubeadm-vagrant/seeds/worker-2-cidata.iso) where the libvirt provider attaches them, if not created yet');
+    expect(lines[1]).toBe('would run: vagrant up --provider=libvirt --parallel --no-provision');
+    expect(lines[2]).toBe('would run: vagrant provision master --provision-with=ssh-key (at the same time as the others of its group)');
+    expect(lines[5]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
     expect(lines).toContain('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
     expect(lines.at(-1)).toBe('would fetch the admin kubeconfig over ssh from master into .kubeadm-vagrant/kubeconfig');
   });
