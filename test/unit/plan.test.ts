@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clusterSchema, API_VERSION, KIND } from '../../src/config/schema.js';
 import { crossFieldChecks } from '../../src/config/validate.js';
-import { DISTRO_IDS, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
+import { distroIds, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
 import { buildPlan as buildPlanWith, workerIndicesFor, type PlanInputs, type PlanSecrets } from '../../src/plan/plan.js';
 import { PROVIDER_IDS } from '../../src/providers/index.js';
 
@@ -74,7 +74,7 @@ describe('plan', () => {
   });
 
   it('the catalog covers every distro and provider on amd64', () => {
-    for (const d of DISTRO_IDS) for (const p of PROVIDER_IDS) expect(catalog.distros[d]?.boxes[p]?.amd64, `${d}/${p}`).toMatch(/^[\w.-]+\/[\w.-]+$/);
+    for (const d of distroIds()) for (const p of PROVIDER_IDS) expect(catalog.distros[d]?.boxes[p]?.amd64, `${d}/${p}`).toMatch(/^[\w.-]+\/[\w.-]+$/);
     expect(hostArch('x64')).toBe('amd64');
     expect(hostArch('arm64')).toBe('arm64');
   });

@@ -170,11 +170,11 @@ main() {
   trap remove_uploads EXIT
   log "starting"
   node_ip=$(kv_node_ip)
-  if [[ -f /etc/kubernetes/kubelet.conf ]]; then
+  if [[ -f '/etc/kubernetes/kubelet.conf' ]]; then
     log "this node has joined the cluster already: kubeadm join is not run again"
     return
   fi
-  if [[ -f /etc/kubernetes/pki/ca.crt ]]; then
+  if [[ -f '/etc/kubernetes/pki/ca.crt' ]]; then
     die "an earlier kubeadm join stopped half-way (pki/ca.crt but no kubelet.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
   fi
   install_join_config
