@@ -155,6 +155,8 @@ export const GUEST = {
   bootstrapKubeletKubeconfig: `${KUBERNETES_DIR}/bootstrap-kubelet.conf`,
   /** The kubelet's own directory (config.yaml, kubeadm-flags.env). */
   kubeletDir: '/var/lib/kubelet',
+  /** What `box build --bake` put into a box (src/vagrant/boxes.ts BakeRecord, as JSON). */
+  bakedRecord: '/etc/kubeadm-vagrant/baked.json',
   /** Offline installs: the artifacts, once their checksums are verified (root-owned). */
   artifactsDir: `${GUEST_STATE_DIR}/artifacts`,
   /** Offline installs: the image archives imported into containerd so far, by checksum. */

@@ -58,12 +58,18 @@ export interface PhaseDef<Id extends string = string> {
   verifyAtLeast: boolean;
   /** Runs on every `up` on every selected machine, even those that passed it. */
   always: boolean;
+  /**
+   * What `box build --bake` does once for every machine: on a box whose bake matches the plan
+   * (plan.box.baked), `up` runs nothing of these phases, only their checks, and installs after all
+   * where those fail.
+   */
+  bakeable: boolean;
 }
 
 const BOTH: readonly Role[] = ['control-plane', 'worker'];
 
 function phase<const Id extends string>(p: { id: Id } & Partial<Omit<PhaseDef<Id>, 'id'>>): PhaseDef<Id> {
-  return { roles: BOTH, uploads: [], enabled: () => true, checks: () => [], startsControlPlane: false, joinsWorkers: false, verifyAtLeast: false, always: false, ...p };
+  return { roles: BOTH, uploads: [], enabled: () => true, checks: () => [], startsControlPlane: false, joinsWorkers: false, verifyAtLeast: false, always: false, bakeable: false, ...p };
 }
 
 export const PHASES = [
@@ -76,12 +82,14 @@ export const PHASES = [
     script: 'artifacts',
     uploads: [{ name: 'artifacts-files', source: (_node, plan) => plan.offline!.dir, target: 'artifacts' }],
     enabled: (plan) => plan.offline !== undefined,
-    checks: (plan) => [artifactsCheck(GUEST.artifactsDir, plan.offline!.sumsHash)],
+    bakeable: true,
+    checks: (plan) => [artifactsCheck(GUEST.artifactsDir, plan.offline!.sumsHash, plan.box.baked?.matches ? plan.box.baked.record.bakeHash : undefined)],
   }),
-  phase({ id: 'prerequisites', script: 'prerequisites', verifyAtLeast: true, checks: (_plan, node, peers) => prerequisiteChecks(node, peers) }),
+  phase({ id: 'prerequisites', script: 'prerequisites', verifyAtLeast: true, bakeable: true, checks: (_plan, node, peers) => prerequisiteChecks(node, peers) }),
   phase({
     id: 'packages',
     script: 'packages',
+    bakeable: true,
     checks: (plan) => [kubeToolsCheck(plan.kubernetes.minor, plan.kubernetes.patch), sandboxImageCheck, ...(plan.offline ? [imagesImportedCheck] : [])],
   }),
   phase({

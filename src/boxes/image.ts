@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CACHE } from '../cache.js';
-import { OperationError } from '../errors.js';
+import { errorMessage, OperationError } from '../errors.js';
 import { findChecksum, parseChecksumFile } from '../download/checksums.js';
 import { fileDigests, formatDigest, type Digest } from '../download/digest.js';
 import { fetchBytes, fetchFile, fetchText, type RequestOptions } from '../download/fetch-file.js';
@@ -40,7 +40,12 @@ export async function trustedDigest(catalog: Catalog, source: ImageSource, opts:
   if (signature.kind === 'clearsigned') {
     text = (await verifyClearsigned({ text: await fetchText(signature.url, opts), trusted, what })).data;
   } else {
-    const [data, sig] = await Promise.all([fetchBytes(checksums.url, opts), fetchBytes(signature.url, opts)]);
+    const [data, sig] = await Promise.all([
+      fetchBytes(checksums.url, opts),
+      fetchBytes(signature.url, opts).catch((err: unknown) => {
+        throw new OperationError(`${source.distro} ${source.arch}: ${checksums.url} must be signed, and its signature ${signature.url} could not be downloaded (${errorMessage(err)}); nothing was built`);
+      }),
+    ]);
     await verifyDetached({ data, signature: sig, trusted, what });
     text = new TextDecoder().decode(data);
   }

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { hostArch } from '../distros.js';
 import { checkArtifacts, controlPlaneArchives, imagesIn, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
+import { bakeSet } from '../offline/bake-set.js';
 import { offlineNeeds } from '../offline/needs.js';
 import type { ClusterConfig } from './schema.js';
 
@@ -15,7 +16,8 @@ function loadOffline(config: ClusterConfig, root: string, file: string | undefin
   const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
   if (!artifacts) throw new ConfigError(problems, file);
   const found = imagesIn(artifacts.dir);
-  problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch), found));
+  const needs = offlineNeeds(config, artifacts.patch);
+  problems.push(...checkArtifacts(artifacts, needs, found));
   if (problems.length > 0) throw new ConfigError(problems, file);
-  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found.images) };
+  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found.images), bake: bakeSet(artifacts, needs, found.images) };
 }

@@ -37,6 +37,14 @@ export interface ArtifactNeeds {
   manifests: readonly string[];
 }
 
+/** The files a config installs from a directory, with their sha256 (./bake-set.ts makes it). */
+export interface BakeSet {
+  /** Path in v<patch>/<arch>/ → sha256. */
+  files: Record<string, string>;
+  /** sha256 over the sorted `<hex>  <path>` lines of files: one value to compare (in the guest too). */
+  bakeHash: string;
+}
+
 /** A resolved artifacts directory: the one for the planned version and this architecture. */
 export interface OfflineArtifacts {
   /** `offline.dir`, absolute. */
@@ -52,6 +60,8 @@ export interface OfflineArtifacts {
   sumsHash: string;
   /** The archives under images/ that hold control-plane images alone (workers skip them); known once checked. */
   controlPlaneArchives?: readonly string[];
+  /** The files the config installs from it and their sha256, once checked (src/offline/bake-set.ts): what a baked box must hold. */
+  bake?: BakeSet;
 }
 
 const PATCH_DIR = /^v(\d+)\.(\d+)\.(\d+)$/;

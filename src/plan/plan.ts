@@ -47,7 +47,7 @@ export interface ClusterPlan {
    * that creates `vagrant` with the cluster's own key, and Vagrant's insecure key is never offered.
    * `baked`: what `box build --bake` put into it, when the box store says so (planOf reads it).
    */
-  box: { name: string; version?: string; ours: boolean; baked?: BakeRecord };
+  box: { name: string; version?: string; ours: boolean; baked?: BakedBox };
   kubernetes: {
     /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
     minor: string;
@@ -77,7 +77,7 @@ export interface ClusterPlan {
    * Offline installs: the guests take everything from this host directory (the patch's own);
    * workers import every image archive but `controlPlaneArchives`.
    */
-  offline?: { dir: string; patch: string; sumsHash: string; controlPlaneArchives: readonly string[] };
+  offline?: { dir: string; patch: string; sumsHash: string; controlPlaneArchives: readonly string[]; bakeHash?: string };
   /**
    * How much slower than real hardware the machines run (software emulation): kubeadm's waits,
    * the static pods' probes and up's and verify's waits are multiplied by it.
@@ -88,6 +88,24 @@ export interface ClusterPlan {
   /** Control plane first, then workers by index. */
   nodes: NodePlan[];
   secrets: PlanSecrets;
+}
+
+/** What is baked into a box of ours, and whether it is exactly what this plan installs (then `up` installs nothing). */
+export interface BakedBox {
+  record: BakeRecord;
+  matches: boolean;
+  /** Why it does not match, in words (said when `up` installs anyway). */
+  mismatch?: string;
+}
+
+/** Whether a baked box holds what the plan installs: the same files (bake set), from the same patch. */
+export function bakedBox(record: BakeRecord, offline: OfflineArtifacts | undefined): BakedBox {
+  if (!offline?.bake) return { record, matches: false, mismatch: 'this cluster has no artifacts directory to compare it with' };
+  if (record.kubernetes !== offline.patch) return { record, matches: false, mismatch: `it holds Kubernetes ${record.kubernetes}, the plan ${offline.patch}` };
+  if (record.bakeHash === offline.bake.bakeHash) return { record, matches: true };
+  const want = offline.bake.files;
+  const differ = [...new Set([...Object.keys(want), ...Object.keys(record.files)])].filter((f) => want[f] !== record.files[f]).sort();
+  return { record, matches: false, mismatch: `its files differ from the plan's: ${differ.slice(0, 5).join(', ')}${differ.length > 5 ? `, and ${differ.length - 5} more` : ''}` };
 }
 
 export interface PlanInputs {
@@ -112,8 +130,8 @@ export function workerIP(config: ClusterConfig, index: number): string {
   return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);
 }
 
-function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined): ClusterPlan['box'] {
-  const named = (name: string, version?: string): ClusterPlan['box'] => ({ name, ...(version ? { version } : {}), ours: isOurBoxName(name), ...(baked && isOurBoxName(name) ? { baked } : {}) });
+function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined, offline: OfflineArtifacts | undefined): ClusterPlan['box'] {
+  const named = (name: string, version?: string): ClusterPlan['box'] => ({ name, ...(version ? { version } : {}), ours: isOurBoxName(name), ...(baked && isOurBoxName(name) ? { baked: bakedBox(baked, offline) } : {}) });
   if (typeof config.box === 'object') return named(config.box.name, config.box.version);
   if (config.box !== '') return named(config.box);
   const name = catalogBox(catalog, config.distro, config.provider, arch);
@@ -161,7 +179,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, baked, work
     provider: config.provider,
     providerOptions,
     distro: { id: config.distro, family: catalog.distros[config.distro]!.family, ...(catalog.distros[config.distro]!.cpu ? { cpu: catalog.distros[config.distro]!.cpu! } : {}) },
-    box: resolveBox(config, catalog, arch, baked),
+    box: resolveBox(config, catalog, arch, baked, offline),
     kubernetes: {
       minor: `${major}.${minor}`,
       ...(patch !== undefined ? { patch: version } : {}),
@@ -175,7 +193,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, baked, work
     },
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
     containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
-    ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [] } } : {}),
+    ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [], ...(offline.bake ? { bakeHash: offline.bake.bakeHash } : {}) } } : {}),
     slowdown: slowdownOf(config.provider, providerOptions),
     controlPlane,
     workers,

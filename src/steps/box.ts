@@ -7,6 +7,7 @@ import { loadOptions, printWarnings, type ConfigCliOptions } from '../commands/c
 import { loadConfig } from '../config/load.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { createTransferProgress } from '../download/progress.js';
+import { createProgress } from './progress.js';
 import { UsageError } from '../errors.js';
 import { formatTable } from '../table.js';
 import { listBoxes, removeBox, type StoredBox } from '../vagrant/boxes.js';
@@ -17,7 +18,7 @@ export function catalogWith(file: string | undefined, cwd = process.cwd()): Cata
   return file === undefined ? base : readCatalogFile(resolve(cwd, file), base);
 }
 
-export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; provider?: string; arch?: string; catalog?: string; force?: boolean; print: (line: string) => void }): Promise<void> {
+export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; provider?: string; arch?: string; catalog?: string; force?: boolean; bake?: boolean; print: (line: string) => void }): Promise<void> {
   // The provider the cluster's config names, unless --provider says otherwise.
   const loaded = o.provider ? undefined : loadConfig({ ...loadOptions(o), onWarnings: printWarnings });
   const provider = (o.provider ?? loaded!.config.provider) as BoxProvider;
@@ -25,7 +26,14 @@ export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; pr
   const catalog = catalogWith(o.catalog);
   const progress = await createTransferProgress({ files: 1 });
   try {
-    const built = await buildBox({ distro: o.distro, provider, arch, catalog, cache: cacheRoot(), force: o.force === true, info: (l) => process.stderr.write(`${l}\n`), progress });
+    const common = { distro: o.distro, provider, arch, catalog, cache: cacheRoot(), force: o.force === true, info: (l: string) => process.stderr.write(`${l}\n`), progress };
+    if (o.bake) {
+      const { bakeBox } = await import('../boxes/bake.js');
+      const baked = await bakeBox({ ...common, load: { ...loadOptions(o), onWarnings: printWarnings }, steps: createProgress() });
+      o.print(`${baked.built ? 'baked' : 'kept'} ${baked.name} (${provider}, ${arch}): Kubernetes ${baked.record.baked!.kubernetes} on ${baked.record.source.url} (${baked.record.source.digest})`);
+      return;
+    }
+    const built = await buildBox(common);
     o.print(`${built.built ? 'built' : 'kept'} ${built.name} (${provider}, ${arch}) from ${built.record.source.url} (${built.record.source.digest})`);
   } finally {
     progress.finish();

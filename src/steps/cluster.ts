@@ -9,6 +9,7 @@ import { buildPlan, type ClusterPlan, type NodePlan, type PlanSecrets } from '..
 import { PLACEHOLDER_SECRETS, readPlanSecrets, secretPaths, type SecretPaths } from '../secrets.js';
 import type { SshOptions, SshTarget } from '../ssh/client.js';
 import { passedPhases, readState, type ClusterState } from '../state.js';
+import { storedBoxRecord } from '../vagrant/boxes.js';
 
 /** Bounds for every SSH wait; `verify` flags can change them. */
 export interface SshLimits {
@@ -53,9 +54,13 @@ export function openCluster(opts: LoadOptions): Cluster {
  * (loadConfig reads them from the same directory): one code path decides, for `config validate`
  * and `generate` alike.
  */
-export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: ClusterState, secrets: PlanSecrets): ClusterPlan {
+export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: ClusterState, secrets: PlanSecrets, env: NodeJS.ProcessEnv = process.env): ClusterPlan {
   const { config, offline } = loaded;
-  return buildPlan({ config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}), ...(offline ? { offline } : {}) });
+  const inputs = { config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}), ...(offline ? { offline } : {}) };
+  const plan = buildPlan(inputs);
+  // What is baked into a box of ours: its record in Vagrant's box store (see src/vagrant/boxes.ts).
+  const baked = plan.box.ours ? storedBoxRecord(plan.box.name, plan.provider, inputs.arch, env)?.baked : undefined;
+  return baked ? buildPlan({ ...inputs, baked }) : plan;
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */

@@ -22,10 +22,22 @@ export type UpStep =
   | { kind: 'seeds'; nodes: NodePlan[] }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
-  /** The phase's result is checked over SSH; passing records the phase for `record`; `peers` are the machines each must reach. */
-  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; record: NodePlan[]; peers: NodePlan[] }
+  /**
+   * The phase's result is checked over SSH; passing records the phase for `record`; `peers` are
+   * the machines each must reach. `baked`: the phases a baked box has done already (plan.box.baked
+   * matches), checked at once instead of run; passing records them all, and where the checks fail
+   * the phases are run after all (`install`, per phase the command of each machine), then checked again.
+   */
+  | { kind: 'verify'; phase: PhaseId; nodes: NodePlan[]; record: NodePlan[]; peers: NodePlan[]; baked?: BakedPhases }
   /** The admin kubeconfig is fetched into the state directory. */
   | { kind: 'kubeconfig' };
+
+export interface BakedPhases {
+  phases: PhaseId[];
+  install: { phase: PhaseId; commands: Record<string, ExternalCommand> }[];
+  /** Whether the machines' commands of one phase may run at once. */
+  parallel: boolean;
+}
 
 export interface UpStepOptions {
   /** The last phase to run. */
@@ -98,7 +110,17 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: JOIN_PHASE });
     joinTokenChecked = true;
   }
+  // A box with exactly the plan's installs baked in: those phases are checked, not run.
+  const baked = plan.box.baked?.matches ? phases.filter((p) => p.bakeable) : [];
   for (const phase of phases) {
+    if (baked.includes(phase)) {
+      if (phase !== baked.at(-1)) continue;
+      const nodes = selected(plan.nodes).filter((n) => baked.some((p) => pendingNodes(p, [n], state).length > 0 && p.roles.includes(n.role)));
+      if (nodes.length === 0) continue;
+      const install = baked.map((p) => ({ phase: p.id, commands: Object.fromEntries(nodes.map((n) => [n.name, vagrantProvision(n.name, provisionerNames(p))])) }));
+      steps.push({ kind: 'verify', phase: phase.id, nodes, record: selected(plan.nodes), peers: scope.peers, baked: { phases: baked.map((p) => p.id), install, parallel } });
+      continue;
+    }
     const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state);
     if (nodes.length === 0) continue;
     if (phase.joinsWorkers && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
@@ -132,6 +154,12 @@ export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
     case 'join-token':
       return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
     case 'verify':
+      if (step.baked) {
+        return [
+          `would check that ${step.nodes.map((n) => n.name).join(', ')} hold what the box ${plan.box.name} has baked in (${step.baked.phases.join(', ')}: nothing is installed), and install after all where not:`,
+          ...step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, n, plan).join(', ')}`),
+        ];
+      }
       return step.nodes.map((n) => `would verify over ssh: vagrant@${n.ip}:22 (${n.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, n, plan).join(', ')}`);
     case 'kubeconfig':
       return [`would fetch the admin kubeconfig over ssh from ${plan.controlPlane.name} into ${HOST.kubeconfig}`];

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -110,6 +110,28 @@ export function parseBoxList(output: string): VagrantBox[] {
   }
   flush();
   return boxes;
+}
+
+/**
+ * The record of the box of this name Vagrant has for a provider and architecture, read from its
+ * directory (no vagrant process): the newest version's. Undefined when the box is not added or
+ * not ours.
+ */
+export function storedBoxRecord(name: string, provider: string, arch: string, env: NodeJS.ProcessEnv = process.env): BoxRecord | undefined {
+  const base = join(vagrantHome(env), 'boxes', boxDirName(name));
+  let versions: string[];
+  try {
+    versions = readdirSync(base).filter((v) => !v.startsWith('.'));
+  } catch {
+    return undefined;
+  }
+  const newestFirst = versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
+  for (const version of newestFirst) {
+    const dir = boxDirectory(vagrantHome(env), { name, provider, version, architecture: arch });
+    const record = dir ? readBoxRecord(dir).record : undefined;
+    if (record && record.arch === arch) return record;
+  }
+  return undefined;
 }
 
 /** A box's record, when it has one. */

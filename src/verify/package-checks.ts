@@ -1,3 +1,4 @@
+import { GUEST } from '../layout.js';
 import { isControlPlaneImage } from '../versions.js';
 import { parseContainerdSandboxImage, parseKubeadmPauseImage } from './node-parsers.js';
 import type { NodeCheckSpec } from './types.js';
@@ -66,17 +67,36 @@ export const imagesImportedCheck: NodeCheckSpec = {
   },
 };
 
-/** Offline: this node verified the checksums of the artifacts of this plan (the guest records SHA256SUMS's hash). */
-export function artifactsCheck(guestDir: string, sumsHash: string): NodeCheckSpec {
+const BAKED_MARK = '--- baked ---';
+
+/**
+ * This node verified the checksums of the artifacts of this plan (the guest records SHA256SUMS's
+ * hash), or, on a baked box (`bakeHash` given), its bake record names exactly the plan's files.
+ */
+export function artifactsCheck(guestDir: string, sumsHash: string, bakeHash?: string): NodeCheckSpec {
   return {
     id: 'artifacts-verified',
-    title: 'offline artifacts uploaded and their checksums verified',
-    command: `cat ${guestDir}/.verified 2>/dev/null || true`,
-    expected: () => `SHA256SUMS ${sumsHash.slice(0, 12)}... verified`,
+    title: bakeHash ? "the box's baked artifacts are the plan's, or the uploaded ones verified" : 'offline artifacts uploaded and their checksums verified',
+    command: `cat ${guestDir}/.verified 2>/dev/null; echo '${BAKED_MARK}'; cat ${GUEST.bakedRecord} 2>/dev/null; true`,
+    expected: () => `SHA256SUMS ${sumsHash.slice(0, 12)}... verified${bakeHash ? `, or the bake ${bakeHash.slice(0, 12)}... in ${GUEST.bakedRecord}` : ''}`,
     parse: (stdout) => {
-      const seen = stdout.trim();
+      const at = stdout.indexOf(BAKED_MARK);
+      const seen = (at < 0 ? stdout : stdout.slice(0, at)).trim();
       if (seen === sumsHash) return { ok: true, seen: `verified (SHA256SUMS ${sumsHash.slice(0, 12)}...)` };
-      return { ok: false, seen: seen ? `other artifacts verified (SHA256SUMS ${seen.slice(0, 12)}...)` : `not verified: no ${guestDir}/.verified` };
+      const baked = at < 0 ? undefined : bakeHashIn(stdout.slice(at + BAKED_MARK.length));
+      if (bakeHash && baked === bakeHash) return { ok: true, seen: `baked into the box (bake ${bakeHash.slice(0, 12)}...)` };
+      const other = seen ? `other artifacts verified (SHA256SUMS ${seen.slice(0, 12)}...)` : `not verified: no ${guestDir}/.verified`;
+      return { ok: false, seen: baked ? `${other}; the box's bake is ${baked.slice(0, 12)}...` : other };
     },
   };
+}
+
+/** The bakeHash of a guest's bake record (JSON), or undefined. */
+function bakeHashIn(text: string): string | undefined {
+  try {
+    const hash = (JSON.parse(text) as { bakeHash?: unknown }).bakeHash;
+    return typeof hash === 'string' ? hash : undefined;
+  } catch {
+    return undefined;
+  }
 }
