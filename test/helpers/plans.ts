@@ -1,3 +1,4 @@
+import type { BakeRecord } from '../../src/vagrant/boxes.js';
 import { z } from 'zod';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from '../../src/config/schema.js';
 import { distroIds, loadCatalog } from '../../src/distros.js';
@@ -31,6 +32,16 @@ export interface PlanOptions {
   secrets?: PlanSecrets;
   /** An offline artifacts directory as loading would resolve it (no file system needed to plan). */
   offline?: OfflineArtifacts;
+  /** What the configured box has baked in (its record in Vagrant's box store). */
+  baked?: BakeRecord;
+}
+
+/** The files a test plan installs from its artifacts, as a bake set. */
+export const TEST_BAKE = { files: { 'bin/kubeadm': 'a'.repeat(64), 'images/etcd.tar': 'b'.repeat(64) }, bakeHash: 'c'.repeat(64) };
+
+/** A box's bake record that matches testOffline() (or, with `files`, one that does not). */
+export function testBakeRecord(over: Partial<BakeRecord> = {}): BakeRecord {
+  return { kubernetes: '1.37.2', files: TEST_BAKE.files, bakeHash: TEST_BAKE.bakeHash, containerd: 'artifacts', cni: 'flannel', images: [], base: 'd'.repeat(64), ...over };
 }
 
 /** A resolved offline artifacts directory for plans, as `loadConfig` hands it over. */
@@ -43,6 +54,7 @@ export function testOffline(patch = '1.37.2', containerd = true): OfflineArtifac
     containerd,
     sumsHash: 'f'.repeat(64),
     controlPlaneArchives: ['etcd.tar', 'kube-apiserver.tar', 'kube-controller-manager.tar', 'kube-scheduler.tar'],
+    bake: TEST_BAKE,
   };
 }
 
@@ -55,6 +67,7 @@ export function testPlan(overrides: ConfigOverrides = {}, options: PlanOptions =
     arch: options.arch ?? 'amd64',
     ...(options.workerIndices ? { workerIndices: options.workerIndices } : {}),
     ...(options.offline ? { offline: options.offline } : {}),
+    ...(options.baked ? { baked: options.baked } : {}),
   });
 }
 

@@ -8,7 +8,7 @@ import type { NodePlan } from '../../src/plan/plan.js';
 import { normalizeState, type ClusterState } from '../../src/state.js';
 import { describeStep, pendingNodes, upSteps as upStepsOf, type UpStep, type UpStepOptions } from '../../src/steps/up-steps.js';
 import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
-import { testOffline, testPlan } from '../helpers/plans.js';
+import { testBakeRecord, testOffline, testPlan } from '../helpers/plans.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 const names = (nodes: readonly NodePlan[]) => nodes.map((n) => n.name);
@@ -372,4 +372,52 @@ describe('every CNI names the pod that proves it on each node', () => {
       }
     });
   }
+});
+
+describe('a baked box: up checks what the box holds instead of installing it', () => {
+  const offline = testOffline();
+  const summaryWithBake = (s: UpStep) => (s.kind === 'verify' && s.baked ? `${summary(s)} baked ${s.baked.phases.join('+')}` : summary(s));
+
+  it('with a matching bake: no artifacts, prerequisites or packages run; one check of them all, recorded for each', () => {
+    const plan = testPlan({ box: 'kubeadm-vagrant/debian-12-k8s-1.37.2', distro: 'debian-12' }, { offline, baked: testBakeRecord() });
+    expect(plan.box.baked).toEqual({ record: testBakeRecord(), matches: true });
+    const steps = upSteps(plan, {}, { until: 'packages' });
+    expect(steps.map(summaryWithBake)).toEqual([
+      'seeds master,worker-1,worker-2',
+      'vagrant machines master,worker-1,worker-2',
+      'verify machines master,worker-1,worker-2',
+      'verify packages master,worker-1,worker-2 baked artifacts+prerequisites+packages',
+    ]);
+    const baked = steps.at(-1)!;
+    // What runs if the checks fail: each phase's provisioners, per machine.
+    expect(baked.kind === 'verify' && baked.baked!.install.map((i) => [i.phase, i.commands['worker-1']!.args.join(' ')])).toEqual([
+      ['artifacts', 'provision worker-1 --provision-with=artifacts-files,artifacts'],
+      ['prerequisites', 'provision worker-1 --provision-with=prerequisites'],
+      ['packages', 'provision worker-1 --provision-with=packages'],
+    ]);
+    // The artifacts check accepts the box's bake record for this plan's bake hash.
+    expect(verificationAfter('packages', plan).specs(plan.controlPlane).find((c) => c.id === 'artifacts-verified')!.parse(`\n--- baked ---\n{"bakeHash":"${'c'.repeat(64)}"}`, 0, plan.controlPlane)).toMatchObject({ ok: true });
+    expect(verificationAfter('packages', plan).specs(plan.controlPlane).find((c) => c.id === 'artifacts-verified')!.parse(`\n--- baked ---\n{"bakeHash":"${'e'.repeat(64)}"}`, 0, plan.controlPlane)).toMatchObject({ ok: false });
+  });
+
+  it('a machine that passed them all (node add of another): only the new one is checked', () => {
+    const plan = testPlan({ box: 'kubeadm-vagrant/debian-12-k8s-1.37.2', distro: 'debian-12', workers: { count: 3 } }, { offline, baked: testBakeRecord() });
+    const passed = ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'];
+    const steps = upSteps(plan, { nodePhases: { master: passed, 'worker-1': passed, 'worker-2': passed } }, { until: 'verified', only: ['worker-3'], joinTokenChecked: true });
+    expect(steps.map(summaryWithBake)).toContain('verify packages worker-3 baked artifacts+prerequisites+packages');
+  });
+
+  it('a bake of other files, or another patch: up installs as on any box, and says why', () => {
+    for (const record of [testBakeRecord({ bakeHash: 'e'.repeat(64), files: { 'bin/kubeadm': '0'.repeat(64) } }), testBakeRecord({ kubernetes: '1.36.3' })]) {
+      const plan = testPlan({ box: 'kubeadm-vagrant/debian-12-k8s-1.37.2', distro: 'debian-12' }, { offline, baked: record });
+      expect(plan.box.baked?.matches).toBe(false);
+      expect(plan.box.baked?.mismatch).toMatch(/bin\/kubeadm|1\.36\.3/);
+      expect(upSteps(plan, {}, { until: 'packages' }).map(summaryWithBake)).toContain('vagrant packages master,worker-1,worker-2');
+    }
+  });
+
+  it("another's box (not ours) never counts as baked", () => {
+    const plan = testPlan({ box: 'example/ubuntu-noble' }, { offline, baked: testBakeRecord() });
+    expect(plan.box.baked).toBeUndefined();
+  });
 });
