@@ -9,6 +9,8 @@ import type { RequestOptions } from '../download/fetch-file.js';
 import type { TransferProgress } from '../download/progress.js';
 import { addBox, boxesNamed, BOX_RECORD_FILE, listBoxes, vagrantVersion, type BakeRecord, type BoxRecord, type StoredBox } from '../vagrant/boxes.js';
 import { imageSource, type Arch, type Catalog } from './catalog.js';
+
+export { bakedBoxName } from './catalog.js';
 import { boxMetadata, boxVagrantfile, BOX_LAYOUTS, ovfDescriptor, virtualBoxMac, type BoxProvider } from './formats.js';
 import { verifiedImage, type VerifiedImage } from './image.js';
 import { convertDisk, diskInfo, QEMU_IMG, writeBoxArchive, type BoxArchiveFile } from './package.js';
@@ -157,9 +159,5 @@ export async function buildBox(opts: BuildBoxOptions): Promise<BuiltBox> {
   }
 }
 
-/** The name of the box baked for a Kubernetes patch from a distro's box. */
-export function bakedBoxName(distro: string, patch: string): string {
-  return `kubeadm-vagrant/${distro}-k8s-${patch}`;
-}
 
 export type { BakeRecord };

@@ -32,6 +32,16 @@ export function boxName(distro: string): string {
   return `${OUR_BOX_PREFIX}${distro}`;
 }
 
+/** The name of the box baked for a Kubernetes patch from a distro's box. */
+export function bakedBoxName(distro: string, patch: string): string {
+  return `${OUR_BOX_PREFIX}${distro}-k8s-${patch}`;
+}
+
+/** Whether a box name of ours is a baked one (`<distro>-k8s-<patch>`). */
+export function isBakedBoxName(name: string): boolean {
+  return isOurBoxName(name) && /-k8s-\d+\.\d+\.\d+$/.test(name);
+}
+
 /** Whether a box name is one `box build` makes (plain or baked). */
 export function isOurBoxName(name: string): boolean {
   return name.startsWith(OUR_BOX_PREFIX);

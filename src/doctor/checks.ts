@@ -1,4 +1,6 @@
+import { isBakedBoxName } from '../boxes/catalog.js';
 import { catalogBox } from '../distros.js';
+import { parseBoxList } from '../vagrant/boxes.js';
 import { cidrRange, contains, overlaps } from '../net.js';
 import { parseIpv4Addrs } from '../verify/node-parsers.js';
 import { parseMeminfo, parseNproc, parseRoutes } from './parsers.js';
@@ -41,6 +43,43 @@ export const boxArchCheck: HostCheckSpec = {
       };
     }
     return { verdict: 'ok', seen: `${arch} host: box ${plan.box.name} is set in the config (the catalog's would be ${fromCatalog})` };
+  },
+};
+
+const VAGRANT_BOXES = execProbe('vagrant', ['box', 'list', '--machine-readable']);
+/** HCP Vagrant (Vagrant Cloud): end of operations announced for this day (chef/bento#1699). */
+export const VAGRANT_CLOUD_END = '2026-12-31';
+
+/**
+ * The configured box: one of ours is built on this host (`up` builds it when missing, from the
+ * distro's own image, and bakes it when it is a baked one); another box Vagrant does not have would
+ * be downloaded from Vagrant Cloud, which is going away.
+ */
+export const boxCheck: HostCheckSpec = {
+  id: 'box', title: 'the box', fatal: false,
+  probes: () => [VAGRANT_BOXES], evaluate: (seen, { plan, boxRecord }) => {
+    const { name, ours } = plan.box;
+    if (ours) {
+      if (!boxRecord) {
+        const baked = isBakedBoxName(name);
+        return {
+          verdict: 'warn',
+          seen: `${name} (${plan.provider}) is not built on this host yet: \`up\` ${baked ? 'builds and bakes' : 'builds'} it from ${plan.distro.id}'s own image first`,
+          fix: `build it now: \`kubeadm-vagrant box build ${plan.distro.id} --provider ${plan.provider}${baked ? ' --bake' : ''}\``,
+        };
+      }
+      const baked = plan.box.baked;
+      const bakedText = baked ? (baked.matches ? `; Kubernetes ${baked.record.kubernetes} baked in, exactly the plan's` : `; baked with other artifacts (${baked.mismatch}): up installs as on a plain box`) : '';
+      return { verdict: 'ok', seen: `${name} (${plan.provider}, ${boxRecord.arch}) built ${boxRecord.builtAt.slice(0, 10)} from ${boxRecord.source.url} (${boxRecord.source.digest.slice(0, 19)}..., ${boxRecord.source.verifiedBy.split(',')[0]})${bakedText}` };
+    }
+    const out = okOutput(seen, VAGRANT_BOXES);
+    if (out === undefined) return { verdict: 'warn', seen: `not checked: ${probeProblem(seen, VAGRANT_BOXES)}` };
+    if (parseBoxList(out).some((b) => b.name === name && b.provider === plan.provider)) return { verdict: 'ok', seen: `${name} (${plan.provider}) is added to Vagrant` };
+    return {
+      verdict: 'warn',
+      seen: `Vagrant has no box ${name} for ${plan.provider}: it would download it from Vagrant Cloud (HCP Vagrant), whose end of operations is announced for ${VAGRANT_CLOUD_END}`,
+      fix: `leave \`box:\` empty to use kubeadm-vagrant/${plan.distro.id}, which kubeadm-vagrant builds here from ${plan.distro.id}'s own image, or \`vagrant box add\` ${name} from a file you have`,
+    };
   },
 };
 
@@ -138,5 +177,5 @@ function suggestFree(cidr: string): string {
 
 /** The host checks with a provider's own, in the order doctor prints them. */
 export function hostChecksFor(host: ProviderHost): HostCheckSpec[] {
-  return [vagrantCheck, ...host.checks, boxArchCheck, memoryCheck, cpuCheck, nodeNetworkCheck(host)];
+  return [vagrantCheck, ...host.checks, boxArchCheck, boxCheck, memoryCheck, cpuCheck, nodeNetworkCheck(host)];
 }

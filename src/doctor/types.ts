@@ -1,4 +1,5 @@
 import type { Arch, Catalog } from '../distros.js';
+import type { BoxRecord } from '../vagrant/boxes.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 
 /**
@@ -45,6 +46,8 @@ export interface HostContext {
   catalog: Catalog;
   /** The environment the provider's tools run in (a provider's checks read its own variables there, such as LIBVIRT_DEFAULT_URI). */
   env: Readonly<Record<string, string | undefined>>;
+  /** The record of the configured box, when it is one of ours and built (read from Vagrant's box store). */
+  boxRecord?: BoxRecord;
 }
 
 export interface HostCheckSpec {

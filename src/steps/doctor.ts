@@ -12,6 +12,7 @@ import type { ProviderId } from '../providers/index.js';
 import { providerHost } from '../providers/hosts.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
 import { readState } from '../state.js';
+import { storedBoxRecord } from '../vagrant/boxes.js';
 import { planOf } from './cluster.js';
 import type { Progress } from './progress.js';
 import { machinesToSetUp } from './up-steps.js';
@@ -23,7 +24,8 @@ export function hostContext(plan: ClusterPlan, dir: string, machines: readonly N
     const file = join(dir, vagrantMachineIdPath(n.name, plan.provider));
     if (existsSync(file)) machineIds[n.name] = readFileSync(file, 'utf8').trim();
   }
-  return { plan, machines, machineIds, arch: hostArch(), catalog: loadCatalog(), env };
+  const boxRecord = plan.box.ours ? storedBoxRecord(plan.box.name, plan.provider, hostArch(), env) : undefined;
+  return { plan, machines, machineIds, arch: hostArch(), catalog: loadCatalog(), env, ...(boxRecord ? { boxRecord } : {}) };
 }
 
 /** `kubeadm-vagrant doctor`: every host check for the config's provider and plan, and the config's warnings. Reads only; writes nothing. */

@@ -268,7 +268,7 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
-readonly KUBELET_DEFAULTS=/etc/sysconfig/kubelet
+readonly KUBELET_DEFAULTS='/etc/sysconfig/kubelet'
 
 # The repository excludes the packages, so a plain `dnf upgrade` leaves them alone.
 kubernetes_repo() {

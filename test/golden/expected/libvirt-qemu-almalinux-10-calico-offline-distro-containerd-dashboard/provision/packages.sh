@@ -266,7 +266,7 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
-readonly KUBELET_DEFAULTS=/etc/sysconfig/kubelet
+readonly KUBELET_DEFAULTS='/etc/sysconfig/kubelet'
 
 # --- Kubernetes from the offline artifacts, the way kubeadm's documentation installs it without a
 # package manager: the binaries in /usr/local/bin, a kubelet systemd unit and kubeadm's drop-in for

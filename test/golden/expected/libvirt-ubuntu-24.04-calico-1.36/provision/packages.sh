@@ -277,7 +277,7 @@ installed_ok() {
     wanted_version "$(version_of kubelet --version)" &&
     wanted_version "$(version_of kubectl version --client)"
 }
-readonly KUBELET_DEFAULTS=/etc/default/kubelet
+readonly KUBELET_DEFAULTS='/etc/default/kubelet'
 readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 readonly SOURCES_LIST=/etc/apt/sources.list.d/kubernetes.list
 
