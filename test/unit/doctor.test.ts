@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BoxRecord } from '../../src/vagrant/boxes.js';
 import { describe, expect, it } from 'vitest';
-import { boxArchCheck, cpuCheck, hostChecksFor, memoryCheck, nodeNetworkCheck, vagrantCheck } from '../../src/doctor/checks.js';
+import { boxArchCheck, boxCheck, cpuCheck, hostChecksFor, memoryCheck, nodeNetworkCheck, vagrantCheck } from '../../src/doctor/checks.js';
 import { compareVersions, parseMeminfo, parseRoutes, parseVagrantVersion } from '../../src/doctor/parsers.js';
 import type { HostCheckSpec, HostContext, ProbeResult } from '../../src/doctor/types.js';
 import { loadCatalog } from '../../src/distros.js';
@@ -310,12 +311,26 @@ describe('libvirt host checks', () => {
 });
 
 describe('the checks as a table', () => {
-  it('each provider: Vagrant, its own checks, then the generic ones; up runs all but the CPU count', () => {
+  it('each provider: Vagrant, its own checks, then the generic ones; up runs all but the CPU count and the box (it builds a box of ours itself)', () => {
     expect(hostChecksFor(providerHost('virtualbox')).map((c) => `${c.id}${c.fatal ? '' : ' (not fatal)'}`)).toEqual([
-      'vagrant', 'virtualbox', 'virtualbox-vagrant', 'virtualbox-hostonly-range', 'virtualbox-machines', 'box-arch', 'memory', 'cpus (not fatal)', 'node-network',
+      'vagrant', 'virtualbox', 'virtualbox-vagrant', 'virtualbox-hostonly-range', 'virtualbox-machines', 'box-arch', 'box (not fatal)', 'memory', 'cpus (not fatal)', 'node-network',
     ]);
     expect(hostChecksFor(providerHost('libvirt')).map((c) => c.id)).toEqual([
-      'vagrant', 'vagrant-libvirt', 'libvirtd', 'kvm', 'libvirt-management-network', 'libvirt-storage-pool', 'libvirt-machines', 'box-arch', 'memory', 'cpus', 'node-network',
+      'vagrant', 'vagrant-libvirt', 'libvirtd', 'kvm', 'libvirt-management-network', 'libvirt-storage-pool', 'libvirt-machines', 'box-arch', 'box', 'memory', 'cpus', 'node-network',
     ]);
+  });
+
+  it('the box: ours built (its source and bake), ours not built yet (up builds it), another not added (Vagrant Cloud is going away)', () => {
+    const boxes = (out: string) => new Map([[`vagrant box list --machine-readable`, { status: 'ok' as const, code: 0, stdout: out, stderr: '' }]]);
+    const ctx = (plan: ReturnType<typeof testPlan>, boxRecord?: BoxRecord) => ({ plan, machines: plan.nodes, machineIds: {}, arch: 'amd64' as const, catalog: loadCatalog(), env: {}, ...(boxRecord ? { boxRecord } : {}) });
+    const ours = testPlan({ provider: 'libvirt', distro: 'debian-12' });
+    const record: BoxRecord = { builtBy: 'kubeadm-vagrant', recordVersion: 1, name: 'kubeadm-vagrant/debian-12', distro: 'debian-12', provider: 'libvirt', arch: 'amd64', builtAt: '2026-12-05T00:00:00Z', diskGiB: 20, source: { url: 'https://cloud.debian.org/x.qcow2', file: 'x.qcow2', digest: `sha512:${'1'.repeat(128)}`, sha256: '2'.repeat(64), verifiedBy: 'the digest pinned in boxes/catalog.json', catalog: 'boxes/catalog.json' } };
+    expect(boxCheck.evaluate(boxes(''), ctx(ours, record))).toMatchObject({ verdict: 'ok', seen: expect.stringMatching(/^kubeadm-vagrant\/debian-12 \(libvirt, amd64\) built 2026-12-05 from https:\/\/cloud\.debian\.org\/x\.qcow2/) });
+    expect(boxCheck.evaluate(boxes(''), ctx(ours))).toMatchObject({ verdict: 'warn', fix: '`build it now: `kubeadm-vagrant box build debian-12 --provider libvirt`'.slice(1) });
+    const baked = testPlan({ provider: 'libvirt', distro: 'debian-12', box: 'kubeadm-vagrant/debian-12-k8s-1.37.2' });
+    expect(boxCheck.evaluate(boxes(''), ctx(baked))).toMatchObject({ verdict: 'warn', seen: expect.stringMatching(/builds and bakes it/), fix: expect.stringMatching(/--bake`$/) });
+    const other = testPlan({ provider: 'libvirt', box: 'bento/ubuntu-24.04' });
+    expect(boxCheck.evaluate(boxes(''), ctx(other))).toMatchObject({ verdict: 'warn', seen: expect.stringMatching(/would download it from Vagrant Cloud .*2026-12-31/) });
+    expect(boxCheck.evaluate(boxes('1,,box-name,bento/ubuntu-24.04\n1,,box-provider,libvirt\n1,,box-version,1\n'), ctx(other))).toMatchObject({ verdict: 'ok' });
   });
 });
