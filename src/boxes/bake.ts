@@ -10,7 +10,7 @@ import { FAMILIES } from '../families.js';
 import { GUEST } from '../layout.js';
 import { offlineNeeds } from '../offline/needs.js';
 import { PHASES } from '../phases.js';
-import { providerDef } from '../providers/index.js';
+import { providerDef, providerOptionsFrom, slowdownOf } from '../providers/index.js';
 import { connect } from '../ssh/client.js';
 import { DEFAULT_SSH_LIMITS, openCluster, sshOptions, sshTarget } from '../steps/cluster.js';
 import { destroy } from '../steps/destroy.js';
@@ -51,7 +51,9 @@ async function run(command: string, args: string[], doing: string, env: NodeJS.P
  */
 export function finishScript(record: BakeRecord, family: keyof typeof FAMILIES): string {
   const a = GUEST.artifactsDir;
+  const args = record.kernelArgs ?? [];
   return `set -euo pipefail
+${args.length > 0 ? kernelArgsScript(args) : ''}
 install -d -m 0755 "$(dirname ${GUEST.bakedRecord})"
 cat >${GUEST.bakedRecord} <<'KUBEADM_VAGRANT_BAKED'
 ${JSON.stringify(record, null, 2)}
@@ -71,6 +73,37 @@ sync
 fstrim -av >/dev/null 2>&1 || true
 # After this session has ended: the login user the bake's seed made, then power off.
 systemd-run --on-active=3 --unit=kubeadm-vagrant-bake-end /bin/sh -c 'userdel -f -r ${GUEST.loginUser} || true; sync; systemctl poweroff' >/dev/null
+`;
+}
+
+/**
+ * Under software emulation (qemu's TCG) the kernel's Spectre-class mitigations guard nothing (the
+ * guest's code is translated, not run as written) and make every system call dearer, and the
+ * kernel distrusts the TSC and reads the emulated HPET for the time (README "Slow hosts"): a box
+ * baked for emulation boots with these arguments. Never a box for KVM.
+ */
+export const EMULATION_KERNEL_ARGS = ['mitigations=off', 'tsc=reliable'] as const;
+
+/** Adds kernel arguments to the boot loader's entries (extlinux, grubby, or GRUB's grub.d and update-grub/grub2-mkconfig), for the next boot. */
+export function kernelArgsScript(args: readonly string[]): string {
+  const list = args.join(' ');
+  return `# The kernel arguments of a box for software emulation: ${list}
+kv_args='${list}'
+if [ -f /boot/extlinux/extlinux.conf ]; then
+  for arg in $kv_args; do
+    awk -v arg="$arg" '/^[[:space:]]*APPEND[[:space:]]/ && index(" " $0 " ", " " arg " ") == 0 { $0 = $0 " " arg } { print }' /boot/extlinux/extlinux.conf >/boot/extlinux/extlinux.conf.new
+    mv /boot/extlinux/extlinux.conf.new /boot/extlinux/extlinux.conf
+  done
+elif command -v grubby >/dev/null 2>&1; then
+  grubby --update-kernel=ALL --args="$kv_args"
+elif command -v update-grub >/dev/null 2>&1; then
+  install -d -m 0755 /etc/default/grub.d
+  printf 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX %s"\n' "$kv_args" >/etc/default/grub.d/90-kubeadm-vagrant-emulation.cfg
+  update-grub >/dev/null 2>&1
+else
+  echo "no boot loader found to give the kernel $kv_args (extlinux.conf, grubby, update-grub)" >&2
+  exit 1
+fi
 `;
 }
 
@@ -114,12 +147,13 @@ export async function bakeBox(opts: BakeBoxOptions): Promise<BuiltBox> {
   if (!loaded.offline?.bake) throw new UsageError('--bake installs from the cluster\'s artifacts: set offline.dir in cluster.yaml (an artifacts directory, e.g. the cache `kubeadm-vagrant artifacts fetch` fills)');
   const artifacts = loaded.offline;
   const plain = await buildBox({ ...opts, force: false });
-  const name = bakedBoxName(opts.distro, artifacts.patch);
+  const emulation = slowdownOf(opts.provider, providerOptionsFrom(config)) > 1;
+  const name = bakedBoxName(opts.distro, artifacts.patch, { emulation });
   const boxes = await listBoxes(env);
   const foreign = boxesNamed(boxes, name, opts.provider).find((b) => !b.record);
   if (foreign) throw notOursError(foreign);
   const bake = artifacts.bake!;
-  const same = boxesNamed(boxes, name, opts.provider).find((b) => b.record?.baked?.bakeHash === bake.bakeHash && b.record.baked.base === plain.record.source.sha256 && b.record.arch === opts.arch);
+  const same = boxesNamed(boxes, name, opts.provider).find((b) => b.record?.baked?.bakeHash === bake.bakeHash && b.record.baked.base === plain.record.source.sha256 && b.record.arch === opts.arch && (b.record.baked.kernelArgs ?? []).length === (emulation ? EMULATION_KERNEL_ARGS.length : 0));
   if (same?.record && !opts.force) {
     opts.info(`${name} (${opts.provider}, ${opts.arch}) has exactly these artifacts baked in already (${same.record.builtAt}); --force bakes it again`);
     return { name, record: same.record, built: false };
@@ -154,7 +188,7 @@ export async function bakeBox(opts: BakeBoxOptions): Promise<BuiltBox> {
   const load: LoadOptions = { file, cwd: project, env: { ...env, ...VAGRANT_ENV }, flags: {} };
   let destroyed = false;
   try {
-    opts.info(`baking Kubernetes ${artifacts.patch} (${config.kubernetes.cni}${config.addons.dashboard ? ', Headlamp' : ''}) into ${plain.name}: one machine through ${BAKE_UNTIL}`);
+    opts.info(`baking Kubernetes ${artifacts.patch} (${config.kubernetes.cni}${config.addons.dashboard ? ', Headlamp' : ''}) into ${plain.name}: one machine through ${BAKE_UNTIL}${emulation ? `; for software emulation, the kernel boots with ${EMULATION_KERNEL_ARGS.join(' ')}` : ''}`);
     await up({ load, until: BAKE_UNTIL, dryRun: false, progress: opts.steps, print: opts.info, logName: 'bake' });
     const cluster = openCluster(load);
     const record: BakeRecord = {
@@ -165,6 +199,7 @@ export async function bakeBox(opts: BakeBoxOptions): Promise<BuiltBox> {
       cni: config.kubernetes.cni,
       images: [...offlineNeeds(config, artifacts.patch).images].sort(),
       base: plain.record.source.sha256,
+      ...(emulation ? { kernelArgs: [...EMULATION_KERNEL_ARGS] } : {}),
     };
     const session = await connect(sshTarget(cluster.plan.controlPlane), sshOptions(cluster, DEFAULT_SSH_LIMITS));
     try {

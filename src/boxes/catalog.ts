@@ -32,14 +32,17 @@ export function boxName(distro: string): string {
   return `${OUR_BOX_PREFIX}${distro}`;
 }
 
-/** The name of the box baked for a Kubernetes patch from a distro's box. */
-export function bakedBoxName(distro: string, patch: string): string {
-  return `${OUR_BOX_PREFIX}${distro}-k8s-${patch}`;
+/**
+ * The name of the box baked for a Kubernetes patch from a distro's box; one baked for software
+ * emulation (its kernel without mitigations, trusting the TSC) is named apart, never to run under KVM.
+ */
+export function bakedBoxName(distro: string, patch: string, opts: { emulation: boolean }): string {
+  return `${OUR_BOX_PREFIX}${distro}-k8s-${patch}${opts.emulation ? '-emulation' : ''}`;
 }
 
-/** Whether a box name of ours is a baked one (`<distro>-k8s-<patch>`). */
+/** Whether a box name of ours is a baked one (`<distro>-k8s-<patch>[-emulation]`). */
 export function isBakedBoxName(name: string): boolean {
-  return isOurBoxName(name) && /-k8s-\d+\.\d+\.\d+$/.test(name);
+  return isOurBoxName(name) && /-k8s-\d+\.\d+\.\d+(-emulation)?$/.test(name);
 }
 
 /** Whether a box name is one `box build` makes (plain or baked). */

@@ -68,6 +68,10 @@ export const boxCheck: HostCheckSpec = {
           fix: `build it now: \`kubeadm-vagrant box build ${plan.distro.id} --provider ${plan.provider}${baked ? ' --bake' : ''}\``,
         };
       }
+      const args = boxRecord.baked?.kernelArgs ?? [];
+      if (args.length > 0 && plan.slowdown === 1) {
+        return { verdict: 'warn', seen: `${name} was baked for software emulation (its kernel boots with ${args.join(' ')}), and this cluster runs under hardware virtualization, where those mitigations do protect`, fix: `leave \`box:\` to the catalog, or bake a box for this driver: \`kubeadm-vagrant box build ${plan.distro.id} --bake\`` };
+      }
       const baked = plan.box.baked;
       const bakedText = baked ? (baked.matches ? `; Kubernetes ${baked.record.kubernetes} baked in, exactly the plan's` : `; baked with other artifacts (${baked.mismatch}): up installs as on a plain box`) : '';
       return { verdict: 'ok', seen: `${name} (${plan.provider}, ${boxRecord.arch}) built ${boxRecord.builtAt.slice(0, 10)} from ${boxRecord.source.url} (${boxRecord.source.digest.slice(0, 19)}..., ${boxRecord.source.verifiedBy.split(',')[0]})${bakedText}` };

@@ -28,8 +28,10 @@ export const bakeRecordSchema = z.object({
   containerd: z.enum(['artifacts', 'distro']),
   cni: z.string(),
   images: z.array(z.string()),
-  /** The plain box it was baked from. */
+  /** The plain box it was baked from (its image's sha256). */
   base: z.string(),
+  /** Kernel arguments the bake added to the boot loader (a box for software emulation). */
+  kernelArgs: z.array(z.string()).optional(),
 });
 export type BakeRecord = z.infer<typeof bakeRecordSchema>;
 
