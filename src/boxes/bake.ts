@@ -98,7 +98,8 @@ elif command -v grubby >/dev/null 2>&1; then
   grubby --update-kernel=ALL --args="$kv_args"
 elif command -v update-grub >/dev/null 2>&1; then
   install -d -m 0755 /etc/default/grub.d
-  printf 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX %s"\n' "$kv_args" >/etc/default/grub.d/90-kubeadm-vagrant-emulation.cfg
+  # grub-mkconfig reads the drop-ins of /etc/default/grub.d after /etc/default/grub (Debian, Ubuntu).
+  echo "GRUB_CMDLINE_LINUX=\\"\\\${GRUB_CMDLINE_LINUX} $kv_args\\"" >/etc/default/grub.d/90-kubeadm-vagrant-emulation.cfg
   update-grub >/dev/null 2>&1
 else
   echo "no boot loader found to give the kernel $kv_args (extlinux.conf, grubby, update-grub)" >&2
