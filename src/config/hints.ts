@@ -37,6 +37,7 @@ const FIELD_HINTS: Record<string, string | { file: string; outside: string }> = 
   'workers.cpus': 'a whole number of CPUs, 1 or more',
   'workers.memory': 'MiB as a whole number; 1536 is a good minimum for a worker',
   'addons.dashboard': `${BOOLEAN_WORD_LIST} (any case)`,
+  bake: `${BOOLEAN_WORD_LIST} (any case): true uses a box with this cluster's Kubernetes baked in (box build --bake), built by up when missing`,
   'setup.controlPlane': 'true, or false to add workers to a control plane that is already up',
   'setup.workers': 'true, or false to set up the control plane alone',
   setup: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',

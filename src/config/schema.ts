@@ -163,6 +163,9 @@ export const clusterSchema = z.strictObject({
   // One of the catalog's distros: checked against the catalog validation is given (../config/validate.ts), so that the schema reads no file.
   distro: z.string({ error: () => 'must be a string: a distro of the catalog, boxes/catalog.json' }).default(DEFAULT_DISTRO),
   box: boxOverride.default(''),
+  // With the catalog's box: use (and build when missing) kubeadm-vagrant/<distro>-k8s-<patch>, this
+  // cluster's Kubernetes baked in (`box build --bake`), so that up installs nothing on the machines.
+  bake: booleanField(false),
   kubernetes: z
     .strictObject({
       version: z

@@ -1,5 +1,5 @@
 import type { ClusterConfig } from '../config/schema.js';
-import { isOurBoxName } from '../boxes/catalog.js';
+import { bakedBoxName, isOurBoxName } from '../boxes/catalog.js';
 import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
 import type { OfflineArtifacts } from '../offline/artifacts.js';
@@ -47,7 +47,7 @@ export interface ClusterPlan {
    * that creates `vagrant` with the cluster's own key, and Vagrant's insecure key is never offered.
    * `baked`: what `box build --bake` put into it, when the box store says so (planOf reads it).
    */
-  box: { name: string; version?: string; ours: boolean; baked?: BakedBox };
+  box: { name: string; version?: string; ours: boolean; baked?: BakedBox; built?: boolean };
   kubernetes: {
     /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
     minor: string;
@@ -118,6 +118,8 @@ export interface PlanInputs {
   offline?: OfflineArtifacts;
   /** What is baked into the configured box, when it is one of ours and baked (src/vagrant/boxes.ts reads it). */
   baked?: BakeRecord;
+  /** Whether the configured box, one of ours, is built on this host (up builds it first otherwise). */
+  boxBuilt?: boolean;
   /**
    * The worker indices that exist (worker-N). Defaults to 1..workers.count; after a node is
    * removed the others keep their names and addresses.
@@ -130,14 +132,15 @@ export function workerIP(config: ClusterConfig, index: number): string {
   return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);
 }
 
-function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined, offline: OfflineArtifacts | undefined): ClusterPlan['box'] {
+function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined, offline: OfflineArtifacts | undefined, emulation: boolean): ClusterPlan['box'] {
   const named = (name: string, version?: string): ClusterPlan['box'] => ({ name, ...(version ? { version } : {}), ours: isOurBoxName(name), ...(baked && isOurBoxName(name) ? { baked: bakedBox(baked, offline) } : {}) });
   if (typeof config.box === 'object') return named(config.box.name, config.box.version);
   if (config.box !== '') return named(config.box);
   const name = catalogBox(catalog, config.distro, config.provider, arch);
   // Validation refuses a config whose distro has no catalog box for the provider and architecture.
   if (!name) throw new Error(`internal: the catalog has no ${config.distro} box for ${config.provider} on ${arch}`);
-  return named(name);
+  // bake: the catalog's box with the patch the artifacts hold baked in (one per patch; under emulation its own).
+  return named(config.bake && offline ? bakedBoxName(config.distro, offline.patch, { emulation }) : name);
 }
 
 /**
@@ -145,13 +148,14 @@ function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: 
  * Its input is a validated config (every node fits its network); it makes no I/O and reports no
  * config errors.
  */
-export function buildPlan({ config, secrets, arch, catalog, offline, baked, workerIndices }: PlanInputs): ClusterPlan {
+export function buildPlan({ config, secrets, arch, catalog, offline, baked, boxBuilt, workerIndices }: PlanInputs): ClusterPlan {
   // Offline, the version is the one of the artifacts directory (a minor takes its newest patch there).
   const version = offline?.patch ?? config.kubernetes.version;
   const [major, minor, patch] = version.split('.');
   const indices = workerIndicesFor(config.workers.count, workerIndices);
   const masterIP = config.network.masterIP;
   const providerOptions = providerOptionsFrom(config);
+  const slowdown = slowdownOf(config.provider, providerOptions);
 
   const controlPlane: NodePlan = {
     name: machineName(0),
@@ -179,7 +183,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, baked, work
     provider: config.provider,
     providerOptions,
     distro: { id: config.distro, family: catalog.distros[config.distro]!.family, ...(catalog.distros[config.distro]!.cpu ? { cpu: catalog.distros[config.distro]!.cpu! } : {}) },
-    box: resolveBox(config, catalog, arch, baked, offline),
+    box: { ...resolveBox(config, catalog, arch, baked, offline, slowdown > 1), ...(boxBuilt !== undefined ? { built: boxBuilt } : {}) },
     kubernetes: {
       minor: `${major}.${minor}`,
       ...(patch !== undefined ? { patch: version } : {}),
@@ -194,7 +198,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, baked, work
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
     containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
     ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [], ...(offline.bake ? { bakeHash: offline.bake.bakeHash } : {}) } } : {}),
-    slowdown: slowdownOf(config.provider, providerOptions),
+    slowdown,
     controlPlane,
     workers,
     nodes: [controlPlane, ...workers],

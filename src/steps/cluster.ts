@@ -59,8 +59,9 @@ export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: 
   const inputs = { config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}), ...(offline ? { offline } : {}) };
   const plan = buildPlan(inputs);
   // What is baked into a box of ours: its record in Vagrant's box store (see src/vagrant/boxes.ts).
-  const baked = plan.box.ours ? storedBoxRecord(plan.box.name, plan.provider, inputs.arch, env)?.baked : undefined;
-  return baked ? buildPlan({ ...inputs, baked }) : plan;
+  if (!plan.box.ours) return plan;
+  const record = storedBoxRecord(plan.box.name, plan.provider, inputs.arch, env);
+  return buildPlan({ ...inputs, boxBuilt: record !== undefined, ...(record?.baked ? { baked: record.baked } : {}) });
 }
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { isBakedBoxName } from '../boxes/catalog.js';
 import { HOST, seedPath, sshKeyFilesOf } from '../layout.js';
 import { checkIdsAfter, CONTROL_PLANE_PHASE, inTableOrder, JOIN_PHASE, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type Phase, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
@@ -18,6 +19,8 @@ export type UpStep =
    * commands of a group at once (one per machine where the provider allows it).
    */
   | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; commands: ExternalCommand[][] }
+  /** The configured box, one of ours, is not built on this host: `box build` (with --bake for a baked one) makes it first. */
+  | { kind: 'box' }
   /** Machines about to be created from a box of ours get their cloud-init seed where the provider needs it (src/providers/seeds.ts). */
   | { kind: 'seeds'; nodes: NodePlan[] }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
@@ -130,6 +133,7 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
       // The phase that runs every time (machines) first creates missing machines and starts halted ones.
       const boot = phase.always ? [[vagrantUp({ provider: plan.provider, machines: all ? [] : nodes.map((n) => n.name), parallel })]] : [];
       const commands = [...boot, ...(parallel ? [provision] : provision.map((c) => [c]))];
+      if (boot.length > 0 && plan.box.ours && plan.box.built === false) steps.push({ kind: 'box' });
       if (boot.length > 0 && plan.box.ours) steps.push({ kind: 'seeds', nodes });
       steps.push({ kind: 'vagrant', phase: phase.id, nodes, commands });
     }
@@ -149,6 +153,8 @@ export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
       return [`would check over ssh that the control plane is up: vagrant@${step.node.ip}:22 (${step.node.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, step.node, plan, step.peers).join(', ')}`];
     case 'vagrant':
       return step.commands.flatMap((group) => group.map((c) => `would run: ${c.title}${group.length > 1 ? ' (at the same time as the others of its group)' : ''}`));
+    case 'box':
+      return [`would build the box ${plan.box.name} for ${plan.provider} first (as \`kubeadm-vagrant box build ${plan.distro.id}${isBakedBoxName(plan.box.name) ? ' --bake' : ''}\` does): ${plan.distro.id}'s official image, downloaded and verified`];
     case 'seeds':
       return [`would give ${step.nodes.map((n) => n.name).join(', ')} their cloud-init seeds (${step.nodes.map((n) => seedPath(n.name)).join(', ')}) where the ${plan.provider} provider attaches them, if not created yet`];
     case 'join-token':

@@ -5,6 +5,9 @@ import type { NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
 import { readPlanSecrets, secretPaths } from '../secrets.js';
 import { readState, recordPassed, updateState } from '../state.js';
+import type { BoxProvider } from '../boxes/formats.js';
+import { cacheRoot } from '../cache.js';
+import { hostArch, loadCatalog } from '../distros.js';
 import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
@@ -79,6 +82,27 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
     if (err instanceof CommandError) {
       throw new CommandError(`phase ${step.phase} failed${lastMachine ? ` on node ${lastMachine}` : ''}: ${err.message}`, err.details);
     }
+    throw err;
+  }
+}
+
+/** The configured box of ours, built (and baked, for a baked one) from the shipped catalog's image. */
+async function buildConfiguredBox(cluster: Cluster, opts: UpOptions): Promise<void> {
+  const { plan } = cluster;
+  const { buildBox } = await import('../boxes/build.js');
+  const { isBakedBoxName } = await import('../boxes/catalog.js');
+  const common = { distro: plan.distro.id, provider: plan.provider as BoxProvider, arch: hostArch(), catalog: loadCatalog(), cache: cacheRoot(), info: (l: string) => opts.progress.info(`  ${l}`) };
+  const p = opts.progress.phase(`box: ${plan.box.name} is not built on this host: building it from ${plan.distro.id}'s official image`);
+  try {
+    if (isBakedBoxName(plan.box.name)) {
+      const { bakeBox } = await import('../boxes/bake.js');
+      await bakeBox({ ...common, load: opts.load, steps: opts.progress });
+    } else {
+      await buildBox(common);
+    }
+    p.done(true);
+  } catch (err) {
+    p.done(false);
     throw err;
   }
 }
@@ -166,6 +190,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   if (!opts.dryRun && !opts.hostChecked) await hostPreflight({ plan: before.plan, dir: before.dir, machines, progress: opts.progress });
   if (!opts.dryRun) {
     cluster = await generateCluster(opts.load);
+    // A box of ours that is not built yet is built first: then the steps know what it holds (a bake).
+    if (steps.some((s) => s.kind === 'box')) {
+      await buildConfiguredBox(cluster, opts);
+      cluster = openCluster(opts.load);
+    }
     steps = upSteps(cluster.plan, cluster.state, stepOptions);
   }
   const runner = createRunner({ clusterDir: cluster.dir, dryRun: opts.dryRun, logName: opts.logName ?? 'up', redactor: new Redactor([cluster.plan.secrets.token]), print: opts.print });
@@ -179,6 +208,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       switch (step.kind) {
         case 'control-plane-check':
           await checkControlPlane(step, cluster, opts);
+          break;
+        case 'box':
+          // Built before the steps were planned again (above); only a dry run lists it.
           break;
         case 'seeds':
           await runSeeds(step, cluster, runner, opts.progress);

@@ -34,6 +34,8 @@ export interface PlanOptions {
   offline?: OfflineArtifacts;
   /** What the configured box has baked in (its record in Vagrant's box store). */
   baked?: BakeRecord;
+  /** Whether the configured box (ours) is built on this host. */
+  boxBuilt?: boolean;
 }
 
 /** The files a test plan installs from its artifacts, as a bake set. */
@@ -68,6 +70,7 @@ export function testPlan(overrides: ConfigOverrides = {}, options: PlanOptions =
     ...(options.workerIndices ? { workerIndices: options.workerIndices } : {}),
     ...(options.offline ? { offline: options.offline } : {}),
     ...(options.baked ? { baked: options.baked } : {}),
+    ...(options.boxBuilt !== undefined ? { boxBuilt: options.boxBuilt } : {}),
   });
 }
 

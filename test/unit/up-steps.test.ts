@@ -30,6 +30,8 @@ function summary(step: UpStep): string {
       return 'control-plane-check';
     case 'seeds':
       return `seeds ${names(step.nodes).join(',')}`;
+    case 'box':
+      return 'box';
   }
 }
 
@@ -419,5 +421,19 @@ describe('a baked box: up checks what the box holds instead of installing it', (
   it("another's box (not ours) never counts as baked", () => {
     const plan = testPlan({ box: 'example/ubuntu-noble' }, { offline, baked: testBakeRecord() });
     expect(plan.box.baked).toBeUndefined();
+  });
+});
+
+describe('a box of ours that is not built on this host yet', () => {
+  it('is built before any machine is created, and only then', () => {
+    const built = (b: boolean) => testPlan({ provider: 'libvirt', distro: 'debian-12' }, { boxBuilt: b });
+    expect(upSteps(built(false), {}, { until: 'machines' }).map(summary)).toEqual(['box', 'seeds master,worker-1,worker-2', 'vagrant machines master,worker-1,worker-2', 'verify machines master,worker-1,worker-2']);
+    expect(upSteps(built(true), {}, { until: 'machines' }).map(summary)[0]).toBe('seeds master,worker-1,worker-2');
+    const lines = upSteps(built(false), {}, { until: 'machines' }).flatMap((s) => describeStep(s, built(false)));
+    expect(lines[0]).toBe("would build the box kubeadm-vagrant/debian-12 for libvirt first (as `kubeadm-vagrant box build debian-12` does): debian-12's official image, downloaded and verified");
+    // bake: true names the baked box of the artifacts' patch, and that is what is built (baked).
+    const baked = testPlan({ provider: 'libvirt', distro: 'debian-12', bake: true, libvirt: { driver: 'qemu' } }, { offline: testOffline(), boxBuilt: false });
+    expect(baked.box.name).toBe('kubeadm-vagrant/debian-12-k8s-1.37.2-emulation');
+    expect(upSteps(baked, {}, { until: 'machines' }).flatMap((s) => describeStep(s, baked))[0]).toMatch(/box build debian-12 --bake/);
   });
 });
