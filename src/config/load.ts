@@ -104,6 +104,9 @@ const FIELD_HINTS: Record<string, string> = {
   'setup.workers': 'true, or false to set up the control plane alone',
   setup: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',
   'libvirt.driver': 'kvm with hardware virtualization, qemu (slow) without',
+  'mirrors.files': 'leave it empty to download from upstream, or give the base URL of a mirror that holds <host>/<path> of each release download',
+  'mirrors.registries': 'map each registry host to its mirror: registry.k8s.io: http://10.0.0.2:5000/registry.k8s.io',
+  'mirrors.manifests': 'a manifest file name and the sha256 you checked, e.g. tigera-operator.yaml: <64 hex digits>',
 };
 
 /** The field's hint, and how to set it from the outside (flag, variable) when it can be. */
