@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { registerArtifacts } from './commands/artifacts.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGenerate } from './commands/generate.js';
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerLifecycle(program);
   registerVerify(program);
   registerNodes(program);
+  registerArtifacts(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);

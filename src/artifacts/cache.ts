@@ -92,7 +92,7 @@ const lockFileSchema = z.object({
   kubernetes: z.string(),
   arch: z.enum(ARCHES),
   /** What the fetches into this directory were for (a union): `verify --fix` fetches it again. */
-  needs: z.object({ cnis: z.array(z.string()), dashboard: z.boolean(), containerd: z.boolean(), images: z.array(z.string()) }),
+  needs: z.object({ cnis: z.array(z.string()), dashboard: z.boolean(), containerd: z.boolean(), files: z.array(z.string()) }),
   /** By path relative to the directory. */
   files: z.record(z.string(), lockEntry),
 });
@@ -117,7 +117,7 @@ export function readLockFile(dir: string): { lock?: LockFile; problem?: string }
 
 /** An empty lock for a directory. */
 export function emptyLock(patch: string, arch: Arch): LockFile {
-  return { lockVersion: LOCK_VERSION, kubernetes: patch, arch, needs: { cnis: [], dashboard: false, containerd: false, images: [] }, files: {} };
+  return { lockVersion: LOCK_VERSION, kubernetes: patch, arch, needs: { cnis: [], dashboard: false, containerd: false, files: [] }, files: {} };
 }
 
 /** Whether a lock entry's file is in the directory as recorded (its size; `verify` re-hashes). */

@@ -261,7 +261,7 @@ export async function fetchArtifacts(opts: FetchArtifactsOptions): Promise<Fetch
         cnis: [...new Set([...current.needs.cnis, ...opts.cnis])].sort(),
         dashboard: current.needs.dashboard || opts.dashboard,
         containerd: current.needs.containerd || opts.containerd,
-        images: [...new Set([...current.needs.images, ...items.flatMap((i) => (i.kind === 'image' ? [i.ref] : []))])].sort(),
+        files: [...new Set([...current.needs.files, ...items.flatMap(itemFiles)])].sort(),
       };
       const knownOf = (item: PlannedItem) => (item.kind === 'download' ? Object.values(current.files).find((e) => e.source === item.download.url)?.upstream : undefined);
       const tasks = items.map((item): Task => ({ item, arch, dir, missing: missingFiles(dir, current, item), known: knownOf(item) })).filter((t) => t.missing.length > 0);
@@ -294,7 +294,8 @@ export async function fetchArtifacts(opts: FetchArtifactsOptions): Promise<Fetch
     // What completed enters the lock file and SHA256SUMS, also when another task failed (a re-run does not fetch it again).
     for (const d of dirs) {
       const added = d.tasks.filter((t) => results.has(t));
-      if (added.length === 0 && !d.needsChanged) continue;
+      // A failed run that added nothing leaves the directory's records as they were.
+      if (added.length === 0 && (!d.needsChanged || failure !== undefined)) continue;
       for (const t of added) Object.assign(d.lock.files, results.get(t));
       writeLockAndSums(d.dir, d.lock);
     }

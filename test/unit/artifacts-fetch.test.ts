@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -317,4 +317,61 @@ it('a file in the layout that the lock file does not know is fetched again', asy
   const r = await fetchArtifacts(options());
   expect(r.dirs[0]!.fetched).toEqual(['bin/kubeadm']);
   expect(hex(readFileSync(join(dir(), 'bin/kubeadm')))).toBe(hex(layout.get('bin/kubeadm')!));
+});
+
+describe('list, verify and prune', () => {
+  it('list: complete after a fetch; a missing file makes it incomplete, naming it', async () => {
+    const { listCache } = await import('../../src/artifacts/inspect.js');
+    await fetchArtifacts(options());
+    const [d] = listCache(cacheRoot).dirs;
+    expect(d).toMatchObject({ patch: PATCH, arch: 'amd64', complete: true, problems: [] });
+    expect(d!.files).toBe(Object.keys(readLockFile(dir()).lock!.files).length);
+    rmSync(join(dir(), 'cni/loopback'));
+    expect(listCache(cacheRoot).dirs[0]).toMatchObject({ complete: false, problems: ['1 missing or changed: cni/loopback'] });
+  });
+
+  it('verify finds a changed binary and a changed image blob; --fix (drop, fetch again) restores them', async () => {
+    const { verifyDir, dropBadFiles } = await import('../../src/artifacts/inspect.js');
+    await fetchArtifacts(options());
+    const before = layoutFiles();
+    const d = { patch: PATCH, arch: 'amd64' as const, dir: dir() };
+    expect((await verifyDir(d)).problems).toEqual([]);
+    // In place: the layout's file and its original in downloads/ are one file (a hard link), both are changed.
+    const kubeadm = readFileSync(join(dir(), 'bin/kubeadm'));
+    kubeadm[5] ^= 1;
+    writeFileSync(join(dir(), 'bin/kubeadm'), kubeadm);
+    const tar = readFileSync(join(dir(), 'images/etcd.tar'));
+    const layer = images.get([...images.keys()].find((r) => r.includes('/etcd:'))!)!.layers[1]!;
+    tar[tar.indexOf(layer.subarray(0, 32)) + 40] ^= 1;
+    writeFileSync(join(dir(), 'images/etcd.tar'), tar);
+    const r = await verifyDir(d);
+    expect(r.problems.map((p) => p.file)).toEqual(['bin/kubeadm', 'images/etcd.tar', 'images/etcd.tar']);
+    expect(r.problems[0]!.problem).toMatch(/^sha256 [0-9a-f]{64}, SHA256SUMS says [0-9a-f]{64}$/);
+    expect(r.problems[2]!.problem).toContain(`the blob sha256:${hex(layer)} does not match its digest`);
+    await dropBadFiles(r);
+    await fetchArtifacts(options());
+    expect((await verifyDir(d)).problems).toEqual([]);
+    expect(layoutFiles()).toEqual(before);
+  });
+
+  it('prune keeps the patch in use and the newest, and the downloads they name; removes the rest', async () => {
+    const { pruneCache } = await import('../../src/artifacts/inspect.js');
+    await fetchArtifacts(options());
+    const old = archDir(cacheRoot, '1.36.1', 'amd64');
+    writeFileSync(join(cacheRoot, 'downloads', 'stray'), 'x');
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, 'kubeadm'), Buffer.alloc(1000));
+    const dry = await pruneCache(cacheRoot, { keep: new Set([PATCH]), keepNewest: 0, dryRun: true });
+    expect(dry.removed.sort()).toEqual(['downloads/stray', 'v1.36.1']);
+    expect(existsSync(old)).toBe(true);
+    const r = await pruneCache(cacheRoot, { keep: new Set([PATCH]), keepNewest: 0 });
+    expect(r.freedBytes).toBe(1001);
+    expect(existsSync(old) || existsSync(join(cacheRoot, 'downloads', 'stray'))).toBe(false);
+    expect(r.kept).toEqual([join(cacheRoot, `v${PATCH}`)]);
+    // What the kept directory names is still there: a lost member is extracted again without a request.
+    rmSync(join(dir(), 'cni/bridge'));
+    const n = requests();
+    await fetchArtifacts(options());
+    expect(requests()).toBe(n);
+  });
 });
