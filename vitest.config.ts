@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
@@ -13,10 +13,23 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // Needs the built artifacts: its own project, run by .ci/run once they are built (below).
+          exclude: [...configDefaults.exclude, 'test/integration/mirrors.test.ts'],
           // The CLI runs as a process from dist/: compiled from today's sources before any test.
           globalSetup: ['test/helpers/build-cli.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // The local mirrors (test/mirror) serving the artifacts test/artifacts builds: .ci/run runs it after
+        // waiting for that build (in the background meanwhile), before the e2e, which uses the same mirrors.
+        test: {
+          name: 'mirrors',
+          include: ['test/integration/mirrors.test.ts'],
+          testTimeout: 10 * 60_000,
+          // A cold artifacts build when neither KUBEADM_VAGRANT_ARTIFACTS_DIR nor the cache has them.
+          hookTimeout: 80 * 60_000,
         },
       },
       {

@@ -1,47 +1,16 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Command } from 'commander';
-import { registerArtifacts } from './commands/artifacts.js';
-import { registerConfig } from './commands/config.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerGenerate } from './commands/generate.js';
-import { registerInit } from './commands/init.js';
-import { registerLifecycle } from './commands/lifecycle.js';
-import { registerNodes } from './commands/nodes.js';
-import { registerToken } from './commands/token.js';
-import { registerVerify } from './commands/verify.js';
+import { buildProgram } from './commands/program.js';
 import { describeError, EXIT } from './errors.js';
-import { packageRoot } from './layout.js';
 
-function buildProgram(): Command {
-  const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  const program = new Command('kubeadm-vagrant')
-    .description('A real multi-node Kubernetes cluster, built with kubeadm on Vagrant machines, in one command.')
-    .version(version)
-    .option('--verbose', 'show stack traces of internal errors')
-    .showHelpAfterError()
-    .exitOverride();
-  registerInit(program);
-  registerConfig(program);
-  registerGenerate(program);
-  registerToken(program);
-  registerDoctor(program);
-  registerLifecycle(program);
-  registerVerify(program);
-  registerNodes(program);
-  registerArtifacts(program);
-  program.commands.forEach(function override(c: Command) {
-    c.exitOverride();
-    c.commands.forEach(override);
-  });
-  return program;
-}
-
-// A reader that stops early (`kubeadm-vagrant up --dry-run | head`) is not an error of ours.
+// A reader that stops early (`kubeadm-vagrant up --dry-run | head`) is not an error of ours; an
+// output that cannot be written (`> /dev/full`) is said once, on stderr, and the command exits 1.
+let outputFailed = false;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+    if (err.code === 'EPIPE' || outputFailed) return;
+    outputFailed = true;
+    process.exitCode = EXIT.failed;
+    if (stream === process.stdout) process.stderr.write(`error: cannot write to standard output: ${err.code ?? ''}${err.code ? ': ' : ''}${err.message.replace(/^\w+: /, '')}\n`);
   });
 }
 

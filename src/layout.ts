@@ -48,6 +48,8 @@ export const HOST = {
   stateFile: `${STATE_DIR}/state.json`,
   /** What the last `generate` used and wrote: config file, flags and variables, outputs (0600: it may hold the token). */
   generatedFile: `${STATE_DIR}/generated.json`,
+  /** The cloud-init seed of each machine of a box of ours (public data: the login user and the cluster's public key). */
+  seedsDir: `${STATE_DIR}/seeds`,
 } as const;
 
 /** Directories of a cluster directory and the modes every `generate` puts back, whatever the umask. */
@@ -56,6 +58,7 @@ export const HOST_DIRS: readonly { path: string; mode: number }[] = [
   { path: HOST.sshDir, mode: 0o700 },
   { path: HOST.pkiDir, mode: 0o700 },
   { path: HOST.kubeadmDir, mode: 0o700 },
+  { path: HOST.seedsDir, mode: 0o700 },
   { path: HOST.provisionDir, mode: 0o755 },
 ];
 
@@ -94,6 +97,16 @@ export function joinConfigPath(machine: string): string {
   return `${HOST.kubeadmDir}/join-${machine}.yaml`;
 }
 
+/** The cloud-init NoCloud seed image of one machine, relative to the cluster directory. */
+export function seedPath(machine: string): string {
+  return `${HOST.seedsDir}/${machine}-cidata.iso`;
+}
+
+/** The seed's volume in the provider's storage, where the provider needs it there (libvirt): unique per cluster and machine. */
+export function seedVolumeName(cluster: string, machine: string): string {
+  return `${cluster}-${machine}-cidata.iso`;
+}
+
 /** Where Vagrant keeps the provider's id of a machine it created (a libvirt domain's or VirtualBox VM's UUID), relative to the cluster directory. */
 export function vagrantMachineIdPath(machine: string, provider: string): string {
   return `.vagrant/machines/${machine}/${provider}/id`;
@@ -106,6 +119,8 @@ export function hostPaths(clusterDir: string): { [K in keyof typeof HOST]: strin
 
 /** Paths on the guests. */
 export const GUEST = {
+  /** The user Vagrant and every check log in as: the box's own (`vagrant`), or the one a box of ours gets from its seed. */
+  loginUser: 'vagrant',
   /** The directory (0700, owned by vagrant) that file provisioners upload secrets into. */
   uploadDir: '/home/vagrant/.kubeadm-vagrant',
   /** Where the scripts keep the kubeadm configs and add-on manifests (0700, root). */

@@ -65,3 +65,31 @@ export function slash24Count(r: Range): number {
 export function firstWorkerIP(masterIP: string, workerIPStart: string): string {
   return workerIPStart !== '' ? workerIPStart : intToIp(ipToInt(masterIP) + 1);
 }
+
+/**
+ * The special-purpose IPv4 ranges (RFC 6890) that a host-only network cannot carry: no node address
+ * may lie in them, and no pod or service subnet may overlap them.
+ */
+export const SPECIAL_RANGES: readonly { cidr: string; what: string }[] = [
+  { cidr: '0.0.0.0/8', what: 'the unspecified range (0.0.0.0/8)' },
+  { cidr: '127.0.0.0/8', what: 'the loopback range (127.0.0.0/8)' },
+  { cidr: '169.254.0.0/16', what: 'the link-local range (169.254.0.0/16)' },
+  { cidr: '192.0.0.0/24', what: 'the reserved IETF protocol range (192.0.0.0/24)' },
+  { cidr: '192.0.2.0/24', what: 'the reserved documentation range TEST-NET-1 (192.0.2.0/24)' },
+  { cidr: '192.88.99.0/24', what: 'the reserved 6to4 relay range (192.88.99.0/24)' },
+  { cidr: '198.18.0.0/15', what: 'the reserved benchmarking range (198.18.0.0/15)' },
+  { cidr: '198.51.100.0/24', what: 'the reserved documentation range TEST-NET-2 (198.51.100.0/24)' },
+  { cidr: '203.0.113.0/24', what: 'the reserved documentation range TEST-NET-3 (203.0.113.0/24)' },
+  { cidr: '224.0.0.0/4', what: 'the multicast range (224.0.0.0/4)' },
+  { cidr: '240.0.0.0/4', what: 'the reserved range (240.0.0.0/4, which holds the broadcast address)' },
+];
+
+/** The special ranges a range overlaps (all of them, in order). */
+export function specialRangesIn(r: Range): { cidr: string; what: string }[] {
+  return SPECIAL_RANGES.filter((s) => overlaps(cidrRange(s.cidr)!, r));
+}
+
+/** Whether an address is a private one (RFC 1918) or in the shared carrier-grade NAT range (RFC 6598): not routed on the internet. */
+export function isPrivateAddress(ip: string): boolean {
+  return ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'].some((c) => contains(cidrRange(c)!, ip));
+}

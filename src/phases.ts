@@ -21,10 +21,21 @@ export interface Upload {
  * scripts exist), the Vagrantfile (which provisioners each machine has, in order), `up` and
  * `node add` (what runs where, and what proves it), `verify` (which checks a cluster has reached)
  * and the dry run all read it. A new phase is one entry plus its template.
+ *
+ * What a phase means to the rest of the tool is a property of its entry, never its id: the code
+ * outside this table names no phase (the ids are a union type derived from the table, so a renamed
+ * or removed id that is still used somewhere does not type-check). Three properties each mark
+ * exactly one phase (checked when this module loads, and by the tests):
+ * - `startsControlPlane`: kubeadm init; from it on the cluster answers (Kubernetes' view is
+ *   verified, `up` fetches the kubeconfig, token, kubeconfig and node commands reach the API server,
+ *   a workers-only `up` needs the control plane to have passed it);
+ * - `joinsWorkers`: kubeadm join; the join token must stay valid before it runs, and a worker
+ *   that passed it has joined;
+ * - `verifyAtLeast`: the least `verify` checks, whatever the control plane has passed.
  */
-export interface PhaseDef {
-  /** The name `up --until` takes. */
-  id: string;
+export interface PhaseDef<Id extends string = string> {
+  /** The name `up --until` takes, and what state.json records for each machine that passed it. */
+  id: Id;
   /** Its provisioning script, templates/provision/<script>.sh.ejs, which is also the shell provisioner's name. */
   script?: string;
   /** The machines it runs on. */
@@ -39,21 +50,23 @@ export interface PhaseDef {
    * of the plan (the control plane alone).
    */
   checks: (plan: ClusterPlan, node: PlannedNode, peers: readonly PlannedNode[]) => NodeCheckSpec[];
-  /** From this phase on, verification also reads Kubernetes' view of the nodes on the control plane. */
-  clusterView: boolean;
+  /** kubeadm init: from this phase on the control plane answers, and verification also reads Kubernetes' view of the nodes. */
+  startsControlPlane: boolean;
+  /** kubeadm join: before it runs the join token must stay valid long enough; a worker that passed it has joined. */
+  joinsWorkers: boolean;
+  /** `verify` runs at least the checks up to this phase (a cluster not prepared yet fails them, which says so). */
+  verifyAtLeast: boolean;
   /** Runs on every `up` on every selected machine, even those that passed it. */
   always: boolean;
-  /** Before it runs, the join token must stay valid long enough (workers join with it). */
-  needsJoinToken: boolean;
 }
 
 const BOTH: readonly Role[] = ['control-plane', 'worker'];
 
-function phase(p: Pick<PhaseDef, 'id'> & Partial<PhaseDef>): PhaseDef {
-  return { roles: BOTH, uploads: [], enabled: () => true, checks: () => [], clusterView: false, always: false, needsJoinToken: false, ...p };
+function phase<const Id extends string>(p: { id: Id } & Partial<Omit<PhaseDef<Id>, 'id'>>): PhaseDef<Id> {
+  return { roles: BOTH, uploads: [], enabled: () => true, checks: () => [], startsControlPlane: false, joinsWorkers: false, verifyAtLeast: false, always: false, ...p };
 }
 
-export const PHASES: readonly PhaseDef[] = [
+export const PHASES = [
   // Starts halted machines and creates missing ones (cheap when all run); the ssh-key script
   // replaces Vagrant's insecure key by the cluster's own.
   phase({ id: 'machines', script: 'ssh-key', always: true, checks: () => [...MACHINE_CHECKS] }),
@@ -65,7 +78,7 @@ export const PHASES: readonly PhaseDef[] = [
     enabled: (plan) => plan.offline !== undefined,
     checks: (plan) => [artifactsCheck(GUEST.artifactsDir, plan.offline!.sumsHash)],
   }),
-  phase({ id: 'prerequisites', script: 'prerequisites', checks: (_plan, node, peers) => prerequisiteChecks(node, peers) }),
+  phase({ id: 'prerequisites', script: 'prerequisites', verifyAtLeast: true, checks: (_plan, node, peers) => prerequisiteChecks(node, peers) }),
   phase({
     id: 'packages',
     script: 'packages',
@@ -80,23 +93,31 @@ export const PHASES: readonly PhaseDef[] = [
       { name: 'control-plane-ca-cert', source: () => HOST.caCert, target: 'ca.crt' },
       { name: 'control-plane-ca-key', source: () => HOST.caKey, target: 'ca.key' },
     ],
-    clusterView: true,
+    startsControlPlane: true,
   }),
   phase({
     id: 'workers',
     script: 'worker',
     roles: ['worker'],
     uploads: [{ name: 'worker-files', source: (node) => joinConfigPath(node.name), target: 'join.yaml' }],
-    needsJoinToken: true,
+    joinsWorkers: true,
   }),
   // Nothing runs: every check again, on every node.
   phase({ id: 'verified', always: true }),
-];
+] as const;
 
-export const PHASE_IDS = PHASES.map((p) => p.id) as [string, ...string[]];
-export type PhaseId = string;
+/** A phase's id: one of the table's, and nothing else. */
+export type PhaseId = (typeof PHASES)[number]['id'];
+/** An entry of the table. */
+export type Phase = PhaseDef<PhaseId>;
 
-export function phaseDef(id: PhaseId): PhaseDef {
+export const PHASE_IDS = PHASES.map((p) => p.id) as [PhaseId, ...PhaseId[]];
+
+export function isPhaseId(id: unknown): id is PhaseId {
+  return typeof id === 'string' && (PHASE_IDS as readonly string[]).includes(id);
+}
+
+export function phaseDef(id: PhaseId): Phase {
   const def = PHASES.find((p) => p.id === id);
   if (!def) throw new Error(`unknown phase ${id}`);
   return def;
@@ -107,18 +128,57 @@ export function phaseIndex(id: PhaseId | undefined): number {
   return id === undefined ? -1 : PHASES.findIndex((p) => p.id === id);
 }
 
+/** The one phase a marking property marks (see PhaseDef); a table with none or several is refused when this module loads. */
+function markedPhase(property: 'startsControlPlane' | 'joinsWorkers' | 'verifyAtLeast'): PhaseId {
+  const marked = PHASES.filter((p) => p[property]);
+  if (marked.length !== 1) throw new Error(`internal: exactly one phase must have ${property}, and ${marked.length} have it`);
+  return marked[0]!.id;
+}
+
+/** The phase that brings up the control plane (kubeadm init). */
+export const CONTROL_PLANE_PHASE: PhaseId = markedPhase('startsControlPlane');
+/** The phase workers join the cluster in (kubeadm join). */
+export const JOIN_PHASE: PhaseId = markedPhase('joinsWorkers');
+/** The least `verify` checks. */
+export const MIN_VERIFY_PHASE: PhaseId = markedPhase('verifyAtLeast');
+
+/** The phases of `ids` in table order, each once. */
+export function inTableOrder(ids: Iterable<PhaseId>): PhaseId[] {
+  const set = new Set(ids);
+  return PHASE_IDS.filter((id) => set.has(id));
+}
+
+/**
+ * The phases a machine has passed, in table order, from what state.json recorded for it: the list
+ * of the phases it passed; or, in a state.json written before those lists, one phase, its position
+ * in the table of then (`positional`, POSITIONAL_PHASES): every phase of that table up to it. A
+ * phase added to the table since is in neither, so it is not passed, wherever it sits, and `up`
+ * runs it on every machine. Ids the table no longer has are dropped.
+ */
+export function passedFromRecord<Id extends string>(recorded: unknown, known: readonly Id[], positional: readonly string[]): Id[] {
+  const isKnown = (id: unknown): id is Id => typeof id === 'string' && (known as readonly string[]).includes(id);
+  let ids: unknown[] = [];
+  if (Array.isArray(recorded)) ids = recorded;
+  else if (typeof recorded === 'string' && positional.includes(recorded)) ids = positional.slice(0, positional.indexOf(recorded) + 1);
+  const passed = new Set(ids.filter(isKnown));
+  return known.filter((id) => passed.has(id));
+}
+
+/** The phase table when state.json recorded one position per machine (before the lists): never changes. */
+export const POSITIONAL_PHASES: readonly string[] = ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'];
+
 /** The phases of a plan, in order (a disabled one, e.g. artifacts when online, is left out). */
-export function planPhases(plan: ClusterPlan): PhaseDef[] {
+export function planPhases(plan: ClusterPlan): Phase[] {
   return PHASES.filter((p) => p.enabled(plan));
 }
 
 /** The phases of a plan that run a script, in order: the scripts to render and the machines' provisioners. */
-export function scriptPhases(plan: ClusterPlan): PhaseDef[] {
+export function scriptPhases(plan: ClusterPlan): Phase[] {
   return planPhases(plan).filter((p) => p.script !== undefined);
 }
 
 /** The machines of the plan a phase runs on. */
-export function phaseNodes(plan: ClusterPlan, p: PhaseDef): NodePlan[] {
+export function phaseNodes(plan: ClusterPlan, p: Phase): NodePlan[] {
   return plan.nodes.filter((n) => p.roles.includes(n.role));
 }
 
@@ -136,7 +196,7 @@ export function provisionersOf(node: NodePlan, plan: ClusterPlan): Provisioner[]
 }
 
 /** The provisioner names that run exactly one phase, for `vagrant up --provision-with`. */
-export function provisionerNames(p: PhaseDef): string[] {
+export function provisionerNames(p: Phase): string[] {
   return p.script ? [...p.uploads.map((u) => u.name), p.script] : [];
 }
 
@@ -152,16 +212,19 @@ export function verificationAfter(phaseId: PhaseId, plan: ClusterPlan, peers: re
   return {
     phase: phaseId,
     specs: (node) => upTo.flatMap((p) => p.checks(plan, node, peers)),
-    clusterView: upTo.some((p) => p.clusterView),
+    clusterView: upTo.some((p) => p.startsControlPlane),
   };
 }
 
 /**
- * The phase whose checks `verify` runs: the last one the control plane passed, at least
- * prerequisites (a cluster that is not prepared yet fails those checks, which says so).
+ * The phase whose checks `verify` runs for a cluster: the last phase of the table its control
+ * plane passed, at least MIN_VERIFY_PHASE (a cluster that is not prepared yet fails those checks,
+ * which says so). A phase added to the table that the control plane has not run yet is below
+ * that one: its checks run, and fail until `up` has run it.
  */
-export function reachedPhase(controlPlanePhase: PhaseId | undefined): PhaseId {
-  return phaseIndex(controlPlanePhase) > phaseIndex('prerequisites') ? controlPlanePhase! : 'prerequisites';
+export function reachedPhase(controlPlanePassed: Iterable<PhaseId>): PhaseId {
+  const last = inTableOrder(controlPlanePassed).at(-1);
+  return phaseIndex(last) > phaseIndex(MIN_VERIFY_PHASE) ? last! : MIN_VERIFY_PHASE;
 }
 
 /** The ids of every check verifying after a phase makes on a node, in report order: what `up --dry-run` prints. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ClusterConfig } from './config/schema.js';
 import { errorMessage, UsageError } from './errors.js';
 import { HOST } from './layout.js';
-import type { PhaseId } from './phases.js';
+import { inTableOrder, isPhaseId, PHASE_IDS, passedFromRecord, phaseIndex, POSITIONAL_PHASES, type PhaseId } from './phases.js';
 import { ensureStateDir, fileSystemError, writeFileAtomic, type FileToWrite } from './write.js';
 
 export interface VerifySummary {
@@ -17,23 +17,54 @@ export interface VerifySummary {
 export interface ClusterState {
   /** Worker indices in use (worker-N); absent until the first `node add` / `node remove`. */
   workers?: number[];
-  /** The last phase `up` completed and verified for the cluster as a whole. */
+  /** The furthest phase `up` completed and verified for the cluster as a whole (`node add` brings new machines to it). */
   phase?: PhaseId;
-  /** The last phase each machine has passed (a machine added later starts from nothing). */
-  nodePhases?: Record<string, PhaseId>;
+  /**
+   * The phases each machine has passed (verified), in table order; a machine added later starts
+   * from none. A file written before recorded one phase per machine: readState turns it into
+   * these lists (see passedFromRecord).
+   */
+  nodePhases?: Record<string, PhaseId[]>;
   lastVerify?: VerifySummary;
   /** The kubeconfig file and context that `kubeconfig --merge` added, so `destroy` can remove them. */
   mergedKubeconfig?: { file: string; context: string };
+}
+
+/** A state as state.json holds it, in today's form or an older one: the phases as lists of today's ids. */
+export function normalizeState(raw: unknown): ClusterState {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a JSON object');
+  const { phase, nodePhases, ...rest } = raw as Record<string, unknown>;
+  const state: ClusterState = rest;
+  if (isPhaseId(phase)) state.phase = phase;
+  if (typeof nodePhases === 'object' && nodePhases !== null) {
+    state.nodePhases = Object.fromEntries(Object.entries(nodePhases).map(([node, recorded]) => [node, passedFromRecord(recorded, PHASE_IDS, POSITIONAL_PHASES)]));
+  }
+  return state;
 }
 
 export function readState(clusterDir: string): ClusterState {
   const file = join(clusterDir, HOST.stateFile);
   if (!existsSync(file)) return {};
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+    return normalizeState(JSON.parse(readFileSync(file, 'utf8')));
   } catch (err) {
     throw new UsageError(`${file} is damaged (${errorMessage(fileSystemError(err, 'read', file))}); remove it, and \`up\` starts again from the first phase (each phase leaves a healthy node as it is)`);
   }
+}
+
+/** The phases a machine has passed. */
+export function passedPhases(state: ClusterState, machine: string): ReadonlySet<PhaseId> {
+  return new Set(state.nodePhases?.[machine] ?? []);
+}
+
+/**
+ * The state after `up` verified a phase on some machines: each of them has passed it, and the
+ * cluster's phase moves on to it unless it is further already. Pure: `up` writes the result.
+ */
+export function recordPassed(state: ClusterState, phase: PhaseId, machines: readonly string[]): ClusterState {
+  const nodePhases = { ...state.nodePhases };
+  for (const m of machines) nodePhases[m] = inTableOrder([...(nodePhases[m] ?? []), phase]);
+  return { ...state, nodePhases, phase: phaseIndex(state.phase) < phaseIndex(phase) ? phase : state.phase! };
 }
 
 export function updateState(clusterDir: string, change: (s: ClusterState) => ClusterState): ClusterState {
@@ -58,7 +89,10 @@ export interface RememberedOverride {
 export interface GeneratedRecord {
   /** The cluster whose directory this is. */
   name: string;
-  /** The config file it was generated from (absolute); none when only defaults, variables and flags were used. */
+  /**
+   * The config file it was generated from, relative to the cluster directory (an older version wrote
+   * it absolute: see rememberedConfigFile); none when only defaults, variables and flags were used.
+   */
   file?: string;
   /** SHA-256 of the config file's text then, to tell that it has changed since. */
   fileSha256?: string;

@@ -31,3 +31,22 @@ export function tokenId(token: string): string {
 export function redactToken(token: string): string {
   return token === '' ? '' : `${tokenId(token)}.<redacted>`;
 }
+
+/**
+ * Why a token's secret has no randomness in it, or undefined when it looks drawn at random: one
+ * character repeated, a handful of characters, or a sequence (0123..., abcd..., kubeadm's
+ * documented example abcdef.0123456789abcdef). A secret drawn as generateToken does has about 14
+ * different characters and hardly a step of ±1 between neighbours, so none of these fires on one
+ * by chance (below one in a million).
+ */
+export function tokenWeakness(token: string): string | undefined {
+  const secret = token.split('.')[1] ?? '';
+  if (secret.length < 2) return undefined;
+  const distinct = new Set(secret).size;
+  if (distinct === 1) return 'one character repeated';
+  if (distinct <= 5) return `made of only ${distinct} different characters`;
+  const steps = [...secret].slice(1).map((c, i) => ALPHABET.indexOf(c) - ALPHABET.indexOf(secret[i]!));
+  const predictable = steps.filter((d) => Math.abs(d) <= 1).length;
+  if (predictable >= 0.75 * steps.length) return 'a run of neighbouring characters (like 0123… or abcd…)';
+  return undefined;
+}

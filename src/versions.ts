@@ -16,17 +16,22 @@ export interface MinorInfo {
    * cmd/kubeadm/app/constants/constants.go of k8s.io/kubernetes at `readAt` (patches may move etcd).
    */
   images: { pause: string; etcd: string; coredns: string; readAt: string };
+  /** The newest patch release of the minor known on KNOWN_AT (kubernetes.io/releases): a higher patch gets a warning. */
+  newestPatch: number;
 }
+
+/** When the newest patches below were read. */
+export const KNOWN_AT = '2026-12-01';
 
 /** Oldest first. kubeadm config v1beta4 exists in every one of them (v1beta3 is gone from 1.37). */
 export const MINORS: readonly MinorInfo[] = [
-  { minor: '1.31', released: '2024-08-13', endOfLife: '2025-10-28', images: { pause: '3.10', etcd: '3.5.24-0', coredns: 'v1.11.3', readAt: 'v1.31.14' } },
-  { minor: '1.32', released: '2024-12-11', endOfLife: '2026-02-28', images: { pause: '3.10', etcd: '3.5.24-0', coredns: 'v1.11.3', readAt: 'v1.32.13' } },
-  { minor: '1.33', released: '2025-04-23', endOfLife: '2026-06-28', images: { pause: '3.10', etcd: '3.5.24-0', coredns: 'v1.12.0', readAt: 'v1.33.13' } },
-  { minor: '1.34', released: '2025-08-27', endOfLife: '2026-10-27', images: { pause: '3.10.1', etcd: '3.6.5-0', coredns: 'v1.12.1', readAt: 'v1.34.12' } },
-  { minor: '1.35', released: '2025-12-17', endOfLife: '2027-02-28', images: { pause: '3.10.1', etcd: '3.6.6-0', coredns: 'v1.13.1', readAt: 'v1.35.8' } },
-  { minor: '1.36', released: '2026-04-22', endOfLife: '2027-06-28', images: { pause: '3.10.2', etcd: '3.6.8-0', coredns: 'v1.14.2', readAt: 'v1.36.5' } },
-  { minor: '1.37', released: '2026-08-26', endOfLife: '2027-10-28', images: { pause: '3.10.2', etcd: '3.7.0-0', coredns: 'v1.14.6', readAt: 'v1.37.2' } },
+  { minor: '1.31', released: '2024-08-13', endOfLife: '2025-10-28', images: { pause: '3.10', etcd: '3.5.24-0', coredns: 'v1.11.3', readAt: 'v1.31.14' }, newestPatch: 14 },
+  { minor: '1.32', released: '2024-12-11', endOfLife: '2026-02-28', images: { pause: '3.10', etcd: '3.5.24-0', coredns: 'v1.11.3', readAt: 'v1.32.13' }, newestPatch: 13 },
+  { minor: '1.33', released: '2025-04-23', endOfLife: '2026-06-28', images: { pause: '3.10', etcd: '3.5.24-0', coredns: 'v1.12.0', readAt: 'v1.33.13' }, newestPatch: 13 },
+  { minor: '1.34', released: '2025-08-27', endOfLife: '2026-10-27', images: { pause: '3.10.1', etcd: '3.6.5-0', coredns: 'v1.12.1', readAt: 'v1.34.12' }, newestPatch: 12 },
+  { minor: '1.35', released: '2025-12-17', endOfLife: '2027-02-28', images: { pause: '3.10.1', etcd: '3.6.6-0', coredns: 'v1.13.1', readAt: 'v1.35.8' }, newestPatch: 8 },
+  { minor: '1.36', released: '2026-04-22', endOfLife: '2027-06-28', images: { pause: '3.10.2', etcd: '3.6.8-0', coredns: 'v1.14.2', readAt: 'v1.36.5' }, newestPatch: 5 },
+  { minor: '1.37', released: '2026-08-26', endOfLife: '2027-10-28', images: { pause: '3.10.2', etcd: '3.7.0-0', coredns: 'v1.14.6', readAt: 'v1.37.2' }, newestPatch: 2 },
 ];
 
 /**
@@ -44,6 +49,12 @@ export function resolvePatch(version: string): string | undefined {
 export const NEWEST_PROVEN_MINOR = '1.37';
 /** Minors past the newest known are accepted (with a warning) this far ahead: 1.38 is due 2026-12-16. */
 export const MINORS_AHEAD_ACCEPTED = 2;
+
+/** The newest known patch of a minor, `1.37.2`, when the minor is known. */
+export function newestKnownPatch(minor: string): string | undefined {
+  const info = minorInfo(minor);
+  return info ? `${info.minor}.${info.newestPatch}` : undefined;
+}
 
 export function minorInfo(minor: string): MinorInfo | undefined {
   return MINORS.find((m) => m.minor === minor);

@@ -6,7 +6,8 @@ import { STATE_DIR } from './layout.js';
 export interface FileToWrite {
   /** Relative to the directory written into. */
   path: string;
-  content: string;
+  /** Text, or bytes (a seed image). */
+  content: string | Uint8Array;
   mode: number;
 }
 
@@ -43,7 +44,7 @@ export function cacheWriteError(err: unknown, path: string): OperationError {
 }
 
 /** Writes through a temporary file and a rename, so a reader never sees half a file. */
-export function writeFileAtomic(path: string, content: string, mode: number): void {
+export function writeFileAtomic(path: string, content: string | Uint8Array, mode: number): void {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     mkdirSync(dirname(path), { recursive: true });

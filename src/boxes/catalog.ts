@@ -24,9 +24,17 @@ export const CHECKSUM_FORMATS = ['gnu', 'bsd'] as const;
 /** `detached`: a separate signature of the checksum file; `clearsigned`: the checksum file is itself signed. */
 export const SIGNATURE_KINDS = ['detached', 'clearsigned'] as const;
 
+/** The prefix of every box `box build` makes: boxes so named come from the distros' own images and carry no user and no key. */
+export const OUR_BOX_PREFIX = 'kubeadm-vagrant/';
+
 /** The name of the box built from a distro's image, for every provider and architecture. */
 export function boxName(distro: string): string {
-  return `kubeadm-vagrant/${distro}`;
+  return `${OUR_BOX_PREFIX}${distro}`;
+}
+
+/** Whether a box name is one `box build` makes (plain or baked). */
+export function isOurBoxName(name: string): boolean {
+  return name.startsWith(OUR_BOX_PREFIX);
 }
 
 const NAME = /^[a-z0-9][a-z0-9.-]*$/;

@@ -21,7 +21,7 @@ export function registerConfig(program: Command): void {
 
   withConfigFlags(config.command('validate').description('check the config; prints `ok`, or every problem with its field and a hint (exit 2)'), { upFlags: true }).action(
     (opts: ConfigCliOptions) => {
-      loadConfig(loadOptions(opts));
+      loadConfig({ ...loadOptions(opts), forUp: true });
       out('ok');
     },
   );

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { PHASE_IDS } from '../phases.js';
+import { PHASE_IDS, type PhaseId } from '../phases.js';
 import { formatTable } from '../table.js';
 import { loadOptions, out, withConfigFlags, type ConfigCliOptions } from './common.js';
 
@@ -30,7 +30,7 @@ export function registerLifecycle(program: Command): void {
   withConfigFlags(program.command('up').description('generate when needed, vagrant up phase by phase, verify every phase over SSH, write the kubeconfig'), { upFlags: true })
     .addOption(new Option('--until <phase>', 'stop once this phase is verified').choices(PHASE_IDS).default('verified'))
     .option('--dry-run', 'print every external command (vagrant, ssh) it would run, and run none')
-    .action(async (opts: ConfigCliOptions & { until: string; dryRun?: boolean }) => {
+    .action(async (opts: ConfigCliOptions & { until: PhaseId; dryRun?: boolean }) => {
       const [{ up }, { createProgress }] = await Promise.all([steps.up(), steps.progress()]);
       const result = await up({ load: loadOptions(opts), until: opts.until, dryRun: opts.dryRun === true, progress: createProgress(), print: out });
       if (opts.dryRun) return;

@@ -1,4 +1,5 @@
 import type { ConfigProblem } from '../errors.js';
+import { BOOLEAN_WORD_LIST, booleanOf } from './boolean.js';
 import { CNI_IDS } from '../cni/index.js';
 import { DISTRO_IDS } from '../distros.js';
 import { PROVIDER_IDS } from '../providers/index.js';
@@ -30,9 +31,7 @@ export interface OverrideDef {
   upOnly?: true;
 }
 
-/** The words a boolean variable or flag takes, in any case: strict, so that "false" never means true. */
-export const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, '1': true, '0': false };
-const BOOLEAN_WORD_LIST = 'true, false, yes, no, 1, 0';
+export { BOOLEAN_WORDS } from './boolean.js';
 
 export const OVERRIDES: readonly OverrideDef[] = [
   { path: ['network', 'masterIP'], flag: '--master-ip <ip>', env: 'MASTER_IP', type: 'text', help: 'the control plane address' },
@@ -134,7 +133,7 @@ function parse(o: OverrideDef, source: string, given: string | readonly string[]
     return /^-?\d+$/.test(text.trim()) ? { source, path: o.path, value: Number(text) } : problem(`"${shown(text)}" is not a whole number`, `set ${source} to a number such as 2`);
   }
   if (o.type === 'boolean') {
-    const value = BOOLEAN_WORDS[text.trim().toLowerCase()];
+    const value = booleanOf(text);
     if (value !== undefined) return { source, path: o.path, value };
     return problem(`"${text}" is not a boolean`, `set ${source} to one of ${BOOLEAN_WORD_LIST} (any case)`);
   }
@@ -160,5 +159,44 @@ export function flagOverrides(flags: FlagValues): Override[] {
     if (!o.flag) return [];
     const text = flags[optionKey(o.flag)];
     return text === undefined ? [] : [parse(o, o.flag.replace(/ .*$/, ''), text)];
+  });
+}
+
+/** Edits (insert, delete, change, swap two neighbours) from one text to another. */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * Whether a variable's name is a near miss of a classic variable's: the same letters and digits
+ * (MASTERIP, kubetoken), at most two edits apart (NODE_COUNTS), or its words all among the other's
+ * (POD_CIDR, NODE_IP) or the other's among its own (K8S_DASHBOARD_ENABLED), two words at least.
+ */
+function nearMiss(name: string, classic: string): boolean {
+  const letters = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '');
+  const words = (s: string) => s.toUpperCase().split(/[^A-Z0-9]+/).filter(Boolean);
+  const [a, b] = [letters(name), letters(classic)];
+  if (a === b) return true;
+  if (Math.min(a.length, b.length) >= 6 && editDistance(a, b) <= 2) return true;
+  const [wa, wb] = [words(name), words(classic)];
+  return (wa.length >= 2 && wa.every((w) => wb.includes(w))) || (wb.length >= 2 && wb.every((w) => wa.includes(w)));
+}
+
+/** Variables that are set but not read, whose names are near misses of a classic variable: a warning each, naming the right one. */
+export function envNearMisses(env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const classic = OVERRIDES.filter((o): o is OverrideDef & { env: string } => o.env !== undefined);
+  return Object.entries(env).flatMap(([name, value]): ConfigProblem[] => {
+    if (value === undefined || value === '' || classic.some((o) => o.env === name)) return [];
+    const meant = classic.find((o) => nearMiss(name, o.env));
+    if (!meant) return [];
+    return [{ path: name, message: `is not a variable kubeadm-vagrant reads, so its value is ignored`, hint: `did you mean ${meant.env} (${meant.path.join('.')})?` }];
   });
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError, errorMessage, type ConfigProblem } from '../errors.js';
 import { CNI_IDS } from '../cni/index.js';
@@ -8,13 +8,14 @@ import { hostArch, loadCatalog } from '../distros.js';
 import { DEFAULT_CONFIG_FILE, HOST } from '../layout.js';
 import { checkArtifacts, controlPlaneArchives, imagesIn, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
 import { offlineNeeds } from '../offline/needs.js';
-import { PROVIDER_IDS } from '../providers/index.js';
+import { PROVIDER_IDS, providerFieldHint } from '../providers/index.js';
 import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
-import { redactToken } from '../token.js';
+import { redactToken, TOKEN_PATTERN } from '../token.js';
 import { fileSystemError } from '../write.js';
-import { envOverrides, flagOverrides, overrideSources, remembersPath, shown, type FlagValues, type Override } from './flags.js';
+import { BOOLEAN_WORD_LIST } from './boolean.js';
+import { envNearMisses, envOverrides, flagOverrides, overrideSources, remembersPath, shown, type FlagValues, type Override } from './flags.js';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from './schema.js';
-import { crossFieldChecks, type ValidationContext } from './validate.js';
+import { crossFieldChecks, setupProblem, type ValidationContext } from './validate.js';
 
 export { DEFAULT_CONFIG_FILE } from '../layout.js';
 
@@ -29,6 +30,8 @@ export interface LoadOptions {
   clusterDir?: string;
   /** Hears the warnings as soon as they are known (the CLI prints each once). */
   onWarnings?: (warnings: ConfigProblem[]) => void;
+  /** Check the config for `up` too (what it sets up: not nothing): `up` and `config validate`. */
+  forUp?: boolean;
 }
 
 export interface LoadedConfig {
@@ -58,6 +61,9 @@ function setIn(obj: Record<string, unknown>, path: readonly string[], value: unk
   cur[path[path.length - 1]!] = value;
 }
 
+/** The most YAML alias expansions a config may make (yaml's resource-exhaustion guard). */
+const MAX_YAML_ALIASES = 100;
+
 /** Reads a YAML config into a plain object; syntax errors come back with line and column. */
 export function parseConfigText(text: string): { raw: Record<string, unknown>; problems: ConfigProblem[] } {
   const doc = parseDocument(text, { uniqueKeys: true });
@@ -70,7 +76,13 @@ export function parseConfigText(text: string): { raw: Record<string, unknown>; p
     };
   });
   if (problems.length > 0) return { raw: {}, problems };
-  const value = doc.toJS() as unknown;
+  let value: unknown;
+  try {
+    // A few aliases are fine; thousands expanding into each other (a "billion laughs") are refused.
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    return { raw: {}, problems: [{ path: 'yaml', message: `cannot be read: ${errorMessage(err)}`, hint: `write the config without YAML aliases (*name) that expand into more than ${MAX_YAML_ALIASES} nodes` }] };
+  }
   if (value === null || value === undefined) return { raw: {}, problems: [] };
   if (typeof value !== 'object' || Array.isArray(value)) {
     return { raw: {}, problems: [{ path: '(top level)', message: 'the config must be a YAML mapping', hint: 'start from `kubeadm-vagrant init`' }] };
@@ -78,48 +90,82 @@ export function parseConfigText(text: string): { raw: Record<string, unknown>; p
   return { raw: value as Record<string, unknown>, problems: [] };
 }
 
-/** How to fix a field, shown under its problem. */
-const FIELD_HINTS: Record<string, string> = {
+/**
+ * How to fix a field, shown under its problem: one hint for every source, or one for a value from
+ * cluster.yaml and one for a value from a variable or flag (quoting, empty values: YAML's words).
+ */
+const FIELD_HINTS: Record<string, string | { file: string; outside: string }> = {
   apiVersion: 'the first line of cluster.yaml is `apiVersion: kubeadm-vagrant/v1alpha1`',
   kind: 'the second line of cluster.yaml is `kind: Cluster`',
   name: 'use a name such as demo or cka-lab',
-  provider: `set provider: ${PROVIDER_IDS.join(' or ')}`,
-  distro: 'set distro to one of the catalog entries in boxes/catalog.json',
-  box: 'leave box empty to use the catalog\'s (kubeadm-vagrant/<distro>), or give the name of a box Vagrant has',
-  'kubernetes.version': 'quote it, e.g. version: "1.33" (unquoted, YAML reads 1.30 as the number 1.3)',
-  'kubernetes.cni': `set cni: ${CNI_IDS.join(' or ')}`,
+  provider: { file: `set provider: ${PROVIDER_IDS.join(' or ')}`, outside: `give ${PROVIDER_IDS.join(' or ')}` },
+  distro: { file: 'set distro to one of the catalog entries in boxes/catalog.json', outside: 'give one of the catalog entries in boxes/catalog.json' },
+  box: { file: 'leave box empty to use the catalog\'s (kubeadm-vagrant/<distro>), or give the name of a box Vagrant has', outside: 'give the name of a box Vagrant has' },
+  'kubernetes.version': { file: 'quote it, e.g. version: "1.37" (unquoted, YAML reads 1.30 as the number 1.3)', outside: 'give a minor such as 1.37 or a patch such as 1.37.2' },
+  'kubernetes.cni': { file: `set cni: ${CNI_IDS.join(' or ')}`, outside: `give ${CNI_IDS.join(' or ')}` },
   'kubernetes.podSubnet': 'the default is 10.244.0.0/16',
   'kubernetes.serviceSubnet': 'the default is 10.96.0.0/12',
-  'kubernetes.token': 'leave it empty, or make one with `kubeadm-vagrant token generate`',
+  'kubernetes.token': { file: 'leave it empty, or make one with `kubeadm-vagrant token generate`', outside: 'make one with `kubeadm-vagrant token generate`, or leave it out to have one generated' },
   'kubernetes.tokenTTL': 'the default is 24h',
-  'network.masterIP': 'the default is 192.168.56.10 (inside VirtualBox\'s host-only range)',
+  'network.masterIP': 'the default is 192.168.56.10',
   'network.workerIPStart': 'leave it empty to start after the master, or give an address in the master\'s /24',
   'controlPlane.cpus': 'kubeadm refuses a control plane with fewer than 2 CPUs; set 2 or more',
   'controlPlane.memory': 'kubeadm refuses a control plane with less than 1700 MiB; 2048 is a good minimum',
   'workers.count': 'a whole number from 0 up; all workers must fit in the master\'s /24',
   'workers.cpus': 'a whole number of CPUs, 1 or more',
   'workers.memory': 'MiB as a whole number; 1536 is a good minimum for a worker',
-  'addons.dashboard': 'true or false',
+  'addons.dashboard': `${BOOLEAN_WORD_LIST} (any case)`,
   'setup.controlPlane': 'true, or false to add workers to a control plane that is already up',
   'setup.workers': 'true, or false to set up the control plane alone',
   setup: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',
-  'libvirt.driver': 'kvm with hardware virtualization, qemu (slow) without',
   'mirrors.files': 'leave it empty to download from upstream, or give the base URL of a mirror that holds <host>/<path> of each release download',
   'mirrors.registries': 'map each registry host to its mirror: registry.k8s.io: http://10.0.0.2:5000/registry.k8s.io',
   'mirrors.manifests': 'a manifest file name and the sha256 you checked, e.g. tigera-operator.yaml: <64 hex digits>',
 };
 
-/** The field's hint, and how to set it from the outside (flag, variable) when it can be. */
-export function hintFor(path: string): string | undefined {
-  const hint = FIELD_HINTS[path];
+/**
+ * The field's hint. For a value from cluster.yaml, with how to set it from the outside (flag,
+ * variable) when it can be; for a value a variable or flag gave (`source`), the hint for that.
+ */
+export function hintFor(path: string, source?: string): string | undefined {
+  const entry = FIELD_HINTS[path];
+  const hint = typeof entry === 'string' ? entry : entry ? (source ? entry.outside : entry.file) : providerFieldHint(path);
+  if (source) return hint;
   const sources = overrideSources(path);
   if (!hint) return sources ? `set it in cluster.yaml, or with ${sources}` : undefined;
   return sources ? `${hint} (or with ${sources})` : hint;
 }
 
-/** Turns zod's issues into problems with a dotted path and a hint. */
-function schemaProblems(issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: string[] }[], sources: Map<string, string>, raw: Record<string, unknown>): ConfigProblem[] {
+/** A value in a message: quoted (a trailing space shows), cut short when huge, and the token's secret never shown. */
+export function displayValue(path: string, value: unknown): string {
+  if (path === 'kubernetes.token' && typeof value === 'string') return TOKEN_PATTERN.test(value) ? `"${redactToken(value)}"` : `a token of ${value.length} characters (not shown)`;
+  return shown(JSON.stringify(value) ?? String(value));
+}
+
+/** Whether a message shows the value already, visibly: quoted, or as a word of its own when it has no spaces at its ends. */
+function showsValue(message: string, value: unknown): boolean {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (text === undefined || text === '' || text.length > message.length) return false;
+  if (message.includes(JSON.stringify(value))) return true;
+  if (text.trim() !== text) return false;
+  const boundary = (c: string | undefined) => c === undefined || /[\s(),:;"]/.test(c);
+  for (let at = message.indexOf(text); at >= 0; at = message.indexOf(text, at + 1)) {
+    if (boundary(message[at - 1]) && boundary(message[at + text.length])) return true;
+  }
+  return false;
+}
+
+/**
+ * Turns zod's issues into problems with a dotted path, the offending value and a hint: the first
+ * issue of each field only (one bad value, one error: a huge number is not also "not a fraction").
+ */
+function schemaProblems(
+  issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: string[]; params?: { hint?: string } }[],
+  sources: Map<string, string>,
+  raw: Record<string, unknown>,
+): ConfigProblem[] {
   const out: ConfigProblem[] = [];
+  const seen = new Set<string>();
   for (const issue of issues) {
     const base = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
@@ -128,10 +174,14 @@ function schemaProblems(issues: readonly { path: PropertyKey[]; message: string;
       }
       continue;
     }
+    if (seen.has(base)) continue;
+    seen.add(base);
     const source = sources.get(base);
-    const section = issue.code === 'invalid_type' && issue.path.length === 1 ? sectionProblem(base, getIn(raw, [base])) : undefined;
-    const hint = section?.hint ?? hintFor(base);
-    out.push({ path: source ? `${base} (from ${source})` : base || '(top level)', message: section?.message ?? issue.message, ...(hint ? { hint } : {}) });
+    const value = getIn(raw, issue.path.map(String));
+    const section = issue.code === 'invalid_type' && issue.path.length === 1 ? sectionProblem(base, value) : undefined;
+    const hint = section?.hint ?? issue.params?.hint ?? hintFor(base, source?.replace(/, remembered$/, ''));
+    const got = section || value === undefined || showsValue(issue.message, value) ? '' : `; got ${displayValue(base, value)}`;
+    out.push({ path: source ? `${base} (from ${source})` : base || '(top level)', message: section?.message ?? `${issue.message}${got}`, ...(hint ? { hint } : {}) });
   }
   return out;
 }
@@ -217,10 +267,30 @@ function readConfigText(file: string, how: string): string {
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ConfigError([{ path: how, message: `config file ${file} does not exist`, hint: 'create one with `kubeadm-vagrant init`, or leave out -c to use defaults' }]);
+      throw new ConfigError([{ path: how, message: `config file ${file} does not exist`, hint: how === '-c' ? 'create one with `kubeadm-vagrant init`, or leave out -c to use defaults' : 'put it back, or give the config file with -c FILE' }]);
     }
     throw new ConfigError([{ path: how, message: errorMessage(fileSystemError(err, 'read', file)), hint: 'check the file and its permissions' }]);
   }
+}
+
+/**
+ * The config file a directory was generated from, as a path to read now. generated.json records it
+ * relative to the directory, so a moved or copied directory reads its own; an older version
+ * recorded it absolute: such a path outside the directory, with a file of the same name inside it,
+ * means the directory was moved or copied, and the file inside is the one (`movedFrom` says so).
+ */
+export function rememberedConfigFile(record: GeneratedRecord | undefined, dir: string): { file: string; movedFrom?: string } | undefined {
+  if (!record?.file) return undefined;
+  if (!isAbsolute(record.file)) return { file: resolve(dir, record.file) };
+  const inside = relative(dir, record.file);
+  if (!inside.startsWith('..') && !isAbsolute(inside)) return { file: record.file };
+  const local = join(dir, basename(record.file));
+  return existsSync(local) ? { file: local, movedFrom: record.file } : { file: record.file };
+}
+
+/** The remembered config file as generated.json stores it: relative to the cluster directory. */
+export function rememberedPath(file: string, dir: string): string {
+  return relative(dir, file);
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -232,20 +302,36 @@ function fileHashOrUndefined(file: string): string | undefined {
   }
 }
 const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-/** A field's value in a message: cut short when huge, and the token's secret never shown. */
-const display = (path: string, value: unknown) => (path === 'kubernetes.token' && typeof value === 'string' ? redactToken(value) : shown(typeof value === 'string' ? value : JSON.stringify(value)));
+const display = displayValue;
 
 /**
  * The config file a load reads: -c FILE; else, in the cluster directory itself, the file it was
  * generated from (then ./cluster.yaml); else (-o elsewhere) ./cluster.yaml, then the file the
- * target directory was generated from.
+ * target directory was generated from. A remembered file that is gone gives way to ./cluster.yaml,
+ * with a warning; with no ./cluster.yaml either, it is an error saying so.
  */
-function chooseConfigFile(given: string | undefined, record: GeneratedRecord | undefined, dir: string, cwd: string): { file?: string; how: string } {
-  if (given) return { file: given, how: '-c' };
+function chooseConfigFile(given: string | undefined, record: GeneratedRecord | undefined, dir: string, cwd: string): { file?: string; how: string; warnings: ConfigProblem[] } {
+  if (given) return { file: given, how: '-c', warnings: [] };
   const implicit = resolve(cwd, DEFAULT_CONFIG_FILE);
-  const remembered = record?.file ? { file: record.file, how: `the config file ${dir} was generated from` } : undefined;
-  const local = existsSync(implicit) ? { file: implicit, how: DEFAULT_CONFIG_FILE } : undefined;
-  return (dir === cwd ? (remembered ?? local) : (local ?? remembered)) ?? { how: DEFAULT_CONFIG_FILE };
+  const local: { file: string; how: string; warnings: ConfigProblem[] } | undefined = existsSync(implicit) ? { file: implicit, how: DEFAULT_CONFIG_FILE, warnings: [] } : undefined;
+  const found = rememberedConfigFile(record, dir);
+  const how = `the config file ${dir} was generated from`;
+  const warnings: ConfigProblem[] = [];
+  if (found?.movedFrom) {
+    warnings.push({
+      path: HOST.generatedFile,
+      message: `names ${found.movedFrom} (an older version recorded it absolute), outside this directory: the directory was moved or copied, so ${found.file} is read`,
+      hint: 'the next `generate` (or `up`) records the config file relative to the directory',
+    });
+  }
+  let remembered = found ? { file: found.file, how, warnings } : undefined;
+  if (found && !existsSync(found.file)) {
+    const gone = `${found.file}, the config file ${dir} was generated from (${HOST.generatedFile}), is gone`;
+    if (!local) throw new ConfigError([{ path: how, message: `${gone}, and there is no ./${DEFAULT_CONFIG_FILE}`, hint: `put it back, give the config file with -c FILE, or write ./${DEFAULT_CONFIG_FILE} (\`kubeadm-vagrant init\`)` }]);
+    remembered = undefined;
+    local.warnings.push({ path: DEFAULT_CONFIG_FILE, message: `${gone}: ${implicit} is read instead`, hint: 'the next `generate` (or `up`) remembers this file' });
+  }
+  return (dir === cwd ? (remembered ?? local) : (local ?? remembered)) ?? { how: DEFAULT_CONFIG_FILE, warnings: [] };
 }
 
 /**
@@ -258,7 +344,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const given = configFileArg(opts.file, cwd);
   const dir = opts.clusterDir ?? (given ? dirname(given) : cwd);
   const record = readGenerated(dir);
-  const { file, how } = chooseConfigFile(given, record, dir, cwd);
+  const { file, how, warnings: choosing } = chooseConfigFile(given, record, dir, cwd);
   let raw: Record<string, unknown> = { apiVersion: API_VERSION, kind: KIND };
   let fileSha256: string | undefined;
   if (file !== undefined) {
@@ -269,7 +355,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     fileSha256 = sha256(text);
   }
   const fromFile = withDefaults(structuredClone(raw));
-  const warnings: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [...choosing, ...envNearMisses(opts.env ?? process.env)];
   // Variables and flags remembered for this cluster (another cluster's directory remembers nothing for this one).
   const name = fromFile.name;
   if (record && record.name !== name) {
@@ -306,6 +392,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { config, errors, warnings: checked } = validateRaw(raw, { ...defaultValidationContext(), ...(workers ? { workerIndices: workers } : {}) }, sources);
   problems.push(...errors);
   warnings.push(...checked);
+  const nothingToSetUp = opts.forUp && config ? setupProblem(config.setup, sources) : undefined;
+  if (nothingToSetUp) problems.push(nothingToSetUp);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);
   const offline = offlineOf(config, file, cwd);
   opts.onWarnings?.(warnings);
@@ -328,8 +416,10 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
   const dir = given ? dirname(given) : cwd;
   const record = readGenerated(dir);
   if (!record) return loadConfig(opts);
-  const from = record.file ?? 'the defaults (no config file)';
-  if (given && given !== record.file) {
+  const remembered = rememberedConfigFile(record, dir);
+  const recordFile = remembered?.file;
+  const from = recordFile ?? 'the defaults (no config file)';
+  if (given && given !== recordFile) {
     throw new ConfigError([{ path: '-c', message: `${dir} holds cluster "${record.name}", generated from ${from}, not from ${given}`, hint: `leave out -c to act on the cluster as generated, or run \`kubeadm-vagrant generate -c ${given}\` to generate it from this file` }]);
   }
   const problems: ConfigProblem[] = [];
@@ -349,20 +439,20 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
       hint: `this command acts on the cluster as \`generate\` (or \`up\`) made it; to change the cluster, run \`kubeadm-vagrant generate\` with ${o.source} ${display(path, o.value)}, otherwise leave out ${o.source}`,
     });
   }
-  if (problems.length > 0) throw new ConfigError(problems, record.file);
+  if (problems.length > 0) throw new ConfigError(problems, recordFile);
   const parsed = clusterSchema.safeParse(record.config);
   if (!parsed.success) {
     throw new ConfigError([{ path: join(dir, HOST.generatedFile), message: 'holds a config this version of kubeadm-vagrant does not accept', hint: 'run `kubeadm-vagrant generate` (or `up`) again' }]);
   }
-  const warnings: ConfigProblem[] = [];
-  const now = record.file ? fileHashOrUndefined(record.file) : undefined;
-  if (record.file && now !== record.fileSha256) {
-    warnings.push({ path: record.file, message: `${now ? 'has changed' : 'is gone or unreadable'} since the last generate; this command acts on the cluster as generated`, hint: 'run `kubeadm-vagrant generate` (or `up`) to apply the file to the cluster' });
+  const warnings: ConfigProblem[] = envNearMisses(opts.env ?? process.env);
+  const now = recordFile ? fileHashOrUndefined(recordFile) : undefined;
+  if (recordFile && now !== record.fileSha256) {
+    warnings.push({ path: recordFile, message: `${now ? 'has changed' : 'is gone or unreadable'} since the last generate; this command acts on the cluster as generated`, hint: 'run `kubeadm-vagrant generate` (or `up`) to apply the file to the cluster' });
   }
-  const offline = offlineOf(parsed.data, record.file, dir);
+  const offline = offlineOf(parsed.data, recordFile, dir);
   opts.onWarnings?.(warnings);
   const sources = new Map(record.overrides.map((o) => [o.path, `${o.source}, remembered`]));
-  return { config: parsed.data, ...(offline ? { offline } : {}), ...(record.file ? { file: record.file } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
+  return { config: parsed.data, ...(offline ? { offline } : {}), ...(recordFile ? { file: recordFile } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
 }
 
 /** offline.dir, when set, resolved relative to the config file (else the current directory) and checked. */

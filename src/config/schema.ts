@@ -2,11 +2,12 @@ import * as z from 'zod';
 import ipaddr from 'ipaddr.js';
 import { CNI_IDS } from '../cni/index.js';
 import { DISTRO_IDS } from '../distros.js';
-import { isIPv4Cidr } from '../net.js';
+import { cidrRange, hasHostBits, intToIp, ipToInt, isIPv4Cidr, SPECIAL_RANGES, slash24, specialRangesIn, contains } from '../net.js';
+import { DEFAULT_PROVIDER, PROVIDER_IDS, PROVIDER_SECTIONS } from '../providers/index.js';
 import { REGISTRY_HOST } from '../oci/reference.js';
-import { PROVIDER_IDS, PROVIDER_OPTIONS } from '../providers/index.js';
 import { TOKEN_PATTERN } from '../token.js';
 import { MINORS_AHEAD_ACCEPTED, NEWEST_MINOR, NEWEST_PROVEN_MINOR, OLDEST_MINOR } from '../versions.js';
+import { BOOLEAN_WORD_LIST, booleanOf } from './boolean.js';
 import { parseDuration, ttlProblem } from './duration.js';
 
 export const API_VERSION = 'kubeadm-vagrant/v1alpha1';
@@ -41,6 +42,7 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  */
 export function versionProblem(v: string): string | undefined {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?$/.exec(v);
+  if (/^v\d/i.test(v)) return `"${v}" is not a Kubernetes version: drop the "v" (${v.slice(1)})`;
   if (!m) return `"${v}" is not a Kubernetes version: give a minor such as "${NEWEST_PROVEN_MINOR}" or a patch such as "${NEWEST_PROVEN_MINOR}.2"`;
   const [major, minor, patch] = [m[1]!, m[2]!, m[3]];
   const leadingZero = [major, minor, patch].find((part) => part !== undefined && part.length > 1 && part.startsWith('0'));
@@ -60,7 +62,8 @@ function enumOf<T extends readonly [string, ...string[]]>(values: T, what: strin
 function count(min: number, max: number, what: string) {
   return z
     .number({ error: () => `must be a whole number (${what})` })
-    .int({ error: () => `must be a whole number, not a fraction (${what})` })
+    // Not .int(): it also refuses a huge whole number as "not a fraction"; the bound says what is wrong then.
+    .refine(Number.isInteger, { error: () => `must be a whole number, not a fraction (${what})` })
     .min(min, { error: () => `must be at least ${min} (${what})` })
     .max(max, { error: () => `must be at most ${max} (${what})` });
 }
@@ -70,21 +73,24 @@ const ipv4 = z.string({ error: () => 'must be an IPv4 address such as 192.168.56
   { error: () => 'must be an IPv4 address in dotted form, such as 192.168.56.10' },
 );
 
-/** Special-purpose ranges (ipaddr.js's names) whose addresses a node on a host-only network cannot have. */
-const UNUSABLE_RANGES: Record<string, string> = {
-  unspecified: 'an unspecified address (0.0.0.0/8)',
-  broadcast: 'the broadcast address',
-  multicast: 'a multicast address (224.0.0.0/4)',
-  linkLocal: 'a link-local address (169.254.0.0/16)',
-  loopback: 'a loopback address (127.0.0.0/8)',
-  reserved: 'a reserved or documentation address (240.0.0.0/4, 192.0.2.0/24, 198.18.0.0/15, ...)',
-};
+/** The special range an address lies in, if any. */
+function specialRangeOf(ip: string): string | undefined {
+  return SPECIAL_RANGES.find((r) => contains(cidrRange(r.cidr)!, ip))?.what;
+}
 
 /** A node's address: an IPv4 unicast address that a host-only network can carry. */
 const nodeAddress = ipv4.superRefine((s, ctx) => {
   if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return;
-  const what = UNUSABLE_RANGES[ipaddr.IPv4.parse(s).range()];
-  if (what) ctx.addIssue({ code: 'custom', message: `${s} is ${what}; a node needs a private (or public) unicast address, such as 192.168.56.10` });
+  const what = specialRangeOf(s);
+  if (what) ctx.addIssue({ code: 'custom', message: `${s} is in ${what}; a node needs a private (or public) unicast address, such as 192.168.56.10` });
+});
+
+/** The control plane's address: a node address that is not the .0 or .255 of its /24 (the node network). */
+const masterAddress = nodeAddress.superRefine((s, ctx) => {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(s) || specialRangeOf(s)) return;
+  const host = ipToInt(s) % 256;
+  const net = slash24(s);
+  if (host === 0 || host === 255) ctx.addIssue({ code: 'custom', message: `${s} is the ${host === 0 ? 'network' : 'broadcast'} address of ${net.cidr}`, params: { hint: `pick a host address such as ${intToIp(net.first + 10)}` } });
 });
 
 const cidr = z.string({ error: () => 'must be an IPv4 CIDR such as 10.244.0.0/16' }).refine(
@@ -92,6 +98,49 @@ const cidr = z.string({ error: () => 'must be an IPv4 CIDR such as 10.244.0.0/16
   { error: () => 'must be an IPv4 CIDR in the form a.b.c.d/n, such as 10.244.0.0/16' },
 );
 
+/**
+ * kubeadm gives every node a /24 of the pod subnet (the controller manager's node-cidr-mask-size),
+ * and refuses a node mask more than 16 bits longer than the pod subnet's prefix: a /7 fails at
+ * `kubeadm init`.
+ */
+export const NODE_POD_MASK = 24;
+const MAX_NODE_MASK_DIFFERENCE = 16;
+
+/**
+ * What makes a subnet unusable on its own, whatever the other fields say: host bits, a special
+ * range, a size kubeadm or the API server refuses. The first problem only: one bad value, one error.
+ */
+function subnetProblem(kind: 'pod' | 'service', s: string): { message: string; hint: string } | undefined {
+  const range = cidrRange(s)!;
+  const network = `${intToIp(range.first)}/${range.prefix}`;
+  if (hasHostBits(s)) return { message: `${s} has host bits set`, hint: `use the network address: ${network}` };
+  const special = specialRangesIn(range);
+  if (special.length > 0) {
+    const more = special.length > 1 ? ` and ${special.length - 1} other special-purpose range${special.length > 2 ? 's' : ''}` : '';
+    return { message: `${s} overlaps ${special[0]!.what}${more}: a host-only network cannot carry such addresses`, hint: `use a private range, such as ${kind === 'pod' ? '10.244.0.0/16' : '10.96.0.0/12'}` };
+  }
+  if (kind === 'pod' && range.prefix > NODE_POD_MASK) return { message: `${s}: /${range.prefix} is smaller than the /${NODE_POD_MASK} that every node gets for its pods`, hint: 'use a /16 such as 10.244.0.0/16' };
+  if (kind === 'pod' && NODE_POD_MASK - range.prefix > MAX_NODE_MASK_DIFFERENCE) {
+    return {
+      message: `${s}: /${range.prefix} is too large: kubeadm init refuses a pod subnet whose node mask (/${NODE_POD_MASK}) is more than ${MAX_NODE_MASK_DIFFERENCE} bits longer than its prefix`,
+      hint: `use a /${NODE_POD_MASK - MAX_NODE_MASK_DIFFERENCE} or smaller, such as 10.244.0.0/16`,
+    };
+  }
+  if (kind === 'service' && range.prefix < 12) return { message: `${s}: /${range.prefix} is larger than /12, the largest service range the API server accepts`, hint: 'use a /12 or smaller, such as 10.96.0.0/12' };
+  if (kind === 'service' && range.prefix > 28) return { message: `${s}: /${range.prefix} leaves too few service addresses`, hint: 'use a /24 or larger, such as 10.96.0.0/12' };
+  return undefined;
+}
+
+const subnet = (kind: 'pod' | 'service') =>
+  cidr.superRefine((s, ctx) => {
+    if (!isIPv4Cidr(s)) return;
+    const problem = subnetProblem(kind, s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { hint: problem.hint } });
+  });
+
+/** A boolean field: the one rule for booleans (./boolean.ts), as the classic variables and flags have it. */
+const booleanField = (value: boolean) =>
+  z.preprocess((v) => booleanOf(v) ?? v, z.boolean({ error: () => `must be one of ${BOOLEAN_WORD_LIST} (any case)` })).default(value);
 
 /** An http(s) URL without credentials, query or fragment: a mirror's base. */
 export function mirrorUrlProblem(text: string): string | undefined {
@@ -148,7 +197,7 @@ export const clusterSchema = z.strictObject({
     .string({ error: () => 'must be a string' })
     .regex(DNS_LABEL, { error: () => 'must be a DNS label: lowercase letters, digits and "-", 1-63 characters, starting and ending with a letter or digit' })
     .default('demo'),
-  provider: enumOf(PROVIDER_IDS, 'Vagrant provider').default('virtualbox'),
+  provider: enumOf(PROVIDER_IDS, 'Vagrant provider').default(DEFAULT_PROVIDER),
   distro: enumOf(DISTRO_IDS, 'guest OS; the catalog is boxes/catalog.json').default('ubuntu-24.04'),
   box: boxOverride.default(''),
   kubernetes: z
@@ -161,8 +210,8 @@ export const clusterSchema = z.strictObject({
         })
         .default(NEWEST_PROVEN_MINOR),
       cni: enumOf(CNI_IDS, 'pod network add-on').default('flannel'),
-      podSubnet: cidr.default('10.244.0.0/16'),
-      serviceSubnet: cidr.default('10.96.0.0/12'),
+      podSubnet: subnet('pod').default('10.244.0.0/16'),
+      serviceSubnet: subnet('service').default('10.96.0.0/12'),
       token: z
         .string({ error: () => 'must be a string' })
         .refine((t) => t === '' || TOKEN_PATTERN.test(t), {
@@ -196,7 +245,7 @@ export const clusterSchema = z.strictObject({
   mirrors,
   network: z
     .strictObject({
-      masterIP: nodeAddress.default('192.168.56.10'),
+      masterIP: masterAddress.default('192.168.56.10'),
       workerIPStart: z.union([z.literal(''), nodeAddress]).default(''),
     })
     .prefault({}),
@@ -215,20 +264,19 @@ export const clusterSchema = z.strictObject({
     .prefault({}),
   addons: z
     .strictObject({
-      dashboard: z.boolean({ error: () => 'must be true or false' }).default(false),
+      dashboard: booleanField(false),
     })
     .prefault({}),
-  // What `up` sets up: the original project's SETUP_MASTER and SETUP_NODES.
+  // What `up` sets up: the original project's SETUP_MASTER and SETUP_NODES (both false is refused
+  // by `up` and `config validate` only: see setupProblem in ./validate.ts).
   setup: z
     .strictObject({
-      controlPlane: z.boolean({ error: () => 'must be true or false' }).default(true),
-      workers: z.boolean({ error: () => 'must be true or false' }).default(true),
-    })
-    .refine((s) => s.controlPlane || s.workers, {
-      error: () => 'setup.controlPlane (SETUP_MASTER) and setup.workers (SETUP_NODES) are both false: nothing to set up',
+      controlPlane: booleanField(true),
+      workers: booleanField(true),
     })
     .prefault({}),
-  ...PROVIDER_OPTIONS,
+  // Each provider's own section (`libvirt: {driver}`), from the provider registry.
+  ...PROVIDER_SECTIONS,
 });
 
 export type ClusterConfig = z.infer<typeof clusterSchema>;

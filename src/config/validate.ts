@@ -1,9 +1,11 @@
+import { boxDistroMismatch } from '../box-name.js';
 import { catalogBox, type Arch, type Catalog } from '../distros.js';
 import type { ConfigProblem } from '../errors.js';
-import { minorInfo, MINORS, NEWEST_PROVEN_MINOR } from '../versions.js';
+import { KNOWN_AT, minorInfo, MINORS, NEWEST_PROVEN_MINOR } from '../versions.js';
 import { versionProblem } from './schema.js';
-import { cidrRange, firstWorkerIP, hasHostBits, intToIp, ipToInt, isIPv4, overlaps, slash24, slash24Count, type Range } from '../net.js';
+import { cidrRange, firstWorkerIP, intToIp, ipToInt, isIPv4, isPrivateAddress, overlaps, slash24, slash24Count, type Range } from '../net.js';
 import { PROVIDERS } from '../providers/index.js';
+import { redactToken, tokenWeakness } from '../token.js';
 import { MAX_HOSTNAME_LENGTH, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
 /** What validation needs besides the config: the box catalog, this host's architecture, the workers in use. */
@@ -18,10 +20,15 @@ export interface ValidationContext {
   now?: Date;
 }
 
-/** A warning for a minor past its end of life or newer than the newest known; nothing for a maintained one. */
+/**
+ * A warning for a minor past its end of life or newer than the newest known, or a patch newer than
+ * the newest known of its minor (it may not exist: the packages phase would find no such package);
+ * nothing for a maintained minor or a known patch.
+ */
 export function versionWarning(version: string, now: Date): ConfigProblem | undefined {
   if (versionProblem(version)) return undefined;
-  const minor = version.split('.').slice(0, 2).join('.');
+  const [major, minorNumber, patch] = version.split('.');
+  const minor = `${major}.${minorNumber}`;
   const info = minorInfo(minor);
   const today = now.toISOString().slice(0, 10);
   if (!info) {
@@ -29,6 +36,13 @@ export function versionWarning(version: string, now: Date): ConfigProblem | unde
       path: 'kubernetes.version',
       message: `${minor} is newer than the newest minor this tool knows (${NEWEST_PROVEN_MINOR}): its kubeadm config and images are untested`,
       hint: `use "${NEWEST_PROVEN_MINOR}" unless you are trying ${minor} on purpose`,
+    };
+  }
+  if (patch !== undefined && Number(patch) > info.newestPatch) {
+    return {
+      path: 'kubernetes.version',
+      message: `${version} is newer than the newest ${minor} patch this tool knows (${minor}.${info.newestPatch}, as of ${KNOWN_AT}); if it does not exist, the packages phase finds no such package (offline: no such artifacts)`,
+      hint: `use "${minor}.${info.newestPatch}", or the minor "${minor}" for the newest patch in its package repository`,
     };
   }
   if (info.endOfLife < today) {
@@ -42,11 +56,25 @@ export function versionWarning(version: string, now: Date): ConfigProblem | unde
   return undefined;
 }
 
+/**
+ * What `up` refuses (and `config validate`, which checks a config for `up`): nothing to set up. The
+ * other commands do not read `setup`, so they take any.
+ */
+export function setupProblem(setup: { controlPlane: boolean; workers: boolean }, sources?: ReadonlyMap<string, string>): ConfigProblem | undefined {
+  if (setup.controlPlane || setup.workers) return undefined;
+  const from = ['setup.controlPlane', 'setup.workers'].flatMap((p) => (sources?.get(p) ? [`${p} from ${sources.get(p)}`] : []));
+  return {
+    path: `setup${from.length > 0 ? ` (${from.join(', ')})` : ''}`,
+    message: 'setup.controlPlane (SETUP_MASTER) and setup.workers (SETUP_NODES) are both false: nothing to set up',
+    hint: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',
+  };
+}
+
 /** Loosely typed view of a config whose fields may have failed their own checks. */
 interface LooseConfig {
   name?: unknown;
   provider?: unknown;
-  kubernetes?: { version?: unknown; podSubnet?: unknown; serviceSubnet?: unknown };
+  kubernetes?: { version?: unknown; podSubnet?: unknown; serviceSubnet?: unknown; token?: unknown };
   distro?: unknown;
   box?: unknown;
   network?: { masterIP?: unknown; workerIPStart?: unknown };
@@ -108,19 +136,27 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
 
   const version = cfg.kubernetes?.version;
   const versionNote = typeof version === 'string' ? versionWarning(version, ctx.now ?? new Date()) : undefined;
-  if (versionNote) warnings.push(versionNote);
+  if (versionNote) warnings.push({ ...versionNote, path: at(versionNote.path) });
+
+  // A box whose name clearly says it holds another system than `distro:` gets scripts for the wrong one.
+  const boxName = typeof cfg.box === 'string' ? cfg.box : typeof cfg.box === 'object' && cfg.box !== null ? (cfg.box as { name?: unknown }).name : undefined;
+  const mismatch = typeof boxName === 'string' && boxName !== '' && typeof cfg.distro === 'string' ? boxDistroMismatch(boxName, cfg.distro, ctx.catalog) : undefined;
+  if (mismatch) warnings.push({ path: at('box'), ...mismatch });
+
+  const token = cfg.kubernetes?.token;
+  const weakness = typeof token === 'string' && token !== '' ? tokenWeakness(token) : undefined;
+  if (weakness) {
+    warnings.push({
+      path: at('kubernetes.token'),
+      message: `${redactToken(token as string)}: its secret is ${weakness}, with no randomness in it: anyone who guesses it can join a machine to the cluster while it is valid`,
+      hint: 'leave it empty to have one generated and kept in .kubeadm-vagrant/token, or make one with `kubeadm-vagrant token generate`',
+    });
+  }
 
   let nodeNet: Range | undefined;
+  // A masterIP that failed its own checks (the .0 or .255 of its /24, a special range) is not here.
   if (isIPv4(masterIP)) {
     nodeNet = slash24(masterIP);
-    const host = ipToInt(masterIP) % 256;
-    if (host === 0 || host === 255) {
-      errors.push({
-        path: at('network.masterIP'),
-        message: `${masterIP} is the ${host === 0 ? 'network' : 'broadcast'} address of ${nodeNet.cidr}`,
-        hint: 'pick a host address such as ' + intToIp(nodeNet.first + 10),
-      });
-    }
     const start = startRaw === undefined || startRaw === '' ? '' : isIPv4(startRaw) ? startRaw : undefined;
     if (start !== undefined && workerCount !== undefined && lastIndex !== undefined && workerCount > 0) {
       const first = ipToInt(firstWorkerIP(masterIP, start));
@@ -141,46 +177,29 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
         });
       }
     }
+    if (!isPrivateAddress(masterIP)) {
+      warnings.push({
+        path: at('network.masterIP'),
+        message: `${masterIP} is a public address: the host-only network routes ${nodeNet.cidr} to the machines, so this host can no longer reach the real ${nodeNet.cidr} while the cluster's network is up`,
+        hint: 'use a private address (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), such as 192.168.56.10',
+      });
+    }
   }
   if (provider?.check) {
     const checked = provider.check({ ...(isIPv4(masterIP) ? { masterIP, nodeNetwork: slash24(masterIP).cidr } : {}) });
-    errors.push(...checked.errors);
-    warnings.push(...checked.warnings);
+    errors.push(...checked.errors.map((p) => ({ ...p, path: at(p.path) })));
+    warnings.push(...checked.warnings.map((p) => ({ ...p, path: at(p.path) })));
   }
 
-  if (pod) {
-    if (hasHostBits(pod.cidr)) {
-      errors.push({ path: at('kubernetes.podSubnet'), message: `${pod.cidr} has host bits set`, hint: `use the network address: ${intToIp(pod.first)}/${pod.prefix}` });
-    }
-    const nodes = workerCount === undefined ? undefined : workerCount + 1;
-    if (pod.prefix > 24) {
-      errors.push({
-        path: at('kubernetes.podSubnet'),
-        message: `/${pod.prefix} is smaller than the /24 that every node gets for its pods`,
-        hint: 'use a /16 such as 10.244.0.0/16',
-      });
-    } else if (nodes !== undefined && slash24Count(pod) < nodes) {
-      errors.push({
-        path: at('kubernetes.podSubnet'),
-        message: `${pod.cidr} holds ${slash24Count(pod)} /24 blocks but the cluster has ${nodes} nodes${other('workers.count')}, each needing its own /24`,
-        hint: 'use a larger pod subnet, such as a /16',
-      });
-    }
-  }
-  if (svc) {
-    if (hasHostBits(svc.cidr)) {
-      errors.push({ path: at('kubernetes.serviceSubnet'), message: `${svc.cidr} has host bits set`, hint: `use the network address: ${intToIp(svc.first)}/${svc.prefix}` });
-    }
-    if (svc.prefix < 12) {
-      errors.push({
-        path: at('kubernetes.serviceSubnet'),
-        message: `/${svc.prefix} is larger than /12, the largest service range the API server accepts`,
-        hint: 'use a /12 or smaller, such as 10.96.0.0/12',
-      });
-    }
-    if (svc.prefix > 28) {
-      errors.push({ path: at('kubernetes.serviceSubnet'), message: `/${svc.prefix} leaves too few service addresses`, hint: 'use a /24 or larger, such as 10.96.0.0/12' });
-    }
+  // Host bits, special ranges and sizes are each subnet's own checks (../config/schema.ts): a subnet
+  // that failed them is not here.
+  const nodes = workerCount === undefined ? undefined : workerCount + 1;
+  if (pod && nodes !== undefined && slash24Count(pod) < nodes) {
+    errors.push({
+      path: at('kubernetes.podSubnet'),
+      message: `${pod.cidr} holds ${slash24Count(pod)} /24 blocks but the cluster has ${nodes} nodes${other('workers.count')}, each needing its own /24`,
+      hint: 'use a larger pod subnet, such as a /16',
+    });
   }
 
   const named: { path: string; what: string; range: Range | undefined }[] = [

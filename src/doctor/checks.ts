@@ -1,12 +1,11 @@
 import { catalogBox } from '../distros.js';
 import { cidrRange, contains, overlaps } from '../net.js';
-import type { ProviderDef } from '../providers/types.js';
 import { parseIpv4Addrs } from '../verify/node-parsers.js';
 import { parseMeminfo, parseNproc, parseRoutes } from './parsers.js';
 import { VAGRANT_VERSION, vagrantVersion } from './versions.js';
-import { execProbe, okOutput, probeProblem, readProbe, type CheckOutcome, type HostCheckSpec, type HostContext, type ProbeResults } from './types.js';
+import { execProbe, okOutput, probeProblem, readProbe, type CheckOutcome, type HostCheckSpec, type HostContext, type ProbeResults, type ProviderHost } from './types.js';
 
-/** The host checks every provider shares; each provider adds its own (ProviderDef.host). */
+/** The host checks every provider shares; each provider adds its own (src/providers/hosts.ts). */
 
 export const IP_ROUTES = execProbe('ip', ['-o', '-4', 'route', 'show']);
 const IP_ADDRS = execProbe('ip', ['-o', '-4', 'addr', 'show']);
@@ -89,11 +88,10 @@ export const cpuCheck: HostCheckSpec = {
  * master's /24 on an interface other than the provider's own networks (which Vagrant reuses),
  * and no host address equal to a node's.
  */
-export function nodeNetworkCheck(provider: ProviderDef): HostCheckSpec {
-  const host = provider.host;
+export function nodeNetworkCheck(host: ProviderHost): HostCheckSpec {
   return {
     id: 'node-network', title: 'the node network is free on this host', fatal: true,
-    probes: (ctx, seen) => [IP_ROUTES, IP_ADDRS, ...(host?.interfaceProbes(ctx, seen) ?? [])], evaluate: (seen, ctx) => networkInUse(seen, ctx, ctx.plan.network.nodeNetwork, 'the node network', (dev) => host?.ownInterface(dev, seen, ctx)),
+    probes: (ctx, seen) => [IP_ROUTES, IP_ADDRS, ...host.interfaceProbes(ctx, seen)], evaluate: (seen, ctx) => networkInUse(seen, ctx, ctx.plan.network.nodeNetwork, 'the node network', (dev) => host.ownInterface(dev, seen, ctx)),
   };
 }
 
@@ -138,7 +136,7 @@ function suggestFree(cidr: string): string {
   return `${a}.${b}.${(c + 1) % 256}.10`;
 }
 
-/** The host checks for a provider, in the order doctor prints them. */
-export function hostChecksFor(provider: ProviderDef): HostCheckSpec[] {
-  return [vagrantCheck, ...(provider.host?.checks ?? []), boxArchCheck, memoryCheck, cpuCheck, nodeNetworkCheck(provider)];
+/** The host checks with a provider's own, in the order doctor prints them. */
+export function hostChecksFor(host: ProviderHost): HostCheckSpec[] {
+  return [vagrantCheck, ...host.checks, boxArchCheck, memoryCheck, cpuCheck, nodeNetworkCheck(host)];
 }

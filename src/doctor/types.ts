@@ -6,7 +6,7 @@ import type { ClusterPlan, NodePlan } from '../plan/plan.js';
  * (src/verify/node-checks.ts): each check names the probes it reads (a command, a file) and a
  * pure evaluation of their output. The runner (./run.ts) runs every probe once, bounded in
  * time, whatever number of checks read it. Generic checks live in ./checks.ts, each provider's
- * in its module (src/providers/<id>.ts).
+ * in its host module (src/providers/<id>-host.ts, registered in src/providers/hosts.ts).
  */
 
 /** Something read from the host: a command's output, a file, or whether a device opens. */
@@ -43,8 +43,8 @@ export interface HostContext {
   machineIds: Readonly<Record<string, string>>;
   arch: Arch;
   catalog: Catalog;
-  /** The libvirt connection vagrant-libvirt uses: LIBVIRT_DEFAULT_URI, else qemu:///system. */
-  libvirtUri: string;
+  /** The environment the provider's tools run in (a provider's checks read its own variables there, such as LIBVIRT_DEFAULT_URI). */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 export interface HostCheckSpec {
@@ -57,7 +57,7 @@ export interface HostCheckSpec {
   evaluate: (seen: ProbeResults, ctx: HostContext) => CheckOutcome;
 }
 
-/** What a provider adds to the host checks (ProviderDef.host). */
+/** What a provider adds to the host checks (src/providers/hosts.ts). */
 export interface ProviderHost {
   checks: readonly HostCheckSpec[];
   /** Probes that say which host interfaces are the provider's own networks. */

@@ -5,7 +5,9 @@ import { errorMessage, OperationError } from '../errors.js';
 import { withRetry } from '../ssh/retry.js';
 import { fileSystemReason } from '../write.js';
 import { DIGEST_HEX_LENGTH, hashFileInto, multiHash, type Digest, type DigestAlgorithm } from './digest.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, type TransferProgressEvent } from './progress.js';
+
+export type { TransferProgressEvent };
 import { readRecordFile, writeRecordFile } from './record-file.js';
 
 /** What went wrong with a download, for callers that react differently (and for the tests). */
@@ -85,15 +87,6 @@ export interface RequestOptions {
   onHeaders?: (headers: Headers, finalUrl: string) => void;
 }
 
-/** One step of a transfer, for a progress display. */
-export interface TransferProgressEvent {
-  url: string;
-  /** Bytes of the file so far, including those resumed. */
-  bytes: number;
-  /** The whole file's size where the server said it. */
-  total: number | undefined;
-  resumedFrom: number;
-}
 
 /** What fetchFile downloads, where to, and what it must be. */
 export interface FetchFileOptions extends RequestOptions {

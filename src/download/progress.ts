@@ -1,6 +1,15 @@
 import type { MultiBar, SingleBar } from 'cli-progress';
 import { errorMessage } from '../errors.js';
-import type { TransferProgressEvent } from './fetch-file.js';
+
+/** One step of a transfer, for a progress display. */
+export interface TransferProgressEvent {
+  url: string;
+  /** Bytes of the file so far, including those resumed. */
+  bytes: number;
+  /** The whole file's size where the server said it. */
+  total: number | undefined;
+  resumedFrom: number;
+}
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 

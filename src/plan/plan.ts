@@ -1,8 +1,10 @@
 import type { ClusterConfig } from '../config/schema.js';
+import { isOurBoxName } from '../boxes/catalog.js';
 import { catalogBox, type Arch, type Catalog, type Family } from '../distros.js';
 import { firstWorkerIP, intToIp, ipToInt, slash24 } from '../net.js';
 import type { OfflineArtifacts } from '../offline/artifacts.js';
-import { PROVIDER_OPTIONS, providerDef } from '../providers/index.js';
+import type { BakeRecord } from '../vagrant/boxes.js';
+import { providerOptionsFrom, slowdownOf, type ProviderId, type ProviderOptions } from '../providers/index.js';
 import { machineName, nodeHostname, workerIndicesFor } from '../worker-indices.js';
 
 export { defaultWorkerIndices, workerIndicesFor } from '../worker-indices.js';
@@ -35,11 +37,17 @@ export interface PlanSecrets {
 export interface ClusterPlan {
   name: string;
   /** A provider id of src/providers. */
-  provider: string;
-  /** Each provider's own config section (e.g. `libvirt: {driver}`), for its Vagrantfile block. */
-  providerOptions: Record<string, unknown>;
+  provider: ProviderId;
+  /** Every provider's own config section by provider id (`libvirt: {driver}`; undefined for one without), for its Vagrantfile block and host checks. */
+  providerOptions: ProviderOptions;
   distro: { id: string; family: Family; cpu?: 'x86-64-v3' };
-  box: { name: string; version?: string };
+  /**
+   * The box. `ours`: built by `kubeadm-vagrant box build` from a distro's official image (named
+   * kubeadm-vagrant/...): it has no login user and no key, so every machine gets a cloud-init seed
+   * that creates `vagrant` with the cluster's own key, and Vagrant's insecure key is never offered.
+   * `baked`: what `box build --bake` put into it, when the box store says so (planOf reads it).
+   */
+  box: { name: string; version?: string; ours: boolean; baked?: BakeRecord };
   kubernetes: {
     /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
     minor: string;
@@ -90,6 +98,8 @@ export interface PlanInputs {
   catalog: Catalog;
   /** The resolved offline artifacts directory, when offline.dir is set. */
   offline?: OfflineArtifacts;
+  /** What is baked into the configured box, when it is one of ours and baked (src/vagrant/boxes.ts reads it). */
+  baked?: BakeRecord;
   /**
    * The worker indices that exist (worker-N). Defaults to 1..workers.count; after a node is
    * removed the others keep their names and addresses.
@@ -102,13 +112,14 @@ export function workerIP(config: ClusterConfig, index: number): string {
   return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);
 }
 
-function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch): { name: string; version?: string } {
-  if (typeof config.box === 'object') return config.box.version ? { name: config.box.name, version: config.box.version } : { name: config.box.name };
-  if (config.box !== '') return { name: config.box };
+function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined): ClusterPlan['box'] {
+  const named = (name: string, version?: string): ClusterPlan['box'] => ({ name, ...(version ? { version } : {}), ours: isOurBoxName(name), ...(baked && isOurBoxName(name) ? { baked } : {}) });
+  if (typeof config.box === 'object') return named(config.box.name, config.box.version);
+  if (config.box !== '') return named(config.box);
   const name = catalogBox(catalog, config.distro, config.provider, arch);
   // Validation refuses a config whose distro has no catalog box for the provider and architecture.
   if (!name) throw new Error(`internal: the catalog has no ${config.distro} box for ${config.provider} on ${arch}`);
-  return { name };
+  return named(name);
 }
 
 /**
@@ -116,12 +127,13 @@ function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch): { name
  * Its input is a validated config (every node fits its network); it makes no I/O and reports no
  * config errors.
  */
-export function buildPlan({ config, secrets, arch, catalog, offline, workerIndices }: PlanInputs): ClusterPlan {
+export function buildPlan({ config, secrets, arch, catalog, offline, baked, workerIndices }: PlanInputs): ClusterPlan {
   // Offline, the version is the one of the artifacts directory (a minor takes its newest patch there).
   const version = offline?.patch ?? config.kubernetes.version;
   const [major, minor, patch] = version.split('.');
   const indices = workerIndicesFor(config.workers.count, workerIndices);
   const masterIP = config.network.masterIP;
+  const providerOptions = providerOptionsFrom(config);
 
   const controlPlane: NodePlan = {
     name: machineName(0),
@@ -147,9 +159,9 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
   return {
     name: config.name,
     provider: config.provider,
-    providerOptions: Object.fromEntries(Object.keys(PROVIDER_OPTIONS).map((id) => [id, config[id as keyof typeof PROVIDER_OPTIONS]])),
+    providerOptions,
     distro: { id: config.distro, family: catalog.distros[config.distro]!.family, ...(catalog.distros[config.distro]!.cpu ? { cpu: catalog.distros[config.distro]!.cpu! } : {}) },
-    box: resolveBox(config, catalog, arch),
+    box: resolveBox(config, catalog, arch, baked),
     kubernetes: {
       minor: `${major}.${minor}`,
       ...(patch !== undefined ? { patch: version } : {}),
@@ -164,7 +176,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, workerIndic
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
     containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
     ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [] } } : {}),
-    slowdown: providerDef(config.provider).slowdown?.(config[config.provider as keyof typeof config]) ?? 1,
+    slowdown: slowdownOf(config.provider, providerOptions),
     controlPlane,
     workers,
     nodes: [controlPlane, ...workers],

@@ -6,10 +6,13 @@ import { CNI_IDS, cniDef } from '../cni/index.js';
 import { OVERRIDES } from '../config/flags.js';
 import { CONTAINERD_SOURCES, CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL, PROXY_MODES } from '../config/schema.js';
 import { DISTRO_IDS, FAMILIES } from '../distros.js';
-import { GUEST, HOST, joinConfigPath, scriptPath, sshKeyFilesOf, templatesDir } from '../layout.js';
+import { GUEST, HOST, joinConfigPath, scriptPath, seedPath, seedVolumeName, sshKeyFilesOf, templatesDir } from '../layout.js';
+import { VIRTUALBOX_SATA } from '../boxes/formats.js';
+import { seedImage } from '../boxes/seed.js';
 import { provisionersOf, scriptPhases } from '../phases.js';
 import type { ClusterPlan } from '../plan/plan.js';
-import { PROVIDER_IDS, PROVIDERS } from '../providers/index.js';
+import { PROVIDER_IDS, PROVIDERS, providerSectionDefs } from '../providers/index.js';
+import { rubyQuote, yamlQuote } from '../quote.js';
 import { shellQuote } from '../shell.js';
 import { CONTROL_PLANE_IMAGES, RUNTIME } from '../versions.js';
 import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
@@ -17,7 +20,8 @@ import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
 export interface RenderedFile {
   /** Relative to the cluster directory. */
   path: string;
-  content: string;
+  /** Text; bytes only for a machine's seed image. */
+  content: string | Buffer;
   /** 0o600 for anything holding a secret (the token), 0o755 for scripts. */
   mode: number;
 }
@@ -28,15 +32,7 @@ export interface RenderedFile {
  */
 export const KUBERNETES_VERSION_PLACEHOLDER = '@KUBERNETES_VERSION@';
 
-/** A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's). */
-export function yamlQuote(s: string): string {
-  return JSON.stringify(s);
-}
-
-/** A Ruby double-quoted string literal, with `#` escaped so `#{...}` never interpolates. */
-export function rubyQuote(s: string): string {
-  return JSON.stringify(s).replace(/#/g, '\\#');
-}
+export { rubyQuote, yamlQuote };
 
 /** An extended regular expression that matches exactly the addresses of a /24 written `a.b.c.0/24`. */
 export function slash24AddressRegex(cidr: string): string {
@@ -79,6 +75,8 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     family: FAMILIES[plan.distro.family],
     providers: PROVIDERS,
     provisionersOf: (node: ClusterPlan['nodes'][number]) => provisionersOf(node, plan),
+    seedOf: (node: ClusterPlan['nodes'][number]) => ({ iso: seedPath(node.name), volume: seedVolumeName(plan.name, node.name) }),
+    virtualboxSata: VIRTUALBOX_SATA,
     headlamp: HEADLAMP,
     runtime: RUNTIME,
     controlPlaneImages: CONTROL_PLANE_IMAGES,
@@ -111,8 +109,22 @@ export function renderAll(plan: ClusterPlan): RenderedFile[] {
       content: renderTemplate('kubeadm/join.yaml.ejs', { ...data, node }),
       mode: 0o600,
     })),
+    ...seedFiles(plan),
   ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * A box of ours has no login user and no key: each machine's first boot reads a cloud-init NoCloud
+ * seed that creates the login user with the cluster's own public key (public data, 0644).
+ */
+export function seedFiles(plan: ClusterPlan): RenderedFile[] {
+  if (!plan.box.ours) return [];
+  return plan.nodes.map((node) => ({
+    path: seedPath(node.name),
+    content: seedImage({ instanceId: `${plan.name}-${node.name}`, hostname: node.hostname, user: GUEST.loginUser, authorizedKeys: [plan.secrets.sshPublicKey] }),
+    mode: 0o644,
+  }));
 }
 
 /** The commented cluster.yaml `init` writes: the schema's defaults and the registries' choices. */
@@ -120,6 +132,7 @@ export function renderClusterYaml(): string {
   return renderTemplate('cluster.yaml.ejs', {
     d: defaultConfig(),
     providers: PROVIDER_IDS,
+    providerSections: providerSectionDefs().map((p) => ({ id: p.id, comments: p.options.comments })),
     distros: DISTRO_IDS,
     cnis: CNI_IDS,
     proxyModes: PROXY_MODES,

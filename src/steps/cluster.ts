@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { loadGenerated, type LoadOptions, type LoadedConfig } from '../config/load.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { UsageError } from '../errors.js';
-import { HOST } from '../layout.js';
-import { phaseIndex } from '../phases.js';
+import { GUEST, HOST } from '../layout.js';
+import { CONTROL_PLANE_PHASE } from '../phases.js';
 import { buildPlan, type ClusterPlan, type NodePlan, type PlanSecrets } from '../plan/plan.js';
 import { PLACEHOLDER_SECRETS, readPlanSecrets, secretPaths, type SecretPaths } from '../secrets.js';
 import type { SshOptions, SshTarget } from '../ssh/client.js';
-import { readState, type ClusterState } from '../state.js';
+import { passedPhases, readState, type ClusterState } from '../state.js';
 
 /** Bounds for every SSH wait; `verify` flags can change them. */
 export interface SshLimits {
@@ -60,7 +60,7 @@ export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: 
 
 /** Nodes are reached on their planned private address: this also proves the private network works. */
 export function sshTarget(node: NodePlan): SshTarget {
-  return { name: node.name, host: node.ip, port: 22, username: 'vagrant' };
+  return { name: node.name, host: node.ip, port: 22, username: GUEST.loginUser };
 }
 
 /**
@@ -85,17 +85,17 @@ export function findNode(plan: ClusterPlan, name: string): NodePlan {
 
 /** Whether `up` has brought the control plane up (kubeadm init ran and was verified). */
 export function hasControlPlane(cluster: Pick<Cluster, 'plan' | 'state'>): boolean {
-  return phaseIndex(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]) >= phaseIndex('control-plane');
+  return passedPhases(cluster.state, cluster.plan.controlPlane.name).has(CONTROL_PLANE_PHASE);
 }
 
 /**
- * verify and ssh need machines that `up` has brought up (at least its first phase verified);
+ * verify, ssh and node remove need machines that `up` has brought up (at least its first phase verified);
  * without them they would only wait for connections that cannot come.
  */
-export function requireMachines(cluster: Cluster, what: string): void {
-  if (Object.keys(cluster.state.nodePhases ?? {}).length === 0) {
+export function requireMachines(cluster: Cluster, what: string, otherwise = ''): void {
+  if (Object.values(cluster.state.nodePhases ?? {}).every((passed) => passed.length === 0)) {
     throw new UsageError(
-      `${what}: cluster ${cluster.plan.name} was never brought up, or was destroyed since (no machine has passed a phase of \`up\`, says ${join(cluster.dir, HOST.stateFile)}); run \`kubeadm-vagrant up\` first`,
+      `${what}: cluster ${cluster.plan.name} was never brought up, or was destroyed since (no machine has passed a phase of \`up\`, says ${join(cluster.dir, HOST.stateFile)}); run \`kubeadm-vagrant up\` first${otherwise}`,
     );
   }
 }

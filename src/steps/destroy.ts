@@ -2,7 +2,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadGenerated, type LoadOptions } from '../config/load.js';
 import { updateState, readState } from '../state.js';
+import { PROVIDER_SEEDS } from '../providers/seeds.js';
+import { PLACEHOLDER_SECRETS } from '../secrets.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
+import { planOf } from './cluster.js';
 import { createRunner } from '../vagrant/runner.js';
 import { HOST } from '../layout.js';
 import { unmergeUserKubeconfig } from './kubeconfig.js';
@@ -18,10 +21,14 @@ export interface DestroyResult {
  * kubeconfig and the merged context); keeps cluster.yaml and the secrets.
  */
 export async function destroy(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<DestroyResult> {
-  const { dir } = loadGenerated(opts.load);
+  const loaded = loadGenerated(opts.load);
+  const { dir } = loaded;
   const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'destroy', print: opts.print });
   try {
     await runner.run(vagrantDestroy());
+    // The machines' seeds, where their provider keeps them apart (libvirt's storage pool).
+    const plan = planOf(loaded, readState(dir), PLACEHOLDER_SECRETS);
+    if (plan.box.ours && !opts.dryRun) await PROVIDER_SEEDS[plan.provider].remove({ plan, dir, nodes: plan.nodes, runner, env: process.env });
   } finally {
     await runner.close();
   }

@@ -8,7 +8,8 @@ import { hostArch, loadCatalog } from '../distros.js';
 import { OperationError, type ConfigProblem } from '../errors.js';
 import { vagrantMachineIdPath } from '../layout.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
-import { providerDef } from '../providers/index.js';
+import type { ProviderId } from '../providers/index.js';
+import { providerHost } from '../providers/hosts.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
 import { readState } from '../state.js';
 import { planOf } from './cluster.js';
@@ -22,7 +23,7 @@ export function hostContext(plan: ClusterPlan, dir: string, machines: readonly N
     const file = join(dir, vagrantMachineIdPath(n.name, plan.provider));
     if (existsSync(file)) machineIds[n.name] = readFileSync(file, 'utf8').trim();
   }
-  return { plan, machines, machineIds, arch: hostArch(), catalog: loadCatalog(), libvirtUri: env.LIBVIRT_DEFAULT_URI || 'qemu:///system' };
+  return { plan, machines, machineIds, arch: hostArch(), catalog: loadCatalog(), env };
 }
 
 /** `kubeadm-vagrant doctor`: every host check for the config's provider and plan, and the config's warnings. Reads only; writes nothing. */
@@ -32,12 +33,12 @@ export async function doctor(opts: { load: LoadOptions; env?: NodeJS.ProcessEnv 
   const state = readState(dir);
   const plan = planOf(loaded, state, PLACEHOLDER_SECRETS);
   const ctx = hostContext(plan, dir, machinesToSetUp(plan, state, config.setup), opts.env);
-  return { report: await runHostChecks(hostChecksFor(providerDef(plan.provider)), ctx, opts.env ? { env: opts.env } : {}), warnings };
+  return { report: await runHostChecks(hostChecksFor(providerHost(plan.provider)), ctx, opts.env ? { env: opts.env } : {}), warnings };
 }
 
 /** The ids of the checks `up` runs first (the fatal ones), for its dry run. */
-export function preflightCheckIds(provider: string): string[] {
-  return hostChecksFor(providerDef(provider)).filter((c) => c.fatal).map((c) => c.id);
+export function preflightCheckIds(provider: ProviderId): string[] {
+  return hostChecksFor(providerHost(provider)).filter((c) => c.fatal).map((c) => c.id);
 }
 
 /** One check as printed: `✗ vagrant: vagrant is not installed (not found on PATH)` and its fix under it. */
@@ -53,7 +54,7 @@ export function formatHostCheck(c: HostCheckResult): string[] {
  */
 export async function hostPreflight(opts: { plan: ClusterPlan; dir: string; machines: readonly NodePlan[]; progress: Progress; env?: NodeJS.ProcessEnv }): Promise<void> {
   const p = opts.progress.phase('host: check Vagrant, the provider and the host (as `kubeadm-vagrant doctor` does)');
-  const specs = hostChecksFor(providerDef(opts.plan.provider)).filter((c) => c.fatal);
+  const specs = hostChecksFor(providerHost(opts.plan.provider)).filter((c) => c.fatal);
   const report = await runHostChecks(specs, hostContext(opts.plan, opts.dir, opts.machines, opts.env), opts.env ? { env: opts.env } : {});
   const failed = report.checks.filter((c) => c.verdict === 'fail');
   const warned = report.checks.filter((c) => c.verdict === 'warn');

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { loadConfig, type LoadOptions, type LoadedConfig } from '../config/load.js';
+import { loadConfig, rememberedPath, type LoadOptions, type LoadedConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { HOST_DIRS } from '../layout.js';
 import { checkForeignOutputs, checkOwnership, staleOutputs } from '../ownership.js';
@@ -59,7 +59,8 @@ export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   if (!ours) checkForeignOutputs(outDir, outputs);
   const remembered = generatedRecordFile({
     name: config.name,
-    ...(loaded.file ? { file: loaded.file } : {}),
+    // Relative to the directory: a moved or copied directory reads its own config.
+    ...(loaded.file ? { file: rememberedPath(loaded.file, outDir) } : {}),
     ...(loaded.fileSha256 ? { fileSha256: loaded.fileSha256 } : {}),
     overrides: loaded.remember,
     config,

@@ -7,10 +7,11 @@ import { remote } from '../remote.js';
 import type { ExecResult } from '../ssh/client.js';
 import { forgetHost } from '../ssh/known-hosts.js';
 import { forgetRemembered, updateState } from '../state.js';
+import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
-import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
+import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, requireMachines, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
@@ -38,8 +39,8 @@ function currentIndices(cluster: Cluster): number[] {
   return cluster.plan.workers.map((w) => w.index);
 }
 
-/** The phase the cluster as a whole has reached; new nodes are brought to the same one. */
-function reachedPhase(cluster: Cluster): PhaseId {
+/** The phase the cluster as a whole has reached (state.json's `phase`); new nodes are brought to the same one. */
+function clusterPhase(cluster: Cluster): PhaseId {
   const phase = cluster.state.phase;
   if (!phase) throw new UsageError(`cluster ${cluster.plan.name} is not up; run \`kubeadm-vagrant up\` first`);
   return phase;
@@ -59,7 +60,7 @@ export interface NodeAddResult {
 export async function nodeAdd(opts: { load: LoadOptions; count: number; progress: Progress; print: (l: string) => void; limits?: SshLimits }): Promise<NodeAddResult> {
   if (!Number.isInteger(opts.count) || opts.count < 1) throw new UsageError(`--count must be a whole number, at least 1 (got ${opts.count})`);
   const cluster = editableCluster(opts.load, 'node add');
-  const until = reachedPhase(cluster);
+  const until = clusterPhase(cluster);
   const config = cluster.loaded.config;
   const newCount = config.workers.count + opts.count;
   const indices = workerIndicesFor(newCount, currentIndices(cluster));
@@ -71,7 +72,7 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   // control plane, leaves cluster.yaml as it was.
   const grown = planOf({ ...cluster.loaded, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
   await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
-  const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.needsJoinToken);
+  const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.joinsWorkers);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   recordWorkerCount(cluster, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
@@ -94,6 +95,8 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   const cluster = editableCluster(opts.load, 'node remove');
   const node = findNode(cluster.plan, opts.name);
   if (node.role === 'control-plane') throw new UsageError(`${node.name} is the control plane; it cannot be removed (\`kubeadm-vagrant destroy\` removes the whole cluster)`);
+  // Nothing to drain, and likely no machine: `vagrant destroy` at once would be a surprise. --force destroys anyway.
+  if (!opts.force) requireMachines(cluster, 'node remove', `; nothing was changed (--force destroys ${node.name}'s machine anyway, if Vagrant made one)`);
   const limits = opts.limits ?? DEFAULT_SSH_LIMITS;
   let drain: NodeRemoveResult['drain'] = 'no-control-plane';
   if (hasControlPlane(cluster)) {
@@ -123,6 +126,7 @@ export async function nodeRemove(opts: { load: LoadOptions; name: string; force:
   try {
     const p = opts.progress.phase(`destroy machine ${node.name}`);
     await runner.run(vagrantDestroy([node.name]));
+    if (cluster.plan.box.ours) await PROVIDER_SEEDS[cluster.plan.provider].remove({ plan: cluster.plan, dir: cluster.dir, nodes: [node], runner, env: process.env });
     p.done(true);
   } finally {
     await runner.close();

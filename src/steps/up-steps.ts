@@ -1,8 +1,8 @@
 import { UsageError } from '../errors.js';
-import { HOST, sshKeyFilesOf } from '../layout.js';
-import { checkIdsAfter, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type PhaseDef, type PhaseId } from '../phases.js';
+import { HOST, seedPath, sshKeyFilesOf } from '../layout.js';
+import { checkIdsAfter, CONTROL_PLANE_PHASE, inTableOrder, JOIN_PHASE, phaseIndex, phaseNodes, planPhases, provisionerNames, reachedPhase, type Phase, type PhaseId } from '../phases.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
-import type { ClusterState } from '../state.js';
+import { passedPhases, type ClusterState } from '../state.js';
 import { providerDef } from '../providers/index.js';
 import { vagrantProvision, vagrantUp, type ExternalCommand } from '../vagrant/commands.js';
 
@@ -18,6 +18,8 @@ export type UpStep =
    * commands of a group at once (one per machine where the provider allows it).
    */
   | { kind: 'vagrant'; phase: PhaseId; nodes: NodePlan[]; commands: ExternalCommand[][] }
+  /** Machines about to be created from a box of ours get their cloud-init seed where the provider needs it (src/providers/seeds.ts). */
+  | { kind: 'seeds'; nodes: NodePlan[] }
   /** The join token must stay valid long enough for workers to join (renewed otherwise). */
   | { kind: 'join-token'; phase: PhaseId }
   /** The phase's result is checked over SSH; passing records the phase for `record`; `peers` are the machines each must reach. */
@@ -55,8 +57,8 @@ function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions
   if (!setup || (setup.controlPlane && setup.workers)) return { nodes, peers: [...plan.nodes], workersOnly: false };
   // The workers do not exist yet: the control plane must not expect to reach them.
   if (setup.controlPlane) return { nodes, peers: [plan.controlPlane], workersOnly: false };
-  const reached = state.nodePhases?.[plan.controlPlane.name];
-  if (phaseIndex(reached) < phaseIndex('control-plane')) throw noControlPlane(plan, reached);
+  const passed = passedPhases(state, plan.controlPlane.name);
+  if (!passed.has(CONTROL_PLANE_PHASE)) throw noControlPlane(plan, inTableOrder(passed).at(-1));
   return { nodes, peers: [...plan.nodes], workersOnly: true };
 }
 
@@ -64,16 +66,17 @@ function setupScope(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions
 export function machinesToSetUp(plan: ClusterPlan, state: ClusterState, setup: UpStepOptions['setup']): NodePlan[] {
   if (!setup || (setup.controlPlane && setup.workers)) return [...plan.nodes];
   if (setup.controlPlane) return [plan.controlPlane];
-  return plan.workers.filter((w) => phaseIndex(state.nodePhases?.[w.name]) < phaseIndex('workers'));
+  return plan.workers.filter((w) => !passedPhases(state, w.name).has(JOIN_PHASE));
 }
 
 /**
  * The machines that still need a phase: those that have not passed it (resuming after a failure
- * or after `up --until`); a phase marked `always` runs on all of them.
+ * or after `up --until`; a phase added to the table since a machine went past its place, too); a
+ * phase marked `always` runs on all of them.
  */
-export function pendingNodes(phase: PhaseDef, candidates: readonly NodePlan[], nodePhases: Readonly<Record<string, PhaseId>> = {}): NodePlan[] {
+export function pendingNodes(phase: Phase, candidates: readonly NodePlan[], state: ClusterState = {}): NodePlan[] {
   if (phase.always) return [...candidates];
-  return candidates.filter((n) => phaseIndex(nodePhases[n.name]) < phaseIndex(phase.id));
+  return candidates.filter((n) => !passedPhases(state, n.name).has(phase.id));
 }
 
 export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOptions): UpStep[] {
@@ -90,28 +93,30 @@ export function upSteps(plan: ClusterPlan, state: ClusterState, opts: UpStepOpti
     // As `node add` does: the control plane answers and the join token is good before any machine is touched.
     // Its peers are the machines that exist already: not the workers this run creates.
     const peers = plan.nodes.filter((n) => !inScope.has(n.name));
-    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, phase: reachedPhase(state.nodePhases?.[plan.controlPlane.name]), peers });
-    const joins = phases.some((p) => p.needsJoinToken && pendingNodes(p, selected(phaseNodes(plan, p)), state.nodePhases).length > 0);
-    if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phases.find((p) => p.needsJoinToken)!.id });
+    steps.push({ kind: 'control-plane-check', node: plan.controlPlane, phase: reachedPhase(passedPhases(state, plan.controlPlane.name)), peers });
+    const joins = phases.some((p) => p.joinsWorkers && pendingNodes(p, selected(phaseNodes(plan, p)), state).length > 0);
+    if (joins && !joinTokenChecked) steps.push({ kind: 'join-token', phase: JOIN_PHASE });
     joinTokenChecked = true;
   }
   for (const phase of phases) {
-    const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state.nodePhases);
+    const nodes = pendingNodes(phase, selected(phaseNodes(plan, phase)), state);
     if (nodes.length === 0) continue;
-    if (phase.needsJoinToken && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
+    if (phase.joinsWorkers && !joinTokenChecked) steps.push({ kind: 'join-token', phase: phase.id });
     if (phase.script) {
       const all = nodes.length === plan.nodes.length;
       const provision = nodes.map((n) => vagrantProvision(n.name, provisionerNames(phase)));
       // The phase that runs every time (machines) first creates missing machines and starts halted ones.
       const boot = phase.always ? [[vagrantUp({ provider: plan.provider, machines: all ? [] : nodes.map((n) => n.name), parallel })]] : [];
       const commands = [...boot, ...(parallel ? [provision] : provision.map((c) => [c]))];
+      if (boot.length > 0 && plan.box.ours) steps.push({ kind: 'seeds', nodes });
       steps.push({ kind: 'vagrant', phase: phase.id, nodes, commands });
     }
     // A phase that only verifies (verified) checks every selected machine, not only the pending ones.
     const checked = phase.script ? nodes : selected(plan.nodes);
     steps.push({ kind: 'verify', phase: phase.id, nodes: checked, record: selected(plan.nodes), peers: scope.peers });
   }
-  if (target >= phaseIndex('control-plane')) steps.push({ kind: 'kubeconfig' });
+  // The control plane answers from its phase on: its kubeconfig can be fetched.
+  if (target >= phaseIndex(CONTROL_PLANE_PHASE)) steps.push({ kind: 'kubeconfig' });
   return steps;
 }
 
@@ -122,6 +127,8 @@ export function describeStep(step: UpStep, plan: ClusterPlan): string[] {
       return [`would check over ssh that the control plane is up: vagrant@${step.node.ip}:22 (${step.node.name}) with ${sshKeyFilesOf(plan.secrets.sshPublicKey).privateKey}: ${checkIdsAfter(step.phase, step.node, plan, step.peers).join(', ')}`];
     case 'vagrant':
       return step.commands.flatMap((group) => group.map((c) => `would run: ${c.title}${group.length > 1 ? ' (at the same time as the others of its group)' : ''}`));
+    case 'seeds':
+      return [`would give ${step.nodes.map((n) => n.name).join(', ')} their cloud-init seeds (${step.nodes.map((n) => seedPath(n.name)).join(', ')}) where the ${plan.provider} provider attaches them, if not created yet`];
     case 'join-token':
       return [`would check over ssh on ${plan.controlPlane.name} that the join token stays valid (kubeadm token list), and create a fresh one if not`];
     case 'verify':

@@ -1,9 +1,10 @@
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { CommandError, OperationError } from '../errors.js';
-import { phaseIndex, type PhaseId } from '../phases.js';
+import type { PhaseId } from '../phases.js';
 import { Redactor } from '../redact.js';
 import { readPlanSecrets, secretPaths } from '../secrets.js';
-import { readState, updateState } from '../state.js';
+import { readState, recordPassed, updateState } from '../state.js';
+import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
@@ -81,6 +82,18 @@ async function runVagrant(step: Extract<UpStep, { kind: 'vagrant' }>, runner: Ru
   }
 }
 
+/** The seeds of the machines about to be created, where their provider attaches them. */
+async function runSeeds(step: Extract<UpStep, { kind: 'seeds' }>, cluster: Cluster, runner: Runner, progress: Progress): Promise<void> {
+  const p = progress.phase(`machines: cloud-init seeds for ${step.nodes.map((n) => n.name).join(', ')}`);
+  try {
+    await PROVIDER_SEEDS[cluster.plan.provider].prepare({ plan: cluster.plan, dir: cluster.dir, nodes: step.nodes, runner, env: process.env });
+    p.done(true);
+  } catch (err) {
+    p.done(false);
+    throw err;
+  }
+}
+
 /** A workers-only `up` starts from a control plane that is up: it must pass the checks of the phase it reached. */
 async function checkControlPlane(step: Extract<UpStep, { kind: 'control-plane-check' }>, cluster: Cluster, opts: UpOptions): Promise<void> {
   const p = opts.progress.phase(`control plane: check that ${step.node.name} is up`);
@@ -107,11 +120,7 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
     const bad = report.nodes.filter((n) => n.checks.some((c) => !c.ok)).map((n) => n.name);
     throw new OperationError(`phase ${step.phase} did not verify on ${bad.join(', ')}; run \`kubeadm-vagrant verify\` for the details`);
   }
-  cluster.state = updateState(cluster.dir, (s) => {
-    const nodePhases = { ...s.nodePhases };
-    for (const n of step.record) if (phaseIndex(nodePhases[n.name]) < phaseIndex(step.phase)) nodePhases[n.name] = step.phase;
-    return { ...s, nodePhases, phase: phaseIndex(s.phase) < phaseIndex(step.phase) ? step.phase : s.phase };
-  });
+  cluster.state = updateState(cluster.dir, (s) => recordPassed(s, step.phase, step.record.map((n) => n.name)));
 }
 
 /**
@@ -123,7 +132,8 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
 export async function up(opts: UpOptions): Promise<UpResult> {
   // The steps are planned from what exists before anything is written: a request that cannot
   // start (workers only, with no control plane) is refused with the directory as it was.
-  const before = dryRunCluster(opts.load);
+  // What `up` sets up is checked here (not by generate): SETUP_MASTER=false SETUP_NODES=false sets up nothing.
+  const before = dryRunCluster(opts.only ? opts.load : { ...opts.load, forUp: true });
   const stepOptions = {
     until: opts.until,
     ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),
@@ -150,6 +160,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       switch (step.kind) {
         case 'control-plane-check':
           await checkControlPlane(step, cluster, opts);
+          break;
+        case 'seeds':
+          await runSeeds(step, cluster, runner, opts.progress);
           break;
         case 'vagrant':
           await runVagrant(step, runner, opts.progress);

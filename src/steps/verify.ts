@@ -5,7 +5,7 @@ import { SSH_CHECK, type CheckResult, type PlannedNode } from '../verify/types.j
 import { reachedPhase, verificationAfter, type PhaseId } from '../phases.js';
 import { forgetHost } from '../ssh/known-hosts.js';
 import { backoffDelay, sleep } from '../ssh/retry.js';
-import { updateState } from '../state.js';
+import { passedPhases, updateState } from '../state.js';
 import { insecureKeyChecks } from '../verify/insecure-key.js';
 import { addChecks, toVerifySummary, verifyNodes, type VerifyReport } from '../verify/index.js';
 import { findNode, openCluster, requireMachines, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
@@ -110,7 +110,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     const t = sshTarget(findNode(cluster.plan, opts.repin));
     await forgetHost(sshOptions(cluster, opts.limits).knownHostsFile, t.host, t.port);
   }
-  const reached = reachedPhase(cluster.state.nodePhases?.[cluster.plan.controlPlane.name]);
+  const reached = reachedPhase(passedPhases(cluster.state, cluster.plan.controlPlane.name));
   const report = await verifyCluster(cluster, cluster.plan.nodes, reached, opts.limits, { settleMs: VERIFY_SETTLE_MS * cluster.plan.slowdown, onlyWhileAnswering: true });
   if (opts.smoke) addChecks(report, await smokeTest(cluster, opts.limits));
   return report;

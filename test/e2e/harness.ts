@@ -28,6 +28,7 @@ import { copyFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, type LongLived, type ProcessHost, safeKill, type SpawnOptions, spawnLongLived, terminate } from '../helpers/processes.js';
 
 export interface E2eEnvironmentOptions {
   /** Parent of the environment's temp dir. Default: $KUBEADM_VAGRANT_E2E_DIR or the OS temp dir. */
@@ -113,7 +114,7 @@ interface StateFile {
 
 type Phase = 'new' | 'starting' | 'started' | 'stopping' | 'stopped';
 
-export class E2eEnvironment {
+export class E2eEnvironment implements ProcessHost {
   /** Network namespace name (also the temp dir's prefix). */
   readonly name: string;
   private readonly opts: Required<Omit<E2eEnvironmentOptions, 'log'>> & { log: (line: string) => void };
@@ -124,6 +125,9 @@ export class E2eEnvironment {
   private anchor: ResultPromise | undefined;
   private readonly pids: Record<string, number> = {};
   private readonly daemons: ResultPromise[] = [];
+  /** What spawn() started and has not been stopped yet, by its key in pids. */
+  private readonly spawned = new Map<string, LongLived>();
+  private spawnCount = 0;
   private priorityTimer: NodeJS.Timeout | undefined;
   /** The qemu processes prioritize() has reniced so far. */
   readonly prioritized = new Set<number>();
@@ -256,6 +260,36 @@ export class E2eEnvironment {
     return result;
   }
 
+  /**
+   * Starts a long-lived process (a mirror, a server) inside the environment's network and mount
+   * namespaces: `ready` is its first stdout line (or opts.readyLine on opts.readyStream), bounded in
+   * time; its output goes to logs/<key>.out; stop() ends it by its PID (nsenter execs the command in
+   * place, so the PID is the command's own), and so does this environment's stop().
+   */
+  spawn(cmd: string, args: readonly string[] = [], opts: SpawnOptions = {}): LongLived {
+    const anchorPid = this.pids.anchor;
+    if (anchorPid === undefined || this.phase !== 'started') throw new Error(`E2eEnvironment: spawn(${cmd}) when ${this.phase}`);
+    const key = `spawn-${++this.spawnCount}-${cmd.split('/').pop()}`;
+    const { cwd, ...rest } = opts;
+    const p = spawnLongLived(['nsenter', '--target', String(anchorPid), '--mount', '--net', `--wd=${cwd ?? this.workDir}`, '--', cmd, ...args], {
+      ...rest,
+      env: { ...this.env, ...opts.env },
+      logFile: opts.logFile ?? join(this.logDir, `${key}.out`),
+    });
+    this.pids[key] = p.pid;
+    this.spawned.set(key, p);
+    this.saveState();
+    return {
+      ...p,
+      stop: async (graceMs?: number) => {
+        await p.stop(graceMs);
+        this.spawned.delete(key);
+        delete this.pids[key];
+        this.saveState();
+      },
+    };
+  }
+
   /** `vagrant ARGS` inside the environment. */
   vagrant(args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return this.exec('vagrant', args, opts);
@@ -337,6 +371,14 @@ export class E2eEnvironment {
     clearInterval(this.priorityTimer);
     const note = (what: string, err: unknown) => report.errors.push(`${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
 
+    // 0. What spawn() started (mirrors, servers): nothing of theirs is needed to destroy the rest.
+    for (const [key, p] of this.spawned) {
+      const alive = isAlive(p.pid);
+      await p.stop();
+      if (alive) report.killedPids.push(p.pid);
+      delete this.pids[key];
+    }
+    this.spawned.clear();
     // 1. libvirt objects, while libvirtd still answers.
     if (this.pids.libvirtd !== undefined && this.pids.anchor !== undefined && isAlive(this.pids.libvirtd)) {
       try {
@@ -649,42 +691,6 @@ function netnsInodeOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie has exited; only its parent's wait is missing.
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function safeKill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** TERM, wait up to graceMs, then KILL and wait up to 5 s more. True when the process had been alive. */
-async function terminate(pid: number, graceMs: number): Promise<boolean> {
-  if (!isAlive(pid)) return false;
-  safeKill(pid, 'SIGTERM');
-  const until = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < until) await sleep(100);
-  if (isAlive(pid)) {
-    safeKill(pid, 'SIGKILL');
-    const killUntil = Date.now() + 5_000;
-    while (isAlive(pid) && Date.now() < killUntil) await sleep(100);
-  }
-  return true;
 }
 
 function readIfExists(path: string): string {

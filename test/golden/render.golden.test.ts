@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,12 @@ function storedPath(path: string): string {
   return path.startsWith(`${STATE_DIR}/`) ? `${STORED_STATE_DIR}/${path.slice(STATE_DIR.length + 1)}` : path;
 }
 
+/** What is stored of a rendered file: its text, or for bytes (a seed image) a line with their sha256 under `<path>.sha256`. */
+function stored(f: { path: string; content: string | Buffer }): { stored: string; text: string } {
+  if (typeof f.content === 'string') return { stored: storedPath(f.path), text: f.content };
+  return { stored: `${storedPath(f.path)}.sha256`, text: `${createHash('sha256').update(f.content).digest('hex')}\n` };
+}
+
 function listFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -39,12 +46,12 @@ describe('golden rendered files', () => {
   for (const name of Object.keys(PLAN_CASES)) {
     it(name, () => {
       const caseDir = join(EXPECTED_DIR, name);
-      const files = renderAll(casePlan(name)).map((f) => ({ ...f, stored: storedPath(f.path) }));
+      const files = renderAll(casePlan(name)).map((f) => ({ ...f, ...stored(f) }));
       if (updating()) {
         rmSync(caseDir, { recursive: true, force: true });
         for (const f of files) {
           mkdirSync(dirname(join(caseDir, f.stored)), { recursive: true });
-          writeFileSync(join(caseDir, f.stored), f.content);
+          writeFileSync(join(caseDir, f.stored), f.text);
         }
       }
       expect(listFiles(caseDir), `the files stored for ${name} (regenerate with UPDATE_GOLDEN=1)`).toEqual(
@@ -52,7 +59,7 @@ describe('golden rendered files', () => {
       );
       for (const f of files) {
         const expected = readFileSync(join(caseDir, f.stored), 'utf8');
-        expect(f.content, `${name}/${f.stored} differs from its golden file (regenerate with UPDATE_GOLDEN=1 if intended)`).toBe(expected);
+        expect(f.text, `${name}/${f.stored} differs from its golden file (regenerate with UPDATE_GOLDEN=1 if intended)`).toBe(expected);
       }
     });
   }

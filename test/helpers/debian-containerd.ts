@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export const DEBIAN_CONTAINERD_CACHE = process.env.KV_DEBIAN_CONTAINERD_CACHE ?? '/var/cache/kubeadm-vagrant/debian-containerd';
 
@@ -63,7 +63,7 @@ function aptOptions(dir: string): string[] {
   ].flatMap((option) => ['-o', option]);
 }
 
-function run(command: string, args: string[], cwd?: string): string {
+export function run(command: string, args: string[], cwd?: string): string {
   try {
     return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
@@ -108,6 +108,35 @@ function located(suite: DebianSuite, packageVersion: string, fetched: boolean): 
   return { suite, packageVersion, root, binDir: join(root, 'usr', 'bin'), packagedConfig: existsSync(config) ? config : undefined, fetched };
 }
 
+/** A .deb's package version. */
+export function debVersion(deb: string): string {
+  return run('dpkg-deb', ['--field', deb, 'Version']).trim();
+}
+
+/**
+ * Extracts a .deb (`dpkg -x`: its files only, no maintainer script runs) into `<final>/root`,
+ * with `<final>/source.txt` saying what it was and where it came from. The directory is filled
+ * beside its final name and renamed into place, so a reader never sees half a package; when
+ * `final` exists already it is kept as it is.
+ */
+export function unpackDeb(deb: string, final: string, from: string): void {
+  if (existsSync(final)) return;
+  const parent = dirname(final);
+  mkdirSync(parent, { recursive: true });
+  const staging = mkdtempSync(join(parent, `.${basename(final)}-`));
+  chmodSync(staging, 0o755);
+  run('dpkg', ['-x', deb, join(staging, 'root')]);
+  const sha256 = createHash('sha256').update(readFileSync(deb)).digest('hex');
+  writeFileSync(join(staging, 'source.txt'), `package: ${basename(deb)}\nsize: ${statSync(deb).size}\nsha256: ${sha256}\nfrom: ${from}\nfetched: ${new Date().toISOString()}\n`);
+  try {
+    renameSync(staging, final);
+  } catch (err) {
+    // Another test run put the same version in place first: use that one.
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(final)) throw err;
+  }
+}
+
 /** Downloads the suite's containerd package with the private apt `apt` and extracts it into the cache. */
 function fetch(apt: string, suite: DebianSuite): string {
   const download = mkdtempSync(join(apt, 'download', `${suite}-`));
@@ -115,27 +144,9 @@ function fetch(apt: string, suite: DebianSuite): string {
   const debs = readdirSync(download).filter((f) => f.endsWith('.deb'));
   if (debs.length !== 1) throw new Error(`apt-get download containerd/${suite} left ${debs.length} .deb files`);
   const deb = join(download, debs[0]!);
-  const packageVersion = run('dpkg-deb', ['--field', deb, 'Version']).trim();
+  const packageVersion = debVersion(deb);
   const suiteDir = join(DEBIAN_CONTAINERD_CACHE, suite);
-  const final = join(suiteDir, packageVersion);
-  if (!existsSync(final)) {
-    mkdirSync(suiteDir, { recursive: true });
-    const staging = mkdtempSync(join(suiteDir, `.${packageVersion}-`));
-    chmodSync(staging, 0o755);
-    run('dpkg', ['-x', deb, join(staging, 'root')]);
-    const sha256 = createHash('sha256').update(readFileSync(deb)).digest('hex');
-    writeFileSync(
-      join(staging, 'source.txt'),
-      `package: ${debs[0]}\nsize: ${statSync(deb).size}\nsha256: ${sha256}\nfrom: ${hostDebianMirror()} ${suite} main (apt-get download)\nfetched: ${new Date().toISOString()}\n`,
-    );
-    try {
-      renameSync(staging, final);
-    } catch (err) {
-      // Another test run put the same version in place first: use that one.
-      rmSync(staging, { recursive: true, force: true });
-      if (!existsSync(final)) throw err;
-    }
-  }
+  unpackDeb(deb, join(suiteDir, packageVersion), `${hostDebianMirror()} ${suite} main (apt-get download)`);
   const current = join(suiteDir, `.current-${process.pid}`);
   writeFileSync(current, `${packageVersion}\n`);
   renameSync(current, join(suiteDir, 'current'));

@@ -221,7 +221,7 @@ describe('CLI contract', () => {
     const r = run(['config', 'validate', '--provider', 'virtualbox', '--master-ip', '172.20.0.10'], clusterDir(LIBVIRT));
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('ok\n');
-    expect(r.stderr).toMatch(/^config: 1 warning\n {2}network\.masterIP: 172\.20\.0\.10 is outside 192\.168\.56\.0\/21/);
+    expect(r.stderr).toMatch(/^config: 1 warning\n {2}network\.masterIP \(from --master-ip\): 172\.20\.0\.10 is outside 192\.168\.56\.0\/21/);
     expect(r.stderr).toMatch(/\/etc\/vbox\/networks\.conf/);
   });
 

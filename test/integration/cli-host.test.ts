@@ -233,7 +233,7 @@ describe('what generate used is what the other commands act on', () => {
     expectUserError(run(['status'], dir, { env: { NODE_COUNT: '2' } }), /NODE_COUNT/, /\b2\b/, /\b1\b/);
     // A token that disagrees is named by its public ID only: the secret never reaches the terminal.
     const r = run(['status'], dir, { env: { KUBETOKEN: 'abcdef.0123456789abcdef' } });
-    expectUserError(r, /kubernetes\.token \(from KUBETOKEN\): abcdef\.<redacted> disagrees/);
+    expectUserError(r, /kubernetes\.token \(from KUBETOKEN\): "abcdef\.<redacted>" disagrees/);
     expect(r.stderr).not.toContain('0123456789abcdef');
   });
 

@@ -80,6 +80,16 @@ describe('node and token commands: bad input gets a clear error and changes noth
     expect(snapshot(dir)).toEqual(before);
   });
 
+  it('node remove on a cluster that was never brought up is refused, like ssh and verify, unless forced', () => {
+    const dir = generated();
+    const before = snapshot(dir);
+    // No vagrant at all on PATH: had it been run, the error would be another one.
+    const r = run(['node', 'remove', 'worker-1'], dir, { PATH: process.env.PATH!.split(':').filter((d) => !existsSync(join(d, 'vagrant'))).join(':') });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: node remove: cluster lab was never brought up, .*run `kubeadm-vagrant up` first; nothing was changed \(--force destroys worker-1's machine anyway, if Vagrant made one\)\n$/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
   it('node remove of a node that does not exist, and of the control plane', () => {
     const dir = generated('prerequisites');
     const before = snapshot(dir);

@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptedVirtualBox } from '../../src/providers/virtualbox.js';
+import { acceptedVirtualBox } from '../../src/providers/virtualbox-host.js';
 import { E2eEnvironment } from '../e2e/harness.js';
 import { CLI } from '../helpers/cli.js';
 import { needTool, toolPath } from '../helpers/tools.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig, parseConfigText, validateRaw } from '../../src/config/load.js';
+import { loadConfig, parseConfigText, validateRaw, type LoadOptions } from '../../src/config/load.js';
 import { API_VERSION, KIND, defaultConfig } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/config/duration.js';
 import { versionWarning } from '../../src/config/validate.js';
@@ -18,16 +18,16 @@ function problems(change: Record<string, unknown>): string[] {
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function load(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}) {
+function load(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}, more: Partial<LoadOptions> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kv-config-'));
   dirs.push(dir);
   if (yamlText !== undefined) writeFileSync(join(dir, 'cluster.yaml'), yamlText);
-  return loadConfig({ cwd: dir, env, flags });
+  return loadConfig({ cwd: dir, env, flags, ...more });
 }
 
-function loadProblems(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}): string[] {
+function loadProblems(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}, more: Partial<LoadOptions> = {}): string[] {
   try {
-    load(yamlText, env, flags);
+    load(yamlText, env, flags, more);
   } catch (e) {
     if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
     throw e;
@@ -85,9 +85,9 @@ describe('every rule has a failing case', () => {
     ['cni', { kubernetes: { cni: 'weave' } }, /^kubernetes\.cni: must be one of flannel, calico/],
     ['pod subnet format', { kubernetes: { podSubnet: '10.244.0.0' } }, /^kubernetes\.podSubnet: must be an IPv4 CIDR/],
     ['pod subnet host bits', { kubernetes: { podSubnet: '10.244.1.0/16' } }, /^kubernetes\.podSubnet: 10\.244\.1\.0\/16 has host bits set/],
-    ['pod subnet smaller than a /24', { kubernetes: { podSubnet: '10.244.0.0/25' } }, /^kubernetes\.podSubnet: \/25 is smaller than the \/24/],
+    ['pod subnet smaller than a /24', { kubernetes: { podSubnet: '10.244.0.0/25' } }, /^kubernetes\.podSubnet: 10\.244\.0\.0\/25: \/25 is smaller than the \/24/],
     ['pod subnet too small for the nodes', { kubernetes: { podSubnet: '10.244.0.0/23' }, workers: { count: 2 } }, /^kubernetes\.podSubnet: 10\.244\.0\.0\/23 holds 2 \/24 blocks but the cluster has 3 nodes/],
-    ['service subnet larger than /12', { kubernetes: { serviceSubnet: '10.0.0.0/8' } }, /^kubernetes\.serviceSubnet: \/8 is larger than \/12/],
+    ['service subnet larger than /12', { kubernetes: { serviceSubnet: '10.0.0.0/8' } }, /^kubernetes\.serviceSubnet: 10\.0\.0\.0\/8: \/8 is larger than \/12/],
     ['service subnet format', { kubernetes: { serviceSubnet: '10.96.0.0/40' } }, /^kubernetes\.serviceSubnet: must be an IPv4 CIDR/],
     ['pod overlaps service', { kubernetes: { podSubnet: '10.96.0.0/16' } }, /^kubernetes\.podSubnet: the pod subnet 10\.96\.0\.0\/16 overlaps the service subnet/],
     ['pod overlaps node network', { kubernetes: { podSubnet: '192.168.0.0/16' } }, /^kubernetes\.podSubnet: the pod subnet 192\.168\.0\.0\/16 overlaps the node network 192\.168\.56\.0\/24/],
@@ -119,7 +119,7 @@ describe('every rule has a failing case', () => {
     ['worker count string', { workers: { count: 'two' } }, /^workers\.count: must be a whole number/],
     ['worker cpus', { workers: { cpus: 0 } }, /^workers\.cpus: must be at least 1/],
     ['worker memory', { workers: { memory: 256 } }, /^workers\.memory: must be at least 512/],
-    ['dashboard type', { addons: { dashboard: 'yes' } }, /^addons\.dashboard: must be true or false/],
+    ['dashboard type', { addons: { dashboard: 'maybe' } }, /^addons\.dashboard: must be one of true, false, yes, no, 1, 0 \(any case\); got "maybe"$/],
     ['libvirt driver', { libvirt: { driver: 'xen' } }, /^libvirt\.driver: must be one of kvm, qemu/],
   ];
   it.each(cases)('%s', (_name, change, expected) => {
@@ -291,13 +291,28 @@ describe('booleans: SETUP_MASTER, SETUP_NODES, K8S_DASHBOARD and their flags', (
     expect(load(file, { SETUP_MASTER: '', K8S_DASHBOARD: '' }).config).toMatchObject({ setup: { controlPlane: true }, addons: { dashboard: false } });
   });
 
-  it('both false is an error: nothing to set up', () => {
-    const both = /^setup: setup\.controlPlane \(SETUP_MASTER\) and setup\.workers \(SETUP_NODES\) are both false: nothing to set up$/;
-    expect(loadProblems(file, { SETUP_MASTER: 'false', SETUP_NODES: 'no' })).toEqual([expect.stringMatching(both)]);
-    expect(loadProblems(file, {}, { setupMaster: '0', setupNodes: 'FALSE' })).toEqual([expect.stringMatching(both)]);
-    expect(loadProblems(`${file}setup: {controlPlane: false, workers: false}\n`)).toEqual([expect.stringMatching(both)]);
+  it('both false is an error for up (and config validate, which checks a config for up): nothing to set up', () => {
+    const both = 'setup.controlPlane (SETUP_MASTER) and setup.workers (SETUP_NODES) are both false: nothing to set up';
+    const forUp = (yaml: string, env: Record<string, string> = {}, flags = {}) => loadProblems(yaml, env, flags, { forUp: true });
+    expect(forUp(file, { SETUP_MASTER: 'false', SETUP_NODES: 'no' })).toEqual([`setup (setup.controlPlane from SETUP_MASTER, setup.workers from SETUP_NODES): ${both}`]);
+    expect(forUp(file, {}, { setupMaster: '0', setupNodes: 'FALSE' })).toEqual([`setup (setup.controlPlane from --setup-master, setup.workers from --setup-nodes): ${both}`]);
+    expect(forUp(`${file}setup: {controlPlane: false, workers: false}\n`)).toEqual([`setup: ${both}`]);
     // strongest last: the flag makes it valid again
-    expect(load(file, { SETUP_MASTER: 'false', SETUP_NODES: 'false' }, { setupNodes: 'true' }).config.setup).toEqual({ controlPlane: false, workers: true });
+    expect(load(file, { SETUP_MASTER: 'false', SETUP_NODES: 'false' }, { setupNodes: 'true' }, { forUp: true }).config.setup).toEqual({ controlPlane: false, workers: true });
+  });
+
+  it('both false is nothing to the commands that do not set anything up (generate, status, destroy read the config too)', () => {
+    expect(loadProblems(file, { SETUP_MASTER: 'false', SETUP_NODES: 'no' })).toEqual([]);
+    expect(load(`${file}setup: {controlPlane: false, workers: false}\n`).config.setup).toEqual({ controlPlane: false, workers: false });
+  });
+
+  it('one rule everywhere: cluster.yaml takes the words the variables take, and refuses what they refuse', () => {
+    for (const [word, value] of [['yes', true], ['No', false], ['"1"', true], ['0', false], ['TRUE', true], ['true', true]] as const) {
+      expect(load(`${file}addons: {dashboard: ${word}}\n`).config.addons.dashboard, word).toBe(value);
+    }
+    for (const bad of ['on', 'off', 'maybe', '2']) {
+      expect(loadProblems(`${file}addons: {dashboard: ${bad}}\n`), bad).toEqual([`addons.dashboard: must be one of true, false, yes, no, 1, 0 (any case); got ${/^\d+$/.test(bad) ? bad : `"${bad}"`}`]);
+    }
   });
 });
 

@@ -6,9 +6,9 @@ import { compareVersions, parseMeminfo, parseRoutes, parseVagrantVersion } from 
 import type { HostCheckSpec, HostContext, ProbeResult } from '../../src/doctor/types.js';
 import { loadCatalog } from '../../src/distros.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
-import { providerDef } from '../../src/providers/index.js';
-import { parseDomainList, parseNetworkXml, parsePoolState, parseVagrantPlugins, parseVirshVersion, virshError } from '../../src/providers/libvirt.js';
-import { acceptedVirtualBox, parseNetworksConf, parseVBoxVersion, parseVBoxVms, virtualBoxSupport } from '../../src/providers/virtualbox.js';
+import { providerHost } from '../../src/providers/hosts.js';
+import { parseDomainList, parseNetworkXml, parsePoolState, parseVagrantPlugins, parseVirshVersion, virshError } from '../../src/providers/libvirt-host.js';
+import { acceptedVirtualBox, parseNetworksConf, parseVBoxVersion, parseVBoxVms, virtualBoxSupport } from '../../src/providers/virtualbox-host.js';
 import { testPlan } from '../helpers/plans.js';
 
 /** Output of the real commands, kept in test/fixtures/host (virsh and ip from a libvirtd in a test's own network namespace). */
@@ -18,7 +18,7 @@ const ok = (stdout: string, code = 0, stderr = ''): ProbeResult => ({ status: 'o
 const missing = (what: string): ProbeResult => ({ status: 'missing', message: `${what} is not installed (not found on PATH)` });
 
 function context(plan: ClusterPlan, over: Partial<HostContext> = {}): HostContext {
-  return { plan, machines: plan.nodes, machineIds: {}, arch: 'amd64', catalog: loadCatalog(), libvirtUri: 'qemu:///system', ...over };
+  return { plan, machines: plan.nodes, machineIds: {}, arch: 'amd64', catalog: loadCatalog(), env: {}, ...over };
 }
 
 /** Evaluates one check against probe results given by command line. */
@@ -29,7 +29,7 @@ function evaluate(spec: HostCheckSpec, ctx: HostContext, results: Record<string,
   return spec.evaluate(seen, ctx);
 }
 
-const check = (provider: 'virtualbox' | 'libvirt', id: string): HostCheckSpec => hostChecksFor(providerDef(provider)).find((c) => c.id === id)!;
+const check = (provider: 'virtualbox' | 'libvirt', id: string): HostCheckSpec => hostChecksFor(providerHost(provider)).find((c) => c.id === id)!;
 
 describe('host readers, on real output', () => {
   it('vagrant --version and versions', () => {
@@ -167,7 +167,7 @@ describe('generic host checks', () => {
   });
 
   it("node network: a libvirt network's bridge on it is reused; another interface on it, or a node's address on the host, is a clash", () => {
-    const net = nodeNetworkCheck(providerDef('libvirt'));
+    const net = nodeNetworkCheck(providerHost('libvirt'));
     expect(evaluate(net, context(plan), libvirtProbes(fixture('ip-route-libvirt.txt'), fixture('ip-addr-libvirt.txt')))).toEqual({
       verdict: 'ok',
       seen: 'the node network 192.168.56.0/24 is on virbr2 (libvirt network kv-private), which Vagrant reuses',
@@ -185,7 +185,7 @@ describe('generic host checks', () => {
     const onBridge = testPlan({ provider: 'libvirt', network: { masterIP: '192.168.56.1' } });
     expect(evaluate(net, context(onBridge), libvirtProbes(fixture('ip-route-libvirt.txt'), fixture('ip-addr-libvirt.txt'))).seen).toContain("192.168.56.1, master's planned address, is this host's address on virbr2");
     // On VirtualBox, a bridge of libvirt's is someone else's.
-    const vbox = nodeNetworkCheck(providerDef('virtualbox'));
+    const vbox = nodeNetworkCheck(providerHost('virtualbox'));
     expect(evaluate(vbox, context(testPlan({})), { 'ip -o -4 route show': ok(fixture('ip-route-libvirt.txt')), 'ip -o -4 addr show': ok('') }).verdict).toBe('fail');
     expect(evaluate(vbox, context(testPlan({})), { 'ip -o -4 route show': ok('192.168.56.0/24 dev vboxnet0 proto kernel scope link src 192.168.56.1\n'), 'ip -o -4 addr show': ok('') }).verdict).toBe('ok');
   });
@@ -311,10 +311,10 @@ describe('libvirt host checks', () => {
 
 describe('the checks as a table', () => {
   it('each provider: Vagrant, its own checks, then the generic ones; up runs all but the CPU count', () => {
-    expect(hostChecksFor(providerDef('virtualbox')).map((c) => `${c.id}${c.fatal ? '' : ' (not fatal)'}`)).toEqual([
+    expect(hostChecksFor(providerHost('virtualbox')).map((c) => `${c.id}${c.fatal ? '' : ' (not fatal)'}`)).toEqual([
       'vagrant', 'virtualbox', 'virtualbox-vagrant', 'virtualbox-hostonly-range', 'virtualbox-machines', 'box-arch', 'memory', 'cpus (not fatal)', 'node-network',
     ]);
-    expect(hostChecksFor(providerDef('libvirt')).map((c) => c.id)).toEqual([
+    expect(hostChecksFor(providerHost('libvirt')).map((c) => c.id)).toEqual([
       'vagrant', 'vagrant-libvirt', 'libvirtd', 'kvm', 'libvirt-management-network', 'libvirt-storage-pool', 'libvirt-machines', 'box-arch', 'memory', 'cpus', 'node-network',
     ]);
   });

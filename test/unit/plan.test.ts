@@ -56,10 +56,10 @@ describe('plan', () => {
   });
 
   it('takes the box from the catalog, or the override', () => {
-    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'kubeadm-vagrant/debian-12' });
-    expect(buildPlan({ config: config({ distro: 'rocky-9', provider: 'virtualbox' }), secrets, arch: 'arm64' }).box).toEqual({ name: 'kubeadm-vagrant/rocky-9' });
-    expect(buildPlan({ config: config({ box: 'my/box' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box' });
-    expect(buildPlan({ config: config({ box: { name: 'my/box', version: '1.2.3' } }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', version: '1.2.3' });
+    expect(buildPlan({ config: config({ distro: 'debian-12', provider: 'libvirt' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'kubeadm-vagrant/debian-12', ours: true });
+    expect(buildPlan({ config: config({ distro: 'rocky-9', provider: 'virtualbox' }), secrets, arch: 'arm64' }).box).toEqual({ name: 'kubeadm-vagrant/rocky-9', ours: true });
+    expect(buildPlan({ config: config({ box: 'my/box' }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', ours: false });
+    expect(buildPlan({ config: config({ box: { name: 'my/box', version: '1.2.3' } }), secrets, arch: 'amd64' }).box).toEqual({ name: 'my/box', version: '1.2.3', ours: false });
   });
 
   it('a catalog gap is a config error on box, found by validation before any plan', () => {

@@ -16,7 +16,7 @@ function file(files: RenderedFile[], path: string): RenderedFile {
   return f;
 }
 
-const allCases = Object.keys(PLAN_CASES).map((name) => ({ name, files: renderAll(casePlan(name)) }));
+const allCases = Object.keys(PLAN_CASES).map((name) => ({ name, plan: casePlan(name), files: renderAll(casePlan(name)) }));
 
 describe('renderAll', () => {
   it('is deterministic: the same plan gives the same bytes, and plans built twice agree', () => {
@@ -39,6 +39,9 @@ describe('renderAll', () => {
       `${KUBEADM_DIR}/init.yaml`,
       `${KUBEADM_DIR}/join-worker-1.yaml`,
       `${KUBEADM_DIR}/join-worker-2.yaml`,
+      `${STATE_DIR}/seeds/master-cidata.iso`,
+      `${STATE_DIR}/seeds/worker-1-cidata.iso`,
+      `${STATE_DIR}/seeds/worker-2-cidata.iso`,
       'Vagrantfile',
       'provision/control-plane.sh',
       'provision/packages.sh',
@@ -85,9 +88,9 @@ describe('renderAll', () => {
     }
   });
 
-  it('puts the cluster public key only in ssh-key.sh', () => {
-    for (const { files } of allCases) {
-      for (const f of files) expect(f.content.includes(FIXED_SSH_PUBLIC_KEY), f.path).toBe(f.path === 'provision/ssh-key.sh');
+  it("puts the cluster public key only in ssh-key.sh and, for a box of ours, the machines' seeds", () => {
+    for (const { plan, files } of allCases) {
+      for (const f of files) expect(f.content.includes(FIXED_SSH_PUBLIC_KEY), f.path).toBe(f.path === 'provision/ssh-key.sh' || (plan.box.ours && f.path.startsWith(`${STATE_DIR}/seeds/`)));
     }
   });
 
@@ -108,14 +111,34 @@ describe('renderAll', () => {
     }
   });
 
-  it('logs in with the cluster key, or the insecure key of the running Vagrant the first time', () => {
-    const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
+  it('a box of ours: the cluster key only, never the insecure key; each machine its seed', () => {
+    const plan = testPlan({ provider: 'libvirt' });
+    expect(plan.box).toEqual({ name: 'kubeadm-vagrant/ubuntu-24.04', ours: true });
+    const files = renderAll(plan);
+    const vagrantfile = file(files, 'Vagrantfile').content;
+    expect(vagrantfile).toContain('config.ssh.private_key_path = [File.join(__dir__, ".kubeadm-vagrant/ssh/id_rsa")]');
+    expect(vagrantfile).toContain('config.ssh.username = "vagrant"');
+    expect(vagrantfile).not.toContain('INSECURE_KEYS');
+    expect(vagrantfile).toContain('lv.storage :file, path: n[:seed_volume], type: "raw", bus: "virtio", allow_existing: true if n[:seed_volume]');
+    expect(vagrantfile).toContain('vb.customize ["storageattach", :id, "--storagectl", "SATA Controller", "--port", "1", "--device", "0", "--type", "dvddrive", "--medium", File.join(__dir__, n[:seed_iso])] if n[:seed_iso]');
+    for (const n of plan.nodes) {
+      expect(vagrantfile).toContain(`    seed_iso: ".kubeadm-vagrant/seeds/${n.name}-cidata.iso",\n    seed_volume: "demo-${n.name}-cidata.iso",\n`);
+      const seed = files.find((f) => f.path === `.kubeadm-vagrant/seeds/${n.name}-cidata.iso`);
+      expect(Buffer.isBuffer(seed?.content) && seed.content.includes(FIXED_SSH_PUBLIC_KEY), n.name).toBe(true);
+      expect(seed?.mode).toBe(0o644);
+    }
+  });
+
+  it("another box: the cluster key, or the insecure key of the running Vagrant the first time; no seeds", () => {
+    const files = renderAll(testPlan({ box: 'example/ubuntu-noble' }));
+    expect(files.filter((f) => f.path.includes('seeds'))).toEqual([]);
+    const vagrantfile = file(files, 'Vagrantfile').content;
     expect(vagrantfile).toContain('config.ssh.insert_key = false');
     expect(vagrantfile).toContain('config.ssh.private_key_path = [File.join(__dir__, ".kubeadm-vagrant/ssh/id_rsa"), *INSECURE_KEYS]');
     expect(vagrantfile).toContain('Vagrant.source_root.to_s, "keys", "vagrant{,.key.rsa,.key.ed25519}"');
     expect(SSH_KEY_KINDS.rsa.privateKey).toBe(`${STATE_DIR}/ssh/id_rsa`);
     // A new cluster's ECDSA key, by the kind its public key says.
-    const ecdsa = file(renderAll(testPlan({}, { secrets: { ...FIXED_SECRETS, sshPublicKey: 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= lab' } })), 'Vagrantfile').content;
+    const ecdsa = file(renderAll(testPlan({ box: 'example/ubuntu-noble' }, { secrets: { ...FIXED_SECRETS, sshPublicKey: 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= lab' } })), 'Vagrantfile').content;
     expect(ecdsa).toContain('config.ssh.private_key_path = [File.join(__dir__, ".kubeadm-vagrant/ssh/id_ecdsa"), *INSECURE_KEYS]');
   });
 

@@ -5,12 +5,15 @@ import { CNIS } from '../../src/cni/index.js';
 import { UsageError } from '../../src/errors.js';
 import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
 import type { NodePlan } from '../../src/plan/plan.js';
-import { describeStep, pendingNodes, upSteps, type UpStep } from '../../src/steps/up-steps.js';
+import { normalizeState, type ClusterState } from '../../src/state.js';
+import { describeStep, pendingNodes, upSteps as upStepsOf, type UpStep, type UpStepOptions } from '../../src/steps/up-steps.js';
 import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
 import { testOffline, testPlan } from '../helpers/plans.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, '..', 'fixtures', name), 'utf8');
 const names = (nodes: readonly NodePlan[]) => nodes.map((n) => n.name);
+/** upSteps on a state written as state.json has it (one phase per machine, as before the lists, or the lists). */
+const upSteps = (plan: Parameters<typeof upStepsOf>[0], state: object, opts: UpStepOptions) => upStepsOf(plan, normalizeState(state), opts);
 
 /** A step as a short line: `vagrant packages worker-2`, `verify packages worker-2`, `join-token`, `kubeconfig`. */
 function summary(step: UpStep): string {
@@ -25,6 +28,8 @@ function summary(step: UpStep): string {
       return 'kubeconfig';
     case 'control-plane-check':
       return 'control-plane-check';
+    case 'seeds':
+      return `seeds ${names(step.nodes).join(',')}`;
   }
 }
 
@@ -82,18 +87,18 @@ describe('the phase table', () => {
   });
 
   it('says which phase\'s checks verify runs: the last the control plane passed, at least prerequisites', () => {
-    expect(reachedPhase(undefined)).toBe('prerequisites');
-    expect(reachedPhase('machines')).toBe('prerequisites');
-    expect(reachedPhase('artifacts')).toBe('prerequisites');
-    expect(reachedPhase('packages')).toBe('packages');
-    expect(reachedPhase('control-plane')).toBe('control-plane');
-    expect(reachedPhase('verified')).toBe('verified');
+    expect(reachedPhase([])).toBe('prerequisites');
+    expect(reachedPhase(['machines'])).toBe('prerequisites');
+    expect(reachedPhase(['machines', 'artifacts'])).toBe('prerequisites');
+    expect(reachedPhase(['machines', 'prerequisites', 'packages'])).toBe('packages');
+    expect(reachedPhase(['machines', 'prerequisites', 'packages', 'control-plane'])).toBe('control-plane');
+    expect(reachedPhase(['packages', 'verified', 'machines'])).toBe('verified');
   });
 });
 
 describe('resuming: which machines still need a phase', () => {
   const plan = testPlan({});
-  const nodePhases = { master: 'control-plane', 'worker-1': 'packages', 'worker-2': 'prerequisites' };
+  const nodePhases: ClusterState = normalizeState({ nodePhases: { master: 'control-plane', 'worker-1': 'packages', 'worker-2': 'prerequisites' } });
 
   it('only the machines that have not passed it', () => {
     expect(names(pendingNodes(phaseDef('prerequisites'), plan.nodes, nodePhases))).toEqual([]);
@@ -104,7 +109,7 @@ describe('resuming: which machines still need a phase', () => {
 
   it('machines and verified run on every machine, passed or not', () => {
     expect(names(pendingNodes(phaseDef('machines'), plan.nodes, nodePhases))).toEqual(['master', 'worker-1', 'worker-2']);
-    expect(names(pendingNodes(phaseDef('verified'), plan.nodes, { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' }))).toEqual(['master', 'worker-1', 'worker-2']);
+    expect(names(pendingNodes(phaseDef('verified'), plan.nodes, normalizeState({ nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } })))).toEqual(['master', 'worker-1', 'worker-2']);
   });
 });
 
@@ -113,6 +118,7 @@ describe('up as a list of steps', () => {
 
   it('a new cluster: every phase on every machine, then the kubeconfig', () => {
     expect(upSteps(plan, {}, { until: 'verified' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant prerequisites master,worker-1,worker-2',
@@ -153,6 +159,7 @@ describe('up as a list of steps', () => {
   it('resumes where it stopped: a second run after a failure in packages on worker-2', () => {
     const state = { phase: 'prerequisites', nodePhases: { master: 'packages', 'worker-1': 'packages', 'worker-2': 'prerequisites' } };
     expect(upSteps(plan, state, { until: 'control-plane' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant packages worker-2',
@@ -166,6 +173,7 @@ describe('up as a list of steps', () => {
   it('a cluster that is up runs nothing but starting machines and the checks', () => {
     const done = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
     expect(upSteps(plan, done, { until: 'verified' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'verify verified master,worker-1,worker-2',
@@ -175,6 +183,7 @@ describe('up as a list of steps', () => {
 
   it('stops at --until', () => {
     expect(upSteps(plan, {}, { until: 'prerequisites' }).map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant prerequisites master,worker-1,worker-2',
@@ -186,6 +195,7 @@ describe('up as a list of steps', () => {
     const offline = testPlan({ provider: 'libvirt' }, { offline: testOffline() });
     const steps = upSteps(offline, {}, { until: 'prerequisites' });
     expect(steps.map(summary)).toEqual([
+      'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
       'vagrant artifacts master,worker-1,worker-2',
@@ -193,7 +203,7 @@ describe('up as a list of steps', () => {
       'vagrant prerequisites master,worker-1,worker-2',
       'verify prerequisites master,worker-1,worker-2',
     ]);
-    const artifacts = steps[2]!;
+    const artifacts = steps[3]!;
     expect(artifacts.kind === 'vagrant' && artifacts.commands[0]![0]!.args).toEqual(['provision', 'master', '--provision-with=artifacts-files,artifacts']);
     expect(provisionersOf(offline.workers[0]!, offline)[1]).toEqual({
       name: 'artifacts-files', type: 'file', source: '/srv/k8s-artifacts/v1.37.2/amd64', destination: '/home/vagrant/.kubeadm-vagrant/artifacts',
@@ -205,6 +215,7 @@ describe('up as a list of steps', () => {
     const state = { phase: 'verified', nodePhases: { master: 'verified', 'worker-1': 'verified', 'worker-2': 'verified' } };
     const steps = upSteps(big, state, { until: 'verified', only: ['worker-3'], joinTokenChecked: true });
     expect(steps.map(summary)).toEqual([
+      'seeds worker-3',
       'vagrant machines worker-3',
       'verify machines worker-3',
       'vagrant prerequisites worker-3',
@@ -230,6 +241,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
   it('the control plane alone: no worker machine is created, started or checked; vagrant up names the master', () => {
     const steps = upSteps(plan, {}, { until: 'verified', setup: { controlPlane: true, workers: false } });
     expect(steps.map(summary)).toEqual([
+      'seeds master',
       'vagrant machines master',
       'verify machines master',
       'vagrant prerequisites master',
@@ -254,6 +266,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     expect(steps.map(summary)).toEqual([
       'control-plane-check',
       'join-token',
+      'seeds worker-1,worker-2',
       'vagrant machines worker-1,worker-2',
       'verify machines worker-1,worker-2',
       'vagrant prerequisites worker-1,worker-2',
@@ -276,6 +289,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
     expect(steps.map(summary)).toEqual([
       'control-plane-check',
       'join-token',
+      'seeds worker-2',
       'vagrant machines worker-2',
       'verify machines worker-2',
       'vagrant workers worker-2',
@@ -290,7 +304,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
 
   it('workers only up to prerequisites: no join, so no join token', () => {
     const steps = upSteps(plan, { nodePhases: { master: 'control-plane' } }, { until: 'prerequisites', setup: { controlPlane: false, workers: true } });
-    expect(steps.map(summary)).toEqual(['control-plane-check', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
+    expect(steps.map(summary)).toEqual(['control-plane-check', 'seeds worker-1,worker-2', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
   });
 
   it('workers only without a control plane that passed its phase is refused, naming the way out', () => {
@@ -334,9 +348,10 @@ describe('the dry run prints the steps with the names of the real checks', () =>
   it('describes each step in one line per machine', () => {
     const steps = upSteps(plan, {}, { until: 'verified' });
     const lines = steps.flatMap((s) => describeStep(s, plan));
-    expect(lines[0]).toBe('would run: vagrant up --provider=libvirt --parallel --no-provision');
-    expect(lines[1]).toBe('would run: vagrant provision master --provision-with=ssh-key (at the same time as the others of its group)');
-    expect(lines[4]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
+    expect(lines[0]).toBe('would give master, worker-1, worker-2 their cloud-init seeds (.kubeadm-vagrant/seeds/master-cidata.iso, .kubeadm-vagrant/seeds/worker-1-cidata.iso, .kubeadm-vagrant/seeds/worker-2-cidata.iso) where the libvirt provider attaches them, if not created yet');
+    expect(lines[1]).toBe('would run: vagrant up --provider=libvirt --parallel --no-provision');
+    expect(lines[2]).toBe('would run: vagrant provision master --provision-with=ssh-key (at the same time as the others of its group)');
+    expect(lines[5]).toBe('would verify over ssh: vagrant@192.168.56.10:22 (master) with .kubeadm-vagrant/ssh/id_rsa: ssh, hostname, private-ip, insecure-key-refused');
     expect(lines).toContain('would check over ssh on master that the join token stays valid (kubeadm token list), and create a fresh one if not');
     expect(lines.at(-1)).toBe('would fetch the admin kubeconfig over ssh from master into .kubeadm-vagrant/kubeconfig');
   });
