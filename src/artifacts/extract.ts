@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { errorMessage, OperationError } from '../errors.js';
+import { loadTarStream } from '../offline/tar.js';
 import { cacheWriteError } from '../write.js';
 
 /** One member to take out of a release archive. */
@@ -37,7 +38,7 @@ async function isGzip(file: string): Promise<boolean> {
  * what was written. Returns each member's sha256 and size.
  */
 export async function extractMembers(archive: string, members: readonly MemberToExtract[]): Promise<Map<string, { sha256: string; bytes: number }>> {
-  const { extract } = await import('tar-stream');
+  const { extract } = await loadTarStream();
   const wanted = new Map(members.map((m) => [normal(m.member), m]));
   const done = new Map<string, { sha256: string; bytes: number }>();
   const partials: string[] = [];

@@ -5,6 +5,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Pack } from 'tar-stream';
 import { errorMessage, OperationError } from '../errors.js';
+import { loadTarStream } from '../offline/tar.js';
 import { cacheWriteError } from '../write.js';
 import { formatPlatform, MEDIA_TYPES, parseManifest, configPlatform, platformMatches, type Platform } from './manifest.js';
 
@@ -76,7 +77,7 @@ async function addBlobFile(pack: Pack, layer: ImageArchiveInput['layers'][number
  * its sha256 and size (hashed as written). A failure removes the partial and leaves `dest` as it was.
  */
 export async function writeImageArchive(dest: string, input: ImageArchiveInput): Promise<{ sha256: string; bytes: number }> {
-  const { pack: makePack } = await import('tar-stream');
+  const { pack: makePack } = await loadTarStream();
   const partial = `${dest}.partial`;
   const what = `writing ${dest} (${input.name})`;
   const pack = makePack();
@@ -149,7 +150,7 @@ const KEEP_BELOW = 4 * 1024 * 1024;
  * when given, must match). Problems are returned, not thrown (a tar that cannot be read is one).
  */
 export async function checkImageArchive(file: string, platform?: Platform): Promise<ArchiveCheck> {
-  const { extract } = await import('tar-stream');
+  const { extract } = await loadTarStream();
   const problems: string[] = [];
   const blobs = new Map<string, { size: number; ok: boolean; data?: Buffer }>();
   let indexJson: Buffer | undefined;
