@@ -44,7 +44,7 @@ export async function extractMembers(archive: string, members: readonly MemberTo
   const partials: string[] = [];
   try {
     const ex = extract();
-    const source: Readable = (await isGzip(archive)) ? createReadStream(archive, { highWaterMark: 1 << 20 }).pipe(createGunzip()) : createReadStream(archive, { highWaterMark: 1 << 20 });
+    const source: Readable = (await isGzip(archive)) ? createReadStream(archive, { highWaterMark: 1 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 })) : createReadStream(archive, { highWaterMark: 1 << 20 });
     const reading = pipeline(source, ex);
     for await (const entry of ex) {
       const m = wanted.get(normal(entry.header.name));

@@ -82,6 +82,12 @@ async function main(): Promise<void> {
   } catch (err) {
     lines.push(`verify bench not available: ${(err as Error).message}`);
   }
+  try {
+    const { benchArtifacts } = await import('./artifacts-bench.js');
+    lines.push(...(await benchArtifacts()));
+  } catch (err) {
+    lines.push(`artifacts fetch bench not available: ${(err as Error).message}`);
+  }
   for (const l of lines) console.log(l);
 }
 
