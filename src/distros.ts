@@ -11,14 +11,19 @@ export type { Arch, Catalog, CatalogDistro };
 
 let catalogCache: Catalog | undefined;
 
-/** boxes/catalog.json, read once. The plan gets it as an input; only the edges read the file. */
+/** boxes/catalog.json, read once, when first asked for (never at import). The plan gets it as an input; only the edges read the file. */
 export function loadCatalog(): Catalog {
   catalogCache ??= readCatalogFile(join(boxesDir, 'catalog.json'));
   return catalogCache;
 }
 
-/** The distros of the catalog, in its order. */
-export const DISTRO_IDS = Object.keys(loadCatalog().distros) as [string, ...string[]];
+/** The distros of a catalog (by default the one shipped), in its order. A function: importing this module reads nothing. */
+export function distroIds(catalog: Catalog = loadCatalog()): string[] {
+  return Object.keys(catalog.distros);
+}
+
+/** The distro a config without `distro:` uses. */
+export const DEFAULT_DISTRO = 'ubuntu-24.04';
 
 /**
  * The box for a distro on an architecture: `kubeadm-vagrant/<distro>`, built from the distro's own

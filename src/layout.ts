@@ -1,22 +1,28 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
  * Where things live: the package's own files, a cluster directory on the host, and the guests.
- * Every path of the tool is defined here once; everything else imports it from here.
+ * Every path of the tool is defined here once; everything else imports it from here. Importing
+ * this module reads nothing from the disk.
  */
 
-/** The package root (holds package.json, templates/, boxes/), from src/, dist/src/ or the bundle in dist/cli/. */
-export const packageRoot: string = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('kubeadm-vagrant: cannot find package.json above ' + import.meta.url);
-    dir = up;
+/**
+ * The package root (holds package.json, templates/, boxes/) from the directory of the module that
+ * asks: src/ (the sources, under vitest), dist/src/ (tsc's output) or dist/cli/ (the bundle). A
+ * computation on the path alone: the layout of the package decides it, not a look at the disk.
+ */
+export function packageRootOf(moduleDir: string): string {
+  for (let dir = moduleDir; dirname(dir) !== dir; dir = dirname(dir)) {
+    const parent = dirname(dir);
+    if (basename(parent) === 'dist' && (basename(dir) === 'src' || basename(dir) === 'cli')) return dirname(parent);
+    if (basename(dir) === 'src') return parent;
   }
-  return dir;
-})();
+  throw new Error(`kubeadm-vagrant: ${moduleDir} is not inside src/, dist/src/ or dist/cli/ of the package`);
+}
+
+/** The package root of this installation. */
+export const packageRoot: string = packageRootOf(dirname(fileURLToPath(import.meta.url)));
 
 export const templatesDir = join(packageRoot, 'templates');
 export const boxesDir = join(packageRoot, 'boxes');
@@ -117,21 +123,52 @@ export function hostPaths(clusterDir: string): { [K in keyof typeof HOST]: strin
   return Object.fromEntries(Object.entries(HOST).map(([k, v]) => [k, join(clusterDir, v)])) as { [K in keyof typeof HOST]: string };
 }
 
-/** Paths on the guests. */
+/** kubeadm's directory on a node. */
+const KUBERNETES_DIR = '/etc/kubernetes';
+/** The tool's own state on a guest (root-owned). */
+const GUEST_STATE_DIR = '/var/lib/kubeadm-vagrant';
+
+/**
+ * Paths on the guests that more than one part of the tool knows (templates, checks, the scripts'
+ * guards). A path one part owns alone (a family's package repository files, a CNI's
+ * NetworkManager file) is defined once where that part lives (its template partial).
+ */
 export const GUEST = {
   /** The user Vagrant and every check log in as: the box's own (`vagrant`), or the one a box of ours gets from its seed. */
   loginUser: 'vagrant',
   /** The directory (0700, owned by vagrant) that file provisioners upload secrets into. */
   uploadDir: '/home/vagrant/.kubeadm-vagrant',
+  /** kubeadm's directory: its kubeconfigs, manifests and PKI. */
+  kubernetesDir: KUBERNETES_DIR,
   /** Where the scripts keep the kubeadm configs and add-on manifests (0700, root). */
-  configDir: '/etc/kubernetes/kubeadm-vagrant',
-  pkiDir: '/etc/kubernetes/pki',
-  /** Offline installs: the artifacts, once their checksums are verified (root-owned). */
-  artifactsDir: '/var/lib/kubeadm-vagrant/artifacts',
-  /** The admin kubeconfig kubeadm init writes on the control plane. */
-  adminKubeconfig: '/etc/kubernetes/admin.conf',
+  configDir: `${KUBERNETES_DIR}/kubeadm-vagrant`,
+  pkiDir: `${KUBERNETES_DIR}/pki`,
+  /** The cluster CA's certificate: kubeadm join writes it first, so with no kubelet.conf it means a join stopped half-way. */
+  caCert: `${KUBERNETES_DIR}/pki/ca.crt`,
+  /** The static pods' manifests: kube-apiserver.yaml there with no admin.conf means an init stopped half-way. */
+  staticPodsDir: `${KUBERNETES_DIR}/manifests`,
+  /** The admin kubeconfig kubeadm init writes on the control plane: the control plane is initialised. */
+  adminKubeconfig: `${KUBERNETES_DIR}/admin.conf`,
   /** The kubelet's kubeconfig, written by kubeadm init or join: the node has joined. */
-  kubeletKubeconfig: '/etc/kubernetes/kubelet.conf',
+  kubeletKubeconfig: `${KUBERNETES_DIR}/kubelet.conf`,
+  /** The kubelet's bootstrap kubeconfig during kubeadm join's TLS bootstrap. */
+  bootstrapKubeletKubeconfig: `${KUBERNETES_DIR}/bootstrap-kubelet.conf`,
+  /** The kubelet's own directory (config.yaml, kubeadm-flags.env). */
+  kubeletDir: '/var/lib/kubelet',
+  /** Offline installs: the artifacts, once their checksums are verified (root-owned). */
+  artifactsDir: `${GUEST_STATE_DIR}/artifacts`,
+  /** Offline installs: the image archives imported into containerd so far, by checksum. */
+  imagesImported: `${GUEST_STATE_DIR}/images-imported`,
+  /** Where the CNI plugins are (the packages, the offline artifacts and the CNIs' installers put them there) and containerd must look. */
+  cniBinDir: '/opt/cni/bin',
+  containerdConfig: '/etc/containerd/config.toml',
+  /** crictl's configuration (which CRI socket). */
+  crictlConfig: '/etc/crictl.yaml',
+  /** The kernel modules and sysctls Kubernetes needs, loaded at every boot. */
+  modulesLoadConf: '/etc/modules-load.d/kubernetes.conf',
+  sysctlConf: '/etc/sysctl.d/99-kubernetes.conf',
+  /** Systemd units the tool installs itself (containerd and the kubelet from archives). */
+  systemdUnitDir: '/usr/local/lib/systemd/system',
   criSocket: 'unix:///run/containerd/containerd.sock',
   /** Set by the Vagrantfile on every shell provisioner: the Vagrant machine name (not a secret). */
   nodeEnvVar: 'KUBEADM_VAGRANT_NODE',

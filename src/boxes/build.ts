@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CACHE } from '../cache.js';
+import { HOST } from '../layout.js';
 import { CommandError, OperationError, UsageError } from '../errors.js';
 import { formatDigest } from '../download/digest.js';
 import type { RequestOptions } from '../download/fetch-file.js';
@@ -85,7 +86,7 @@ export function boxFiles(input: { provider: BoxProvider; arch: Arch; name: strin
   const layout = BOX_LAYOUTS[provider];
   const small: Record<string, string> = {
     'metadata.json': `${JSON.stringify(boxMetadata({ provider, arch, virtualSizeBytes: disk.virtualSizeBytes, vagrantVersion: input.vagrantVersion }))}\n`,
-    Vagrantfile: boxVagrantfile({
+    [HOST.vagrantfile]: boxVagrantfile({
       provider,
       arch,
       ...(provider === 'virtualbox' ? { baseMac: virtualBoxMac(name) } : {}),

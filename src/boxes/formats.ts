@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { compareVersions } from '../doctor/parsers.js';
 import { rubyQuote } from '../quote.js';
+import { HOST } from '../layout.js';
 
 /**
  * Pure writers of a Vagrant box's small files: metadata.json, the box's own Vagrantfile and, for
@@ -36,9 +37,9 @@ export interface BoxLayout {
 
 /** What a box of each provider holds: the one table `box build` and its tests read. */
 export const BOX_LAYOUTS = {
-  libvirt: { disk: 'box.img', diskFormat: 'qcow2-compressed', files: ['metadata.json', 'Vagrantfile', 'box.img'] },
+  libvirt: { disk: 'box.img', diskFormat: 'qcow2-compressed', files: ['metadata.json', HOST.vagrantfile, 'box.img'] },
   // The names `vagrant package` gives a VirtualBox box (VirtualBox exports box.ovf's disk as box-disk001.vmdk).
-  virtualbox: { disk: 'box-disk001.vmdk', diskFormat: 'vmdk-stream', files: ['box.ovf', 'box-disk001.vmdk', 'metadata.json', 'Vagrantfile'] },
+  virtualbox: { disk: 'box-disk001.vmdk', diskFormat: 'vmdk-stream', files: ['box.ovf', 'box-disk001.vmdk', 'metadata.json', HOST.vagrantfile] },
 } as const satisfies Record<BoxProvider, BoxLayout>;
 
 /**

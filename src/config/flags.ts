@@ -1,7 +1,7 @@
 import type { ConfigProblem } from '../errors.js';
 import { BOOLEAN_WORD_LIST, booleanOf } from './boolean.js';
 import { CNI_IDS } from '../cni/index.js';
-import { DISTRO_IDS } from '../distros.js';
+import { distroIds } from '../distros.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 
 /**
@@ -18,8 +18,8 @@ export interface OverrideDef {
   env?: string;
   /** How the text becomes the field's value; `host-map`: a repeatable `HOST=URL` flag whose values make the field's mapping. */
   type: 'text' | 'whole-number' | 'boolean' | 'host-map';
-  /** The values the field takes, for the help text. */
-  choices?: readonly string[];
+  /** The values the field takes, for the help text (a function: the catalog is read when the help is made, not at import). */
+  choices?: () => readonly string[];
   /** Help text of the flag. */
   help: string;
   /** Turns the variable's text into the field's value (NODE_IP_NW's prefix into an address). */
@@ -49,10 +49,10 @@ export const OVERRIDES: readonly OverrideDef[] = [
   { path: ['kubernetes', 'podSubnet'], flag: '--pod-cidr <cidr>', env: 'POD_NW_CIDR', type: 'text', help: 'the pod subnet' },
   { path: ['kubernetes', 'token'], flag: '--token <token>', env: 'KUBETOKEN', type: 'text', help: 'the bootstrap token' },
   { path: ['box'], flag: '--box <box>', env: 'BOX_IMAGE', type: 'text', help: 'a box instead of the catalog\'s' },
-  { path: ['provider'], flag: '--provider <provider>', type: 'text', choices: PROVIDER_IDS, help: 'the Vagrant provider' },
-  { path: ['distro'], flag: '--distro <distro>', type: 'text', choices: DISTRO_IDS, help: 'the guest OS' },
+  { path: ['provider'], flag: '--provider <provider>', type: 'text', choices: () => PROVIDER_IDS, help: 'the Vagrant provider' },
+  { path: ['distro'], flag: '--distro <distro>', type: 'text', choices: () => distroIds(), help: 'the guest OS' },
   { path: ['kubernetes', 'version'], flag: '--k8s-version <version>', type: 'text', help: 'the Kubernetes minor or patch, e.g. 1.37 or 1.37.2' },
-  { path: ['kubernetes', 'cni'], flag: '--cni <cni>', type: 'text', choices: CNI_IDS, help: 'the pod network add-on' },
+  { path: ['kubernetes', 'cni'], flag: '--cni <cni>', type: 'text', choices: () => CNI_IDS, help: 'the pod network add-on' },
   { path: ['addons', 'dashboard'], env: 'K8S_DASHBOARD', type: 'boolean', help: 'install Headlamp, the web dashboard' },
   { path: ['mirrors', 'files'], flag: '--files-mirror <url>', type: 'text', help: 'a mirror of the release downloads (<url>/<host>/<path>)' },
   {
@@ -94,7 +94,7 @@ export function optionKey(flag: string): string {
 
 /** The flag's help line: `network.masterIP: the control plane address (MASTER_IP)`, with its choices. */
 export function flagHelp(o: OverrideDef): string {
-  const choices = o.choices ? `: ${o.choices.join(' | ')}` : '';
+  const choices = o.choices ? `: ${o.choices().join(' | ')}` : '';
   return `${o.path.join('.')}${choices} — ${o.help}${o.env ? ` (also ${o.env})` : ''}`;
 }
 

@@ -1,7 +1,8 @@
 import { boxDistroMismatch } from '../box-name.js';
-import { catalogBox, type Arch, type Catalog } from '../distros.js';
+import { catalogBox, distroIds, type Arch, type Catalog } from '../distros.js';
 import type { ConfigProblem } from '../errors.js';
 import { KNOWN_AT, minorInfo, MINORS, NEWEST_PROVEN_MINOR } from '../versions.js';
+import { displayValue, hintFor } from './hints.js';
 import { versionProblem } from './schema.js';
 import { cidrRange, firstWorkerIP, intToIp, ipToInt, isIPv4, isPrivateAddress, overlaps, slash24, slash24Count, type Range } from '../net.js';
 import { PROVIDERS } from '../providers/index.js';
@@ -113,7 +114,13 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
   // With workers removed from the middle, the highest index in use decides whether they all fit.
   const lastIndex = workerCount === undefined ? undefined : Math.max(0, ...workerIndicesFor(workerCount, ctx.workerIndices));
 
-  if (provider && typeof cfg.distro === 'string' && ctx.catalog.distros[cfg.distro] && cfg.box === '' && !catalogBox(ctx.catalog, cfg.distro, provider.id, ctx.arch)) {
+  // The distro is the catalog's (the one validation is given): its own check, before anything that reads it.
+  const distroKnown = typeof cfg.distro === 'string' && ctx.catalog.distros[cfg.distro] !== undefined;
+  if (typeof cfg.distro === 'string' && !distroKnown) {
+    const hint = hintFor('distro', ctx.sources?.get('distro'));
+    errors.push({ path: at('distro'), message: `must be one of ${distroIds(ctx.catalog).join(', ')} (the guest OS; the catalog is boxes/catalog.json); got ${displayValue('distro', cfg.distro)}`, ...(hint ? { hint } : {}) });
+  }
+  if (provider && typeof cfg.distro === 'string' && distroKnown && cfg.box === '' && !catalogBox(ctx.catalog, cfg.distro, provider.id, ctx.arch)) {
     errors.push({
       path: 'box',
       message: `the catalog has no ${cfg.distro} box for ${provider.id} on ${ctx.arch}`,
@@ -140,7 +147,7 @@ export function crossFieldChecks(cfg: LooseConfig, ctx: ValidationContext): Vali
 
   // A box whose name clearly says it holds another system than `distro:` gets scripts for the wrong one.
   const boxName = typeof cfg.box === 'string' ? cfg.box : typeof cfg.box === 'object' && cfg.box !== null ? (cfg.box as { name?: unknown }).name : undefined;
-  const mismatch = typeof boxName === 'string' && boxName !== '' && typeof cfg.distro === 'string' ? boxDistroMismatch(boxName, cfg.distro, ctx.catalog) : undefined;
+  const mismatch = typeof boxName === 'string' && boxName !== '' && distroKnown ? boxDistroMismatch(boxName, cfg.distro as string, ctx.catalog) : undefined;
   if (mismatch) warnings.push({ path: at('box'), ...mismatch });
 
   const token = cfg.kubernetes?.token;

@@ -25,7 +25,7 @@ export interface NodePlan {
   memory: number;
 }
 
-/** Secrets and their derived values arrive as inputs, so planning and rendering stay pure. */
+/** Secrets and their derived values arrive as inputs, so planning stays pure and rendering deterministic. */
 export interface PlanSecrets {
   token: string;
   /** `sha256:<hex>` of the CA's SubjectPublicKeyInfo; workers pin it on join. */

@@ -5,7 +5,7 @@ import { HEADLAMP } from '../addons.js';
 import { CNI_IDS, cniDef } from '../cni/index.js';
 import { OVERRIDES } from '../config/flags.js';
 import { CONTAINERD_SOURCES, CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL, PROXY_MODES } from '../config/schema.js';
-import { DISTRO_IDS, FAMILIES } from '../distros.js';
+import { distroIds, FAMILIES } from '../distros.js';
 import { GUEST, HOST, joinConfigPath, scriptPath, seedPath, seedVolumeName, sshKeyFilesOf, templatesDir } from '../layout.js';
 import { VIRTUALBOX_SATA } from '../boxes/formats.js';
 import { seedImage } from '../boxes/seed.js';
@@ -42,6 +42,7 @@ export function slash24AddressRegex(cidr: string): string {
 
 
 const templateCache = new Map<string, string>();
+/** A template of the package (templates/<name>), read once per process. */
 function template(name: string): string {
   let text = templateCache.get(name);
   if (text === undefined) {
@@ -93,7 +94,11 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
   };
 }
 
-/** Every generated file for a plan, sorted by path: a pure function, so output is deterministic. */
+/**
+ * Every generated file for a plan, sorted by path. Deterministic: a function of the plan and of the
+ * package's templates/ (each read from the disk, with its includes, once per process by this module
+ * and ejs: rendering's only I/O); it writes nothing and reads nothing else.
+ */
 export function renderAll(plan: ClusterPlan): RenderedFile[] {
   const data = templateData(plan);
   const files: RenderedFile[] = [
@@ -133,7 +138,7 @@ export function renderClusterYaml(): string {
     d: defaultConfig(),
     providers: PROVIDER_IDS,
     providerSections: providerSectionDefs().map((p) => ({ id: p.id, comments: p.options.comments })),
-    distros: DISTRO_IDS,
+    distros: distroIds(),
     cnis: CNI_IDS,
     proxyModes: PROXY_MODES,
     containerdSources: CONTAINERD_SOURCES,

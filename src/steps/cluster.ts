@@ -38,8 +38,8 @@ export function openCluster(opts: LoadOptions): Cluster {
   const dir = loaded.dir;
   const secrets = secretPaths(dir);
   const missing = [secrets.sshPrivateKey, secrets.sshPublicKey, secrets.caCert].filter((f) => !existsSync(f));
-  if (missing.length > 0 || !existsSync(join(dir, 'Vagrantfile'))) {
-    throw new UsageError(`${dir} has no generated cluster (missing ${missing.length > 0 ? missing.join(', ') : 'Vagrantfile'}); run \`kubeadm-vagrant up\` (or \`generate\`) first`);
+  if (missing.length > 0 || !existsSync(join(dir, HOST.vagrantfile))) {
+    throw new UsageError(`${dir} has no generated cluster (missing ${missing.length > 0 ? missing.join(', ') : HOST.vagrantfile}); run \`kubeadm-vagrant up\` (or \`generate\`) first`);
   }
   const state = readState(dir);
   // The keys and the CA exist (checked above); a token may not, when the config gives none.

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadGenerated, type LoadOptions } from '../config/load.js';
+import { HOST } from '../layout.js';
 import { readState, type ClusterState } from '../state.js';
 import { parseMachineReadable, vagrantStatus, type MachineStatus } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
@@ -28,7 +29,7 @@ export async function status(opts: { load: LoadOptions; dryRun: boolean; print: 
   const plan = planOf(loaded, state, PLACEHOLDER_SECRETS);
   const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'status', print: opts.print });
   let machines: MachineStatus[] = [];
-  const generated = existsSync(join(dir, 'Vagrantfile'));
+  const generated = existsSync(join(dir, HOST.vagrantfile));
   try {
     if (generated) machines = parseMachineReadable((await runner.run(vagrantStatus())).stdout);
   } finally {

@@ -1,3 +1,4 @@
+import { GUEST } from '../layout.js';
 import {
   parseContainerdCgroup,
   parseIpv4Addrs,
@@ -91,7 +92,7 @@ export const containerdActiveCheck: NodeCheckSpec = {
 };
 
 /** Where the prerequisites phase puts the CNI plugins (and containerd must look for them). */
-export const CNI_BIN_DIR = '/opt/cni/bin';
+export const CNI_BIN_DIR = GUEST.cniBinDir;
 
 /**
  * containerd's effective config runs pods: the CRI plugin on, its default runtime runc with its
@@ -100,7 +101,7 @@ export const CNI_BIN_DIR = '/opt/cni/bin';
  */
 export const containerdCriCheck: NodeCheckSpec = {
   id: 'containerd-cri',
-  title: 'containerd runs pods: runc, systemd cgroups, CNI plugins in /opt/cni/bin',
+  title: `containerd runs pods: runc, systemd cgroups, CNI plugins in ${CNI_BIN_DIR}`,
   command: 'containerd config dump',
   expected: () => `runtime_type io.containerd.runc.v2, SystemdCgroup = true, CNI bin dir ${CNI_BIN_DIR}`,
   parse: (stdout, code): CheckOutcome => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from '../../src/config/schema.js';
-import { DISTRO_IDS, loadCatalog } from '../../src/distros.js';
+import { distroIds, loadCatalog } from '../../src/distros.js';
 import type { OfflineArtifacts } from '../../src/offline/artifacts.js';
 import { buildPlan, type Arch, type ClusterPlan, type PlanSecrets } from '../../src/plan/plan.js';
 
@@ -75,7 +75,7 @@ export interface PlanCase {
  */
 export const PLAN_CASES: Record<string, PlanCase> = {
   ...Object.fromEntries(
-    DISTRO_IDS.flatMap((distro) =>
+    distroIds().flatMap((distro) =>
       (['flannel', 'calico'] as const).flatMap((cni) =>
         MAINTAINED_MINORS.map((minor): [string, PlanCase] => {
           const provider = cni === 'flannel' ? 'virtualbox' : 'libvirt';

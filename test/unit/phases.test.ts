@@ -106,3 +106,40 @@ describe('state.json', () => {
     });
   });
 });
+
+describe("up's state update after each phase, without VMs", () => {
+  /** What `up` writes after each verify step passes: recordPassed of the step's phase for its machines. */
+  const afterSteps = (plan: ReturnType<typeof testPlan>, state: ClusterState, until: (typeof PHASE_IDS)[number], opts: Omit<Parameters<typeof upSteps>[2], 'until'> = {}) =>
+    upSteps(plan, state, { until, ...opts }).reduce((s, step) => (step.kind === 'verify' ? recordPassed(s, step.phase, step.record.map((n) => n.name)) : s), state);
+
+  it('a full up records every phase on every machine it applies to; up again runs nothing but starting the machines and the checks', () => {
+    const plan = testPlan({ provider: 'libvirt' });
+    const state = afterSteps(plan, {}, 'verified');
+    expect(state.phase).toBe('verified');
+    expect(state.nodePhases).toEqual({
+      master: ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
+      'worker-1': ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
+      'worker-2': ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
+    });
+    expect(upSteps(plan, state, { until: 'verified' }).map((s) => `${s.kind}${'phase' in s ? ` ${s.phase}` : ''}`)).toEqual(['seeds', 'vagrant machines', 'verify machines', 'verify verified', 'kubeconfig']);
+  });
+
+  it('up --until packages, then up: the second run starts where the first stopped', () => {
+    const plan = testPlan({});
+    const first = afterSteps(plan, {}, 'packages');
+    expect(first.phase).toBe('packages');
+    expect(hasControlPlane({ plan, state: first })).toBe(false);
+    const rest = upSteps(plan, first, { until: 'verified' }).filter((s) => s.kind === 'vagrant').map((s) => s.kind === 'vagrant' && s.phase);
+    expect(rest).toEqual(['machines', 'control-plane', 'workers']);
+    expect(hasControlPlane({ plan, state: afterSteps(plan, first, 'verified') })).toBe(true);
+  });
+
+  it('the control plane alone, then the workers: the second step sees the first', () => {
+    const plan = testPlan({});
+    const cp = afterSteps(plan, {}, 'verified', { setup: { controlPlane: true, workers: false } });
+    expect(Object.keys(cp.nodePhases!)).toEqual(['master']);
+    expect(machinesToSetUp(plan, cp, { controlPlane: false, workers: true }).map((n) => n.name)).toEqual(['worker-1', 'worker-2']);
+    const all = afterSteps(plan, cp, 'verified', { setup: { controlPlane: false, workers: true } });
+    expect(machinesToSetUp(plan, all, { controlPlane: false, workers: true })).toEqual([]);
+  });
+});

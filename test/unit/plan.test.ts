@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clusterSchema, API_VERSION, KIND } from '../../src/config/schema.js';
 import { crossFieldChecks } from '../../src/config/validate.js';
-import { catalogBox, DISTRO_IDS, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
+import { catalogBox, distroIds, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
 import { buildPlan as buildPlanWith, workerIndicesFor, type PlanInputs, type PlanSecrets } from '../../src/plan/plan.js';
 import { PROVIDER_IDS } from '../../src/providers/index.js';
 
@@ -78,7 +78,7 @@ describe('plan', () => {
   });
 
   it('the catalog covers every distro and provider on amd64 and arm64', () => {
-    for (const d of DISTRO_IDS) for (const p of PROVIDER_IDS) for (const a of ['amd64', 'arm64'] as const) expect(catalogBox(catalog, d, p, a), `${d}/${p}/${a}`).toBe(`kubeadm-vagrant/${d}`);
+    for (const d of distroIds()) for (const p of PROVIDER_IDS) for (const a of ['amd64', 'arm64'] as const) expect(catalogBox(catalog, d, p, a), `${d}/${p}/${a}`).toBe(`kubeadm-vagrant/${d}`);
     expect(hostArch('x64')).toBe('amd64');
     expect(hostArch('arm64')).toBe('arm64');
   });

@@ -218,7 +218,7 @@ kubeadm_init() {
     log "the API server answers: kubeadm init is not run again"
     return
   fi
-  if [[ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+  if [[ -f '/etc/kubernetes/manifests/kube-apiserver.yaml' ]]; then
     die "an earlier kubeadm init stopped half-way (manifests but no admin.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
   fi
   install_ca
@@ -337,7 +337,7 @@ flannel_manifest() {
     grep -qF -- "- ${arg}" "${tmp}" || die "could not add ${arg} to flanneld's arguments"
   done
   without_cni_plugin_installer "${tmp}"
-  cni_version_for_plugin "${tmp}" /opt/cni/bin/flannel
+  cni_version_for_plugin "${tmp}" '/opt/cni/bin/flannel'
   install_file "${tmp}" "${file}" 0644
 }
 

@@ -139,7 +139,7 @@ kv_node_ip() {
 # --- end of the shared part ---
 
 # --- containerd's config.toml: shared by the prerequisites and packages scripts ---
-readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
+readonly CONTAINERD_CONFIG='/etc/containerd/config.toml'
 # Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
 # (containerd 2.x; version 4, of containerd 2.3+, has the same), as `containerd config default`
 # writes their headers: the runc options, and the table that names the sandbox (pause) image.
@@ -281,10 +281,10 @@ readonly KUBELET_DEFAULTS=/etc/default/kubelet
 # package manager: the binaries in /usr/local/bin, a kubelet systemd unit and kubeadm's drop-in for
 # it, and every image imported into containerd's k8s.io namespace, so that nothing is pulled ---
 readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
-readonly KUBELET_UNIT=/usr/local/lib/systemd/system/kubelet.service
-readonly KUBELET_DROPIN=/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf
+readonly KUBELET_UNIT='/usr/local/lib/systemd/system/kubelet.service'
+readonly KUBELET_DROPIN='/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf'
 # The image archives imported so far, by their checksum in SHA256SUMS: importing again is skipped.
-readonly IMPORTED=/var/lib/kubeadm-vagrant/images-imported
+readonly IMPORTED='/var/lib/kubeadm-vagrant/images-imported'
 # The archives of control-plane images alone (kubeadm's static pods): a worker does not import them.
 readonly CONTROL_PLANE_ARCHIVES=('etcd.tar' 'kube-apiserver.tar' 'kube-controller-manager.tar' 'kube-scheduler.tar')
 
@@ -325,7 +325,7 @@ ExecStart=
 ExecStart=/usr/local/bin/kubelet \$KUBELET_KUBECONFIG_ARGS \$KUBELET_CONFIG_ARGS \$KUBELET_KUBEADM_ARGS \$KUBELET_EXTRA_ARGS
 EOF
   if changed || [[ ${unit_changed} == 1 ]]; then systemctl daemon-reload; fi
-  install -d -m 0755 /etc/kubernetes/manifests /var/lib/kubelet
+  install -d -m 0755 '/etc/kubernetes/manifests' '/var/lib/kubelet'
 }
 
 # Installed from files, not packages: there is nothing for a package manager to upgrade.

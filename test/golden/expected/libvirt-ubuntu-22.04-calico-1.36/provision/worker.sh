@@ -165,16 +165,15 @@ install_join_config() {
   [[ -f ${JOIN_CONFIG} ]] || die "no kubeadm join configuration: the worker-files provisioner uploads it"
 }
 
-main() {
-  local node_ip
-  trap remove_uploads EXIT
-  log "starting"
-  node_ip=$(kv_node_ip)
-  if [[ -f /etc/kubernetes/kubelet.conf ]]; then
+# kubeadm_join NODE_IP: joins the cluster, unless this node has joined already (a node is never reset)
+# or an earlier join stopped half-way (then it stops, for a person to look).
+kubeadm_join() {
+  local node_ip=$1
+  if [[ -f '/etc/kubernetes/kubelet.conf' ]]; then
     log "this node has joined the cluster already: kubeadm join is not run again"
     return
   fi
-  if [[ -f /etc/kubernetes/pki/ca.crt ]]; then
+  if [[ -f '/etc/kubernetes/pki/ca.crt' ]]; then
     die "an earlier kubeadm join stopped half-way (pki/ca.crt but no kubelet.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
   fi
   install_join_config
@@ -183,6 +182,14 @@ main() {
   log "kubeadm join as ${node_ip}"
   kubeadm join --config "${JOIN_CONFIG}" || { kubelet_journal; die "kubeadm join failed; its messages and the kubelet's are above"; }
   log "done: joined the cluster"
+}
+
+main() {
+  local node_ip
+  trap remove_uploads EXIT
+  log "starting"
+  node_ip=$(kv_node_ip)
+  kubeadm_join "${node_ip}"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

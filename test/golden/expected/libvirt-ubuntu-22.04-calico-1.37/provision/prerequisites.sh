@@ -141,7 +141,7 @@ kv_node_ip() {
 # --- end of the shared part ---
 
 # --- containerd's config.toml: shared by the prerequisites and packages scripts ---
-readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
+readonly CONTAINERD_CONFIG='/etc/containerd/config.toml'
 # Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
 # (containerd 2.x; version 4, of containerd 2.3+, has the same), as `containerd config default`
 # writes their headers: the runc options, and the table that names the sandbox (pause) image.
@@ -260,7 +260,7 @@ containerd_sandbox_image() {
 }
 
 # --- the container runtime: containerd 2.3.7 and runc 1.5.2 from their release archives ---
-readonly CONTAINERD_UNIT=/usr/local/lib/systemd/system/containerd.service
+readonly CONTAINERD_UNIT='/usr/local/lib/systemd/system/containerd.service'
 readonly CONTAINERD_VERSION='2.3.7'
 readonly RUNC_VERSION='1.5.2'
 
@@ -270,7 +270,7 @@ readonly RUNC_VERSION='1.5.2'
 install_runtime_from() {
   local dir=$1 bin
   for bin in containerd containerd-shim-runc-v2 ctr; do copy_file "${dir}/${bin}" "/usr/local/bin/${bin}" 0755; done
-  install -d -m 0755 /usr/local/sbin /usr/local/lib/systemd/system
+  install -d -m 0755 /usr/local/sbin "$(dirname "${CONTAINERD_UNIT}")"
   copy_file "${dir}/runc" /usr/local/sbin/runc 0755
   write_file "${CONTAINERD_UNIT}" 0644 <<'EOF'
 [Unit]
@@ -375,7 +375,7 @@ containerd_config_usable() {
 
 # Where containerd must look for the CNI plugins: the Kubernetes packages, the offline artifacts and
 # the CNIs' own installers put them there. Debian's containerd looks in /usr/lib/cni instead.
-readonly CNI_BIN_DIR=/opt/cni/bin
+readonly CNI_BIN_DIR='/opt/cni/bin'
 # The CRI plugin's tables in format version 2 (containerd 1.x) and 3 (containerd 2.x; 4 has the
 # same): the one that names the default runtime and holds the runtimes, and the CNI one.
 readonly CRI_CONTAINERD_V2='plugins."io.containerd.grpc.v1.cri".containerd'
@@ -516,7 +516,7 @@ disable_swap() {
 
 kernel_modules() {
   local module
-  write_file /etc/modules-load.d/kubernetes.conf 0644 <<'EOF'
+  write_file '/etc/modules-load.d/kubernetes.conf' 0644 <<'EOF'
 overlay
 br_netfilter
 EOF
@@ -529,7 +529,7 @@ EOF
 }
 
 sysctls() {
-  write_file /etc/sysctl.d/99-kubernetes.conf 0644 <<'EOF'
+  write_file '/etc/sysctl.d/99-kubernetes.conf' 0644 <<'EOF'
 net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
 net.ipv4.ip_forward = 1
@@ -571,11 +571,11 @@ EOF
 
 configure_containerd() {
   local restart=0
-  mkdir -p /etc/containerd
+  mkdir -p "$(dirname "${CONTAINERD_CONFIG}")"
   containerd_config_prepare "${CONTAINERD_CONFIG}"
   if changed; then restart=1; fi
   # crictl (the packages phase installs it) talks to containerd.
-  write_file /etc/crictl.yaml 0644 <<EOF
+  write_file '/etc/crictl.yaml' 0644 <<EOF
 runtime-endpoint: ${CRI_SOCKET}
 image-endpoint: ${CRI_SOCKET}
 timeout: 10

@@ -139,7 +139,7 @@ kv_node_ip() {
 # --- end of the shared part ---
 
 # --- containerd's config.toml: shared by the prerequisites and packages scripts ---
-readonly CONTAINERD_CONFIG=/etc/containerd/config.toml
+readonly CONTAINERD_CONFIG='/etc/containerd/config.toml'
 # Tables of the CRI plugin in containerd's config formats, version 2 (containerd 1.x) and version 3
 # (containerd 2.x; version 4, of containerd 2.3+, has the same), as `containerd config default`
 # writes their headers: the runc options, and the table that names the sandbox (pause) image.

@@ -216,7 +216,7 @@ kubeadm_init() {
     log "the API server answers: kubeadm init is not run again"
     return
   fi
-  if [[ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+  if [[ -f '/etc/kubernetes/manifests/kube-apiserver.yaml' ]]; then
     die "an earlier kubeadm init stopped half-way (manifests but no admin.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
   fi
   install_ca
