@@ -16,7 +16,7 @@ import { checkImageArchive } from '../../src/oci/archive.js';
 import { parseImageReference } from '../../src/oci/reference.js';
 import { serveBody, startServer, type TestServer } from '../helpers/http-server.js';
 import { makeImage, makeIndex, startRegistry, type TestImage, type TestRegistry } from '../helpers/registry.js';
-import { rejectionOf } from '../helpers/rejection.js';
+import { rejectionOf, thrownBy } from '../helpers/rejection.js';
 
 const PATCH = '1.37.2';
 const NEEDS = { cnis: ['flannel'], dashboard: false, containerd: true };
@@ -278,15 +278,7 @@ describe('plans and patches', () => {
   });
 
   it('refuses Calico without a pin, naming the manifests and how to give one', () => {
-    const err = (() => {
-      try {
-        artifactPlan(PATCH, 'amd64', { cnis: ['calico'], dashboard: false, containerd: true });
-      } catch (e) {
-        return e as Error;
-      }
-      throw new Error('no error');
-    })();
-    expect(err).toBeInstanceOf(UsageError);
+    const err = thrownBy(() => artifactPlan(PATCH, 'amd64', { cnis: ['calico'], dashboard: false, containerd: true }), UsageError);
     expect(err.message).toContain('operator-crds.yaml (https://raw.githubusercontent.com/projectcalico/calico/v3.32.2/manifests/operator-crds.yaml)');
     expect(err.message).toContain('--trust-manifest operator-crds.yaml=<sha256> --trust-manifest tigera-operator.yaml=<sha256>');
     expect(err.message).toContain('never trusts a download on first use');

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, validateRaw } from '../../src/config/load.js';
 import { API_VERSION, defaultConfig, KIND } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
+import { thrownBy } from '../helpers/rejection.js';
 
 const base = { apiVersion: API_VERSION, kind: KIND };
 const problems = (mirrors: unknown) => validateRaw({ ...base, mirrors }).errors.map((p) => `${p.path}: ${p.message}${p.hint ? ` | ${p.hint}` : ''}`);
@@ -43,15 +44,7 @@ describe('mirrors:', () => {
       manifests: {},
     });
     expect(loaded.sources.get('mirrors.registries')).toBe('--registry-mirror');
-    const bad = (() => {
-      try {
-        loadConfig({ cwd: dir, env: {}, flags: { registryMirror: ['registry.k8s.io'], filesMirror: 'nope' } });
-      } catch (e) {
-        return e as ConfigError;
-      }
-      throw new Error('accepted');
-    })();
-    expect(bad).toBeInstanceOf(ConfigError);
+    const bad = thrownBy(() => loadConfig({ cwd: dir, env: {}, flags: { registryMirror: ['registry.k8s.io'], filesMirror: 'nope' } }), ConfigError);
     expect(bad.message).toContain('mirrors.registries (from --registry-mirror): "registry.k8s.io" is not HOST=URL');
     expect(bad.message).toContain('mirrors.files (from --files-mirror): "nope" is not an http:// or https:// URL');
   });
