@@ -46,6 +46,8 @@ export async function extractMembers(archive: string, members: readonly MemberTo
     const ex = extract();
     const source: Readable = (await isGzip(archive)) ? createReadStream(archive, { highWaterMark: 1 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 })) : createReadStream(archive, { highWaterMark: 1 << 20 });
     const reading = pipeline(source, ex);
+    // Awaited after the entries; a failure while reading them (a full disk) ends the pipeline early, which must not go unhandled.
+    reading.catch(() => undefined);
     for await (const entry of ex) {
       const m = wanted.get(normal(entry.header.name));
       if (!m || done.has(normal(m.member))) {

@@ -157,6 +157,8 @@ export async function checkImageArchive(file: string, platform?: Platform): Prom
   try {
     const ex = extract();
     const reading = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), ex);
+    // Awaited after the entries; a failure while reading them (a full disk) ends the pipeline early, which must not go unhandled.
+    reading.catch(() => undefined);
     for await (const entry of ex) {
       const name = entry.header.name.replace(/^\.\//, '');
       const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name);

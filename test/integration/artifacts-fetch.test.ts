@@ -270,6 +270,29 @@ describe('artifacts fetch from the mirrors', () => {
     }
   });
 
+  it('a full disk (a 40 MiB tmpfs in a mount namespace of its own): refused naming the directory, exit 1, nothing half-written in the layout', (ctx) => {
+    need(ctx);
+    if (process.getuid?.() !== 0 || !toolPath('unshare')) ctx.skip('needs root and unshare to mount a small tmpfs');
+    const dir = clusterDir();
+    const small = mkdtempSync(join(work, 'small-'));
+    const layout = `${small}/artifacts/v${PATCH}/${ARCH}`;
+    const script = `mount -t tmpfs -o size=40m tmpfs "$1" && "$2" "$3" artifacts fetch; echo "rc=$?"; find "${layout}" -type f | sort; echo ---; cat "${layout}/SHA256SUMS" 2>/dev/null`;
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', small, process.execPath, CLI], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, KUBEADM_VAGRANT_CACHE: small, CI: 'true' },
+      timeout: 5 * 60_000,
+    });
+    const [status, listing = ''] = r.stdout.split('\n---\n');
+    expect(status, r.stderr).toMatch(/^rc=1$/m);
+    expect(r.stderr).toMatch(/error: .* of .*: (downloading .* to .*: cannot write in .*|cannot write .*): no space left on the device/);
+    const present = status!.split('\n').filter((l) => l.startsWith(layout)).map((l) => l.slice(layout.length + 1));
+    const listed = listing.split('\n').filter(Boolean).map((l) => l.split('  ')[1]);
+    expect(present.filter((p) => /\.partial/.test(p))).toEqual([]);
+    // Whatever is in the layout is complete and listed (the lock file and SHA256SUMS themselves aside).
+    expect(present.filter((p) => p !== 'SHA256SUMS' && p !== CACHE.lockFile).sort()).toEqual([...listed].sort());
+  });
+
   it('two fetches at once (two processes) share a new cache: both succeed, each file is downloaded once', async (ctx) => {
     need(ctx);
     const cache2 = join(work, 'cache-two');
