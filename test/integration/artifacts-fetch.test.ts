@@ -270,6 +270,26 @@ describe('artifacts fetch from the mirrors', () => {
     }
   });
 
+  it('artifacts verify names a changed binary and a changed image archive (exit 1); verify --fix fetches them again from the mirrors', (ctx) => {
+    need(ctx);
+    if (!cache) ctx.skip('the first fetch did not run');
+    const dir = clusterDir();
+    const ours = cacheArchDir(join(cache, 'artifacts'), PATCH, ARCH);
+    for (const rel of ['bin/kubeadm', 'images/pause.tar']) {
+      const bytes = readFileSync(join(ours, rel));
+      bytes[bytes.length - 2000] ^= 1;
+      writeFileSync(join(ours, rel), bytes);
+    }
+    const bad = cli(['artifacts', 'verify'], dir, cache);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^  bin\/kubeadm: sha256 [0-9a-f]{64}, SHA256SUMS says [0-9a-f]{64}$/m);
+    expect(bad.stdout).toMatch(/^  images\/pause\.tar: sha256 /m);
+    const fixed = cli(['artifacts', 'verify', '--fix'], dir, cache);
+    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    expect(fixed.stdout).toMatch(/fixed: fetched again\nv1\.37\.2\/amd64: \d+ files ok/);
+    expect(readSums(ours).get('bin/kubeadm')).toBe(readSums(built).get('bin/kubeadm'));
+  });
+
   it('a full disk (a 40 MiB tmpfs in a mount namespace of its own): refused naming the directory, exit 1, nothing half-written in the layout', (ctx) => {
     need(ctx);
     if (process.getuid?.() !== 0 || !toolPath('unshare')) ctx.skip('needs root and unshare to mount a small tmpfs');
