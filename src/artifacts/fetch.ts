@@ -168,13 +168,17 @@ async function fetchDownload(run: Run, task: Task, d: ReleaseDownload, transfer:
   return entries;
 }
 
-/** A blob into blobs/ (once per digest per run; one already there is reused: the archive writer hashes it again). */
+/**
+ * A blob into blobs/, verified, once per digest per run: one an earlier, failed run left there is
+ * re-hashed (and fetched again when it is not its digest); one downloaded now was checked while it streamed.
+ */
 async function ensureBlob(run: Run, image: ResolvedImage, blob: Descriptor, onBytes: (n: number) => void): Promise<string> {
   const path = blobPath(run.opts.cacheRoot, blob.digest);
   let pending = run.blobs.get(blob.digest);
   if (!pending) {
     pending = (async () => {
-      if (existsSync(path) && statSync(path).size === blob.size) return;
+      if (existsSync(path) && statSync(path).size === blob.size && `sha256:${(await fileDigests(path, ['sha256'])).sha256}` === blob.digest) return;
+      await rm(path, { force: true });
       const got = await run.client.fetchBlob(image, blob, path, (e) => onBytes(e.bytes));
       run.downloaded += got.bytes - got.resumedFrom;
     })();
@@ -189,11 +193,11 @@ async function fetchImage(run: Run, task: Task, ref: string, file: string, trans
   const image = await run.client.resolve(parseImageReference(ref), { os: 'linux', architecture: task.arch });
   const total = image.layers.reduce((n, l) => n + l.size, 0);
   let finished = 0;
-  const layers: { digest: string; size: number; path: string }[] = [];
+  const layers: { digest: string; size: number; path: string; verified: boolean }[] = [];
   for (const layer of image.layers) {
     const path = await ensureBlob(run, image, layer, (n) => transfer?.onProgress({ url: ref, bytes: finished + n, total, resumedFrom: 0 }));
     finished += layer.size;
-    layers.push({ digest: layer.digest, size: layer.size, path });
+    layers.push({ digest: layer.digest, size: layer.size, path, verified: true });
   }
   const dest = join(task.dir, file);
   await mkdir(dirname(dest), { recursive: true }).catch((err: unknown) => {

@@ -30,8 +30,11 @@ export interface ImageArchiveInput {
   platform: Platform;
   manifest: { bytes: Uint8Array; digest: string; mediaType: string };
   config: { digest: string; bytes: Uint8Array };
-  /** Each layer's blob, a verified file (its digest is checked again while it is packed). */
-  layers: readonly { digest: string; size: number; path: string }[];
+  /**
+   * Each layer's blob file. Its digest is checked again while it is packed, unless `verified` (just
+   * downloaded with its digest checked while streaming: hashing it twice would find nothing new).
+   */
+  layers: readonly { digest: string; size: number; path: string; verified?: boolean }[];
 }
 
 /** The index.json of an archive holding one image. */
@@ -60,12 +63,12 @@ async function addBlobFile(pack: Pack, layer: ImageArchiveInput['layers'][number
     const entry = pack.entry({ ...ENTRY, name: blobPath(layer.digest), mode: 0o644, size: layer.size }, (err) => (err ? reject(err) : resolve()));
     (async () => {
       for await (const chunk of createReadStream(layer.path, { highWaterMark: 1 << 20 })) {
-        hash.update(chunk as Buffer);
+        if (!layer.verified) hash.update(chunk as Buffer);
         bytes += (chunk as Buffer).length;
         if (bytes > layer.size) throw new OperationError(`${what}: the blob ${layer.digest} (${layer.path}) is larger than its ${layer.size} bytes`);
         if (!entry.write(chunk as Buffer)) await once(entry, 'drain', { signal: stop });
       }
-      const got = `sha256:${hash.digest('hex')}`;
+      const got = layer.verified ? layer.digest : `sha256:${hash.digest('hex')}`;
       if (bytes !== layer.size || got !== layer.digest) throw new OperationError(`${what}: the blob ${layer.path} is ${got} (${bytes} bytes), not ${layer.digest} (${layer.size} bytes)`);
       entry.end(undefined);
     })().catch(reject); // the caller destroys the pack, and with it this entry

@@ -367,3 +367,16 @@ describe('list, verify and prune', () => {
     expect(requests()).toBe(n);
   });
 });
+
+it('a blob an earlier, failed run left in blobs/ is re-hashed, and fetched again when it is not its digest', async () => {
+  const { blobPath } = await import('../../src/artifacts/cache.js');
+  const pause = images.get('registry.k8s.io/pause:3.10.2')!;
+  const layer = pause.layers[1]!;
+  const digest = `sha256:${hex(layer)}`;
+  mkdirSync(join(cacheRoot, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(blobPath(cacheRoot, digest), Buffer.alloc(layer.length));
+  await fetchArtifacts(options());
+  const check = await checkImageArchive(join(dir(), 'images/pause.tar'), { os: 'linux', architecture: 'amd64' });
+  expect(check.problems).toEqual([]);
+  expect(reg.server.requests.filter((r) => r.url.endsWith(digest) && r.headers.authorization)).toHaveLength(1);
+});
