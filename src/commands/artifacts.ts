@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { hostArch } from '../distros.js';
-import { loadOptions, out, wholeNumber, withConfigFlags, type ConfigCliOptions } from './common.js';
+import { loadConfig } from '../config/load.js';
+import { loadOptions, out, wholeNumber, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 // The steps load when their command runs: the CLI's start loads no registry client, tar-stream nor openpgp.
 const steps = () => import('../steps/artifacts.js');
@@ -24,10 +25,11 @@ export function registerArtifacts(program: Command): void {
       await s.artifactsFetch({ load: loadOptions(opts), arches: s.parseArches(opts.arch), trust: s.parseTrust(opts.trustManifest ?? []), print: out, signal: interruptSignal() });
     });
 
-  artifacts
-    .command('list')
-    .description('what the cache holds: per patch and architecture, files, size, complete or not')
-    .action(async () => (await steps()).artifactsList({ print: out }));
+  // -c like every command (checked when given), though what the cache holds does not depend on a config.
+  withConfigFile(artifacts.command('list').description('what the cache holds: per patch and architecture, files, size, complete or not')).action(async (opts: ConfigCliOptions) => {
+    if (opts.config !== undefined) loadConfig(loadOptions(opts));
+    (await steps()).artifactsList({ print: out });
+  });
 
   withConfigFlags(artifacts.command('verify').description('re-hash every cached file against SHA256SUMS and the lock file, and check every image archive blob by blob and its platform'))
     .option('--fix', 'fetch again what is wrong (with the mirrors of the config)')
