@@ -14,7 +14,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // Needs the built artifacts: its own project, run by .ci/run once they are built (below).
-          exclude: [...configDefaults.exclude, 'test/integration/mirrors.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/integration/mirrors.test.ts', 'test/integration/artifacts-fetch.test.ts'],
           // The CLI runs as a process from dist/: compiled from today's sources before any test.
           globalSetup: ['test/helpers/build-cli.ts'],
           testTimeout: 120_000,
@@ -26,7 +26,9 @@ export default defineConfig({
         // waiting for that build (in the background meanwhile), before the e2e, which uses the same mirrors.
         test: {
           name: 'mirrors',
-          include: ['test/integration/mirrors.test.ts'],
+          include: ['test/integration/mirrors.test.ts', 'test/integration/artifacts-fetch.test.ts'],
+          // artifacts-fetch.test.ts runs the CLI as a process.
+          globalSetup: ['test/helpers/build-cli.ts'],
           testTimeout: 10 * 60_000,
           // A cold artifacts build when neither KUBEADM_VAGRANT_ARTIFACTS_DIR nor the cache has them.
           hookTimeout: 80 * 60_000,

@@ -34,6 +34,17 @@ export const MINORS: readonly MinorInfo[] = [
   { minor: '1.37', released: '2026-08-26', endOfLife: '2027-10-28', images: { pause: '3.10.2', etcd: '3.7.0-0', coredns: 'v1.14.6', readAt: 'v1.37.2' }, newestPatch: 2 },
 ];
 
+/**
+ * The newest patch of each minor this version knows (the patch its MINORS entry was read at): what a
+ * minor resolves to where a patch is needed (`artifacts fetch`). A newer patch can still be named.
+ */
+export const KNOWN_PATCHES: Readonly<Record<string, string>> = Object.fromEntries(MINORS.map((m) => [m.minor, m.images.readAt.slice(1)]));
+
+/** A patch as given, or a minor's newest known patch; undefined for a minor this version has no patch of. */
+export function resolvePatch(version: string): string | undefined {
+  return /^\d+\.\d+\.\d+$/.test(version) ? version : KNOWN_PATCHES[version];
+}
+
 /** The newest minor this project has proven end to end (the default). */
 export const NEWEST_PROVEN_MINOR = '1.37';
 /** Minors past the newest known are accepted (with a warning) this far ahead: 1.38 is due 2026-12-16. */

@@ -1,6 +1,6 @@
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError } from './errors.js';
+import { errorMessage, OperationError, UsageError } from './errors.js';
 import { STATE_DIR } from './layout.js';
 
 export interface FileToWrite {
@@ -36,6 +36,11 @@ export function fileSystemReason(err: unknown): string | undefined {
 export function fileSystemError(err: unknown, action: string, path: string): unknown {
   const reason = fileSystemReason(err);
   return reason ? new UsageError(`cannot ${action} ${path}: ${reason}`) : err;
+}
+
+/** A failed write into a cache or download (not a user's path): an OperationError naming the path and, for a full disk, saying so. */
+export function cacheWriteError(err: unknown, path: string): OperationError {
+  return err instanceof OperationError ? err : new OperationError(`cannot write ${path}: ${fileSystemReason(err) ?? errorMessage(err)}`);
 }
 
 /** Writes through a temporary file and a rename, so a reader never sees half a file. */

@@ -10,6 +10,8 @@ export const calico: CniDef = {
   id: 'calico',
   title: 'Calico',
   version: VERSION,
+  // No pin: Calico is not served by the Go module proxy, so no digest of these files could be read
+  // and checked here; `artifacts fetch` asks for one (--trust-manifest, mirrors.manifests).
   manifests: [
     { name: 'operator-crds.yaml', url: `${RAW}/operator-crds.yaml` },
     { name: 'tigera-operator.yaml', url: `${RAW}/tigera-operator.yaml` },

@@ -7,7 +7,18 @@ export const flannel: CniDef = {
   id: 'flannel',
   title: 'flannel',
   version: VERSION,
-  manifests: [{ name: 'kube-flannel.yml', url: `https://github.com/flannel-io/flannel/releases/download/${VERSION}/kube-flannel.yml` }],
+  // The manifest in the source tree at the tag (the release asset of the same name is made by a build
+  // step of its own and may differ in its bytes): its digest is the one read from the tag's source.
+  manifests: [
+    {
+      name: 'kube-flannel.yml',
+      url: `https://raw.githubusercontent.com/flannel-io/flannel/${VERSION}/Documentation/kube-flannel.yml`,
+      pin: {
+        sha256: '944a3c1f925f117727a1b7272a323c80965da642498397ec7e6ea9bef0f9e6c5',
+        readFrom: `Documentation/kube-flannel.yml in the Go module proxy's copy of github.com/flannel-io/flannel@${VERSION}`,
+      },
+    },
+  ],
   nodePod: { id: 'pod-cni', title: 'flannel running', namespaces: ['kube-flannel', 'kube-system'], prefix: 'kube-flannel-ds-' },
   // Offline, flannel's CNI plugin comes from the artifacts' cni/ like every other plugin, so the
   // manifest's install-cni-plugin init container (which copies the same binary out of the

@@ -20,7 +20,12 @@ export function withConfigFile(cmd: Command): Command {
  */
 export function withConfigFlags(cmd: Command, opts: { upFlags?: boolean } = {}): Command {
   withConfigFile(cmd);
-  for (const o of OVERRIDES) if (o.flag && (!o.upOnly || opts.upFlags)) cmd.addOption(new Option(o.flag, flagHelp(o)));
+  for (const o of OVERRIDES) {
+    if (!o.flag || (o.upOnly && !opts.upFlags)) continue;
+    const option = new Option(o.flag, flagHelp(o));
+    if (o.type === 'host-map') option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    cmd.addOption(option);
+  }
   return cmd;
 }
 
@@ -30,7 +35,7 @@ function flagValues(opts: ConfigCliOptions): FlagValues {
   for (const o of OVERRIDES) {
     if (!o.flag) continue;
     const v = opts[optionKey(o.flag)];
-    if (typeof v === 'string') values[optionKey(o.flag)] = v;
+    if (typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'))) values[optionKey(o.flag)] = v as string | string[];
   }
   return values;
 }

@@ -9,6 +9,7 @@ import { registerDoctor } from './doctor.js';
 import { registerGenerate } from './generate.js';
 import { registerInit } from './init.js';
 import { registerLifecycle } from './lifecycle.js';
+import { registerArtifacts } from './artifacts.js';
 import { registerBox } from './box.js';
 import { registerNodes } from './nodes.js';
 import { registerToken } from './token.js';
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerNodes(program);
   registerBox(program);
+  registerArtifacts(program);
   const group = (c: Command): string[] => (c.parent && c.parent !== program ? [...group(c.parent), c.name()] : c === program ? [] : [c.name()]);
   (function configure(c: Command) {
     c.exitOverride();

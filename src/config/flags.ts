@@ -16,8 +16,8 @@ export interface OverrideDef {
   flag?: `--${string} <${string}>`;
   /** The classic environment variable. */
   env?: string;
-  /** How the text becomes the field's value. */
-  type: 'text' | 'whole-number' | 'boolean';
+  /** How the text becomes the field's value; `host-map`: a repeatable `HOST=URL` flag whose values make the field's mapping. */
+  type: 'text' | 'whole-number' | 'boolean' | 'host-map';
   /** The values the field takes, for the help text (a function: the catalog is read when the help is made, not at import). */
   choices?: () => readonly string[];
   /** Help text of the flag. */
@@ -54,6 +54,13 @@ export const OVERRIDES: readonly OverrideDef[] = [
   { path: ['kubernetes', 'version'], flag: '--k8s-version <version>', type: 'text', help: 'the Kubernetes minor or patch, e.g. 1.37 or 1.37.2' },
   { path: ['kubernetes', 'cni'], flag: '--cni <cni>', type: 'text', choices: () => CNI_IDS, help: 'the pod network add-on' },
   { path: ['addons', 'dashboard'], env: 'K8S_DASHBOARD', type: 'boolean', help: 'install Headlamp, the web dashboard' },
+  { path: ['mirrors', 'files'], flag: '--files-mirror <url>', type: 'text', help: 'a mirror of the release downloads (<url>/<host>/<path>)' },
+  {
+    path: ['mirrors', 'registries'],
+    flag: '--registry-mirror <host=url>',
+    type: 'host-map',
+    help: 'a mirror of a registry, e.g. registry.k8s.io=http://10.0.0.2:5000/registry.k8s.io; repeatable; replaces the file\'s mapping',
+  },
   {
     path: ['setup', 'controlPlane'],
     flag: '--setup-master <bool>',
@@ -103,15 +110,25 @@ export function shown(text: string, max = 60): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
-/** Flag values as commander hands them over, by option key. */
-export type FlagValues = Record<string, string | undefined>;
+/** Flag values as commander hands them over, by option key (a repeatable flag's as a list). */
+export type FlagValues = Record<string, string | readonly string[] | undefined>;
 
 /** One source's value for a field, or the problem with it; `source` names the flag or variable. */
 export type Override = { source: string; path: readonly string[]; value: unknown } | { source: string; path: readonly string[]; problem: ConfigProblem };
 
-function parse(o: OverrideDef, source: string, text: string): Override {
+function parse(o: OverrideDef, source: string, given: string | readonly string[]): Override {
   const field = `${o.path.join('.')} (from ${source})`;
   const problem = (message: string, hint: string): Override => ({ source, path: o.path, problem: { path: field, message, hint } });
+  if (o.type === 'host-map') {
+    const map: Record<string, string> = {};
+    for (const item of typeof given === 'string' ? [given] : given) {
+      const eq = item.indexOf('=');
+      if (eq <= 0) return problem(`"${shown(item)}" is not HOST=URL`, `give ${source} registry.k8s.io=http://10.0.0.2:5000/registry.k8s.io (once per registry)`);
+      map[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+    }
+    return { source, path: o.path, value: map };
+  }
+  const text = typeof given === 'string' ? given : given.join(',');
   if (o.type === 'whole-number') {
     return /^-?\d+$/.test(text.trim()) ? { source, path: o.path, value: Number(text) } : problem(`"${shown(text)}" is not a whole number`, `set ${source} to a number such as 2`);
   }

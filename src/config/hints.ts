@@ -41,6 +41,15 @@ const FIELD_HINTS: Record<string, string | { file: string; outside: string }> = 
   'setup.controlPlane': 'true, or false to add workers to a control plane that is already up',
   'setup.workers': 'true, or false to set up the control plane alone',
   setup: 'SETUP_MASTER=true SETUP_NODES=false for the control plane alone, then SETUP_MASTER=false SETUP_NODES=true for the workers',
+  'mirrors.files': {
+    file: 'leave it empty to download from upstream, or give the base URL of a mirror that holds <host>/<path> of each release download',
+    outside: 'give the base URL of a mirror that holds <host>/<path> of each release download, such as http://10.0.0.2:8080',
+  },
+  'mirrors.registries': {
+    file: 'map each registry host to its mirror: registry.k8s.io: http://10.0.0.2:5000/registry.k8s.io',
+    outside: 'give HOST=URL once per registry, such as registry.k8s.io=http://10.0.0.2:5000/registry.k8s.io',
+  },
+  'mirrors.manifests': 'a manifest file name and the sha256 you checked, e.g. tigera-operator.yaml: <64 hex digits>',
 };
 
 /**

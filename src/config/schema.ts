@@ -4,6 +4,7 @@ import { CNI_IDS } from '../cni/index.js';
 import { DEFAULT_DISTRO } from '../distros.js';
 import { cidrRange, hasHostBits, intToIp, ipToInt, isIPv4Cidr, SPECIAL_RANGES, slash24, specialRangesIn, contains } from '../net.js';
 import { DEFAULT_PROVIDER, PROVIDER_IDS, PROVIDER_SECTIONS } from '../providers/index.js';
+import { REGISTRY_HOST } from '../oci/reference.js';
 import { TOKEN_PATTERN } from '../token.js';
 import { MINORS_AHEAD_ACCEPTED, NEWEST_MINOR, NEWEST_PROVEN_MINOR, OLDEST_MINOR } from '../versions.js';
 import { BOOLEAN_WORD_LIST, booleanOf } from './boolean.js';
@@ -141,6 +142,43 @@ const subnet = (kind: 'pod' | 'service') =>
 const booleanField = (value: boolean) =>
   z.preprocess((v) => booleanOf(v) ?? v, z.boolean({ error: () => `must be one of ${BOOLEAN_WORD_LIST} (any case)` })).default(value);
 
+/** An http(s) URL without credentials, query or fragment: a mirror's base. */
+export function mirrorUrlProblem(text: string): string | undefined {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return `"${text}" is not an http:// or https:// URL`;
+  if (url.username || url.password || url.search || url.hash) return `"${text}": a mirror's base URL has no credentials, query or fragment`;
+  return undefined;
+}
+
+const mirrorUrl = z.string({ error: () => 'must be an http:// or https:// URL (a string)' }).superRefine((s, ctx) => {
+  const problem = mirrorUrlProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** `mirrors:`: where `artifacts fetch` downloads from instead of the internet, and pins for manifests the project does not pin. */
+const mirrors = z
+  .strictObject({
+    files: z.union([z.literal(''), mirrorUrl]).default(''),
+    registries: z
+      .record(
+        z.string().regex(REGISTRY_HOST, { error: () => 'a registry host such as registry.k8s.io or localhost:5000 (no scheme, no path)' }),
+        mirrorUrl,
+        {
+          error: (iss) =>
+            iss.code === 'invalid_key'
+              ? 'is not a registry host such as registry.k8s.io or localhost:5000 (no scheme, no path)'
+              : 'must be a mapping of registry host to mirror URL, e.g. {registry.k8s.io: http://10.0.0.2:5000/registry.k8s.io}',
+        },
+      )
+      .default({}),
+    manifests: z
+      .record(z.string().regex(/^[\w.-]+$/, { error: () => 'a manifest file name such as tigera-operator.yaml' }), z.string().regex(/^[0-9a-fA-F]{64}$/, { error: () => 'must be a sha256: 64 hex digits' }), {
+        error: (iss) => (iss.code === 'invalid_key' ? 'is not a manifest file name such as tigera-operator.yaml' : 'must be a mapping of manifest file name to its sha256'),
+      })
+      .default({}),
+  })
+  .prefault({});
+
 const boxOverride = z.union(
   [
     z.string(),
@@ -208,6 +246,7 @@ export const clusterSchema = z.strictObject({
       dir: z.string({ error: () => 'must be a directory path (a string), or empty to download on the guests' }).default(''),
     })
     .prefault({}),
+  mirrors,
   network: z
     .strictObject({
       masterIP: masterAddress.default('192.168.56.10'),

@@ -24,9 +24,11 @@ export class DownloadError extends OperationError {
   readonly retryable: boolean;
   /** The server's Retry-After, in ms (uncapped). */
   readonly retryAfterMs: number | undefined;
+  /** A 401's WWW-Authenticate challenge (a registry's `Bearer realm=...`), for a caller that can answer it. */
+  readonly authenticate: string | undefined;
   constructor(
     message: string,
-    init: { url: string; file?: string; kind: DownloadErrorKind; status?: number; retryable?: boolean; retryAfterMs?: number; cause?: unknown },
+    init: { url: string; file?: string; kind: DownloadErrorKind; status?: number; retryable?: boolean; retryAfterMs?: number; authenticate?: string; cause?: unknown },
   ) {
     super(message);
     this.url = init.url;
@@ -35,6 +37,7 @@ export class DownloadError extends OperationError {
     this.status = init.status;
     this.retryable = init.retryable ?? false;
     this.retryAfterMs = init.retryAfterMs;
+    this.authenticate = init.authenticate;
     if (init.cause !== undefined) this.cause = init.cause;
   }
 }
@@ -80,6 +83,8 @@ export interface RequestOptions {
   retry?: Partial<RetryPolicy>;
   /** Told before each wait, e.g. to print "retrying in 2 s". */
   onRetry?: (err: DownloadError, attempt: number, delayMs: number) => void;
+  /** Told the headers of the answer whose body is read (after redirects), e.g. a registry's Docker-Content-Digest. */
+  onHeaders?: (headers: Headers, finalUrl: string) => void;
 }
 
 
@@ -160,7 +165,7 @@ function describe(call: Pick<Call, 'url' | 'file'>): string {
   return call.file ? `downloading ${call.url} to ${call.file}` : `downloading ${call.url}`;
 }
 
-function fail(call: Pick<Call, 'url' | 'file'>, kind: DownloadErrorKind, reason: string, extra: { status?: number; retryable?: boolean; retryAfterMs?: number; cause?: unknown } = {}): DownloadError {
+function fail(call: Pick<Call, 'url' | 'file'>, kind: DownloadErrorKind, reason: string, extra: { status?: number; retryable?: boolean; retryAfterMs?: number; authenticate?: string; cause?: unknown } = {}): DownloadError {
   return new DownloadError(`${describe(call)}: ${reason}`, { url: call.url, file: call.file, kind, ...extra });
 }
 
@@ -251,6 +256,7 @@ function statusError(call: Call, res: Response, finalUrl: string): DownloadError
     status: res.status,
     retryable: retryableStatus(res.status),
     retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+    ...(res.status === 401 && res.headers.get('www-authenticate') ? { authenticate: res.headers.get('www-authenticate')! } : {}),
   });
 }
 
@@ -435,6 +441,7 @@ export async function fetchFile(opts: FetchFileOptions): Promise<FetchedFile> {
           hash = multiHash(algorithms);
           received = 0;
         }
+        opts.onHeaders?.(res.headers, finalUrl);
         const length = declaredLength(res);
         const total = length !== undefined ? offset + length : undefined;
         if (opts.maxBytes !== undefined && total !== undefined && total > opts.maxBytes) {
@@ -524,6 +531,7 @@ export async function fetchBytes(url: string, opts: FetchBytesOptions = {}): Pro
         await res.body?.cancel().catch(() => undefined);
         throw statusError(call, res, finalUrl);
       }
+      opts.onHeaders?.(res.headers, finalUrl);
       const length = declaredLength(res);
       if (length !== undefined && length > maxBytes) {
         await res.body?.cancel().catch(() => undefined);

@@ -11,10 +11,15 @@ import type { ArtifactNeeds } from './artifacts.js';
  * manifests, the smoke test's image and, with the dashboard, Headlamp's.
  */
 export function offlineNeeds(config: ClusterConfig, patch: string): ArtifactNeeds {
-  const cni = cniDef(config.kubernetes.cni);
+  return clusterNeeds(patch, config.kubernetes.cni, config.addons.dashboard);
+}
+
+/** offlineNeeds from the three things it depends on (what `artifacts fetch` fetches for). */
+export function clusterNeeds(patch: string, cniId: string, dashboard: boolean): ArtifactNeeds {
+  const cni = cniDef(cniId);
   const kubeadm = kubeadmImages(patch) ?? ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `registry.k8s.io/${c}:v${patch}`);
   return {
-    images: [...kubeadm, ...cni.offline.images, SMOKE_IMAGE, ...(config.addons.dashboard ? [HEADLAMP.image] : [])],
+    images: [...kubeadm, ...cni.offline.images, SMOKE_IMAGE, ...(dashboard ? [HEADLAMP.image] : [])],
     cniPlugins: cni.offline.cniPlugins,
     manifests: cni.manifests.map((m) => m.name),
   };

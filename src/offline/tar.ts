@@ -1,6 +1,15 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 
 /**
+ * tar-stream (CommonJS), loaded on first use: its exports are the module's default export under
+ * Node and the bundle, its named ones under vitest's loader.
+ */
+export async function loadTarStream(): Promise<typeof import('tar-stream')> {
+  const m = (await import('tar-stream')) as typeof import('tar-stream') & { default?: typeof import('tar-stream') };
+  return m.default ?? m;
+}
+
+/**
  * Reads small members of an (uncompressed) tar archive by walking its 512-byte headers with
  * positioned reads: an image archive of hundreds of MB is not read through to find its
  * index.json. ustar names (prefix + name) are read; GNU long-name (`L`) and pax (`x`, `g`) records

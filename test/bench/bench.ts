@@ -4,12 +4,13 @@
  * time against 1 and 50 loopback sshd endpoints.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generateClusterCa, generateSshKeyPair } from '../../src/ssh/keys.js';
 import { CLI } from '../helpers/cli.js';
+import { childrenCpuMs } from './link.js';
 
 
 function median(values: number[]): number {
@@ -21,11 +22,6 @@ function ms(n: number): string {
   return `${n.toFixed(1)} ms`;
 }
 
-/** CPU time (user + system, ms) of this process's finished children, from /proc (Linux); clock ticks of 10 ms. */
-function childrenCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[13]) + Number(fields[14])) * 10; // cutime and cstime, at 100 ticks a second
-}
 
 /** Wall and CPU time of one run of `node ARGS`, to completion. */
 function timeNode(args: string[]): { wall: number; cpu: number } {
@@ -81,6 +77,12 @@ async function main(): Promise<void> {
     lines.push(...(await benchVerifyOverLink()));
   } catch (err) {
     lines.push(`verify bench not available: ${(err as Error).message}`);
+  }
+  try {
+    const { benchArtifacts } = await import('./artifacts-bench.js');
+    lines.push(...(await benchArtifacts()));
+  } catch (err) {
+    lines.push(`artifacts fetch bench not available: ${(err as Error).message}`);
   }
   for (const l of lines) console.log(l);
 }

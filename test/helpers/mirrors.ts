@@ -27,9 +27,11 @@ import { execa } from 'execa';
 import { flannelPluginDownload, kubernetesDownloads, mirroredUrl, RELEASE_PINS, type ReleaseDownload, runtimeDownloads } from '../../src/artifacts/sources.js';
 import { CNIS } from '../../src/cni/index.js';
 import type { Arch } from '../../src/distros.js';
+import { packageRoot } from '../../src/layout.js';
 import { localHost, type LongLived, type ProcessHost } from './processes.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
+// The repository, also when this runs compiled from dist/ (the benchmarks).
+const ROOT = packageRoot;
 export const MIRROR_DIR = join(ROOT, 'test', 'mirror');
 const SERVE = join(MIRROR_DIR, 'serve.mjs');
 const LOOPBACK = '127.0.0.1';

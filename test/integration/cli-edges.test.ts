@@ -94,7 +94,7 @@ describe('config errors stay config errors', () => {
 describe('an unknown command suggests the one meant', () => {
   const cases: [string[], string][] = [
     [['validate'], "unknown command 'validate'; did you mean `kubeadm-vagrant config validate`?"],
-    [['verfy'], "unknown command 'verfy'; did you mean `kubeadm-vagrant verify`?"],
+    [['verfy'], "unknown command 'verfy'; did you mean `kubeadm-vagrant verify` or `kubeadm-vagrant artifacts verify`?"],
     [['add'], "unknown command 'add'; did you mean `kubeadm-vagrant node add`?"],
     [['node', 'delete', 'worker-1'], "unknown command 'node delete'; did you mean `kubeadm-vagrant node remove`?"],
     [['config', 'check'], "unknown command 'config check'; did you mean `kubeadm-vagrant config validate`?"],
@@ -109,6 +109,6 @@ describe('an unknown command suggests the one meant', () => {
   });
 
   it('nothing close: the commands there are', () => {
-    expect(run(['frobnicate'], clusterDir()).stderr).toMatch(/^error: unknown command 'frobnicate'; the commands are init, config validate, config print, generate, .*node remove \(`kubeadm-vagrant --help`\)\n$/);
+    expect(run(['frobnicate'], clusterDir()).stderr).toMatch(/^error: unknown command 'frobnicate'; the commands are init, config validate, config print, generate, .*node remove, .*artifacts prune \(`kubeadm-vagrant --help`\)\n$/);
   });
 });

@@ -152,11 +152,11 @@ describe('the release-download mirror (layout from the built artifacts, served b
       'github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz.sha256',
       'github.com/flannel-io/cni-plugin/releases/download/v1.9.1-flannel3/cni-plugin-flannel-linux-amd64-v1.9.1-flannel3.tgz',
       'github.com/flannel-io/cni-plugin/releases/download/v1.9.1-flannel3/cni-plugin-flannel-linux-amd64-v1.9.1-flannel3.tgz.sha256',
-      'github.com/flannel-io/flannel/releases/download/v0.28.10/kube-flannel.yml',
       'github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-amd64.tar.gz',
       'github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-amd64.tar.gz.sha256',
       'github.com/opencontainers/runc/releases/download/v1.5.2/runc.amd64',
       'github.com/opencontainers/runc/releases/download/v1.5.2/runc.sha256sum',
+      'raw.githubusercontent.com/flannel-io/flannel/v0.28.10/Documentation/kube-flannel.yml',
     ]);
     // Checksum files in each upstream project's own format.
     const text = (id: string) => readFileSync(join(layout.root, layoutFile(layout, id, 'checksum').path), 'utf8');

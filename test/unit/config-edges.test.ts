@@ -145,7 +145,7 @@ describe('the smaller ones (item 6)', () => {
   });
 
   it('hints for a value from a flag or variable say nothing of YAML', () => {
-    const bad: Record<string, string> = { workers: 'many', podCidr: 'ten', token: 'secret', box: '', provider: 'xen ', distro: 'gentoo', k8sVersion: 'v1.37', cni: 'weave', masterIp: '1.2.3', setupMaster: 'maybe', setupNodes: 'maybe' };
+    const bad: Record<string, string> = { workers: 'many', podCidr: 'ten', token: 'secret', box: '', provider: 'xen ', distro: 'gentoo', k8sVersion: 'v1.37', cni: 'weave', masterIp: '1.2.3', setupMaster: 'maybe', setupNodes: 'maybe', filesMirror: 'ftp://x', registryMirror: 'registry.k8s.io' };
     for (const o of OVERRIDES.filter((d) => d.flag)) {
       const key = optionKey(o.flag!);
       expect(bad[key], `a bad value for ${o.flag}`).toBeDefined();

@@ -251,7 +251,7 @@ fetch() {
 # get_manifest NAME URL FILE: the manifest NAME, downloaded once from URL.
 get_manifest() { fetch "$2" "$3"; }
 
-readonly FLANNEL_MANIFEST_URL='https://github.com/flannel-io/flannel/releases/download/v0.28.10/kube-flannel.yml'
+readonly FLANNEL_MANIFEST_URL='https://raw.githubusercontent.com/flannel-io/flannel/v0.28.10/Documentation/kube-flannel.yml'
 readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.28.10.upstream.yml"
 readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.28.10.yml"
 # flanneld's arguments after upstream's --kube-subnet-mgr:
