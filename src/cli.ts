@@ -9,6 +9,7 @@ import { registerInit } from './commands/init.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerToken } from './commands/token.js';
+import { registerUpgrade } from './commands/upgrade.js';
 import { registerVerify } from './commands/verify.js';
 import { describeError, EXIT } from './errors.js';
 import { packageRoot } from './layout.js';
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerLifecycle(program);
   registerVerify(program);
   registerNodes(program);
+  registerUpgrade(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);

@@ -6,11 +6,12 @@ import { ConfigError, errorMessage, type ConfigProblem } from '../errors.js';
 import { CNI_IDS } from '../cni/index.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { DEFAULT_CONFIG_FILE, HOST } from '../layout.js';
-import { checkArtifacts, controlPlaneArchives, imagesIn, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
-import { offlineNeeds } from '../offline/needs.js';
+import type { OfflineArtifacts } from '../offline/artifacts.js';
+import { artifactsFor } from '../offline/source.js';
 import { PROVIDER_IDS } from '../providers/index.js';
-import { readGenerated, readState, type GeneratedRecord, type RememberedOverride } from '../state.js';
+import { readGenerated, readState, type ClusterState, type GeneratedRecord, type RememberedOverride } from '../state.js';
 import { redactToken } from '../token.js';
+import { withRunningVersion } from '../upgrade/versions.js';
 import { fileSystemError } from '../write.js';
 import { envOverrides, flagOverrides, overrideSources, remembersPath, shown, type FlagValues, type Override } from './flags.js';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from './schema.js';
@@ -299,10 +300,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       hint: `to use the file's value, give ${o.source} ${display(o.path, fileValue)} once (a value equal to the file's is not remembered)`,
     });
   }
-  const workers = readState(dir).workers;
-  const { config, errors, warnings: checked } = validateRaw(raw, { ...defaultValidationContext(), ...(workers ? { workerIndices: workers } : {}) }, sources);
+  const state = readState(dir);
+  const workers = state.workers;
+  const { config: validated, errors, warnings: checked } = validateRaw(raw, { ...defaultValidationContext(), ...(workers ? { workerIndices: workers } : {}) }, sources);
   problems.push(...errors);
   warnings.push(...checked);
+  const config = validated && runningVersionApplied(validated, state, sources, file, problems, warnings);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);
   const offline = offlineOf(config, file, cwd);
   opts.onWarnings?.(warnings);
@@ -352,27 +355,37 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
     throw new ConfigError([{ path: join(dir, HOST.generatedFile), message: 'holds a config this version of kubeadm-vagrant does not accept', hint: 'run `kubeadm-vagrant generate` (or `up`) again' }]);
   }
   const warnings: ConfigProblem[] = [];
+  // Generated before the last upgrade (or during it): the cluster's version is the state's.
+  const config = runningVersionApplied(parsed.data, readState(dir), new Map(), undefined, problems, []);
+  if (problems.length > 0 || !config) throw new ConfigError(problems, record.file);
   const now = record.file ? fileHashOrUndefined(record.file) : undefined;
   if (record.file && now !== record.fileSha256) {
     warnings.push({ path: record.file, message: `${now ? 'has changed' : 'is gone or unreadable'} since the last generate; this command acts on the cluster as generated`, hint: 'run `kubeadm-vagrant generate` (or `up`) to apply the file to the cluster' });
   }
-  const offline = offlineOf(parsed.data, record.file, dir);
+  const offline = offlineOf(config, record.file, dir);
   opts.onWarnings?.(warnings);
   const sources = new Map(record.overrides.map((o) => [o.path, `${o.source}, remembered`]));
-  return { config: parsed.data, ...(offline ? { offline } : {}), ...(record.file ? { file: record.file } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
+  return { config, ...(offline ? { offline } : {}), ...(record.file ? { file: record.file } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
 }
 
-/** offline.dir, when set, resolved relative to the config file (else the current directory) and checked. */
-function offlineOf(config: ClusterConfig, file: string | undefined, cwd: string): OfflineArtifacts | undefined {
-  return config.offline.dir === '' ? undefined : loadOffline(config, resolve(file ? dirname(file) : cwd, config.offline.dir), file);
-}
-
-/** Resolves offline.dir (relative to the config file) and checks it holds what the config needs. */
-function loadOffline(config: ClusterConfig, root: string, file: string | undefined): OfflineArtifacts {
-  const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
+/** The artifacts of the cluster's version, when offline.dir is set (src/offline/source.ts), checked. */
+function offlineOf(config: ClusterConfig, file: string | undefined, base: string): OfflineArtifacts | undefined {
+  if (config.offline.dir === '') return undefined;
+  const { artifacts, problems } = artifactsFor(config, config.kubernetes.version, { ...(file ? { file } : {}), base });
   if (!artifacts) throw new ConfigError(problems, file);
-  const found = imagesIn(artifacts.dir);
-  problems.push(...checkArtifacts(artifacts, offlineNeeds(config, artifacts.patch), found));
-  if (problems.length > 0) throw new ConfigError(problems, file);
-  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found.images) };
+  return artifacts;
+}
+
+/**
+ * The config with the version the cluster runs once it was upgraded (the state's; see
+ * src/upgrade/versions.ts); its warnings and errors join the others. Undefined on an error.
+ */
+function runningVersionApplied(config: ClusterConfig, state: ClusterState, sources: Map<string, string>, file: string | undefined, problems: ConfigProblem[], warnings: ConfigProblem[]): ClusterConfig | undefined {
+  const path = 'kubernetes.version';
+  const r = withRunningVersion(config.kubernetes.version, state, sources.get(path), file);
+  problems.push(...r.errors);
+  warnings.push(...r.warnings);
+  if (r.errors.length > 0) return undefined;
+  if (r.source) sources.set(path, r.source);
+  return r.version === config.kubernetes.version ? config : { ...config, kubernetes: { ...config.kubernetes, version: r.version } };
 }

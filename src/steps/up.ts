@@ -1,9 +1,10 @@
 import { loadConfig, type LoadOptions } from '../config/load.js';
-import { CommandError, OperationError } from '../errors.js';
+import { CommandError, OperationError, UsageError } from '../errors.js';
 import { phaseIndex, type PhaseId } from '../phases.js';
 import { Redactor } from '../redact.js';
 import { readPlanSecrets, secretPaths } from '../secrets.js';
 import { readState, updateState } from '../state.js';
+import { upgradeInProgress } from '../upgrade/versions.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
@@ -13,6 +14,19 @@ import { checkJoinToken } from './tokens.js';
 import { hostPreflight, preflightCheckIds } from './doctor.js';
 import { describeStep, upSteps, type UpStep } from './up-steps.js';
 import { verifyCluster } from './verify.js';
+
+/**
+ * While an upgrade has not finished, the nodes run two versions: `up` (and `node add`) would bring
+ * machines to the target's binaries outside kubeadm's procedure.
+ */
+export function refuseDuringUpgrade(cluster: Pick<Cluster, 'state' | 'plan'>, what: string): void {
+  const u = upgradeInProgress(cluster.state);
+  if (u) {
+    throw new UsageError(
+      `${what}: cluster ${cluster.plan.name} is being upgraded from ${u.from} to ${u.to} (${u.mode}, started ${u.startedAt}); finish that first with \`kubeadm-vagrant upgrade --to ${u.to}\`; nothing was changed`,
+    );
+  }
+}
 
 export interface UpOptions {
   load: LoadOptions;
@@ -124,6 +138,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   // The steps are planned from what exists before anything is written: a request that cannot
   // start (workers only, with no control plane) is refused with the directory as it was.
   const before = dryRunCluster(opts.load);
+  refuseDuringUpgrade(before, 'up');
   const stepOptions = {
     until: opts.until,
     ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),
