@@ -85,7 +85,10 @@ export function withRunningVersion(
   file: string | undefined,
 ): { version: string; warnings: ConfigProblem[]; errors: ConfigProblem[]; source?: string } {
   const running = runningVersion(state);
-  if (!running || covers(fileVersion, running)) return { version: fileVersion, warnings: [], errors: [] };
+  if (!running) return { version: fileVersion, warnings: [], errors: [] };
+  // A minor that names it (1.37 for 1.37.2) is no disagreement, but the patch the cluster runs stays the
+  // version: not the newest of the minor the artifacts may hold by now.
+  if (covers(fileVersion, running)) return { version: running, warnings: [], errors: [] };
   const how = upgradeInProgress(state) ? `is being upgraded to ${running} (kubeadm-vagrant upgrade --to ${running} carries on)` : `runs ${running} since \`kubeadm-vagrant upgrade\``;
   const stateSource = 'the cluster\'s state, set by kubeadm-vagrant upgrade';
   if (source && !source.endsWith(', remembered')) {

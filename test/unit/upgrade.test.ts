@@ -38,7 +38,8 @@ describe('versions', () => {
   it('the state decides the version once a cluster was upgraded: the file gets a warning, a flag given now an error', () => {
     const state = { upgrade: record({ finishedAt: '2026-12-05T02:00:00.000Z' }) };
     expect(withRunningVersion('1.36', {}, undefined, '/c/cluster.yaml')).toEqual({ version: '1.36', warnings: [], errors: [] });
-    expect(withRunningVersion('1.37', state, undefined, '/c/cluster.yaml')).toEqual({ version: '1.37', warnings: [], errors: [] });
+    // The minor it runs: no warning, and the patch it runs stays the version (not a newer one the artifacts may hold).
+    expect(withRunningVersion('1.37', state, undefined, '/c/cluster.yaml')).toEqual({ version: '1.37.2', warnings: [], errors: [] });
     const older = withRunningVersion('1.36', state, undefined, '/c/cluster.yaml');
     expect(older.version).toBe('1.37.2');
     expect(older.errors).toEqual([]);
