@@ -58,7 +58,8 @@ export async function status(opts: { load: LoadOptions; dryRun: boolean; print: 
       ip: n.ip,
       state: machines.find((m) => m.name === n.name)?.state ?? (!generated ? 'not generated' : opts.dryRun ? '?' : 'not in Vagrantfile'),
       ...(v ? { verify: v.ok ? 'pass' : `fail: ${v.failed.join(', ')}` } : {}),
-      ...(v?.kubelet ? { kubelet: v.kubelet.replace(/^kubelet /, '') } : {}),
+      // What the kubelet reported (not why it could not be read).
+      ...(v?.kubelet?.startsWith('kubelet v') ? { kubelet: v.kubelet.slice('kubelet '.length) } : {}),
       ...(v?.controlPlane ? { controlPlane: v.controlPlane } : {}),
     };
   });
