@@ -38,9 +38,22 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          // The upgrade scenario is a project of its own (npm run test:e2e:upgrade).
+          exclude: [...configDefaults.exclude, 'test/e2e/upgrade.e2e.test.ts'],
           globalSetup: ['test/helpers/build-cli.ts'],
           testTimeout: 80 * 60_000,
           hookTimeout: 20 * 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e-upgrade',
+          include: ['test/e2e/upgrade.e2e.test.ts'],
+          globalSetup: ['test/helpers/build-cli.ts'],
+          // `upgrade` alone may take an hour or more under software emulation.
+          testTimeout: 180 * 60_000,
+          hookTimeout: 120 * 60_000,
           fileParallelism: false,
         },
       },

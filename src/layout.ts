@@ -176,5 +176,19 @@ export const GUEST = {
   nodeEnvVar: 'KUBEADM_VAGRANT_NODE',
 } as const;
 
+/**
+ * What `upgrade` puts on a node besides the binaries it installs: the host uploads (SFTP, as the
+ * vagrant user) the target's artifacts, the upgrade script and its UpgradeConfiguration into
+ * `upload`; the script's `stage` checks the artifacts and moves them under `staged`, the script and
+ * its configuration into GUEST.configDir.
+ */
+export const GUEST_UPGRADE = {
+  upload: `${GUEST.uploadDir}/upgrade`,
+  /** The target's artifacts once their checksums are verified, one directory per version (v1.37.2), root-owned. */
+  staged: '/var/lib/kubeadm-vagrant/upgrade',
+  script: `${GUEST.configDir}/upgrade.sh`,
+  config: `${GUEST.configDir}/upgrade.yaml`,
+} as const;
+
 /** kubectl as root on the control plane, with the admin kubeconfig kubeadm wrote. */
 export const ADMIN_KUBECTL = `kubectl --kubeconfig=${GUEST.adminKubeconfig}`;

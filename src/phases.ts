@@ -1,6 +1,6 @@
 import { cniDef } from './cni/index.js';
 import { GUEST, HOST, joinConfigPath, scriptPath } from './layout.js';
-import type { ClusterPlan, NodePlan, Role } from './plan/plan.js';
+import { kubernetesVersionOf, type ClusterPlan, type NodePlan, type Role } from './plan/plan.js';
 import { failedClusterChecks } from './verify/kube.js';
 import { MACHINE_CHECKS, prerequisiteChecks } from './verify/node-checks.js';
 import { artifactsCheck, imagesImportedCheck, kubeToolsCheck, sandboxImageCheck } from './verify/package-checks.js';
@@ -238,6 +238,6 @@ export function reachedPhase(controlPlanePassed: Iterable<PhaseId>): PhaseId {
 /** The ids of every check verifying after a phase makes on a node, in report order: what `up --dry-run` prints. */
 export function checkIdsAfter(phaseId: PhaseId, node: PlannedNode, plan: ClusterPlan, peers?: readonly PlannedNode[]): string[] {
   const v = verificationAfter(phaseId, plan, peers);
-  const cluster = v.clusterView ? failedClusterChecks(node, cniDef(plan.kubernetes.cni).nodePod, '').map((c) => c.check) : [];
+  const cluster = v.clusterView ? failedClusterChecks(node, cniDef(plan.kubernetes.cni).nodePod, '', kubernetesVersionOf(plan)).map((c) => c.check) : [];
   return [SSH_CHECK.check, ...v.specs(node).map((s) => s.id), ...cluster, INSECURE_KEY_CHECK.check];
 }

@@ -16,7 +16,12 @@ export const remote = {
     `kubeadm token create ${quote(value)} --kubeconfig=${ADMIN} --ttl ${quote(ttl)} --description ${quote(description)}`,
   tokenDelete: (id: string): string => `kubeadm token delete --kubeconfig=${ADMIN} ${quote(id)}`,
   catAdminConf: (): string => `cat ${ADMIN}`,
-  drain: (hostname: string, timeoutS: number): string =>
-    `${ADMIN_KUBECTL} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data --force --timeout=${timeoutS}s`,
+  /**
+   * `node remove` forces (the node is going, and with it any pod no controller makes again); an
+   * upgrade does not: a pod without a controller stops the drain, with kubectl naming it.
+   */
+  drain: (hostname: string, timeoutS: number, { force = true }: { force?: boolean } = {}): string =>
+    `${ADMIN_KUBECTL} drain ${quote(hostname)} --ignore-daemonsets --delete-emptydir-data${force ? ' --force' : ''} --timeout=${timeoutS}s`,
+  uncordon: (hostname: string): string => `${ADMIN_KUBECTL} uncordon ${quote(hostname)}`,
   deleteNode: (hostname: string): string => `${ADMIN_KUBECTL} delete node ${quote(hostname)} --ignore-not-found --timeout=60s`,
 };

@@ -10,7 +10,36 @@ export interface VerifySummary {
   at: string;
   ok: boolean;
   phase: 'node' | 'cluster';
-  nodes: { name: string; ok: boolean; failed: string[] }[];
+  /** Per node: what failed, and the versions seen (the kubelet's; on the control plane, kubeadm's components'). */
+  nodes: { name: string; ok: boolean; failed: string[]; kubelet?: string; controlPlane?: string }[];
+}
+
+/** One node's part of an upgrade (ISO times). */
+export interface NodeUpgrade {
+  /** The target's artifacts are on the node, their checksums verified there, its images imported. */
+  staged?: string;
+  /** The node runs the target: kubeadm upgraded, its kubelet and kubectl, uncordoned and verified. */
+  upgraded?: string;
+  /** How long its upgrade took, from installing kubeadm to its verification (seconds). */
+  seconds?: number;
+}
+
+/**
+ * The last `kubeadm-vagrant upgrade` of the cluster. From the moment it starts, `to` is the version
+ * the cluster runs (src/upgrade/versions.ts says what that means for kubernetes.version); it is
+ * finished when every node runs `to` and was verified.
+ */
+export interface UpgradeRecord {
+  from: string;
+  to: string;
+  /** sha256 of the target's SHA256SUMS: the artifacts each node verified. */
+  sumsHash: string;
+  /** automatic: `upgrade` runs it; manual: `upgrade --manual` printed the commands for a person to type. */
+  mode: 'automatic' | 'manual';
+  startedAt: string;
+  finishedAt?: string;
+  /** By machine name. */
+  nodes: Record<string, NodeUpgrade>;
 }
 
 /** What the tool remembers about a cluster between commands: `.kubeadm-vagrant/state.json`. */
@@ -28,6 +57,8 @@ export interface ClusterState {
   lastVerify?: VerifySummary;
   /** The kubeconfig file and context that `kubeconfig --merge` added, so `destroy` can remove them. */
   mergedKubeconfig?: { file: string; context: string };
+  /** The last upgrade; its `to` is the version the cluster runs. */
+  upgrade?: UpgradeRecord;
 }
 
 /** A state as state.json holds it, in today's form or an older one: the phases as lists of today's ids. */

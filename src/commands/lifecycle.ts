@@ -61,9 +61,11 @@ export function registerLifecycle(program: Command): void {
       const { status } = await steps.status();
       const r = await status({ load: loadOptions(opts), dryRun: opts.dryRun === true, print: out });
       if (opts.dryRun) return;
-      const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.verify ?? '-'])];
+      const rows = [['NODE', 'HOSTNAME', 'ADDRESS', 'STATE', 'KUBELET', 'LAST VERIFY'], ...r.rows.map((x) => [x.name, x.hostname, x.ip, x.state, x.kubelet ?? '-', x.verify ?? '-'])];
       for (const line of formatTable(rows)) out(line);
+      for (const x of r.rows) if (x.controlPlane) out(`control plane (${x.name}), at the last verify: ${x.controlPlane}`);
       out(`phase reached: ${r.state.phase ?? 'none'}${r.state.lastVerify ? `; last verify ${r.state.lastVerify.at}: ${r.state.lastVerify.ok ? 'pass' : 'FAIL'}` : ''}`);
+      out(r.kubernetesLine);
     });
 
   withConfigFlags(program.command('kubeconfig').description('fetch the admin kubeconfig over SSH (context kubeadm-vagrant-<name>, written 0600)'))

@@ -11,6 +11,7 @@ import { registerInit } from './init.js';
 import { registerLifecycle } from './lifecycle.js';
 import { registerArtifacts } from './artifacts.js';
 import { registerBox } from './box.js';
+import { registerUpgrade } from './upgrade.js';
 import { registerNodes } from './nodes.js';
 import { registerToken } from './token.js';
 import { registerVerify } from './verify.js';
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerNodes(program);
   registerBox(program);
+  registerUpgrade(program);
   registerArtifacts(program);
   const group = (c: Command): string[] => (c.parent && c.parent !== program ? [...group(c.parent), c.name()] : c === program ? [] : [c.name()]);
   (function configure(c: Command) {

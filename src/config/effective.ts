@@ -6,7 +6,7 @@ import { getIn, sameValue, setIn } from './fields.js';
 import { chooseConfigFile, configFileArg, readConfigText, sha256 } from './file.js';
 import { envNearMisses, envOverrides, flagOverrides, remembersPath } from './flags.js';
 import { displayValue as display } from './hints.js';
-import { offlineOf } from './offline.js';
+import { offlineOf, runningVersionApplied } from './offline.js';
 import type { LoadedConfig, LoadOptions } from './options.js';
 import { API_VERSION, KIND } from './schema.js';
 import { setupProblem } from './validate.js';
@@ -66,10 +66,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       hint: `to use the file's value, give ${o.source} ${display(o.path, fileValue)} once (a value equal to the file's is not remembered)`,
     });
   }
-  const workers = readState(dir).workers;
-  const { config, errors, warnings: checked } = validateRaw(raw, { ...defaultValidationContext(), ...(workers ? { workerIndices: workers } : {}) }, sources);
+  const state = readState(dir);
+  const workers = state.workers;
+  const { config: validated, errors, warnings: checked } = validateRaw(raw, { ...defaultValidationContext(), ...(workers ? { workerIndices: workers } : {}) }, sources);
   problems.push(...errors);
   warnings.push(...checked);
+  // Once upgraded, the cluster runs the state's version, whatever the file says (a warning says so).
+  const config = validated && runningVersionApplied(validated, state, sources, file, problems, warnings);
   const nothingToSetUp = opts.forUp && config ? setupProblem(config.setup, sources) : undefined;
   if (nothingToSetUp) problems.push(nothingToSetUp);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);

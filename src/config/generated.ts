@@ -1,13 +1,13 @@
 import { dirname, join } from 'node:path';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { HOST } from '../layout.js';
-import { readGenerated } from '../state.js';
+import { readGenerated, readState } from '../state.js';
 import { loadConfig } from './effective.js';
 import { getIn, sameValue } from './fields.js';
 import { configFileArg, fileHashOrUndefined, rememberedConfigFile } from './file.js';
 import { envNearMisses, envOverrides, flagOverrides, remembersPath, type Override } from './flags.js';
 import { displayValue as display } from './hints.js';
-import { offlineOf } from './offline.js';
+import { offlineOf, runningVersionApplied } from './offline.js';
 import type { LoadedConfig, LoadOptions } from './options.js';
 import { clusterSchema } from './schema.js';
 
@@ -58,8 +58,12 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
   if (recordFile && now !== record.fileSha256) {
     warnings.push({ path: recordFile, message: `${now ? 'has changed' : 'is gone or unreadable'} since the last generate; this command acts on the cluster as generated`, hint: 'run `kubeadm-vagrant generate` (or `up`) to apply the file to the cluster' });
   }
-  const offline = offlineOf(parsed.data, recordFile, dir);
+  // Generated before the last upgrade (or during it): the cluster's version is the state's.
+  const upgraded: ConfigProblem[] = [];
+  const config = runningVersionApplied(parsed.data, readState(dir), new Map(), undefined, upgraded, []);
+  if (upgraded.length > 0 || !config) throw new ConfigError(upgraded, recordFile);
+  const offline = offlineOf(config, recordFile, dir);
   opts.onWarnings?.(warnings);
   const sources = new Map(record.overrides.map((o) => [o.path, `${o.source}, remembered`]));
-  return { config: parsed.data, ...(offline ? { offline } : {}), ...(recordFile ? { file: recordFile } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
+  return { config, ...(offline ? { offline } : {}), ...(recordFile ? { file: recordFile } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
 }

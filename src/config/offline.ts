@@ -1,23 +1,28 @@
-import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { hostArch } from '../distros.js';
-import { checkArtifacts, controlPlaneArchives, imagesIn, resolveArtifactsDir, type OfflineArtifacts } from '../offline/artifacts.js';
-import { bakeSet } from '../offline/bake-set.js';
-import { offlineNeeds } from '../offline/needs.js';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import type { OfflineArtifacts } from '../offline/artifacts.js';
+import { artifactsFor } from '../offline/source.js';
+import type { ClusterState } from '../state.js';
+import { withRunningVersion } from '../upgrade/versions.js';
 import type { ClusterConfig } from './schema.js';
 
-/** offline.dir, when set, resolved relative to the config file (else the current directory) and checked. */
-export function offlineOf(config: ClusterConfig, file: string | undefined, cwd: string): OfflineArtifacts | undefined {
-  return config.offline.dir === '' ? undefined : loadOffline(config, resolve(file ? dirname(file) : cwd, config.offline.dir), file);
+/** The artifacts of the cluster's version, when offline.dir is set (src/offline/source.ts decides where), checked. */
+export function offlineOf(config: ClusterConfig, file: string | undefined, base: string): OfflineArtifacts | undefined {
+  if (config.offline.dir === '') return undefined;
+  const { artifacts, problems } = artifactsFor(config, config.kubernetes.version, { ...(file ? { file } : {}), base });
+  if (!artifacts) throw new ConfigError(problems, file);
+  return artifacts;
 }
 
-/** Resolves offline.dir (relative to the config file) and checks it holds what the config needs. */
-function loadOffline(config: ClusterConfig, root: string, file: string | undefined): OfflineArtifacts {
-  const { artifacts, problems } = resolveArtifactsDir(root, config.kubernetes.version, hostArch());
-  if (!artifacts) throw new ConfigError(problems, file);
-  const found = imagesIn(artifacts.dir);
-  const needs = offlineNeeds(config, artifacts.patch);
-  problems.push(...checkArtifacts(artifacts, needs, found));
-  if (problems.length > 0) throw new ConfigError(problems, file);
-  return { ...artifacts, controlPlaneArchives: controlPlaneArchives(found.images), bake: bakeSet(artifacts, needs, found.images) };
+/**
+ * The config with the version the cluster runs once it was upgraded (the state's; see
+ * src/upgrade/versions.ts); its warnings and errors join the others. Undefined on an error.
+ */
+export function runningVersionApplied(config: ClusterConfig, state: ClusterState, sources: Map<string, string>, file: string | undefined, problems: ConfigProblem[], warnings: ConfigProblem[]): ClusterConfig | undefined {
+  const path = 'kubernetes.version';
+  const r = withRunningVersion(config.kubernetes.version, state, sources.get(path), file);
+  problems.push(...r.errors);
+  warnings.push(...r.warnings);
+  if (r.errors.length > 0) return undefined;
+  if (r.source) sources.set(path, r.source);
+  return r.version === config.kubernetes.version ? config : { ...config, kubernetes: { ...config.kubernetes, version: r.version } };
 }

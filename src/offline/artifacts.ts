@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../distros.js';
 import type { ConfigProblem } from '../errors.js';
@@ -110,6 +110,29 @@ export function readSums(dir: string): Map<string, string> {
     if (m) sums.set(m[2]!.replace(/^\.\//, ''), m[1]!);
   }
   return sums;
+}
+
+/**
+ * Every file SHA256SUMS lists, hashed on this host: a missing file or a digest that differs is a
+ * problem naming the file. Returns the count and size of the files (what an upload sends).
+ */
+export async function verifyChecksums(dir: string): Promise<{ problems: ConfigProblem[]; files: number; bytes: number }> {
+  const sums = readSums(dir);
+  const problems: ConfigProblem[] = [];
+  let bytes = 0;
+  for (const [rel, expected] of sums) {
+    const file = join(dir, rel);
+    if (!existsSync(file)) {
+      problems.push(problem('offline.dir', `${file} is listed in SHA256SUMS but missing`, 'copy it back, or build the directory again'));
+      continue;
+    }
+    bytes += statSync(file).size;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    const seen = hash.digest('hex');
+    if (seen !== expected) problems.push(problem('offline.dir', `${file} does not match SHA256SUMS (sha256 ${seen.slice(0, 12)}..., listed ${expected.slice(0, 12)}...)`, 'replace it with the file SHA256SUMS names, or build the directory again'));
+  }
+  return { problems, files: sums.size, bytes };
 }
 
 /** The ELF machine of a file, or undefined when it is not an ELF binary. */

@@ -127,6 +127,11 @@ export interface PlanInputs {
   workerIndices?: number[];
 }
 
+/** The Kubernetes version a plan installs and verifies: its patch, or its minor (`1.37`: the repository's newest). */
+export function kubernetesVersionOf(plan: Pick<ClusterPlan, 'kubernetes'>): string {
+  return plan.kubernetes.patch ?? plan.kubernetes.minor;
+}
+
 /** The address of worker-N: N-1 after the first worker address. */
 export function workerIP(config: ClusterConfig, index: number): string {
   return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);

@@ -6,7 +6,7 @@ import { CNI_IDS, cniDef } from '../cni/index.js';
 import { OVERRIDES } from '../config/flags.js';
 import { CONTAINERD_SOURCES, CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, defaultConfig, MIN_K8S_MINOR, MIN_TOKEN_TTL, PROXY_MODES } from '../config/schema.js';
 import { distroIds, FAMILIES } from '../distros.js';
-import { GUEST, HOST, joinConfigPath, scriptPath, seedPath, seedVolumeName, sshKeyFilesOf, templatesDir } from '../layout.js';
+import { GUEST, GUEST_UPGRADE, HOST, joinConfigPath, scriptPath, seedPath, seedVolumeName, sshKeyFilesOf, templatesDir } from '../layout.js';
 import { VIRTUALBOX_SATA } from '../boxes/formats.js';
 import { seedImage } from '../boxes/seed.js';
 import { provisionersOf, scriptPhases } from '../phases.js';
@@ -130,6 +130,17 @@ export function seedFiles(plan: ClusterPlan): RenderedFile[] {
     content: seedImage({ instanceId: `${plan.name}-${node.name}`, hostname: node.hostname, user: GUEST.loginUser, authorizedKeys: [plan.secrets.sshPublicKey] }),
     mode: 0o644,
   }));
+}
+
+/**
+ * What `upgrade` uploads to every node, for the plan of the target version (its offline artifacts):
+ * the upgrade script and kubeadm's UpgradeConfiguration. Pure, like renderAll; generate does not
+ * write them (the Vagrantfile stays the same whatever the target).
+ */
+export function renderUpgrade(plan: ClusterPlan): { script: string; config: string } {
+  if (!plan.offline || !plan.kubernetes.patch) throw new Error('internal: an upgrade goes to the offline artifacts of a patch');
+  const data = { ...templateData(plan), upgrade: GUEST_UPGRADE };
+  return { script: renderTemplate('provision/upgrade.sh.ejs', data), config: renderTemplate('kubeadm/upgrade.yaml.ejs', data) };
 }
 
 /** The commented cluster.yaml `init` writes: the schema's defaults and the registries' choices. */

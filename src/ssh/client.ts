@@ -1,4 +1,5 @@
-import { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
+import { posix } from 'node:path';
+import { Client, type ClientChannel, type ServerHostKeyAlgorithm, type SFTPWrapper } from 'ssh2';
 import { errorMessage, OperationError } from '../errors.js';
 import { redactTokens } from '../redact.js';
 import { shellQuote } from '../shell.js';
@@ -37,6 +38,23 @@ export interface ExecOptions {
   stdin?: string;
   /** Shown in errors instead of the command, e.g. when the command carries a secret. */
   label?: string;
+}
+
+/** One file an upload sends: from a local file (its size known) or from memory. */
+export type UploadFile = { remote: string; mode: number } & ({ local: string; size: number } | { data: Buffer });
+
+export interface UploadOptions {
+  /** The bound of one file's transfer, from its size. */
+  timeoutMs: (bytes: number) => number;
+  /** Told after each file: sent, or skipped because the remote file has its size already. */
+  onFile?: (file: UploadFile, sent: boolean) => void;
+}
+
+export interface UploadResult {
+  sent: number;
+  skipped: number;
+  /** Bytes sent. */
+  bytes: number;
 }
 
 export interface ExecResult {
@@ -166,6 +184,7 @@ export function connect(target: SshTarget, opts: SshOptions): Promise<SshSession
 
 export class SshSession {
   private closed = false;
+  private sftpChannel: Promise<SFTPWrapper> | undefined;
 
   constructor(
     private readonly client: Client,
@@ -209,6 +228,67 @@ export class SshSession {
     });
   }
 
+  /**
+   * Uploads files over SFTP as the session's user (the guest's sshd subsystem; nothing is installed).
+   * Each file goes to `<remote>.partial` and is renamed into place, so a cut upload never looks
+   * complete; a local file whose remote copy already has its size is skipped, so an upload cut short
+   * carries on where it stopped (what is on the node is checked against its checksums there, not
+   * here). Missing directories are made (0700). Each file's transfer is bounded.
+   */
+  async upload(files: readonly UploadFile[], opts: UploadOptions): Promise<UploadResult> {
+    const dirs = [...new Set(files.map((f) => posix.dirname(f.remote)))].sort();
+    if (dirs.length > 0) {
+      const made = await this.exec(`umask 077 && mkdir -p -- ${dirs.map(shellQuote).join(' ')}`, { label: 'mkdir for the upload' });
+      if (made.code !== 0) throw new SshError(this.target, `cannot make the upload directories: ${made.stderr.trim()}`);
+    }
+    const sftp = await this.sftp();
+    const result: UploadResult = { sent: 0, skipped: 0, bytes: 0 };
+    for (const file of files) {
+      const size = 'data' in file ? file.data.length : file.size;
+      if ('local' in file && (await sftpCall<{ size?: number } | undefined>((cb) => sftp.stat(file.remote, (err, st) => cb(undefined, err ? undefined : st))))?.size === size) {
+        result.skipped += 1;
+        opts.onFile?.(file, false);
+        continue;
+      }
+      const partial = `${file.remote}.partial`;
+      const limit = opts.timeoutMs(size);
+      await this.bounded(`uploading ${file.remote} (${size} bytes)`, limit, sftpCall<void>((cb) => ('data' in file ? sftp.writeFile(partial, file.data, { mode: file.mode }, (err) => cb(err)) : sftp.fastPut(file.local, partial, { mode: file.mode, concurrency: 16 }, (err) => cb(err)))));
+      await this.bounded(`renaming ${partial}`, 60_000, sftpCall<void>((cb) => sftp.ext_openssh_rename(partial, file.remote, (err) => cb(err))));
+      result.sent += 1;
+      result.bytes += size;
+      opts.onFile?.(file, true);
+    }
+    return result;
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    if (this.closed) return Promise.reject(new ConnectError(this.target, 'connection closed; cannot open SFTP'));
+    this.sftpChannel ??= new Promise((resolve, reject) => {
+      this.client.sftp((err, sftp) => (err ? reject(new SshError(this.target, `cannot open SFTP (is sshd's sftp subsystem there?): ${err.message}`)) : resolve(sftp)));
+    });
+    return this.sftpChannel;
+  }
+
+  /** A transfer with a bound: past it the SFTP channel is closed and the upload fails. */
+  private async bounded<T>(what: string, timeoutMs: number, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        void this.sftpChannel?.then((sftp) => sftp.end());
+        this.sftpChannel = undefined;
+        reject(new SshTimeoutError(this.target, `${what} did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } catch (err) {
+      if (err instanceof SshError) throw err;
+      throw new ConnectError(this.target, `${what} failed: ${errorMessage(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Ends the session; waits a bounded time for the server to close it. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -224,6 +304,11 @@ export class SshSession {
       this.client.end();
     });
   }
+}
+
+/** An SFTP call as a promise; an SFTP error (permission denied, no such file) rejects with it. */
+function sftpCall<T>(start: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
 }
 
 function abandon(ch: ClientChannel): void {

@@ -37,6 +37,7 @@ export async function destroy(opts: { load: LoadOptions; dryRun: boolean; print:
   // Recreated machines get new host keys: keep no pins of destroyed ones.
   rmSync(join(dir, HOST.knownHosts), { force: true });
   rmSync(join(dir, HOST.kubeconfig), { force: true });
-  updateState(dir, ({ lastVerify: _v, phase: _p, nodePhases: _n, mergedKubeconfig: _m, workers: _w, ...rest }) => rest);
+  // A destroyed cluster is made again from cluster.yaml: the version an upgrade brought it to goes too.
+  updateState(dir, ({ lastVerify: _v, phase: _p, nodePhases: _n, mergedKubeconfig: _m, workers: _w, upgrade: _u, ...rest }) => rest);
   return { dir, logFile: runner.logFile, ...(kubeconfigCleaned ? { kubeconfigCleaned } : {}) };
 }

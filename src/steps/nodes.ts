@@ -16,7 +16,7 @@ import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
 import type { Progress } from './progress.js';
 import { apiPatienceMs, checkJoinToken, onControlPlane, sudoUntilAnswered } from './tokens.js';
-import { up, type UpResult } from './up.js';
+import { refuseDuringUpgrade, up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
 function editableCluster(load: LoadOptions, what: string): Cluster & { file: string } {
@@ -60,6 +60,7 @@ export interface NodeAddResult {
 export async function nodeAdd(opts: { load: LoadOptions; count: number; progress: Progress; print: (l: string) => void; limits?: SshLimits }): Promise<NodeAddResult> {
   if (!Number.isInteger(opts.count) || opts.count < 1) throw new UsageError(`--count must be a whole number, at least 1 (got ${opts.count})`);
   const cluster = editableCluster(opts.load, 'node add');
+  refuseDuringUpgrade(cluster, 'node add');
   const until = clusterPhase(cluster);
   const config = cluster.loaded.config;
   const newCount = config.workers.count + opts.count;

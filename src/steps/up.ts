@@ -1,5 +1,5 @@
 import { loadConfig, type LoadOptions } from '../config/load.js';
-import { CommandError, OperationError } from '../errors.js';
+import { CommandError, OperationError, UsageError } from '../errors.js';
 import type { PhaseId } from '../phases.js';
 import type { NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
@@ -9,6 +9,7 @@ import type { BoxProvider } from '../boxes/formats.js';
 import { cacheRoot } from '../cache.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { PROVIDER_SEEDS } from '../providers/seeds.js';
+import { upgradeInProgress } from '../upgrade/versions.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
@@ -18,6 +19,19 @@ import { checkJoinToken } from './tokens.js';
 import { hostPreflight, preflightCheckIds } from './doctor.js';
 import { describeStep, upSteps, type UpStep } from './up-steps.js';
 import { verifyCluster } from './verify.js';
+
+/**
+ * While an upgrade has not finished, the nodes run two versions: `up` (and `node add`) would bring
+ * machines to the target's binaries outside kubeadm's procedure.
+ */
+export function refuseDuringUpgrade(cluster: Pick<Cluster, 'state' | 'plan'>, what: string): void {
+  const u = upgradeInProgress(cluster.state);
+  if (u) {
+    throw new UsageError(
+      `${what}: cluster ${cluster.plan.name} is being upgraded from ${u.from} to ${u.to} (${u.mode}, started ${u.startedAt}); finish that first with \`kubeadm-vagrant upgrade --to ${u.to}\`; nothing was changed`,
+    );
+  }
+}
 
 export interface UpOptions {
   load: LoadOptions;
@@ -177,6 +191,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   // start (workers only, with no control plane) is refused with the directory as it was.
   // What `up` sets up is checked here (not by generate): SETUP_MASTER=false SETUP_NODES=false sets up nothing.
   const before = dryRunCluster(opts.only ? opts.load : { ...opts.load, forUp: true });
+  refuseDuringUpgrade(before, 'up');
   const stepOptions = {
     until: opts.until,
     ...(opts.only ? { only: opts.only } : { setup: before.loaded.config.setup }),

@@ -1,6 +1,6 @@
 import { cniDef } from '../cni/index.js';
 import { type LoadOptions } from '../config/load.js';
-import type { NodePlan } from '../plan/plan.js';
+import { kubernetesVersionOf, type NodePlan } from '../plan/plan.js';
 import { SSH_CHECK, type CheckResult, type PlannedNode } from '../verify/types.js';
 import { reachedPhase, verificationAfter, type PhaseId } from '../phases.js';
 import { forgetHost } from '../ssh/known-hosts.js';
@@ -44,7 +44,12 @@ export async function verifyCluster(
   const passed: PassedChecks = new Map();
   const specs = (node: PlannedNode) => (wanted.has(node.name) ? verification.specs(node) : []).filter((s) => !passed.get(node.name)?.has(s.id));
   const run = async (): Promise<VerifyReport> => {
-    const fresh = await verifyNodes(targets.map((n) => ({ planned: n, target: sshTarget(n) })), ssh, { phase: kube ? 'cluster' : 'node', cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod, specs });
+    const fresh = await verifyNodes(targets.map((n) => ({ planned: n, target: sshTarget(n) })), ssh, {
+      phase: kube ? 'cluster' : 'node',
+      cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod,
+      kubernetesVersion: kubernetesVersionOf(cluster.plan),
+      specs,
+    });
     return withPassedBefore(fresh, passed);
   };
   const settled = (r: VerifyReport) => r.nodes.filter((n) => wanted.has(n.name)).every((n) => n.ok);

@@ -36,29 +36,36 @@ export function logStamp(now = new Date()): string {
   return now.toISOString().replace(/[:.]/g, '-');
 }
 
+/** A command's log file in the cluster's logs directory (0700), opened for appending (0600). */
+export function logFileFor(clusterDir: string, logName: string): string {
+  return join(clusterDir, HOST.logsDir, `${logName}-${logStamp()}.log`);
+}
+
+/**
+ * Opens a log file of logFileFor; synchronously, so an unwritable directory is a user error naming
+ * it, not a stream error later.
+ */
+export function openLogFile(clusterDir: string, logFile: string): WriteStream {
+  const logsDir = join(clusterDir, HOST.logsDir);
+  try {
+    mkdirSync(logsDir, { recursive: true, mode: 0o700 });
+    chmodSync(logsDir, 0o700);
+    return createWriteStream('', { fd: openSync(logFile, 'a', 0o600) });
+  } catch (err) {
+    throw fileSystemError(err, 'write the log', logFile);
+  }
+}
+
 /**
  * Runs external commands in the cluster directory; their full, redacted output goes to one log
  * file per CLI invocation. With dryRun, prints each command and runs nothing.
  */
 export function createRunner(opts: { clusterDir: string; dryRun: boolean; logName: string; redactor?: Redactor; print?: (line: string) => void; env?: NodeJS.ProcessEnv }): Runner {
-  const logFile = join(opts.clusterDir, HOST.logsDir, `${opts.logName}-${logStamp()}.log`);
+  const logFile = logFileFor(opts.clusterDir, opts.logName);
   const redactor = opts.redactor ?? new Redactor();
   const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
   let log: WriteStream | undefined;
-  const openLog = () => {
-    if (!log) {
-      // Opened synchronously, so an unwritable directory is a user error naming it, not a stream error later.
-      const logsDir = join(opts.clusterDir, HOST.logsDir);
-      try {
-        mkdirSync(logsDir, { recursive: true, mode: 0o700 });
-        chmodSync(logsDir, 0o700);
-        log = createWriteStream('', { fd: openSync(logFile, 'a', 0o600) });
-      } catch (err) {
-        throw fileSystemError(err, 'write the log', logFile);
-      }
-    }
-    return log;
-  };
+  const openLog = () => (log ??= openLogFile(opts.clusterDir, logFile));
 
   return {
     dryRun: opts.dryRun,

@@ -1,11 +1,14 @@
 import * as z from 'zod';
 import { GUEST } from '../layout.js';
+import { covers, minorOf } from '../kube-version.js';
+import { minorInfo } from '../versions.js';
 import type { CheckResult, PlannedNode } from './types.js';
 
 /** Pure readers of `kubectl get nodes|pods -o json` and the cluster checks built on them. */
 
 export const KUBECTL_NODES = `kubectl --kubeconfig ${GUEST.adminKubeconfig} get nodes -o json`;
 /** All namespaces: flannel's pods live in kube-flannel, the rest in kube-system. */
+export const KUBECTL_VERSION = `kubectl --kubeconfig ${GUEST.adminKubeconfig} version -o json`;
 export const KUBECTL_PODS = `kubectl --kubeconfig ${GUEST.adminKubeconfig} get pods --all-namespaces -o json`;
 
 const Condition = z.object({
@@ -23,6 +26,7 @@ const NodeList = z.object({
         .object({
           conditions: z.array(Condition).optional(),
           addresses: z.array(z.object({ type: z.string(), address: z.string() })).optional(),
+          nodeInfo: z.object({ kubeletVersion: z.string().optional() }).optional(),
         })
         .optional(),
     }),
@@ -39,7 +43,7 @@ const PodList = z.object({
   items: z.array(
     z.object({
       metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
-      spec: z.object({ nodeName: z.string().optional() }).optional(),
+      spec: z.object({ nodeName: z.string().optional(), containers: z.array(z.object({ image: z.string().optional() })).optional() }).optional(),
       status: z
         .object({
           phase: z.string().optional(),
@@ -60,6 +64,8 @@ export interface KubeNode {
   /** `Ready`, or `NotReady: <reason> <message>`. */
   readiness: string;
   internalIPs: string[];
+  /** What the node's kubelet reports, `v1.37.2`. */
+  kubeletVersion?: string;
 }
 
 export interface KubePod {
@@ -69,6 +75,8 @@ export interface KubePod {
   ready: boolean;
   /** `Running, ready`, `Pending: ContainerCreating`, `Running, not ready: CrashLoopBackOff (7 restarts)`. */
   state: string;
+  /** Its containers' images. */
+  images: string[];
 }
 
 function parseAs<T>(schema: z.ZodType<T>, text: string, what: string): T {
@@ -84,6 +92,13 @@ function parseAs<T>(schema: z.ZodType<T>, text: string, what: string): T {
   throw new Error(`${what}: unexpected JSON at ${issue?.path.join('.') || '(top)'}: ${issue?.message ?? 'invalid'}`);
 }
 
+const VersionInfo = z.object({ serverVersion: z.object({ gitVersion: z.string() }) });
+
+/** The API server's version from `kubectl version -o json`, `v1.37.2`. */
+export function parseServerVersion(text: string): string {
+  return parseAs(VersionInfo, text, 'kubectl version').serverVersion.gitVersion;
+}
+
 export function parseNodeList(text: string): KubeNode[] {
   const list = parseAs(NodeList, text, 'kubectl get nodes');
   return list.items.map((n) => {
@@ -95,6 +110,7 @@ export function parseNodeList(text: string): KubeNode[] {
       ready: isReady,
       readiness: isReady ? 'Ready' : `NotReady${why ? `: ${why}` : ready ? '' : ': no Ready condition yet'}`,
       internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
+      ...(n.status?.nodeInfo?.kubeletVersion ? { kubeletVersion: n.status.nodeInfo.kubeletVersion } : {}),
     };
   });
 }
@@ -120,6 +136,7 @@ export function parsePodList(text: string): KubePod[] {
     namespace: p.metadata.namespace ?? 'default',
     name: p.metadata.name,
     nodeName: p.spec?.nodeName,
+    images: (p.spec?.containers ?? []).flatMap((c) => (c.image ? [c.image] : [])),
     ...podState(p),
   }));
 }
@@ -177,22 +194,74 @@ function internalIpCheck(node: PlannedNode, kn: KubeNode | undefined): CheckResu
   return result(node, 'node-internal-ip', 'InternalIP is the private address', node.ip, ips.length > 0 && ips.every((ip) => ip === node.ip), seen);
 }
 
+/** `v1.37.2` when the version is a patch, `v1.37.x` for a minor. */
+function shownVersion(version: string): string {
+  return version.split('.').length === 3 ? `v${version}` : `v${version}.x`;
+}
+
+/** The kubelet reports the cluster's version (a patch, or any patch of a minor). */
+function kubeletVersionCheck(node: PlannedNode, kn: KubeNode | undefined, version: string): CheckResult {
+  const seen = !kn ? 'not registered' : kn.kubeletVersion ? `kubelet ${kn.kubeletVersion}` : 'no kubelet version reported';
+  return result(node, 'kubelet-version', "kubelet at the cluster's version", `kubelet ${shownVersion(version)}`, !!kn?.kubeletVersion && covers(version, kn.kubeletVersion), seen);
+}
+
+/** `registry.k8s.io/kube-apiserver:v1.37.2` → [kube-apiserver, v1.37.2]. */
+function imageNameAndTag(image: string): [string, string] {
+  const at = image.lastIndexOf(':');
+  const repo = at > image.lastIndexOf('/') ? image.slice(0, at) : image;
+  const tag = at > image.lastIndexOf('/') ? image.slice(at + 1) : 'latest';
+  return [repo.slice(repo.lastIndexOf('/') + 1), tag];
+}
+
+/**
+ * kubeadm's components on the control plane at the cluster's version: the static pods (kube-apiserver,
+ * kube-controller-manager, kube-scheduler at the Kubernetes version, etcd at the tag kubeadm of the
+ * minor names), kube-proxy on every node, CoreDNS at the minor's tag. Tags of a minor this tool does
+ * not know (etcd, CoreDNS) are shown, not judged.
+ */
+function controlPlaneVersionCheck(node: PlannedNode, pods: readonly KubePod[], version: string): CheckResult {
+  const info = minorInfo(minorOf(version));
+  const wanted: [string, PodMatcher, (tag: string) => boolean, string][] = [
+    ...CONTROL_PLANE_PODS.filter((m) => m.prefix !== 'etcd-').map((m): [string, PodMatcher, (tag: string) => boolean, string] => [m.prefix.slice(0, -1), m, (tag) => covers(version, tag), shownVersion(version)]),
+    ['etcd', CONTROL_PLANE_PODS.find((m) => m.prefix === 'etcd-')!, (tag) => !info || tag === info.images.etcd, info?.images.etcd ?? 'any'],
+    ['kube-proxy', KUBE_PROXY_POD, (tag) => covers(version, tag), shownVersion(version)],
+    ['coredns', COREDNS_POD, (tag) => !info || tag === info.images.coredns, info?.images.coredns ?? 'any'],
+  ];
+  const parts: string[] = [];
+  let ok = true;
+  for (const [component, matcher, good, want] of wanted) {
+    const staticPod = matcher !== KUBE_PROXY_POD && matcher !== COREDNS_POD;
+    const tags = pods
+      .filter((p) => matches(matcher, p) && (!staticPod || sameNode(p.nodeName, node.hostname)))
+      .flatMap((p) => p.images.map(imageNameAndTag).filter(([name]) => name === component).map(([, tag]) => tag));
+    const distinct = [...new Set(tags)].sort();
+    if (distinct.length === 0 || !distinct.every(good)) ok = false;
+    parts.push(`${component} ${distinct.length ? distinct.join(' and ') : 'none'}${distinct.every(good) ? '' : ` (wanted ${want})`}`);
+  }
+  return result(node, 'control-plane-version', "kubeadm's components at the cluster's version", `${shownVersion(version)}; etcd and CoreDNS as kubeadm ${minorOf(version)} names them`, ok, parts.join(', '));
+}
+
 /**
  * The Kubernetes view of every planned node; control-plane-wide pods are reported on the control
- * plane. `cniPod` is the pod the cluster's CNI runs on every node (src/cni).
+ * plane. `cniPod` is the pod the cluster's CNI runs on every node (src/cni). With `version` (the
+ * cluster's: a patch, or a minor), each node's kubelet and kubeadm's components are checked at it.
  */
-export function clusterChecks(planned: readonly PlannedNode[], nodes: readonly KubeNode[], pods: readonly KubePod[], cniPod: PodMatcher): Map<string, CheckResult[]> {
+export function clusterChecks(planned: readonly PlannedNode[], nodes: readonly KubeNode[], pods: readonly KubePod[], cniPod: PodMatcher, version?: string): Map<string, CheckResult[]> {
   const out = new Map<string, CheckResult[]>();
   for (const node of planned) {
     const kn = nodes.find((n) => sameNode(n.name, node.hostname));
     const checks = [nodeReadyCheck(node, kn, nodes), internalIpCheck(node, kn), podOnNodeCheck(node, KUBE_PROXY_POD, pods), podOnNodeCheck(node, cniPod, pods)];
-    if (node.role === 'control-plane') checks.push(...CONTROL_PLANE_PODS.map((m) => podOnNodeCheck(node, m, pods)), corednsCheck(node, pods));
+    if (version) checks.push(kubeletVersionCheck(node, kn, version));
+    if (node.role === 'control-plane') {
+      checks.push(...CONTROL_PLANE_PODS.map((m) => podOnNodeCheck(node, m, pods)), corednsCheck(node, pods));
+      if (version) checks.push(controlPlaneVersionCheck(node, pods, version));
+    }
     out.set(node.name, checks);
   }
   return out;
 }
 
 /** The checks clusterChecks would make for a node, all failed for one reason (e.g. kubectl failed). */
-export function failedClusterChecks(node: PlannedNode, cniPod: PodMatcher, seen: string): CheckResult[] {
-  return (clusterChecks([node], [], [], cniPod).get(node.name) ?? []).map((c) => ({ ...c, ok: false, seen }));
+export function failedClusterChecks(node: PlannedNode, cniPod: PodMatcher, seen: string, version?: string): CheckResult[] {
+  return (clusterChecks([node], [], [], cniPod, version).get(node.name) ?? []).map((c) => ({ ...c, ok: false, seen }));
 }

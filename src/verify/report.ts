@@ -46,6 +46,11 @@ export function toVerifySummary(report: VerifyReport): VerifySummary {
     at: report.startedAt,
     ok: report.ok,
     phase: report.phase,
-    nodes: report.nodes.map((n) => ({ name: n.name, ok: n.ok, failed: n.checks.filter((c) => !c.ok).map((c) => c.check) })),
+    nodes: report.nodes.map((n) => {
+      const seen = (id: string) => n.checks.find((c) => c.check === id)?.seen;
+      const kubelet = seen('kubelet-version');
+      const controlPlane = seen('control-plane-version');
+      return { name: n.name, ok: n.ok, failed: n.checks.filter((c) => !c.ok).map((c) => c.check), ...(kubelet ? { kubelet } : {}), ...(controlPlane ? { controlPlane } : {}) };
+    }),
   };
 }

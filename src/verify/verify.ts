@@ -16,6 +16,8 @@ export interface VerifyOptions {
   phase: VerifyPhase;
   /** In the cluster phase: the pod the CNI runs on every node (src/cni). */
   cniPod?: PodMatcher;
+  /** In the cluster phase: the cluster's Kubernetes version (a patch or a minor), which each kubelet and kubeadm's components must run. */
+  kubernetesVersion?: string;
   /** Nodes verified at once (default DEFAULT_VERIFY_CONCURRENCY). */
   concurrency?: number;
   /**
@@ -156,6 +158,6 @@ function clusterPart(node: PlannedNode, planned: readonly PlannedNode[], runs: r
     cpIndex < 0
       ? { ok: false, reason: 'not checked: no control-plane node to read the cluster from' }
       : (runs[cpIndex]!.kube ?? { ok: false, reason: `not checked: control plane ${planned[cpIndex]!.name} unreachable over SSH` });
-  if (!view.ok) return failedClusterChecks(node, cni, view.reason);
-  return clusterChecks([node], view.nodes, view.pods, cni).get(node.name) ?? [];
+  if (!view.ok) return failedClusterChecks(node, cni, view.reason, options.kubernetesVersion);
+  return clusterChecks([node], view.nodes, view.pods, cni, options.kubernetesVersion).get(node.name) ?? [];
 }

@@ -7,13 +7,41 @@
 # Prints how long each part took (on stderr) and the directory's path as the last line (on stdout).
 # Cache: ${KUBEADM_VAGRANT_ARTIFACTS_CACHE:-/var/cache/kubeadm-vagrant/artifacts}/<recipe hash>, reused
 # while complete and its SHA256SUMS verify; built beside it in a temporary directory, then renamed.
+#
+# Usage: build.sh [--kubernetes MINOR]. Without it, the Kubernetes release versions.env pins (1.37);
+# `--kubernetes 1.36` builds the release kubernetes-1.36/ pins: its versions.env on top of this one, its
+# modules/<group> go.mod and go.sum instead of those here, cached under a recipe hash of its own.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# release: empty for the base release (versions.env, modules/), else kubernetes-<MINOR>/ under script_dir.
+release=
+while (($# > 0)); do
+  case $1 in
+    --kubernetes)
+      [[ $# -ge 2 ]] || { echo "build.sh: --kubernetes needs a minor, e.g. 1.36" >&2; exit 2; }
+      release=kubernetes-$2
+      shift 2
+      ;;
+    *) echo "usage: build.sh [--kubernetes MINOR]" >&2; exit 2 ;;
+  esac
+done
 # The pins, exported: images.json refers to them as ${NAME}.
 set -a
 # shellcheck disable=SC1091 # versions.env holds only NAME=value lines
 source "$script_dir/versions.env"
+if [[ -n $release ]]; then
+  if [[ ! -f $script_dir/$release/versions.env ]]; then
+    # The base release's own minor needs no directory of its own.
+    [[ v${release#kubernetes-}. == "${KUBERNETES_VERSION%.*}." ]] || { echo "build.sh: no $release/versions.env for that minor" >&2; exit 2; }
+    release=
+  else
+    # shellcheck disable=SC1090 # the release's versions.env: NAME=value lines too
+    source "$script_dir/$release/versions.env"
+  fi
+fi
+# The release whose test/images/agnhost the agnhost image is built from (the smoke test's, see kubernetes-1.36/versions.env).
+AGNHOST_KUBERNETES_VERSION=${AGNHOST_KUBERNETES_VERSION:-$KUBERNETES_VERSION}
 set +a
 
 arch=amd64
@@ -31,10 +59,12 @@ die() { log "FAILED: $*"; exit 1; }
 # took NAME START: print how long the part NAME took since START (a $SECONDS value).
 took() { log "$(printf '%-40s %4ds' "$1" $((SECONDS - $2)))"; }
 
-recipe_hash() { # everything under test/artifacts: the scripts, the specs, the pins, the go.mod/go.sum files
+recipe_hash() { # everything under test/artifacts the release uses: the scripts, the specs, the pins, the go.mod/go.sum files
   (
     cd "$script_dir"
-    find . -type f ! -name '*.swp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    # Other releases' directories are left out: adding or changing one does not change this release's hash.
+    find . -type f ! -name '*.swp' ! -path './kubernetes-*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    if [[ -n $release ]]; then find "./$release" -type f ! -name '*.swp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; fi
   ) | sha256sum | cut -d' ' -f1
 }
 
@@ -96,7 +126,18 @@ stage=$work/root      # becomes $root
 adir=$stage/$arch_dir_rel
 mkdir -p "$out" "$work/logs" "$adir"/{bin,cni,containerd,images,manifests}
 cp -r "$script_dir/modules" "$work/modules"
-log "recipe $hash; building in $work"
+# agnhost_group: the module group agnhost is built from: the Kubernetes group itself, or, when the release
+# builds the smoke test's agnhost of another Kubernetes release, the base modules/kubernetes group.
+agnhost_group=kubernetes
+if [[ -n $release ]]; then
+  if [[ $AGNHOST_KUBERNETES_VERSION != "$KUBERNETES_VERSION" ]]; then
+    agnhost_group=agnhost
+    cp -r "$script_dir/modules/kubernetes" "$work/modules/agnhost"
+  fi
+  # The release's go.mod and go.sum replace the base group's (a group's other files, main.go, stay).
+  cp -r "$script_dir/$release/modules/." "$work/modules/"
+fi
+log "recipe $hash${release:+ ($release)}; building in $work"
 
 # ---------------------------------------------------------------------------------------------------
 # Background jobs: a job's output goes to its log; wait_job fails loudly with the log's tail.
@@ -167,6 +208,7 @@ check_upstream_versions() {
 # ---------------------------------------------------------------------------------------------------
 started=$SECONDS
 kube_src=$(module_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")
+agnhost_src=$(module_dir "k8s.io/kubernetes@$AGNHOST_KUBERNETES_VERSION")
 containerd_src=$(module_dir "github.com/containerd/containerd/v2@$CONTAINERD_VERSION")
 flannel_src=$(module_dir "github.com/flannel-io/flannel@$FLANNEL_VERSION")
 expect_pin() { # expect_pin WHAT PINNED UPSTREAM_VALUE SOURCE
@@ -178,11 +220,11 @@ expect_pin ETCD_IMAGE_TAG "$ETCD_IMAGE_TAG" "$(const_value DefaultEtcdVersion)" 
 expect_pin ETCD_VERSION "$ETCD_VERSION" "v${ETCD_IMAGE_TAG%%-*}" "kubeadm constants.go DefaultEtcdVersion"
 expect_pin COREDNS_VERSION "$COREDNS_VERSION" "$(const_value CoreDNSVersion)" "kubeadm constants.go CoreDNSVersion"
 expect_pin PAUSE_VERSION "$PAUSE_VERSION" "$(const_value PauseVersion)" "kubeadm constants.go PauseVersion"
-expect_pin AGNHOST_VERSION "$AGNHOST_VERSION" "$(tr -d '[:space:]' <"$kube_src/test/images/agnhost/VERSION")" \
-  "test/images/agnhost/VERSION"
+expect_pin AGNHOST_VERSION "$AGNHOST_VERSION" "$(tr -d '[:space:]' <"$agnhost_src/test/images/agnhost/VERSION")" \
+  "test/images/agnhost/VERSION at $AGNHOST_KUBERNETES_VERSION"
 grep -qF "configs[Agnhost] = Config{list.PromoterE2eRegistry, \"agnhost\", \"$AGNHOST_VERSION\"}" \
-  "$kube_src/test/utils/image/manifest.go" || die "test/utils/image/manifest.go does not tag agnhost $AGNHOST_VERSION"
-grep -qF 'PromoterE2eRegistry:      "registry.k8s.io/e2e-test-images"' "$kube_src/test/utils/image/manifest.go" ||
+  "$agnhost_src/test/utils/image/manifest.go" || die "test/utils/image/manifest.go does not tag agnhost $AGNHOST_VERSION"
+grep -qF 'PromoterE2eRegistry:      "registry.k8s.io/e2e-test-images"' "$agnhost_src/test/utils/image/manifest.go" ||
   die "test/utils/image/manifest.go: the e2e registry is not registry.k8s.io/e2e-test-images"
 expect_pin CNI_PLUGINS_VERSION "$CNI_PLUGINS_VERSION" \
   "v$(awk '/- name: "cni"/{f=1} f && /version:/{print $2; exit}' "$kube_src/build/dependencies.yaml")" \
@@ -275,24 +317,35 @@ go_build() {
   log "$(printf '%-40s %4ds (CPU %ds)' "go build: $group ($#)" $((SECONDS - started)) $(((cpu_ticks - cpu_before) / 100)))"
 }
 
-kube_info=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$KUBERNETES_VERSION")
-kube_time=$(jq -r .Time <<<"$kube_info")
-kube_commit=$(jq -r '.Origin.Hash // empty' <<<"$kube_info")
+kube_time=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | jq -r .Time)
 epoch=$(date -u -d "$kube_time" +%s)
-minor=${KUBERNETES_VERSION#v1.}
-minor=${minor%%.*}
 
-build_kubernetes() {
-  local ld="-s -w" p
+# kube_ldflags VERSION: -s -w and the version stamps of a k8s.io/kubernetes release (hack/lib/version.sh).
+kube_ldflags() {
+  local version=$1 info time commit minor p ld="-s -w"
+  info=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$version")
+  time=$(jq -r .Time <<<"$info")
+  commit=$(jq -r '.Origin.Hash // empty' <<<"$info")
+  minor=${version#v1.}
+  minor=${minor%%.*}
   for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    ld+=" -X '$p.gitVersion=$KUBERNETES_VERSION' -X '$p.gitMajor=1' -X '$p.gitMinor=$minor'"
-    ld+=" -X '$p.gitTreeState=clean' -X '$p.buildDate=$(date -u -d "$kube_time" +%Y-%m-%dT%H:%M:%SZ)'"
-    [[ -z $kube_commit ]] || ld+=" -X '$p.gitCommit=$kube_commit'"
+    ld+=" -X '$p.gitVersion=$version' -X '$p.gitMajor=1' -X '$p.gitMinor=$minor'"
+    ld+=" -X '$p.gitTreeState=clean' -X '$p.buildDate=$(date -u -d "$time" +%Y-%m-%dT%H:%M:%SZ)'"
+    [[ -z $commit ]] || ld+=" -X '$p.gitCommit=$commit'"
   done
+  printf '%s\n' "$ld"
+}
+
+# Upstream's non-debug build: -trimpath, -s -w, tags selinux,notest,grpcnotrace (hack/lib/golang.sh).
+readonly KUBE_TAGS=selinux,notest,grpcnotrace
+build_kubernetes() {
   local -a pkgs
   mapfile -t pkgs < <(group_packages kubernetes)
-  # Upstream's non-debug build: -trimpath, -s -w, tags selinux,notest,grpcnotrace (hack/lib/golang.sh).
-  go_build kubernetes 0 selinux,notest,grpcnotrace "$ld" "$out/kubernetes" -- "${pkgs[@]}"
+  go_build kubernetes 0 "$KUBE_TAGS" "$(kube_ldflags "$KUBERNETES_VERSION")" "$out/kubernetes" -- "${pkgs[@]}"
+  if [[ $agnhost_group != kubernetes ]]; then
+    go_build "$agnhost_group" 0 "$KUBE_TAGS" "$(kube_ldflags "$AGNHOST_KUBERNETES_VERSION")" "$out/kubernetes" \
+      -- k8s.io/kubernetes/test/images/agnhost
+  fi
 }
 
 build_small_groups() {
@@ -346,6 +399,7 @@ prepare_flannel_source() {
 check_all_upstream_versions() {
   local started=$SECONDS
   check_upstream_versions kubernetes "k8s.io/kubernetes@$KUBERNETES_VERSION"
+  if [[ $agnhost_group != kubernetes ]]; then check_upstream_versions "$agnhost_group" "k8s.io/kubernetes@$AGNHOST_KUBERNETES_VERSION"; fi
   # Every k8s.io/* module that k8s.io/kubernetes requires at v0.0.0 is replaced by the same release.
   local staging
   staging=$(cd "$work/modules/kubernetes" && go list -m -f '{{.Path}} {{.Version}} {{with .Replace}}{{.Version}}{{end}}' all |
@@ -379,7 +433,11 @@ download_small_groups() {
 
 prepare_flannel_source
 # Downloads and checks run beside the builds: network and go.mod reading while the CPU compiles.
-start_job download-kubernetes go_download kubernetes 0 selinux,notest,grpcnotrace
+download_kubernetes() {
+  go_download kubernetes 0 "$KUBE_TAGS"
+  if [[ $agnhost_group != kubernetes ]]; then go_download "$agnhost_group" 0 "$KUBE_TAGS"; fi
+}
+start_job download-kubernetes download_kubernetes
 start_job download-small-groups download_small_groups
 start_job tools-layer build_base_rootfs
 start_job upstream-versions check_all_upstream_versions
@@ -417,7 +475,7 @@ expect_module() {
 for b in kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
   expect_module "$out/kubernetes/$b" "k8s.io/kubernetes/cmd/$b" k8s.io/kubernetes "$KUBERNETES_VERSION"
 done
-expect_module "$out/kubernetes/agnhost" k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes "$KUBERNETES_VERSION"
+expect_module "$out/kubernetes/agnhost" k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes "$AGNHOST_KUBERNETES_VERSION"
 expect_module "$out/kubernetes/kube-log-runner" k8s.io/component-base/logs/kube-log-runner k8s.io/component-base "$KUBERNETES_STAGING_VERSION"
 expect_module "$out/etcd/etcd" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 expect_module "$out/etcd/etcdctl" go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdctl/v3 "$ETCD_VERSION"
@@ -487,7 +545,7 @@ took "checks: modules, versions, kubeadm's image list" "$started"
 # ---------------------------------------------------------------------------------------------------
 wait_job tools-layer
 mkdir -p "$out/agnhost-porter"
-cp "$kube_src/test/images/agnhost/porter/localhost.crt" "$kube_src/test/images/agnhost/porter/localhost.key" "$out/agnhost-porter/"
+cp "$agnhost_src/test/images/agnhost/porter/localhost.crt" "$agnhost_src/test/images/agnhost/porter/localhost.key" "$out/agnhost-porter/"
 chmod 0644 "$out"/agnhost-porter/*
 started=$SECONDS
 "$work/imagepack" -spec "$script_dir/images.json" -from "$out" -out "$adir/images" -epoch "$epoch" \
@@ -530,7 +588,7 @@ component() {
   component coredns github.com/coredns/coredns "$COREDNS_VERSION" "$out/coredns/coredns" | jq '.files = []'
   component flannel github.com/flannel-io/flannel "$FLANNEL_VERSION" "$out/flannel/flanneld" |
     jq '.files = [] | . + {note: "main.go without its tencentvpc backend import: the proxy does not serve github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc"}'
-  component agnhost k8s.io/kubernetes/test/images/agnhost "$KUBERNETES_VERSION" "$k/agnhost" | jq '.files = []'
+  component agnhost k8s.io/kubernetes/test/images/agnhost "$AGNHOST_KUBERNETES_VERSION" "$k/agnhost" | jq '.files = []'
   component pause k8s.io/kubernetes/build/pause/linux/pause.c "$PAUSE_VERSION" "$out/pause/pause" | jq '.files = []'
 } | jq -s --arg kv "$KUBERNETES_VERSION" --arg arch "$arch" --arg recipe "$hash" --arg built "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --arg go "$(go env GOVERSION)" --argjson images "$(cat "$work/images-info.json")" \

@@ -17,264 +17,36 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NEW_SSH_KEY_KIND, SSH_KEY_KINDS } from '../../src/layout.js';
-import { API_UNAVAILABLE } from '../../src/steps/tokens.js';
-import { CLI } from '../helpers/cli.js';
-import { E2eEnvironment, type ExecResult } from './harness.js';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { ADMIN, buildArtifacts, canRunE2e, DISTRO, E2eCluster, MASTER_IP, MINUTE, WORKER_IP } from './cluster-env.js';
 
-const ROOT = join(__dirname, '..', '..');
-const DISTRO = process.env.KUBEADM_VAGRANT_E2E_DISTRO ?? 'debian-12';
-const SUITES: Record<string, { suite: string; box: string }> = {
-  'debian-12': { suite: 'bookworm', box: 'kubeadm-vagrant-debian12' },
-  'debian-13': { suite: 'trixie', box: 'kubeadm-vagrant-debian13' },
-};
-const BOX = SUITES[DISTRO];
-const BOX_NAME = `kubeadm-vagrant/${BOX?.box.replace('kubeadm-vagrant-', '') ?? 'none'}`;
-const BOX_CACHE = process.env.KUBEADM_VAGRANT_BOX_CACHE ?? '/var/cache/kubeadm-vagrant/boxes';
-/** The box built for software emulation (`--emulation`: its kernel boots with mitigations=off; README "Slow hosts"). */
-const boxFile = (box: string) => join(BOX_CACHE, `${box}-emulation.box`);
-const MINUTE = 60_000;
-const ADMIN = 'sudo kubectl --kubeconfig=/etc/kubernetes/admin.conf';
-const SMOKE_IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.66.1';
-
-const REQUIRED_TOOLS = ['vagrant', 'virsh', 'libvirtd', 'qemu-system-x86_64', 'debootstrap', 'ssh', 'nsenter', 'ip', 'go', 'curl'];
-
-const started = Date.now();
-const stamp = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s`;
-const log = (line: string) => process.stdout.write(`[e2e ${stamp()}] ${line}\n`);
-
-const missingTools = REQUIRED_TOOLS.filter((t) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${t} || test -x /usr/sbin/${t} || test -x /usr/local/go/bin/${t}`], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return true;
-  }
-});
-const canRun = missingTools.length === 0 && process.getuid?.() === 0 && BOX !== undefined;
-if (!canRun && process.env.CI === 'true') {
-  throw new Error(`the end-to-end test needs root, ${REQUIRED_TOOLS.join(', ')} and a known distro (${Object.keys(SUITES).join(', ')}); missing: ${missingTools.join(', ') || (BOX ? '(root)' : DISTRO)} — .ci/run installs them`);
-}
-
-const steps: { name: string; ms: number }[] = [];
-async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  log(`${name} ...`);
-  try {
-    return await fn();
-  } finally {
-    steps.push({ name, ms: Date.now() - t0 });
-    log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  }
-}
-
-interface KubeNode {
-  metadata: { name: string; creationTimestamp: string };
-  status: { conditions: { type: string; status: string }[]; addresses: { type: string; address: string }[] };
-}
-interface KubePod {
-  metadata: { name: string; namespace: string; deletionTimestamp?: string };
-  spec: { nodeName?: string };
-  status: { phase: string; podIP?: string; containerStatuses?: { ready: boolean }[] };
-}
+const canRun = canRunE2e();
 
 describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, ${DISTRO}, offline artifacts built from upstream source)`, () => {
-  const env = new E2eEnvironment({ log });
+  const e2e = new E2eCluster();
+  const { env, cli, ssh, onApi, kubectl, nodes, pods, runOn, readyPod, show, expectOk, chained } = e2e;
+  const { ready, podReady } = E2eCluster;
+  const log = (line: string) => e2e.log(line);
+  const step = <T>(name: string, fn: () => Promise<T>) => e2e.step(name, fn);
+  const eventually = <T>(what: string, limitMs: number, fn: () => Promise<T>) => e2e.eventually(what, limitMs, fn);
+  const watched = <T>(what: string, watchMs: number, fn: () => Promise<T>) => e2e.watched(what, watchMs, fn);
   let dir = '';
-  let artifactsRoot = '';
   let artifactsDir = '';
-  let key = '';
-
-  /** The CLI, run inside the test's namespaces. */
-  const cli = (args: string[], timeoutMs = 60 * MINUTE): Promise<ExecResult> =>
-    env.exec(process.execPath, [CLI, ...args], { cwd: dir, timeoutMs, reject: false, env: { CI: 'true' } });
-
-  /** OpenSSH with the cluster's key, not the product's client: the independent check. */
-  const ssh = (ip: string, command: string, timeoutMs = 5 * MINUTE): Promise<ExecResult> =>
-    env.exec(
-      'ssh',
-      ['-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR', `vagrant@${ip}`, command],
-      { reject: false, timeoutMs },
-    );
-
-  /**
-   * A command on the control plane that talks to the API server (kubectl, kubeadm token); its stdout,
-   * or an error with its output. Under emulation on this 2-core host the control plane is busy
-   * enough that the API server, or a client's deadline, can time out a request (CI saw "Timeout:
-   * request did not complete within requested timeout", and once `kubeadm token list` printing
-   * nothing), or the API server can be restarting (CI saw "apiserver is shutting down", then
-   * "connection refused" for about a minute); those answers (API_UNAVAILABLE, the list `node
-   * remove` retries on), and only those, are asked again, every 15 s for at most 3 minutes, each
-   * logged. A retried create that finds its object made already took effect the first time.
-   */
-  const onApi = async (command: string, timeoutMs = 5 * MINUTE): Promise<string> => {
-    const giveUpAt = Date.now() + 3 * MINUTE;
-    for (let attempt = 1; ; attempt++) {
-      const r = await ssh('192.168.56.10', command, timeoutMs);
-      // JSON is asked for to be parsed: an empty answer is not one.
-      const empty = r.stdout.trim() === '' && / -o json\b/.test(command);
-      if (r.exitCode === 0 && !empty) return r.stdout;
-      if (attempt > 1 && /\(AlreadyExists\)/.test(r.all)) return r.stdout;
-      const unavailable = API_UNAVAILABLE.exec(r.all);
-      const why = unavailable?.[0] ?? (r.exitCode === 0 ? 'no output' : undefined);
-      if (!why || Date.now() > giveUpAt) throw new Error(`${command} failed (exit ${r.exitCode}):\n${r.all}`);
-      log(`  ${command.slice(0, 90)}: ${why} (attempt ${attempt}); asking again in 15 s`);
-      await new Promise((done) => setTimeout(done, 15_000));
-    }
-  };
-  /** kubectl as root on the control plane with kubeadm's admin kubeconfig; its stdout. */
-  const kubectl = (args: string, timeoutMs = 5 * MINUTE): Promise<string> => onApi(`${ADMIN} ${args}`, timeoutMs);
-  const nodes = async () => (JSON.parse(await kubectl('get nodes -o json')) as { items: KubeNode[] }).items;
-  const pods = async (args = '--all-namespaces') => (JSON.parse(await kubectl(`get pods ${args} -o json`)) as { items: KubePod[] }).items;
-  const ready = (n: KubeNode) => n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True');
-  const podReady = (p: KubePod) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready);
-
-  /** A bare pod of the smoke image (never restarted) pinned to a node; agnhost's ARGS. */
-  const runOn = (node: string, name: string, args: string) =>
-    kubectl(`run ${name} --image=${SMOKE_IMAGE} --restart=Never --overrides='{"spec":{"nodeName":"${node}"}}' -- ${args}`);
-  /** Waits (up to 10 minutes) until the pod runs and is ready; the pod. */
-  const readyPod = (name: string) =>
-    eventually(`pod ${name} running and ready`, 10 * MINUTE, async () => {
-      const [p] = await pods(`--field-selector=metadata.name=${name}`);
-      if (!p || !podReady(p)) throw new Error(`not ready: ${p?.status.phase ?? 'absent'}`);
-      return p;
-    });
-
-  /** Waits (bounded) until fn stops throwing; returns its value. */
-  async function eventually<T>(what: string, limitMs: number, fn: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + limitMs;
-    for (;;) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}: ${err instanceof Error ? err.message : String(err)}`);
-        await new Promise((r) => setTimeout(r, 10_000));
-      }
-    }
-  }
-
-  /** What a user would have seen: the CLI's progress and result lines. */
-  const show = (r: ExecResult) => {
-    for (const line of r.all.trimEnd().split('\n')) log(`  | ${line}`);
-  };
-  const expectOk = (r: ExecResult, what: string) => {
-    if (r.exitCode !== 0) log(`${what} failed (exit ${r.exitCode}):\n${r.all.slice(-6000)}`);
-    expect(r.exitCode, `${what}\n${r.all.slice(-6000)}`).toBe(0);
-  };
-
-  /** What the cluster looks like, printed when a step fails or takes too long: enough to tell why. */
-  async function diagnose(why: string): Promise<void> {
-    log(`diagnostics (${why}):`);
-    const master = [
-      `${ADMIN} get nodes -o wide`,
-      `${ADMIN} get csr`,
-      `${ADMIN} get pods -A -o wide`,
-      `${ADMIN} -n kube-system logs kube-controller-manager-e2e-master --tail=40`,
-      'sudo crictl ps -a',
-      // When the API server does not answer: its own last words, the kubelet's, and whether memory ran out.
-      "sudo crictl logs --tail 25 $(sudo crictl ps -a --name '^kube-apiserver$' -q | head -1) 2>&1 | cut -c1-300",
-      'sudo journalctl -u kubelet --no-pager -n 25 -o cat | cut -c1-300',
-      // etcd's own account of slow requests and disk syncs, and where the control plane's CPU goes.
-      "sudo crictl logs $(sudo crictl ps -a --name '^etcd$' -q | head -1) 2>&1 | grep -E 'took too long|slow fdatasync|leader changed|timed out' | tail -12 | cut -c1-300",
-      "top -b -n 2 -d 5 -o %CPU -w 200 | awk '/^top -/ { n++ } n == 2' | head -25; vmstat 1 4; cat /proc/pressure/cpu /proc/pressure/io 2>/dev/null",
-      'free -m; sudo dmesg | grep -i -E "out of memory|oom-kill|hung task" | tail -5',
-      'date -u; uptime',
-    ];
-    const worker = ['sudo journalctl -u kubelet --no-pager -n 30 -o cat | cut -c1-300', 'sudo ls -la /etc/kubernetes /var/lib/kubelet/pki', 'date -u; uptime'];
-    // The control plane last: the end of the log is what survives when it is cut.
-    for (const [ip, commands] of [['192.168.56.11', worker], ['192.168.56.10', master]] as const) {
-      if ((await ssh(ip, 'true', MINUTE)).exitCode !== 0) {
-        log(`  ${ip}: no SSH login`);
-        continue;
-      }
-      for (const c of commands) {
-        const r = await ssh(ip, c, MINUTE).catch((e: unknown) => ({ all: String(e), exitCode: -1 }));
-        log(`  ${ip}$ ${c} (exit ${r.exitCode})`);
-        for (const line of r.all.trimEnd().split('\n').slice(-80)) log(`    ${line}`);
-      }
-    }
-    log(`  host: ${new Date().toISOString()}`);
-  }
-
-  /** fn, with diagnose() once if it is still running after watchMs. */
-  async function watched<T>(what: string, watchMs: number, fn: () => Promise<T>): Promise<T> {
-    const timer = setTimeout(() => void diagnose(`${what} still running after ${watchMs / MINUTE} min`), watchMs);
-    try {
-      return await fn();
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Each test depends on the ones before it: after a failure the rest are skipped, not waited out. */
-  let failedStep = '';
-  const chained = (name: string, fn: () => Promise<void>) =>
-    it(name, async (ctx) => {
-      if (failedStep) ctx.skip(`skipped: "${failedStep}" failed`);
-      try {
-        await fn();
-      } catch (err) {
-        failedStep = name;
-        await diagnose(`${name} failed`);
-        throw err;
-      }
-    });
 
   beforeAll(async () => {
-    await step('build or reuse the offline artifacts (npm run test:artifacts)', async () => {
-      // KUBEADM_VAGRANT_ARTIFACTS_DIR: an artifacts directory built already (by test:artifacts).
-      const given = process.env.KUBEADM_VAGRANT_ARTIFACTS_DIR;
-      const out = given ?? execFileSync('bash', [join(ROOT, 'test', 'artifacts', 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 75 * MINUTE });
-      artifactsRoot = out.trim().split('\n').at(-1)!;
-      artifactsDir = join(artifactsRoot, 'v1.37.2', 'amd64');
+    const artifactsRoot = await step('build or reuse the offline artifacts (npm run test:artifacts)', async () => {
+      const root = buildArtifacts();
+      artifactsDir = join(root, 'v1.37.2', 'amd64');
       expect(existsSync(join(artifactsDir, 'SHA256SUMS')), artifactsDir).toBe(true);
+      return root;
     });
-    await step(`build or reuse the offline ${DISTRO} box`, async () => {
-      execFileSync('bash', [join(ROOT, 'boxes', 'build-libvirt-box.sh'), '--suite', BOX!.suite, '--emulation', BOX_CACHE], { stdio: 'inherit', timeout: 30 * MINUTE });
-      expect(existsSync(boxFile(BOX!.box))).toBe(true);
-    });
-    await step('start the namespace and its libvirtd', () => env.start());
-    // Two host cores for three vCPUs (2 + the worker's 1): the control plane's qemu goes first, or
-    // the worker's provisioning starves its API server (see E2eEnvironment.prioritize).
-    env.prioritize('e2e-master', -10);
-    await step('add the box', () => env.addBox(boxFile(BOX!.box), BOX_NAME));
-    dir = await env.projectDir('cluster');
-    key = join(dir, SSH_KEY_KINDS[NEW_SSH_KEY_KIND].privateKey);
-    writeFileSync(
-      join(dir, 'cluster.yaml'),
-      `# e2e: one control plane and one worker, installed offline from artifacts built from upstream source
-apiVersion: kubeadm-vagrant/v1alpha1
-kind: Cluster
-name: e2e
-provider: libvirt
-distro: ${DISTRO}
-box: ${BOX_NAME}
-kubernetes:
-  version: "1.37"
-  cni: flannel
-offline:
-  dir: ${artifactsRoot}
-network:
-  masterIP: 192.168.56.10
-controlPlane: {cpus: 2, memory: 3072}
-workers: {count: 1, cpus: 1, memory: 2048}   # one vCPU: the host has two cores, and the control plane needs both
-libvirt:
-  driver: qemu              # software emulation: hardware acceleration does not work here
-`,
-    );
+    await e2e.setUp({ version: '1.37', artifactsRoot });
+    dir = e2e.dir;
   }, 120 * MINUTE);
 
-  afterAll(async () => {
-    const report = await env.stop();
-    const total = (Date.now() - started) / 1000;
-    log(`stopped the environment: ${JSON.stringify({ killed: report.killedPids.length, errors: report.errors })}`);
-    for (const s of steps) log(`  ${s.name.padEnd(64)} ${(s.ms / 1000).toFixed(1).padStart(7)} s`);
-    log(`  total ${total.toFixed(0)} s`);
-    expect(report.errors).toEqual([]);
-  }, 10 * MINUTE);
+  afterAll(() => e2e.tearDown(), 10 * MINUTE);
 
   chained('1. up runs every phase and exits 0 at verified', async () => {
     const r = await step('kubeadm-vagrant up (every phase)', () => watched('up', 40 * MINUTE, () => cli(['up'], 90 * MINUTE)));
@@ -300,8 +72,8 @@ libvirt:
       const system = await eventually('both nodes Ready and every system pod ready', 5 * MINUTE, async () => {
         const all = await nodes();
         expect(all.map((n) => [n.metadata.name, ready(n), n.status.addresses.find((a) => a.type === 'InternalIP')?.address])).toEqual([
-          ['e2e-master', true, '192.168.56.10'],
-          ['e2e-worker-1', true, '192.168.56.11'],
+          ['e2e-master', true, MASTER_IP],
+          ['e2e-worker-1', true, WORKER_IP],
         ]);
         const system = (await pods()).filter((p) => ['kube-system', 'kube-flannel'].includes(p.metadata.namespace));
         const notReady = system.filter((p) => !podReady(p)).map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status.phase}`);
@@ -318,7 +90,7 @@ libvirt:
       }
       // The CA kubeadm used is the one made on the host (workers pin its hash).
       const hostCa = createHash('sha256').update(readFileSync(join(dir, '.kubeadm-vagrant', 'pki', 'ca.crt'))).digest('hex');
-      const guestCa = await ssh('192.168.56.10', 'sudo sha256sum /etc/kubernetes/pki/ca.crt');
+      const guestCa = await ssh(MASTER_IP, 'sudo sha256sum /etc/kubernetes/pki/ca.crt');
       expect(guestCa.stdout.split(' ')[0]).toBe(hostCa);
       // The bootstrap token expires.
       const tokens = { stdout: await onApi('sudo kubeadm token list --kubeconfig=/etc/kubernetes/admin.conf -o json') };
@@ -327,7 +99,7 @@ libvirt:
       const ours = listed.find((t) => t.token.startsWith(`${id}.`));
       expect(ours?.expires, 'the bootstrap token has an expiry').toMatch(/^20\d\d-/);
       // Nothing was pulled: every image came from the artifacts; the worker imported none of the control plane's.
-      const images = await ssh('192.168.56.11', 'sudo ctr -n k8s.io images ls -q');
+      const images = await ssh(WORKER_IP, 'sudo ctr -n k8s.io images ls -q');
       expect(images.stdout).toContain('ghcr.io/flannel-io/flannel:v0.28.10');
       expect(images.stdout).toContain('registry.k8s.io/kube-proxy:v1.37.2');
       expect(images.stdout).not.toMatch(/\/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler):/);
@@ -340,17 +112,17 @@ libvirt:
       await kubectl('expose pod e2e-web --type=NodePort --port=8080 --name=e2e-web');
       const web = await readyPod('e2e-web');
       expect(web.spec.nodeName).toBe('e2e-worker-1');
-      const fromControlPlane = await ssh('192.168.56.10', `curl -s -m 10 http://${web.status.podIP}:8080/hostname`);
+      const fromControlPlane = await ssh(MASTER_IP, `curl -s -m 10 http://${web.status.podIP}:8080/hostname`);
       expect(fromControlPlane.stdout.trim()).toBe('e2e-web');
       // kubectl logs and exec reach the worker's kubelet.
       expect((await kubectl('logs e2e-web')).trim()).not.toBe('');
       expect(await kubectl('exec e2e-web -- /agnhost dns-suffix')).toContain('cluster.local');
-      const connect = await ssh('192.168.56.10', `${ADMIN} exec e2e-web -- /agnhost connect kubernetes.default.svc.cluster.local:443 --timeout=10s`);
+      const connect = await ssh(MASTER_IP, `${ADMIN} exec e2e-web -- /agnhost connect kubernetes.default.svc.cluster.local:443 --timeout=10s`);
       expect(connect.exitCode, connect.all).toBe(0);
       const port = (await kubectl("get service e2e-web -o jsonpath='{.spec.ports[0].nodePort}'")).trim();
       // Each node's kube-proxy routes the new NodePort when it sees the ready endpoint: under
       // emulation the control plane's can be minutes behind (as verify --smoke allows for too).
-      for (const ip of ['192.168.56.10', '192.168.56.11']) {
+      for (const ip of [MASTER_IP, WORKER_IP]) {
         await eventually(`NodePort ${port} on ${ip}`, 5 * MINUTE, async () => {
           const r = await env.exec('curl', ['-s', '-m', '15', `http://${ip}:${port}/hostname`], { reject: false, timeoutMs: MINUTE });
           expect(r.stdout.trim(), `NodePort ${port} on ${ip}`).toBe('e2e-web');
@@ -431,14 +203,14 @@ libvirt:
     await eventually('two nodes Ready', 5 * MINUTE, async () => {
       const joined = await nodes();
       expect(joined.map((n) => [n.metadata.name, ready(n), n.status.addresses.find((a) => a.type === 'InternalIP')?.address])).toEqual([
-        ['e2e-master', true, '192.168.56.10'],
-        ['e2e-worker-1', true, '192.168.56.11'],
+        ['e2e-master', true, MASTER_IP],
+        ['e2e-worker-1', true, WORKER_IP],
       ]);
     });
     await runOn('e2e-worker-1', 'e2e-new', 'netexec --http-port=8080');
     const pod = await readyPod('e2e-new');
     await eventually('the new pod by its IP from the control plane', 3 * MINUTE, async () => {
-      const r = await ssh('192.168.56.10', `curl -s -m 10 http://${pod.status.podIP}:8080/hostname`);
+      const r = await ssh(MASTER_IP, `curl -s -m 10 http://${pod.status.podIP}:8080/hostname`);
       expect(r.stdout.trim()).toBe('e2e-new');
     });
     await kubectl('delete pod e2e-new --ignore-not-found --wait=false');
@@ -446,13 +218,13 @@ libvirt:
 
   chained('8. up again changes nothing: no phase runs again, the nodes are the same', async () => {
     const before = (await nodes()).map((n) => `${n.metadata.name}@${n.metadata.creationTimestamp}`);
-    const adminConf = (await ssh('192.168.56.10', 'sudo stat -c %Y /etc/kubernetes/admin.conf')).stdout.trim();
+    const adminConf = (await ssh(MASTER_IP, 'sudo stat -c %Y /etc/kubernetes/admin.conf')).stdout.trim();
     const r = await step('kubeadm-vagrant up (again)', () => cli(['up'], 30 * MINUTE));
     show(r);
     expectOk(r, 'up again');
     for (const phase of ['artifacts', 'prerequisites', 'packages', 'control-plane', 'workers']) expect(r.all).not.toMatch(new RegExp(`${phase}: vagrant on`));
     expect((await nodes()).map((n) => `${n.metadata.name}@${n.metadata.creationTimestamp}`)).toEqual(before);
-    expect((await ssh('192.168.56.10', 'sudo stat -c %Y /etc/kubernetes/admin.conf')).stdout.trim()).toBe(adminConf);
+    expect((await ssh(MASTER_IP, 'sudo stat -c %Y /etc/kubernetes/admin.conf')).stdout.trim()).toBe(adminConf);
   });
 
   chained('9. destroy -f leaves no machine, volume or network behind', async () => {

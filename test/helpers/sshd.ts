@@ -111,6 +111,8 @@ function sshdConfig(dir: string, host: string, ports: number[]): string {
     'MaxStartups 500',
     'MaxSessions 64',
     'UseDNS no',
+    // As Debian's sshd_config has it (upgrade uploads over SFTP).
+    'Subsystem sftp internal-sftp',
     'PrintMotd no',
     'PrintLastLog no',
     'X11Forwarding no',

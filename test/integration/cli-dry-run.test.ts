@@ -64,8 +64,8 @@ describe('--dry-run prints every external command and runs none', () => {
     expect(verified[3]!.checks).toEqual([...node, 'insecure-key-refused']);
     expect(verified[6]!.checks).toEqual([...node, 'kube-tools', 'sandbox-image', 'insecure-key-refused']);
     // The cluster-level ids of the real checks (src/verify/kube.ts), never names of their own.
-    const cluster = ['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni'];
-    const controlPlane = ['pod-kube-apiserver', 'pod-kube-controller-manager', 'pod-kube-scheduler', 'pod-etcd', 'pod-coredns'];
+    const cluster = ['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni', 'kubelet-version'];
+    const controlPlane = ['pod-kube-apiserver', 'pod-kube-controller-manager', 'pod-kube-scheduler', 'pod-etcd', 'pod-coredns', 'control-plane-version'];
     expect(verified[9]).toEqual({ node: 'master', checks: [...node, 'kube-tools', 'sandbox-image', ...cluster, ...controlPlane, 'insecure-key-refused'] });
     expect(verified[10]).toEqual({ node: 'worker-1', checks: [...node, 'kube-tools', 'sandbox-image', ...cluster, 'insecure-key-refused'] });
     expect(r.stdout).not.toMatch(/node-registered-ready|kube-system-pods|(?<!node-)internal-ip/);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { parseAllDocuments } from 'yaml';
 import { HOST, joinConfigPath, SSH_KEY_KINDS, STATE_DIR } from '../../src/layout.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
-import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, type RenderedFile } from '../../src/render/render.js';
+import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, renderUpgrade, type RenderedFile } from '../../src/render/render.js';
 import { isControlPlaneImage, kubeadmImages } from '../../src/versions.js';
 import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testOffline, testPlan, type ConfigOverrides } from '../helpers/plans.js';
 
@@ -90,7 +90,10 @@ describe('provisioning scripts', () => {
     const dir = join(workDir, 'scripts');
     mkdirSync(dir, { recursive: true });
     scriptVariants().forEach((plan, i) => {
-      for (const f of renderAll(plan).filter((x) => x.path.startsWith('provision/'))) {
+      const files = renderAll(plan).filter((x) => x.path.startsWith('provision/'));
+      // What `upgrade` uploads to every node (offline clusters, a patch) goes through the same checks.
+      if (plan.offline && plan.kubernetes.patch) files.push({ path: 'provision/upgrade.sh', content: renderUpgrade(plan).script, mode: 0o755 });
+      for (const f of files) {
         if (scripts.has(f.content)) continue;
         const file = join(dir, `${i}-${f.path.slice('provision/'.length)}`);
         writeFileSync(file, f.content, { mode: 0o755 });
@@ -106,7 +109,7 @@ describe('provisioning scripts', () => {
     for (const branch of [
       'apt_get install', 'dnf install', 'setenforce', 'kube-flannel', 'tigera-operator', 'HEADLAMP_MANIFEST', "K8S_PATCH=''", "K8S_PATCH='1.",
       'download_runtime', 'install_distro_runtime', 'install_runtime_from "${ARTIFACTS_DIR}/containerd"', 'import_images', 'write_probe_patches',
-      'without_cni_plugin_installer', 'NM_CALICO_CONF', 'verify_checksums',
+      'without_cni_plugin_installer', 'NM_CALICO_CONF', 'verify_checksums', 'switch_artifacts', 'check_uploaded',
     ]) {
       expect(all, `no script variant takes the branch with ${branch}`).toContain(branch);
     }
@@ -346,6 +349,24 @@ describe('kubeadm configuration documents', () => {
         });
       }
       for (const ip of [plan.controlPlane.ip, ...plan.workers.map((w) => w.ip)]) expect(ip).not.toBe('10.0.2.15');
+
+      // What `upgrade` uploads: kubeadm's UpgradeConfiguration for the plan as the target (offline, a patch).
+      if (!plan.offline || !plan.kubernetes.patch) return;
+      const [upgrade, ...others] = docs(renderUpgrade(plan).config);
+      expect(others).toEqual([]);
+      const target = `v${plan.kubernetes.patch}`;
+      expect(upgrade).toEqual({
+        apiVersion: api,
+        kind: 'UpgradeConfiguration',
+        apply: {
+          kubernetesVersion: target,
+          imagePullPolicy: 'Never',
+          ...(slow ? { patches: { directory: '/etc/kubernetes/kubeadm-vagrant/patches' }, ignorePreflightErrors: ['CreateJob'] } : {}),
+        },
+        node: { imagePullPolicy: 'Never' },
+        plan: { kubernetesVersion: target },
+        ...scaled([['controlPlaneComponentHealthCheck', 4], ['kubeletHealthCheck', 4], ['kubernetesAPICall', 1], ['etcdAPICall', 2], ['upgradeManifests', 5]]),
+      });
     });
   }
 });

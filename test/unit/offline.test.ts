@@ -9,6 +9,7 @@ import { checkArtifacts, controlPlaneArchives, resolveArtifactsDir, type Artifac
 import { offlineNeeds } from '../../src/offline/needs.js';
 import { imageRefsOf, readTarMembers } from '../../src/offline/tar.js';
 import { isControlPlaneImage, kubeadmImages, SMOKE_IMAGE } from '../../src/versions.js';
+import { elf, fakeArtifactsDir, ociArchive, tarOf } from '../helpers/artifacts.js';
 import { testConfig } from '../helpers/plans.js';
 
 /**
@@ -20,44 +21,13 @@ import { testConfig } from '../helpers/plans.js';
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** A 64-bit little-endian ELF header for a machine (62 x86-64, 183 aarch64), then some text. */
-function elf(machine: number, text = ''): Buffer {
-  const h = Buffer.alloc(64);
-  h.writeUInt32BE(0x7f454c46, 0);
-  h[4] = 2;
-  h[5] = 1;
-  h.writeUInt16LE(machine, 18);
-  return Buffer.concat([h, Buffer.from(text)]);
-}
-
-/** A tar archive of the given members (made with the real tar). */
-function tarOf(file: string, members: Record<string, string>): void {
-  const dir = mkdtempSync(join(tmpdir(), 'kv-tar-'));
-  dirs.push(dir);
-  for (const [name, content] of Object.entries(members)) writeFileSync(join(dir, name), content);
-  execFileSync('tar', ['-cf', file, '-C', dir, ...Object.keys(members)]);
-}
-
-function ociArchive(file: string, refs: string[], annotation = 'io.containerd.image.name'): void {
-  const manifests = refs.map((ref) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 1, annotations: { [annotation]: ref } }));
-  tarOf(file, { 'oci-layout': '{"imageLayoutVersion":"1.0.0"}', 'index.json': JSON.stringify({ schemaVersion: 2, manifests }) });
-}
-
 const NEEDS: ArtifactNeeds = offlineNeeds(testConfig({ kubernetes: { version: '1.37' } }), '1.37.2');
 
 /** A complete directory for v1.37.2/amd64 with flannel; `change` breaks it afterwards. */
 function artifactsRoot(change: (dir: string) => void = () => {}): string {
   const root = mkdtempSync(join(tmpdir(), 'kv-artifacts-'));
   dirs.push(root);
-  const dir = join(root, 'v1.37.2', 'amd64');
-  for (const sub of ['bin', 'cni', 'containerd', 'images', 'manifests']) mkdirSync(join(dir, sub), { recursive: true });
-  for (const b of ['kubeadm', 'kubelet', 'kubectl', 'crictl']) writeFileSync(join(dir, 'bin', b), elf(62, 'gitVersion v1.37.2'));
-  for (const p of ['bridge', 'host-local', 'loopback', 'portmap', 'flannel']) writeFileSync(join(dir, 'cni', p), elf(62));
-  for (const c of ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc']) writeFileSync(join(dir, 'containerd', c), elf(62));
-  writeFileSync(join(dir, 'manifests', 'kube-flannel.yml'), 'kind: List\n');
-  NEEDS.images.forEach((ref, i) => ociArchive(join(dir, 'images', `image-${i}.tar`), [ref]));
-  execFileSync('sh', ['-c', 'find . -type f ! -name SHA256SUMS | sort | xargs sha256sum > SHA256SUMS'], { cwd: dir });
-  change(dir);
+  change(fakeArtifactsDir(root, '1.37.2'));
   return root;
 }
 

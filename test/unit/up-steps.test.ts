@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CNIS } from '../../src/cni/index.js';
 import { UsageError } from '../../src/errors.js';
 import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
-import type { NodePlan } from '../../src/plan/plan.js';
+import { kubernetesVersionOf, type NodePlan } from '../../src/plan/plan.js';
 import { normalizeState, type ClusterState } from '../../src/state.js';
 import { describeStep, pendingNodes, upSteps as upStepsOf, type UpStep, type UpStepOptions } from '../../src/steps/up-steps.js';
 import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
@@ -337,7 +337,7 @@ describe('the dry run prints the steps with the names of the real checks', () =>
     const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
     const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
     const cni = CNIS.find((c) => c.id === 'flannel')!;
-    const real = clusterChecks(plan.nodes, nodes, pods, cni.nodePod);
+    const real = clusterChecks(plan.nodes, nodes, pods, cni.nodePod, kubernetesVersionOf(plan));
     for (const node of plan.nodes) {
       const cluster = checkIdsAfter('control-plane', node, plan).filter((id) => !verificationAfter('control-plane', plan).specs(node).some((s) => s.id === id));
       expect(cluster).toEqual(['ssh', ...real.get(node.name)!.map((c) => c.check), 'insecure-key-refused']);

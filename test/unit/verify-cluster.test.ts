@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clusterChecks, failedClusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
+import { clusterChecks, failedClusterChecks, parseNodeList, parsePodList, parseServerVersion } from '../../src/verify/kube.js';
 import type { CheckResult, PlannedNode } from '../../src/verify/types.js';
 import { calico } from '../../src/cni/calico.js';
 import { flannel } from '../../src/cni/flannel.js';
@@ -117,5 +117,38 @@ describe('failedClusterChecks', () => {
     const real = clusterChecks([master], [], [], flannel.nodePod).get('master')!;
     expect(failed.map((c) => [c.check, c.title, c.expected])).toEqual(real.map((c) => [c.check, c.title, c.expected]));
     expect(failed.every((c) => !c.ok && c.seen === 'not checked: control plane unreachable')).toBe(true);
+  });
+});
+
+describe('versions in the cluster view (what verify and status show, and what upgrade reads)', () => {
+  const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+  const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
+
+  it('reads each kubelet version and the API server version', () => {
+    expect(nodes.map((n) => [n.name, n.kubeletVersion])).toEqual([
+      ['demo-master', 'v1.33.1'],
+      ['demo-worker-1', 'v1.33.1'],
+      ['demo-worker-2', 'v1.33.1'],
+    ]);
+    // The client part is what the artifacts' kubectl v1.37.2 prints; the server part has the same fields (version.Info).
+    expect(parseServerVersion(fixture('kubectl-version.json'))).toBe('v1.36.3');
+    expect(() => parseServerVersion('{"clientVersion":{"gitVersion":"v1.37.2"}}')).toThrow(/kubectl version: unexpected JSON at serverVersion/);
+  });
+
+  it('checks each kubelet and, on the control plane, kubeadm\'s components at the cluster version', () => {
+    const results = clusterChecks([master, w1], nodes, pods, flannel.nodePod, '1.33.1');
+    const m = byId(results.get('master'));
+    expect(m['kubelet-version']).toMatchObject({ ok: true, seen: 'kubelet v1.33.1', expected: 'kubelet v1.33.1' });
+    // The fixture's etcd is not the one kubeadm 1.33 names (3.5.24-0, src/versions.ts): that is what the check is for.
+    expect(m['control-plane-version']).toMatchObject({
+      ok: false,
+      seen: 'kube-apiserver v1.33.1, kube-controller-manager v1.33.1, kube-scheduler v1.33.1, etcd 3.5.21-0 (wanted 3.5.24-0), kube-proxy v1.33.1, coredns v1.12.0',
+    });
+    expect(results.get('worker-1')!.map((c) => c.check)).toEqual(['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni', 'kubelet-version']);
+    // A minor takes any of its patches; a node behind the cluster's version fails with what it runs.
+    expect(byId(clusterChecks([w1], nodes, pods, flannel.nodePod, '1.33').get('worker-1'))['kubelet-version']!.ok).toBe(true);
+    expect(byId(clusterChecks([w1], nodes, pods, flannel.nodePod, '1.34.0').get('worker-1'))['kubelet-version']).toMatchObject({ ok: false, seen: 'kubelet v1.33.1', expected: 'kubelet v1.34.0' });
+    // Without a version, no version checks (as before).
+    expect(Object.keys(byId(clusterChecks([w1], nodes, pods, flannel.nodePod).get('worker-1')))).not.toContain('kubelet-version');
   });
 });

@@ -254,8 +254,29 @@ readonly K8S_MINOR='1.37'
 readonly K8S_PATCH=''
 readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.37/rpm/'
 
+# --- kubeadm's pause image as containerd's sandbox image (packages, and upgrade: a minor may change it) ---
+
 # version_of COMMAND...: the first vX.Y.Z the command prints, or nothing.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' | head -n 1 || true; }
+
+# kubeadm_pause_image: the pause image this kubeadm pulls and expects (nothing when it names none).
+kubeadm_pause_image() {
+  kubeadm config images list --kubernetes-version "$(version_of kubeadm version -o short)" 2>/dev/null | grep -m 1 '/pause:' || true
+}
+
+# containerd must run pods with kubeadm's pause image: with its own default (often older) one,
+# kubeadm warns in preflight and containerd fetches a second pause image besides the one kubeadm
+# pulled.
+align_sandbox_image() {
+  local image
+  image=$(kubeadm_pause_image)
+  [[ -n ${image} ]] || die "\`kubeadm config images list\` names no pause image; kubeadm $(version_of kubeadm version -o short) is not usable"
+  containerd_sandbox_image "${CONTAINERD_CONFIG}" "${image}"
+  if changed; then
+    systemctl restart containerd
+    log "containerd's sandbox image is ${image}, as kubeadm's; containerd restarted"
+  fi
+}
 
 # wanted_version VERSION: true when VERSION is the planned patch, or any patch of the planned minor.
 wanted_version() {
@@ -292,25 +313,6 @@ install_kubernetes() {
 
 # Held by the repository's exclude line.
 hold_kubernetes_packages() { kubernetes_repo; }
-
-# kubeadm_pause_image: the pause image this kubeadm pulls and expects (nothing when it names none).
-kubeadm_pause_image() {
-  kubeadm config images list --kubernetes-version "$(version_of kubeadm version -o short)" 2>/dev/null | grep -m 1 '/pause:' || true
-}
-
-# containerd must run pods with kubeadm's pause image: with its own default (often older) one,
-# kubeadm warns in preflight and containerd fetches a second pause image besides the one kubeadm
-# pulled.
-align_sandbox_image() {
-  local image
-  image=$(kubeadm_pause_image)
-  [[ -n ${image} ]] || die "\`kubeadm config images list\` names no pause image; kubeadm $(version_of kubeadm version -o short) is not usable"
-  containerd_sandbox_image "${CONTAINERD_CONFIG}" "${image}"
-  if changed; then
-    systemctl restart containerd
-    log "containerd's sandbox image is ${image}, as kubeadm's; containerd restarted"
-  fi
-}
 
 main() {
   local node_ip

@@ -261,8 +261,29 @@ readonly K8S_MINOR='1.37'
 # The pinned patch release, or empty for the newest of the minor.
 readonly K8S_PATCH='1.37.2'
 
+# --- kubeadm's pause image as containerd's sandbox image (packages, and upgrade: a minor may change it) ---
+
 # version_of COMMAND...: the first vX.Y.Z the command prints, or nothing.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' | head -n 1 || true; }
+
+# kubeadm_pause_image: the pause image this kubeadm pulls and expects (nothing when it names none).
+kubeadm_pause_image() {
+  kubeadm config images list --kubernetes-version "$(version_of kubeadm version -o short)" 2>/dev/null | grep -m 1 '/pause:' || true
+}
+
+# containerd must run pods with kubeadm's pause image: with its own default (often older) one,
+# kubeadm warns in preflight and containerd fetches a second pause image besides the one kubeadm
+# pulled.
+align_sandbox_image() {
+  local image
+  image=$(kubeadm_pause_image)
+  [[ -n ${image} ]] || die "\`kubeadm config images list\` names no pause image; kubeadm $(version_of kubeadm version -o short) is not usable"
+  containerd_sandbox_image "${CONTAINERD_CONFIG}" "${image}"
+  if changed; then
+    systemctl restart containerd
+    log "containerd's sandbox image is ${image}, as kubeadm's; containerd restarted"
+  fi
+}
 
 # wanted_version VERSION: true when VERSION is the planned patch, or any patch of the planned minor.
 wanted_version() {
@@ -283,10 +304,6 @@ readonly KUBELET_DEFAULTS='/etc/default/kubelet'
 readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
 readonly KUBELET_UNIT='/usr/local/lib/systemd/system/kubelet.service'
 readonly KUBELET_DROPIN='/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf'
-# The image archives imported so far, by their checksum in SHA256SUMS: importing again is skipped.
-readonly IMPORTED='/var/lib/kubeadm-vagrant/images-imported'
-# The archives of control-plane images alone (kubeadm's static pods): a worker does not import them.
-readonly CONTROL_PLANE_ARCHIVES=('etcd.tar' 'kube-apiserver.tar' 'kube-controller-manager.tar' 'kube-scheduler.tar')
 
 install_kubernetes() {
   local bin
@@ -331,6 +348,13 @@ EOF
 # Installed from files, not packages: there is nothing for a package manager to upgrade.
 hold_kubernetes_packages() { :; }
 
+# --- the offline artifacts' images: imported into containerd's k8s.io namespace before kubeadm runs
+# (`up`'s packages phase, and `upgrade` for the target version) ---
+# The image archives imported so far, by their checksum in SHA256SUMS: importing again is skipped.
+readonly IMPORTED='/var/lib/kubeadm-vagrant/images-imported'
+# The archives of control-plane images alone (kubeadm's static pods): a worker does not import them.
+readonly CONTROL_PLANE_ARCHIVES=('etcd.tar' 'kube-apiserver.tar' 'kube-controller-manager.tar' 'kube-scheduler.tar')
+
 # kv_node_role: this machine's role in the plan, control-plane or worker (by machine name or hostname).
 kv_node_role() {
   local node=${KUBEADM_VAGRANT_NODE:-}
@@ -342,11 +366,11 @@ kv_node_role() {
   esac
 }
 
-# node_images ROLE: the images of `kubeadm config images list` a machine of ROLE runs (a worker,
-# no control-plane image).
+# node_images ROLE KUBEADM: the images of `kubeadm config images list` that a machine of ROLE runs (a
+# worker, no control-plane image), as the kubeadm binary KUBEADM names them for its own version.
 node_images() {
   local images
-  images=$(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)" 2>/dev/null) || return 0
+  images=$("$2" config images list --kubernetes-version "$("$2" version -o short)" 2>/dev/null) || return 0
   if [[ $1 == worker ]]; then
     grep -v -E '/(kube-apiserver|kube-controller-manager|kube-scheduler|etcd):' <<<"${images}" || true
   else
@@ -354,44 +378,27 @@ node_images() {
   fi
 }
 
-# import_images: every archive of the artifacts this machine needs into containerd's k8s.io
-# namespace (once each), then every image of node_images must be there: kubeadm never pulls.
+# import_images DIR: every archive of the artifacts in DIR this machine needs into containerd's k8s.io
+# namespace (once each), then every image that DIR's kubeadm names for this machine must be there:
+# kubeadm never pulls.
 import_images() {
-  local archive sum missing role skipped
+  local dir=$1 archive sum missing role skipped
   role=$(kv_node_role)
   install -d -m 0755 "$(dirname "${IMPORTED}")"
   touch "${IMPORTED}"
-  for archive in "${ARTIFACTS_DIR}"/images/*.tar; do
+  for archive in "${dir}"/images/*.tar; do
     if [[ ${role} == worker ]]; then
       for skipped in "${CONTROL_PLANE_ARCHIVES[@]}"; do [[ $(basename "${archive}") != "${skipped}" ]] || continue 2; done
     fi
-    sum=$(awk -v f="images/$(basename "${archive}")" '$2 == f || $2 == "*" f { print $1 }' "${ARTIFACTS_DIR}/SHA256SUMS")
+    # SHA256SUMS names it images/NAME.tar, or ./images/NAME.tar as `find .` lists it; `*` marks binary mode.
+    sum=$(awk -v f="images/$(basename "${archive}")" '{ sub(/^\*/, "", $2); sub(/^\.\//, "", $2) } $2 == f { print $1 }' "${dir}/SHA256SUMS")
     if [[ -n ${sum} ]] && grep -qx "${sum}" "${IMPORTED}"; then continue; fi
     log "importing $(basename "${archive}") into containerd (k8s.io)"
     ctr --namespace k8s.io images import "${archive}" >/dev/null || die "ctr could not import ${archive}"
     printf '%s\n' "${sum}" >>"${IMPORTED}"
   done
-  missing=$(comm -23 <(node_images "${role}" | sort) <(ctr --namespace k8s.io images ls --quiet | sort))
+  missing=$(comm -23 <(node_images "${role}" "${dir}/bin/kubeadm" | sort) <(ctr --namespace k8s.io images ls --quiet | sort))
   [[ -z ${missing} ]] || die "the artifacts lack images kubeadm needs: $(echo "${missing}" | tr '\n' ' ')"
-}
-
-# kubeadm_pause_image: the pause image this kubeadm pulls and expects (nothing when it names none).
-kubeadm_pause_image() {
-  kubeadm config images list --kubernetes-version "$(version_of kubeadm version -o short)" 2>/dev/null | grep -m 1 '/pause:' || true
-}
-
-# containerd must run pods with kubeadm's pause image: with its own default (often older) one,
-# kubeadm warns in preflight and containerd fetches a second pause image besides the one kubeadm
-# pulled.
-align_sandbox_image() {
-  local image
-  image=$(kubeadm_pause_image)
-  [[ -n ${image} ]] || die "\`kubeadm config images list\` names no pause image; kubeadm $(version_of kubeadm version -o short) is not usable"
-  containerd_sandbox_image "${CONTAINERD_CONFIG}" "${image}"
-  if changed; then
-    systemctl restart containerd
-    log "containerd's sandbox image is ${image}, as kubeadm's; containerd restarted"
-  fi
 }
 
 main() {
@@ -403,7 +410,7 @@ main() {
   install_kubernetes
   installed_ok || die "after installing, kubeadm is '$(version_of kubeadm version -o short)', kubelet '$(version_of kubelet --version)', kubectl '$(version_of kubectl version --client)'; wanted ${K8S_PATCH}"
   hold_kubernetes_packages
-  import_images
+  import_images "${ARTIFACTS_DIR}"
   align_sandbox_image
 
   # Every box has the same NAT address on its first interface: the kubelet must use the private one.
