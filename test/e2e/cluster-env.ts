@@ -8,13 +8,16 @@
  * control plane's qemu kept at nice -10.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { NEW_SSH_KEY_KIND, packageRoot, SSH_KEY_KINDS } from '../../src/layout.js';
 import { API_UNAVAILABLE } from '../../src/steps/tokens.js';
 import { SMOKE_IMAGE } from '../../src/versions.js';
 import { CLI } from '../helpers/cli.js';
+import { TestGpg } from '../helpers/gpg.js';
+import { layoutReleaseMirror, mirrorTools, pushImages, startFileMirror, startRegistry, type FileFault, type MirrorServer, type PushedImage, type RegistryMirror } from '../helpers/mirrors.js';
 import { E2eEnvironment, type ExecResult } from './harness.js';
 
 export const ROOT = packageRoot;
@@ -22,20 +25,19 @@ export const MINUTE = 60_000;
 export const ADMIN = 'sudo kubectl --kubeconfig=/etc/kubernetes/admin.conf';
 export const MASTER_IP = '192.168.56.10';
 export const WORKER_IP = '192.168.56.11';
+/** The registries the cluster's images come from, each mirrored under its own name in the test's registry. */
+export const MIRRORED_REGISTRIES = ['registry.k8s.io', 'ghcr.io'] as const;
 export { SMOKE_IMAGE };
 
 export const DISTRO = process.env.KUBEADM_VAGRANT_E2E_DISTRO ?? 'debian-12';
-const SUITES: Record<string, { suite: string; box: string }> = {
-  'debian-12': { suite: 'bookworm', box: 'kubeadm-vagrant-debian12' },
-  'debian-13': { suite: 'trixie', box: 'kubeadm-vagrant-debian13' },
+/** The Debian release of each distro the stand-in image can be (test/boxes/build-standin-image.sh). */
+const SUITES: Record<string, { suite: string; version: string; codename: string }> = {
+  'debian-12': { suite: 'bookworm', version: '12', codename: 'bookworm' },
+  'debian-13': { suite: 'trixie', version: '13', codename: 'trixie' },
 };
-const BOX = SUITES[DISTRO];
-const BOX_NAME = `kubeadm-vagrant/${BOX?.box.replace('kubeadm-vagrant-', '') ?? 'none'}`;
-const BOX_CACHE = process.env.KUBEADM_VAGRANT_BOX_CACHE ?? '/var/cache/kubeadm-vagrant/boxes';
-/** The box built for software emulation (`--emulation`: its kernel boots with mitigations=off; README "Slow hosts"). */
-const boxFile = (box: string) => join(BOX_CACHE, `${box}-emulation.box`);
+const SUITE = SUITES[DISTRO];
 
-const REQUIRED_TOOLS = ['vagrant', 'virsh', 'libvirtd', 'qemu-system-x86_64', 'debootstrap', 'ssh', 'nsenter', 'ip', 'go', 'curl'];
+const REQUIRED_TOOLS = ['vagrant', 'virsh', 'libvirtd', 'qemu-system-x86_64', 'qemu-img', 'debootstrap', 'ssh', 'nsenter', 'ip', 'go', 'curl', 'gpg', 'tar', 'gzip'];
 
 /**
  * Whether this machine can run the VM tests: root, the tools and a known distro. With CI=true a
@@ -50,11 +52,21 @@ export function canRunE2e(): boolean {
       return true;
     }
   });
-  const canRun = missingTools.length === 0 && process.getuid?.() === 0 && BOX !== undefined;
+  const canRun = missingTools.length === 0 && process.getuid?.() === 0 && SUITE !== undefined;
   if (!canRun && process.env.CI === 'true') {
-    throw new Error(`the end-to-end test needs root, ${REQUIRED_TOOLS.join(', ')} and a known distro (${Object.keys(SUITES).join(', ')}); missing: ${missingTools.join(', ') || (BOX ? '(root)' : DISTRO)} — .ci/run installs them`);
+    throw new Error(`the end-to-end test needs root, ${REQUIRED_TOOLS.join(', ')} and a known distro (${Object.keys(SUITES).join(', ')}); missing: ${missingTools.join(', ') || (SUITE ? '(root)' : DISTRO)} — .ci/run installs them`);
   }
   return canRun;
+}
+
+/**
+ * The test's stand-in for the distro's official cloud image (a Debian genericcloud qcow2 with
+ * cloud-init and no user or key of its own, built from Debian's packages: no machine here reaches
+ * cloud.debian.org), built or reused (test/boxes/build-standin-image.sh); its path.
+ */
+export function buildStandinImage(): string {
+  const out = execFileSync('bash', [join(ROOT, 'test', 'boxes', 'build-standin-image.sh'), '--suite', SUITE!.suite], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * MINUTE });
+  return out.trim().split('\n').at(-1)!;
 }
 
 /**
@@ -82,8 +94,26 @@ export interface KubePod {
 export interface ClusterSpec {
   /** kubernetes.version of cluster.yaml. */
   version: string;
-  /** offline.dir: the artifacts root. */
-  artifactsRoot: string;
+  /**
+   * Where the cluster's artifacts come from: `fetch`, the way a user's come (`artifacts fetch` into
+   * the cache, here from the test's mirrors of this built artifacts directory, v<patch>/<arch>); or
+   * `offlineDir`, an artifacts directory of one's own (offline.dir).
+   */
+  artifacts: { fetch: string } | { offlineDir: string };
+  /** `bake: true`: the cluster uses the box `box build --bake` makes (the test builds it as a step of its own). */
+  bake: boolean;
+}
+
+/** The test's mirrors inside its namespace: the distro's image (signed by a key of the test's own), and with `fetch` the release downloads and a registry. */
+export interface E2eMirrors {
+  files: MirrorServer<FileFault>;
+  registry?: RegistryMirror;
+  /** The pushed images: reference → the manifest digest the registry reports. */
+  pushed: Record<string, PushedImage>;
+  /** The catalog override naming the mirror and the test's key (`box build --catalog`). */
+  catalog: string;
+  /** The stand-in image's sha512, as its signed SHA512SUMS says. */
+  imageSha512: string;
 }
 
 /** One e2e cluster: its namespace, directory and helpers; `log` prints a line with the time since the start. */
@@ -93,6 +123,7 @@ export class E2eCluster {
   readonly steps: { name: string; ms: number }[] = [];
   dir = '';
   key = '';
+  mirrors: E2eMirrors | undefined;
   private failedStep = '';
 
   constructor() {
@@ -115,34 +146,37 @@ export class E2eCluster {
     }
   }
 
-  /** The box, the namespace and its libvirtd, the control plane's qemu first, and the cluster directory with its cluster.yaml. */
+  /**
+   * The stand-in image, the namespace and its libvirtd (the control plane's qemu first), the
+   * mirrors, and the cluster directory with its cluster.yaml. No box yet: `buildBox` makes it from
+   * the mirrored image, as a user's `box build` (or `up`) makes it from the distro's.
+   */
   async setUp(spec: ClusterSpec): Promise<void> {
-    await this.step(`build or reuse the offline ${DISTRO} box`, async () => {
-      execFileSync('bash', [join(ROOT, 'boxes', 'build-libvirt-box.sh'), '--suite', BOX!.suite, '--emulation', BOX_CACHE], { stdio: 'inherit', timeout: 30 * MINUTE });
-      expect(existsSync(boxFile(BOX!.box))).toBe(true);
-    });
+    const image = await this.step(`build or reuse the stand-in of ${DISTRO}'s cloud image`, async () => buildStandinImage());
     await this.step('start the namespace and its libvirtd', () => this.env.start());
     // Two host cores for three vCPUs (2 + the worker's 1): the control plane's qemu goes first, or
     // the worker's provisioning starves its API server (see E2eEnvironment.prioritize).
     this.env.prioritize('e2e-master', -10);
-    await this.step('add the box', () => this.env.addBox(boxFile(BOX!.box), BOX_NAME));
+    this.mirrors = await this.step('start the mirrors in the namespace (the image; with fetch, the release files and a registry)', () => this.startMirrors(image, spec));
     this.dir = await this.env.projectDir('cluster');
     this.key = join(this.dir, SSH_KEY_KINDS[NEW_SSH_KEY_KIND].privateKey);
+    const registries = this.mirrors.registry ? MIRRORED_REGISTRIES.map((h) => `    ${h}: ${this.mirrors!.registry!.url}/${h}\n`).join('') : '';
+    const artifacts = 'fetch' in spec.artifacts
+      ? `mirrors:                    # the test's own mirrors of the release downloads and registries\n  files: ${this.mirrors.files.url}/files\n  registries:\n${registries}`
+      : `offline:\n  dir: ${spec.artifacts.offlineDir}\n`;
     writeFileSync(
       join(this.dir, 'cluster.yaml'),
-      `# e2e: one control plane and one worker, installed offline from artifacts built from upstream source
+      `# e2e: one control plane and one worker, installed from artifacts built from upstream source
 apiVersion: kubeadm-vagrant/v1alpha1
 kind: Cluster
 name: e2e
 provider: libvirt
 distro: ${DISTRO}
-box: ${BOX_NAME}
+bake: ${spec.bake}
 kubernetes:
   version: "${spec.version}"
   cni: flannel
-offline:
-  dir: ${spec.artifactsRoot}
-network:
+${artifacts}network:
   masterIP: ${MASTER_IP}
 controlPlane: {cpus: 2, memory: 3072}
 workers: {count: 1, cpus: 1, memory: 2048}   # one vCPU: the host has two cores, and the control plane needs both
@@ -152,8 +186,62 @@ libvirt:
     );
   }
 
+  /**
+   * The mirrors, inside the namespace: the stand-in image with its SHA512SUMS signed by a key the
+   * test makes (a catalog override names both), and with `fetch` the release-download layout of the
+   * built artifacts and a registry (behind a token-auth front) holding their images.
+   */
+  private async startMirrors(image: string, spec: ClusterSpec): Promise<E2eMirrors> {
+    const root = join(this.env.workDir, 'mirror');
+    const images = join(root, 'images');
+    mkdirSync(images, { recursive: true });
+    const name = basename(image);
+    try {
+      linkSync(image, join(images, name));
+    } catch {
+      copyFileSync(image, join(images, name));
+    }
+    const imageSha512 = createHash('sha512').update(readFileSync(image)).digest('hex');
+    const sums = `${imageSha512}  ${name}\n`;
+    writeFileSync(join(images, 'SHA512SUMS'), sums);
+    const gpg = new TestGpg('gpg');
+    try {
+      const fingerprint = gpg.genKey('kubeadm-vagrant e2e <e2e@example.invalid>', 'ed25519', 'sign');
+      writeFileSync(join(images, 'SHA512SUMS.sign'), gpg.detachSign(sums, fingerprint));
+      const catalogDir = join(this.env.workDir, 'catalog');
+      mkdirSync(catalogDir);
+      writeFileSync(join(catalogDir, 'e2e.asc'), gpg.exportKey(fingerprint));
+      if ('fetch' in spec.artifacts) await layoutReleaseMirror(spec.artifacts.fetch, join(root, 'files'));
+      const files = await startFileMirror(root, { inNamespace: this.env, logFile: join(this.env.logDir, 'files-mirror.log') });
+      const url = `${files.url}/images`;
+      const catalog = join(catalogDir, 'catalog.json');
+      writeFileSync(catalog, JSON.stringify({
+        version: 2,
+        keys: { e2e: { file: 'e2e.asc', fingerprint, uid: 'kubeadm-vagrant e2e <e2e@example.invalid>', seen: ['made by the end-to-end test'] } },
+        distros: { [DISTRO]: { family: 'debian', release: { version: SUITE!.version, codename: SUITE!.codename }, images: { amd64: {
+          url: `${url}/${name}`,
+          checksums: { url: `${url}/SHA512SUMS`, format: 'gnu', algorithm: 'sha512' },
+          signature: { url: `${url}/SHA512SUMS.sign`, kind: 'detached', key: 'e2e' },
+          seen: ['the end-to-end test\'s stand-in (test/boxes/build-standin-image.sh), served in its namespace'],
+        } } } },
+      }, null, 2));
+      if (!('fetch' in spec.artifacts)) return { files, pushed: {}, catalog, imageSha512 };
+      const tools = mirrorTools();
+      const registry = await startRegistry(tools, { auth: true, inNamespace: this.env, logFile: join(this.env.logDir, 'registry.log') });
+      const pushed = await pushImages(tools, registry.pushUrl, join(spec.artifacts.fetch, 'images'), { inNamespace: this.env, scratchDir: join(this.env.workDir, 'push') });
+      return { files, registry, pushed, catalog, imageSha512 };
+    } finally {
+      gpg.close();
+    }
+  }
+
+  /** `box build DISTRO [--bake]` from the mirrored image with the test's catalog: the box the cluster then uses. */
+  buildBox = (bake: boolean): Promise<ExecResult> => this.cli(['box', 'build', DISTRO, '--catalog', this.mirrors!.catalog, ...(bake ? ['--bake'] : [])], 60 * MINUTE);
+
   /** Stops the namespace (every machine, network and process of it) and prints the time of each step. */
   async tearDown(): Promise<void> {
+    await this.mirrors?.files.stop();
+    await this.mirrors?.registry?.stop();
     const report = await this.env.stop();
     this.log(`stopped the environment: ${JSON.stringify({ killed: report.killedPids.length, errors: report.errors })}`);
     for (const s of this.steps) this.log(`  ${s.name.padEnd(64)} ${(s.ms / 1000).toFixed(1).padStart(7)} s`);
@@ -161,8 +249,9 @@ libvirt:
     expect(report.errors).toEqual([]);
   }
 
-  /** The CLI, run inside the test's namespaces. */
-  cli = (args: string[], timeoutMs = 60 * MINUTE): Promise<ExecResult> => this.env.exec(process.execPath, [CLI, ...args], { cwd: this.dir, timeoutMs, reject: false, env: { CI: 'true' } });
+  /** The CLI, run inside the test's namespaces, with a cache of the test's own (artifacts, images, boxes while they are built). */
+  cli = (args: string[], timeoutMs = 60 * MINUTE): Promise<ExecResult> =>
+    this.env.exec(process.execPath, [CLI, ...args], { cwd: this.dir, timeoutMs, reject: false, env: { CI: 'true', KUBEADM_VAGRANT_CACHE: join(this.env.workDir, 'cache') } });
 
   /** OpenSSH with the cluster's key, not the product's client: the independent check. */
   ssh = (ip: string, command: string, timeoutMs = 5 * MINUTE): Promise<ExecResult> =>

@@ -1,19 +1,21 @@
 /**
  * The end-to-end test on real VMs: a real Kubernetes cluster, built with kubeadm from upstream
- * source (test/artifacts builds the binaries and images at a tag from the Go module proxy) and
- * installed offline from that artifacts directory, on vagrant-libvirt with qemu software emulation,
- * inside a network namespace with its own libvirtd (test/e2e/harness.ts), with no route to
- * anything outside. One control plane and one worker with flannel: `up` runs every phase; the
- * result is checked independently over OpenSSH with kubectl on the control plane and from the
- * namespace's host side; then the smoke test, the kubeconfig with the host's kubectl, live tokens,
- * node remove (a drain) and node add (a new machine under the freed name joins), `up` again (which
- * must change nothing), and destroy. Never more than two machines at once: the host has two cores,
- * and a third machine (node add before node remove) starved the control plane under software
- * emulation (CI saw its API server restart while the third node was provisioned, until the run ran
- * out of time). Workers get one vCPU. A failed step skips the rest (each depends on the one before)
- * after printing what the cluster looked like (diagnose()).
+ * source (test/artifacts builds the binaries and images at a tag from the Go module proxy), on
+ * vagrant-libvirt with qemu software emulation, inside a network namespace with its own libvirtd
+ * (test/e2e/harness.ts), with no route to anything outside — taken the way a user's cluster is taken:
+ * the artifacts fetched into the cache by `artifacts fetch` (from the test's mirrors of the release
+ * downloads and registries, inside the namespace), the box built by `box build --bake` from the
+ * distro's cloud image (the test's stand-in, served signed by a key of the test's own), no Vagrant
+ * insecure key on any machine at any time. One control plane and one worker with flannel: `up`
+ * checks what the baked box holds and runs kubeadm; the result is checked independently over
+ * OpenSSH with kubectl on the control plane and from the namespace's host side; then the smoke
+ * test, the kubeconfig with the host's kubectl, live tokens, node remove (a drain) and node add (a
+ * new machine under the freed name joins), `up` again (which must change nothing), and destroy.
+ * Never more than two machines at once: the host has two cores, and a third machine starved the
+ * control plane under software emulation. Workers get one vCPU. A failed step skips the rest
+ * (each depends on the one before) after printing what the cluster looked like (diagnose()).
  *
- * KUBEADM_VAGRANT_E2E_DISTRO=debian-13 runs it on the Debian 13 box instead of Debian 12.
+ * KUBEADM_VAGRANT_E2E_DISTRO=debian-13 runs it on a Debian 13 stand-in instead of Debian 12.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,8 +25,10 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { ADMIN, buildArtifacts, canRunE2e, DISTRO, E2eCluster, MASTER_IP, MINUTE, WORKER_IP } from './cluster-env.js';
 
 const canRun = canRunE2e();
+const PATCH = '1.37.2';
+const BAKED_BOX = `kubeadm-vagrant/${DISTRO}-k8s-${PATCH}-emulation`;
 
-describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, ${DISTRO}, offline artifacts built from upstream source)`, () => {
+describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, ${DISTRO}, artifacts built from upstream source and fetched, a baked box)`, () => {
   const e2e = new E2eCluster();
   const { env, cli, ssh, onApi, kubectl, nodes, pods, runOn, readyPod, show, expectOk, chained } = e2e;
   const { ready, podReady } = E2eCluster;
@@ -33,28 +37,74 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
   const eventually = <T>(what: string, limitMs: number, fn: () => Promise<T>) => e2e.eventually(what, limitMs, fn);
   const watched = <T>(what: string, watchMs: number, fn: () => Promise<T>) => e2e.watched(what, watchMs, fn);
   let dir = '';
-  let artifactsDir = '';
+  /** The artifacts built from upstream source, which the mirrors serve. */
+  let built = '';
+  /** What the baked box holds (its record's image list): every image a node may have, none pulled. */
+  let bakedImages: string[] = [];
 
   beforeAll(async () => {
-    const artifactsRoot = await step('build or reuse the offline artifacts (npm run test:artifacts)', async () => {
-      const root = buildArtifacts();
-      artifactsDir = join(root, 'v1.37.2', 'amd64');
-      expect(existsSync(join(artifactsDir, 'SHA256SUMS')), artifactsDir).toBe(true);
-      return root;
+    built = await step('build or reuse the artifacts (npm run test:artifacts)', async () => {
+      const archDir = join(buildArtifacts(), `v${PATCH}`, 'amd64');
+      expect(existsSync(join(archDir, 'SHA256SUMS')), archDir).toBe(true);
+      return archDir;
     });
-    await e2e.setUp({ version: '1.37', artifactsRoot });
+    await e2e.setUp({ version: '1.37', artifacts: { fetch: built }, bake: true });
     dir = e2e.dir;
   }, 120 * MINUTE);
 
   afterAll(() => e2e.tearDown(), 10 * MINUTE);
 
-  chained('1. up runs every phase and exits 0 at verified', async () => {
+  chained('0a. artifacts fetch: from the mirrors into the cache, the same bytes and image digests as built, each verified', async () => {
+    const r = await step('kubeadm-vagrant artifacts fetch (from the mirrors in the namespace)', () => cli(['artifacts', 'fetch'], 30 * MINUTE));
+    show(r);
+    expectOk(r, 'artifacts fetch');
+    const cached = join(env.workDir, 'cache', 'artifacts', `v${PATCH}`, 'amd64');
+    const sums = (d: string) => new Map(readFileSync(join(d, 'SHA256SUMS'), 'utf8').trim().split('\n').map((l) => [l.slice(66).replace(/^\.\//, ''), l.slice(0, 64)]));
+    const got = sums(cached);
+    const want = sums(built);
+    // The binaries and the manifest: byte for byte what was built (the archives' members, extracted).
+    for (const f of [...want.keys()].filter((k) => /^(bin|cni|containerd|manifests)\//.test(k))) expect(got.get(f), f).toBe(want.get(f));
+    // The images: re-written as OCI archives by the fetch, with the registry's manifest digests, which are the built ones.
+    for (const [ref, image] of Object.entries(e2e.mirrors!.pushed)) {
+      const archive = [...got.keys()].find((k) => k.startsWith('images/') && execFileSync('tar', ['-xOf', join(cached, k), 'index.json'], { encoding: 'utf8' }).includes(ref));
+      expect(archive, `an archive of ${ref} in the cache`).toBeDefined();
+      expect(execFileSync('tar', ['-xOf', join(cached, archive!), 'index.json'], { encoding: 'utf8' }), ref).toContain(image.manifestDigest);
+    }
+    expect(existsSync(join(cached, 'kubeadm-vagrant-lock.json'))).toBe(true);
+  });
+
+  chained(`0b. box build ${DISTRO} --bake: the signed image verified, the box built, then baked with Kubernetes ${PATCH} for emulation`, async () => {
+    const r = await step(`kubeadm-vagrant box build ${DISTRO} --bake`, () => watched('box build --bake', 40 * MINUTE, () => e2e.buildBox(true)));
+    show(r);
+    expectOk(r, 'box build --bake');
+    expect(r.all).toMatch(/signed by e2e \([0-9A-F]{40}\)/);
+    expect(r.stdout).toMatch(new RegExp(`^baked ${BAKED_BOX.replace(/[./]/g, '\\$&')} \\(libvirt, amd64\\): Kubernetes ${PATCH.replace(/\./g, '\\.')}`, 'm'));
+    const list = await cli(['box', 'list', '--json']);
+    const boxes = JSON.parse(list.stdout) as { name: string; source: { sha256: string }; baked?: { images: string[]; kernelArgs?: string[] } }[];
+    const baked = boxes.find((b) => b.name === BAKED_BOX);
+    expect(baked?.baked?.kernelArgs).toEqual(['mitigations=off', 'tsc=reliable']);
+    expect(boxes.map((b) => b.name).sort()).toEqual([`kubeadm-vagrant/${DISTRO}`, BAKED_BOX]);
+    bakedImages = baked!.baked!.images;
+    expect(bakedImages).toContain(`registry.k8s.io/kube-apiserver:v${PATCH}`);
+  });
+
+  chained('1. up on the baked box: the baked phases checked, not run; kubeadm init and join; exits 0 at verified', async () => {
     const r = await step('kubeadm-vagrant up (every phase)', () => watched('up', 40 * MINUTE, () => cli(['up'], 90 * MINUTE)));
     show(r);
     expectOk(r, 'up');
     expect(r.all).toMatch(/reached phase verified/);
     expect(env.prioritized.size, "the control plane's qemu was found and given priority").toBe(1);
-    for (const phase of ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers']) expect(r.all).toMatch(new RegExp(`✓ ${phase}: verify`));
+    // Nothing installed from the artifacts: the box has them baked in, and the checks say so.
+    expect(r.all).toMatch(new RegExp(`✓ artifacts, prerequisites, packages \\(baked into ${BAKED_BOX.replace(/[./]/g, '\\$&')}\\): verify master, worker-1`));
+    for (const phase of ['artifacts', 'prerequisites', 'packages']) expect(r.all).not.toMatch(new RegExp(`${phase}: vagrant on`));
+    for (const phase of ['machines', 'control-plane', 'workers']) expect(r.all).toMatch(new RegExp(`✓ ${phase}: verify`));
+    // No Vagrant insecure key on any machine, at any time: the box has no login user, the seed made `vagrant` with the cluster's key only.
+    for (const ip of [MASTER_IP, WORKER_IP]) {
+      const keys = await ssh(ip, 'sudo cat /home/vagrant/.ssh/authorized_keys; sudo grep -rl "vagrant insecure public key" /home /root /etc/ssh 2>/dev/null; true');
+      expect(keys.stdout.trim().split('\n').filter(Boolean), ip).toEqual([readFileSync(join(dir, '.kubeadm-vagrant', 'ssh', 'id_ecdsa.pub'), 'utf8').trim()]);
+      const seedRun = await ssh(ip, "sudo grep -c 'ssh_authorized_keys' /var/lib/cloud/instance/user-data.txt");
+      expect(seedRun.stdout.trim(), `${ip}: cloud-init read the seed`).toBe('1');
+    }
     // No secret in the output or the logs.
     const token = readFileSync(join(dir, '.kubeadm-vagrant', 'token'), 'utf8').trim();
     expect(r.all).not.toContain(token.split('.')[1]);
@@ -98,11 +148,13 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
       const listed = tokens.stdout.split(/\n(?=\{)/).map((t) => JSON.parse(t) as { token: string; expires?: string });
       const ours = listed.find((t) => t.token.startsWith(`${id}.`));
       expect(ours?.expires, 'the bootstrap token has an expiry').toMatch(/^20\d\d-/);
-      // Nothing was pulled: every image came from the artifacts; the worker imported none of the control plane's.
-      const images = await ssh(WORKER_IP, 'sudo ctr -n k8s.io images ls -q');
-      expect(images.stdout).toContain('ghcr.io/flannel-io/flannel:v0.28.10');
-      expect(images.stdout).toContain('registry.k8s.io/kube-proxy:v1.37.2');
-      expect(images.stdout).not.toMatch(/\/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler):/);
+      // Nothing was pulled: every image on every node is one the box has baked in (imagePullPolicy Never, no registry reachable).
+      for (const ip of [MASTER_IP, WORKER_IP]) {
+        const images = (await ssh(ip, 'sudo ctr -n k8s.io images ls -q')).stdout.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('sha256:'));
+        expect(images, ip).toContain('ghcr.io/flannel-io/flannel:v0.28.10');
+        expect(images, ip).toContain(`registry.k8s.io/kube-proxy:v${PATCH}`);
+        expect(images.filter((i) => !bakedImages.includes(i)), `${ip}: images not baked into the box`).toEqual([]);
+      }
     });
   });
 
@@ -151,7 +203,7 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
     const out = join(dir, 'host.kubeconfig');
     const k = await step('kubeadm-vagrant kubeconfig --output', () => cli(['kubeconfig', '--output', out], 5 * MINUTE));
     expectOk(k, 'kubeconfig');
-    const get = await env.exec(join(artifactsDir, 'bin', 'kubectl'), ['--kubeconfig', out, 'get', 'nodes', '--no-headers'], { reject: false, timeoutMs: 2 * MINUTE });
+    const get = await env.exec(join(built, 'bin', 'kubectl'), ['--kubeconfig', out, 'get', 'nodes', '--no-headers'], { reject: false, timeoutMs: 2 * MINUTE });
     expect(get.exitCode, get.all).toBe(0);
     expect(get.stdout).toMatch(/^e2e-master\s+Ready\s/m);
     expect(get.stdout).toMatch(/^e2e-worker-1\s+Ready\s/m);
@@ -195,7 +247,10 @@ describe.skipIf(!canRun)(`a real Kubernetes cluster on real VMs (libvirt, qemu, 
     show(add);
     expectOk(add, 'node add');
     expect(add.stdout).toMatch(/added worker-1; it reached phase verified/);
-    for (const phase of ['machines', 'artifacts', 'prerequisites', 'packages', 'workers']) expect(add.all).toMatch(new RegExp(`✓ ${phase}: verify`));
+    for (const phase of ['machines', 'workers']) expect(add.all).toMatch(new RegExp(`✓ ${phase}: verify`));
+    // The new machine comes from the baked box too: nothing installed on it, its checks pass.
+    expect(add.all).toMatch(/✓ artifacts, prerequisites, packages \(baked into [^)]*\): verify worker-1/);
+    for (const phase of ['artifacts', 'prerequisites', 'packages']) expect(add.all).not.toMatch(new RegExp(`${phase}: vagrant on`));
     // Only the new machine went through the phases.
     expect(add.all).not.toMatch(/control-plane: vagrant on/);
     expect(readFileSync(join(dir, 'cluster.yaml'), 'utf8')).toMatch(/count: 1\b/);

@@ -18,7 +18,7 @@
  * Every wait is bounded; stop() is idempotent, safe after a partial start, and ends only
  * processes that live in the environment's own network namespace, by PID.
  *
- * No vitest import: usable from scripts (see harness-cli.ts) as well as from tests.
+ * No vitest import: usable from scripts as well as from tests.
  */
 import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';

@@ -131,8 +131,11 @@ describe.skipIf(!canRun)(`kubeadm-vagrant upgrade on real VMs: ${FROM} → ${TO}
         symlinkSync(join(root, `v${version}`), join(combined, `v${version}`));
       }
     });
-    await e2e.setUp({ version: '1.36', artifactsRoot: combined });
+    // The 1.36 cluster installs from offline.dir (both releases), on the plain box built from the stand-in image.
+    await e2e.setUp({ version: '1.36', artifacts: { offlineDir: combined }, bake: false });
     dir = e2e.dir;
+    const box = await e2e.step(`kubeadm-vagrant box build ${DISTRO}`, () => e2e.buildBox(false));
+    e2e.expectOk(box, 'box build');
   }, 120 * MINUTE);
 
   afterAll(async () => {
