@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -44,6 +45,28 @@ export interface BuiltBox {
   record: BoxRecord;
   /** False when the box was there already, built from the same verified image. */
   built: boolean;
+}
+
+/** Where hosts keep the UEFI firmware an arm64 guest boots with (Debian/Ubuntu qemu-efi-aarch64 and AAVMF, Fedora edk2, Homebrew's qemu). */
+export const AARCH64_FIRMWARE = [
+  '/usr/share/AAVMF/AAVMF_CODE.fd',
+  '/usr/share/qemu-efi-aarch64/QEMU_EFI.fd',
+  '/usr/share/edk2/aarch64/QEMU_EFI.fd',
+  '/opt/homebrew/share/qemu/edk2-aarch64-code.fd',
+  '/usr/local/share/qemu/edk2-aarch64-code.fd',
+] as const;
+
+/**
+ * What a libvirt arm64 box's own Vagrantfile needs on this host: its UEFI firmware, and, when the
+ * host is not arm64 (qemu emulates the CPU), a CPU model. Nothing for other boxes.
+ */
+export function arm64Settings(provider: BoxProvider, arch: Arch, given?: string, host: NodeJS.Architecture = process.arch, exists: (p: string) => boolean = existsSync): { uefiLoader?: string; cpuModel?: string } {
+  if (provider !== 'libvirt' || arch !== 'arm64') return {};
+  const uefiLoader = given ?? [...AARCH64_FIRMWARE].find((f) => exists(f));
+  if (!uefiLoader) {
+    throw new UsageError(`an arm64 box for libvirt boots with UEFI firmware, and none was found (looked at ${AARCH64_FIRMWARE.join(', ')}): install it (Debian/Ubuntu: apt-get install qemu-efi-aarch64; Fedora: dnf install edk2-aarch64)`);
+  }
+  return { uefiLoader, ...(host === 'arm64' ? {} : { cpuModel: 'cortex-a72' }) };
 }
 
 /** A box of this name and provider that kubeadm-vagrant did not build: never replaced. */
@@ -134,6 +157,7 @@ export async function buildBox(opts: BuildBoxOptions): Promise<BuiltBox> {
     opts.info(`${source.box} (${opts.provider}, ${opts.arch}) is built from this image already (${same.record.builtAt}); --force builds it again`);
     return { name: source.box, record: same.record, built: false };
   }
+  const arm64 = { ...arm64Settings(opts.provider, opts.arch, opts.uefiLoader), ...(opts.cpuModel ? { cpuModel: opts.cpuModel } : {}) };
   const workRoot = join(opts.cache, CACHE.boxes);
   await mkdir(workRoot, { recursive: true });
   const work = await mkdtemp(join(workRoot, `.build-${opts.distro}-${opts.provider}-${opts.arch}-`));
@@ -151,7 +175,7 @@ export async function buildBox(opts: BuildBoxOptions): Promise<BuiltBox> {
       diskGiB: BOX_DISK_GIB,
       source: { url: source.url, file: source.fileName, digest: formatDigest(image.digest), sha256: image.sha256, verifiedBy: image.verifiedBy, catalog: source.catalogFile },
     };
-    await packAndAdd({ name: source.box, provider: opts.provider, arch: opts.arch, disk, record, work, env, force: boxesNamed(boxes, source.box, opts.provider).length > 0, ...(opts.uefiLoader ? { uefiLoader: opts.uefiLoader } : {}), ...(opts.cpuModel ? { cpuModel: opts.cpuModel } : {}) });
+    await packAndAdd({ name: source.box, provider: opts.provider, arch: opts.arch, disk, record, work, env, force: boxesNamed(boxes, source.box, opts.provider).length > 0, ...arm64 });
     opts.info(`added ${source.box} (${opts.provider}, ${opts.arch}) to Vagrant`);
     return { name: source.box, record, built: true };
   } finally {

@@ -4,6 +4,7 @@ import { out, withConfigFile, type ConfigCliOptions } from './common.js';
 
 interface BuildFlags extends ConfigCliOptions {
   bake?: boolean;
+  firmware?: string;
   provider?: string;
   arch?: string;
   catalog?: string;
@@ -21,6 +22,7 @@ export function registerBox(program: Command): void {
       .addOption(new Option('--provider <provider>', 'the box\'s provider (default: the config\'s)').choices(['libvirt', 'virtualbox']))
       .addOption(new Option('--arch <arch>', "the box's architecture (default: this host's)").choices(['amd64', 'arm64']))
       .option('--catalog <file>', 'a catalog file overriding boxes/catalog.json entries (a mirror of the images, other keys)')
+      .option('--firmware <file>', "an arm64 libvirt box's UEFI firmware on this host (default: the first of the usual paths that exists)")
       .option('--bake', "also boot it once and install this cluster's Kubernetes, containerd, CNI and images from its artifacts (offline.dir), then package that as kubeadm-vagrant/<distro>-k8s-<patch>: up installs nothing on it")
       .option('--force', 'build again even when the box was built from the same image (or baked with the same artifacts)'),
   ).action(async (distro: string, opts: BuildFlags) => {

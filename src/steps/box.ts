@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildBox, notOursError } from '../boxes/build.js';
 import { readCatalogFile, type Arch, type Catalog } from '../boxes/catalog.js';
@@ -18,7 +19,7 @@ export function catalogWith(file: string | undefined, cwd = process.cwd()): Cata
   return file === undefined ? base : readCatalogFile(resolve(cwd, file), base);
 }
 
-export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; provider?: string; arch?: string; catalog?: string; force?: boolean; bake?: boolean; print: (line: string) => void }): Promise<void> {
+export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; provider?: string; arch?: string; catalog?: string; force?: boolean; bake?: boolean; firmware?: string; print: (line: string) => void }): Promise<void> {
   // The provider the cluster's config names, unless --provider says otherwise.
   const loaded = o.provider ? undefined : loadConfig({ ...loadOptions(o), onWarnings: printWarnings });
   const provider = (o.provider ?? loaded!.config.provider) as BoxProvider;
@@ -26,7 +27,8 @@ export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; pr
   const catalog = catalogWith(o.catalog);
   const progress = await createTransferProgress({ files: 1 });
   try {
-    const common = { distro: o.distro, provider, arch, catalog, cache: cacheRoot(), force: o.force === true, info: (l: string) => process.stderr.write(`${l}\n`), progress };
+    const firmware = o.firmware === undefined ? {} : { uefiLoader: firmwareFile(o.firmware) };
+    const common = { distro: o.distro, provider, arch, catalog, cache: cacheRoot(), force: o.force === true, info: (l: string) => process.stderr.write(`${l}\n`), progress, ...firmware };
     if (o.bake) {
       const { bakeBox } = await import('../boxes/bake.js');
       const baked = await bakeBox({ ...common, load: { ...loadOptions(o), onWarnings: printWarnings }, steps: createProgress() });
@@ -38,6 +40,13 @@ export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; pr
   } finally {
     progress.finish();
   }
+}
+
+/** --firmware: an existing file, absolute in the box's Vagrantfile. */
+function firmwareFile(given: string): string {
+  const file = resolve(given);
+  if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--firmware ${given}: ${file} is not a file (the UEFI firmware an arm64 libvirt guest boots with, e.g. /usr/share/AAVMF/AAVMF_CODE.fd)`);
+  return file;
 }
 
 const ours = (boxes: readonly StoredBox[]) => boxes.filter((b) => b.record);

@@ -141,6 +141,34 @@ describe('box build against a mirror on loopback, with the real qemu-img and Vag
     expect(readFileSync(join(dir, 'Vagrantfile'), 'utf8')).toMatch(/config\.vm\.base_mac = "080027[0-9A-F]{6}"/);
   }, 120_000);
 
+  it('builds an arm64 box for libvirt: the architecture in its record, UEFI firmware and an emulated CPU model in its Vagrantfile, valid for Vagrant', async (ctx) => {
+    needTool(ctx, 'vagrant');
+    const env = home('arm64');
+    const firmware = join(work, 'QEMU_EFI.fd');
+    writeFileSync(firmware, 'not a real firmware: only its path goes into the box');
+    const arm64Catalog = catalog('arm64', signed()).replace(/\.json$/, '-arm64.json');
+    const text = JSON.parse(readFileSync(catalog('arm64', signed()), 'utf8'));
+    text.distros['debian-12'].images = { arm64: text.distros['debian-12'].images.amd64 };
+    writeFileSync(arm64Catalog, JSON.stringify(text));
+    const missing = await cli(['box', 'build', 'debian-12', '--provider', 'libvirt', '--arch', 'arm64', '--catalog', arm64Catalog, '--firmware', join(work, 'nothing.fd')], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--firmware .*nothing\.fd.* is not a file/);
+    const r = await cli(['box', 'build', 'debian-12', '--provider', 'libvirt', '--arch', 'arm64', '--catalog', arm64Catalog, '--firmware', firmware], env);
+    expect(r.code, r.stderr).toBe(0);
+    const dir = join(env.VAGRANT_HOME!, 'boxes', 'kubeadm-vagrant-VAGRANTSLASH-debian-12', '0', 'libvirt');
+    expect(JSON.parse(readFileSync(join(dir, 'kubeadm-vagrant.json'), 'utf8')).arch).toBe('arm64');
+    const vagrantfile = readFileSync(join(dir, 'Vagrantfile'), 'utf8');
+    expect(vagrantfile).toContain(`libvirt.loader = ${JSON.stringify(firmware)}`);
+    expect(vagrantfile).toContain('libvirt.machine_arch = "aarch64"');
+    if (process.arch !== 'arm64') expect(vagrantfile).toContain('libvirt.cpu_model = "cortex-a72"');
+    // A project on the box: Vagrant reads the box's Vagrantfile (its settings are vagrant-libvirt's own).
+    const project = join(work, 'arm64-project');
+    mkdirSync(project);
+    writeFileSync(join(project, 'Vagrantfile'), 'Vagrant.configure("2") { |c| c.vm.box = "kubeadm-vagrant/debian-12" }\n');
+    const validate = await execa('vagrant', ['validate'], { cwd: project, env: { ...env, VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_CHECKPOINT_DISABLE: '1' }, reject: false });
+    expect(validate.exitCode, validate.stderr).toBe(0);
+  }, 120_000);
+
   it('an unsigned image with a pinned digest: built, and says it was the pin', async (ctx) => {
     needTool(ctx, 'vagrant');
     const env = home('pinned');
