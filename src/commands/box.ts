@@ -30,8 +30,8 @@ export function registerBox(program: Command): void {
     await boxBuildCommand({ distro, ...opts, print: out });
   });
 
-  box
-    .command('list')
+  withConfigFile(box
+    .command('list'))
     .description('the boxes kubeadm-vagrant built: name, provider, architecture, what is baked in, the image each came from (URL, digest) and when')
     .option('--json', 'print them as JSON')
     .action(async (opts: { json?: boolean }) => {
@@ -39,8 +39,8 @@ export function registerBox(program: Command): void {
       await boxListCommand({ json: opts.json === true, print: out });
     });
 
-  box
-    .command('remove <name>')
+  withConfigFile(box
+    .command('remove <name>'))
     .description('remove a box kubeadm-vagrant built (boxes it did not build are left alone)')
     .addOption(new Option('--provider <provider>', 'only this provider\'s box of that name').choices(['libvirt', 'virtualbox']))
     .action(async (name: string, opts: { provider?: string }) => {
