@@ -751,20 +751,21 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     writeFileSync(
       script,
       content(renderAll(testPlan({ provider: 'libvirt' }, { offline: testOffline() })), 'provision/packages.sh')
-        .replace(/^readonly ARTIFACTS_DIR=.*$/m, `readonly ARTIFACTS_DIR=${artifacts}`)
         .replace(/^readonly IMPORTED=.*$/m, `readonly IMPORTED=${join(dir, 'imported-sums')}`),
     );
     const named = kubeadmImages('1.37.2')!;
     // containerd holds what a worker needs (what was imported is recorded, not interpreted).
     const held = named.filter((i) => !isControlPlaneImage(i));
+    // The artifacts' own kubeadm names the images (a stand-in answering as kubeadm v1.37.2 does).
+    mkdirSync(join(artifacts, 'bin'), { recursive: true });
+    writeFileSync(join(artifacts, 'bin', 'kubeadm'), `#!/bin/sh\ncase $1 in version) echo v1.37.2 ;; config) printf '%s\\n' ${named.join(' ')} ;; esac\n`, { mode: 0o755 });
     const fakes = [
       'log() { :; }',
-      `kubeadm() { case $1 in version) echo v1.37.2 ;; config) printf '%s\\n' ${named.join(' ')} ;; esac; }`,
       `ctr() { case "$*" in *" images import "*) basename "\${*: -1}" >>${imported} ;; *" images ls "*) printf '%s\\n' ${held.join(' ')} ;; esac; }`,
     ].join('\n');
     const as = (node: string) => {
       rmSync(imported, { force: true });
-      const r = callFunction(script, ['import_images'], `${fakes}\nKUBEADM_VAGRANT_NODE=${node}`);
+      const r = callFunction(script, ['import_images', artifacts], `${fakes}\nKUBEADM_VAGRANT_NODE=${node}`);
       return { ...r, imported: existsSync(imported) ? readFileSync(imported, 'utf8').trim().split('\n') : [] };
     };
     const worker = as('worker-1');
