@@ -27,3 +27,8 @@ export const CACHE = {
   /** The artifacts directory of src/offline/artifacts.ts: v<patch>/<arch>/. */
   artifacts: 'artifacts',
 } as const;
+
+/** The cache's artifacts directory (`<cacheRoot>/artifacts`): where a cluster without offline.dir installs from, and what `artifacts fetch` fills. */
+export function artifactsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), CACHE.artifacts);
+}

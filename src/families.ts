@@ -6,16 +6,15 @@
  */
 export interface FamilyDef {
   id: string;
+  /** What installs the distro's own packages in the guest (the host tools a box lacks; containerd with runtime.containerd: distro). */
   packageManager: 'apt' | 'dnf';
-  /** The pkgs.k8s.io repository of a Kubernetes minor for this family's packages. */
-  kubernetesRepo: (minor: string) => string;
-  /** The kubelet's defaults file (KUBELET_EXTRA_ARGS) of the family's packaging, which the kubelet unit reads. */
+  /** The kubelet's defaults file (KUBELET_EXTRA_ARGS) of the family's convention, which the kubelet unit reads. */
   kubeletDefaults: string;
 }
 
 export const FAMILIES = {
-  debian: { id: 'debian', packageManager: 'apt', kubernetesRepo: (minor) => `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`, kubeletDefaults: '/etc/default/kubelet' },
-  rhel: { id: 'rhel', packageManager: 'dnf', kubernetesRepo: (minor) => `https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/`, kubeletDefaults: '/etc/sysconfig/kubelet' },
+  debian: { id: 'debian', packageManager: 'apt', kubeletDefaults: '/etc/default/kubelet' },
+  rhel: { id: 'rhel', packageManager: 'dnf', kubeletDefaults: '/etc/sysconfig/kubelet' },
 } as const satisfies Record<string, FamilyDef>;
 
 export type Family = keyof typeof FAMILIES;

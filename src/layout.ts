@@ -130,7 +130,7 @@ const GUEST_STATE_DIR = '/var/lib/kubeadm-vagrant';
 
 /**
  * Paths on the guests that more than one part of the tool knows (templates, checks, the scripts'
- * guards). A path one part owns alone (a family's package repository files, a CNI's
+ * guards). A path one part owns alone (a family's files, a CNI's
  * NetworkManager file) is defined once where that part lives (its template partial).
  */
 export const GUEST = {
@@ -157,11 +157,11 @@ export const GUEST = {
   kubeletDir: '/var/lib/kubelet',
   /** What `box build --bake` put into a box (src/vagrant/boxes.ts BakeRecord, as JSON). */
   bakedRecord: '/etc/kubeadm-vagrant/baked.json',
-  /** Offline installs: the artifacts, once their checksums are verified (root-owned). */
+  /** The artifacts, once their checksums are verified (root-owned). */
   artifactsDir: `${GUEST_STATE_DIR}/artifacts`,
-  /** Offline installs: the image archives imported into containerd so far, by checksum. */
+  /** The image archives imported into containerd so far, by checksum. */
   imagesImported: `${GUEST_STATE_DIR}/images-imported`,
-  /** Where the CNI plugins are (the packages, the offline artifacts and the CNIs' installers put them there) and containerd must look. */
+  /** Where the CNI plugins are (the artifacts and the CNIs' installers put them there) and containerd must look. */
   cniBinDir: '/opt/cni/bin',
   containerdConfig: '/etc/containerd/config.toml',
   /** crictl's configuration (which CRI socket). */

@@ -1,6 +1,6 @@
 import { cniDef } from './cni/index.js';
 import { GUEST, HOST, joinConfigPath, scriptPath } from './layout.js';
-import { kubernetesVersionOf, type ClusterPlan, type NodePlan, type Role } from './plan/plan.js';
+import type { ClusterPlan, NodePlan, Role } from './plan/plan.js';
 import { failedClusterChecks } from './verify/kube.js';
 import { MACHINE_CHECKS, prerequisiteChecks } from './verify/node-checks.js';
 import { artifactsCheck, imagesImportedCheck, kubeToolsCheck, sandboxImageCheck } from './verify/package-checks.js';
@@ -76,21 +76,20 @@ export const PHASES = [
   // Starts halted machines and creates missing ones (cheap when all run); the ssh-key script
   // replaces Vagrant's insecure key by the cluster's own.
   phase({ id: 'machines', script: 'ssh-key', always: true, checks: () => [...MACHINE_CHECKS] }),
-  // Offline installs: the artifacts directory is uploaded and its checksums checked in the guest.
+  // The artifacts directory (the cache's or offline.dir's) is uploaded and its checksums checked in the guest.
   phase({
     id: 'artifacts',
     script: 'artifacts',
-    uploads: [{ name: 'artifacts-files', source: (_node, plan) => plan.offline!.dir, target: 'artifacts' }],
-    enabled: (plan) => plan.offline !== undefined,
+    uploads: [{ name: 'artifacts-files', source: (_node, plan) => plan.offline.dir, target: 'artifacts' }],
     bakeable: true,
-    checks: (plan) => [artifactsCheck(GUEST.artifactsDir, plan.offline!.sumsHash, plan.box.baked?.matches ? plan.box.baked.record.bakeHash : undefined)],
+    checks: (plan) => [artifactsCheck(GUEST.artifactsDir, plan.offline.sumsHash, plan.box.baked?.matches ? plan.box.baked.record.bakeHash : undefined)],
   }),
   phase({ id: 'prerequisites', script: 'prerequisites', verifyAtLeast: true, bakeable: true, checks: (_plan, node, peers) => prerequisiteChecks(node, peers) }),
   phase({
     id: 'packages',
     script: 'packages',
     bakeable: true,
-    checks: (plan) => [kubeToolsCheck(plan.kubernetes.minor, plan.kubernetes.patch), sandboxImageCheck, ...(plan.offline ? [imagesImportedCheck] : [])],
+    checks: (plan) => [kubeToolsCheck(plan.kubernetes.patch), sandboxImageCheck, imagesImportedCheck],
   }),
   phase({
     id: 'control-plane',
@@ -175,7 +174,7 @@ export function passedFromRecord<Id extends string>(recorded: unknown, known: re
 /** The phase table when state.json recorded one position per machine (before the lists): never changes. */
 export const POSITIONAL_PHASES: readonly string[] = ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'];
 
-/** The phases of a plan, in order (a disabled one, e.g. artifacts when online, is left out). */
+/** The phases of a plan, in order (a disabled one is left out). */
 export function planPhases(plan: ClusterPlan): Phase[] {
   return PHASES.filter((p) => p.enabled(plan));
 }
@@ -238,6 +237,6 @@ export function reachedPhase(controlPlanePassed: Iterable<PhaseId>): PhaseId {
 /** The ids of every check verifying after a phase makes on a node, in report order: what `up --dry-run` prints. */
 export function checkIdsAfter(phaseId: PhaseId, node: PlannedNode, plan: ClusterPlan, peers?: readonly PlannedNode[]): string[] {
   const v = verificationAfter(phaseId, plan, peers);
-  const cluster = v.clusterView ? failedClusterChecks(node, cniDef(plan.kubernetes.cni).nodePod, '', kubernetesVersionOf(plan)).map((c) => c.check) : [];
+  const cluster = v.clusterView ? failedClusterChecks(node, cniDef(plan.kubernetes.cni).nodePod, '', plan.kubernetes.patch).map((c) => c.check) : [];
   return [SSH_CHECK.check, ...v.specs(node).map((s) => s.id), ...cluster, INSECURE_KEY_CHECK.check];
 }

@@ -1,7 +1,7 @@
 /**
  * The Kubernetes minors this tool knows, and the pinned versions of what it installs besides
  * Kubernetes. The one table of minors: validation (supported, end of life, newer than known),
- * the offline artifacts check (the images kubeadm names) and the README read it.
+ * the artifacts check (the images kubeadm names) and the README read it.
  */
 
 export interface MinorInfo {

@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ARCHES, type Arch } from '../boxes/catalog.js';
@@ -8,28 +7,19 @@ import { ARTIFACTS, readSums } from '../offline/artifacts.js';
 import { cacheWriteError, writeFileAtomic } from '../write.js';
 
 /**
- * The host-side artifacts cache: `v<patch>/<arch>/` in the layout of src/offline/artifacts.ts (so
- * `offline.dir` can name it), each with SHA256SUMS and `kubeadm-vagrant-lock.json` (where every file
+ * The host-side artifacts cache (src/cache.ts artifactsCacheDir(): where every cluster installs
+ * from unless offline.dir names a directory of its own): `v<patch>/<arch>/` in the layout of
+ * src/offline/artifacts.ts, each with SHA256SUMS and `kubeadm-vagrant-lock.json` (where every file
  * came from, the upstream checksum and ours); beside them `downloads/<host>/<path>`, the release
  * downloads as fetched (archives are extracted from there again, not downloaded again), and `blobs/`,
  * image blobs while their archives are written.
  */
-
-/** The environment variable that moves the cache: `$KUBEADM_VAGRANT_CACHE/artifacts`. */
-export const CACHE_ENV = 'KUBEADM_VAGRANT_CACHE';
 
 export const CACHE = {
   lockFile: 'kubeadm-vagrant-lock.json',
   downloads: 'downloads',
   blobs: 'blobs',
 } as const;
-
-/** `$KUBEADM_VAGRANT_CACHE/artifacts`, else `$XDG_CACHE_HOME/kubeadm-vagrant/artifacts`, else `~/.cache/kubeadm-vagrant/artifacts`. */
-export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
-  if (env[CACHE_ENV]) return join(env[CACHE_ENV], 'artifacts');
-  const xdg = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(home, '.cache');
-  return join(xdg, 'kubeadm-vagrant', 'artifacts');
-}
 
 /** `<root>/v<patch>/<arch>`. */
 export function archDir(root: string, patch: string, arch: Arch): string {

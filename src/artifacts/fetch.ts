@@ -246,6 +246,16 @@ function missingFiles(dir: string, lock: LockFile, item: PlannedItem): string[] 
   });
 }
 
+/** What a fetch would fetch, per architecture: the names of the items the cache lacks, of how many; nothing is fetched (a dry run says it). */
+export function pendingItems(opts: FetchArtifactsOptions): { arch: Arch; dir: string; items: string[]; of: number }[] {
+  return opts.arches.map((arch) => {
+    const items = artifactPlan(opts.patch, arch, opts, opts.pins ?? {});
+    const dir = archDir(opts.cacheRoot, opts.patch, arch);
+    const lock = readLockFile(dir).lock ?? emptyLock(opts.patch, arch);
+    return { arch, dir, items: items.filter((item) => missingFiles(dir, lock, item).length > 0).map(itemName), of: items.length };
+  });
+}
+
 /** Fetches what the needs call for and the cache lacks; see the module comment. */
 export async function fetchArtifacts(opts: FetchArtifactsOptions): Promise<FetchReport> {
   // The plans first: an unknown minor or a manifest without a pin is refused before anything is touched.

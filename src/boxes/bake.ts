@@ -3,15 +3,16 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { CACHE } from '../cache.js';
-import { loadConfig, type LoadOptions } from '../config/load.js';
+import { readConfig, type LoadOptions } from '../config/load.js';
 import { API_VERSION, KIND } from '../config/schema.js';
-import { CommandError, OperationError, UsageError } from '../errors.js';
+import { CommandError, ConfigError, OperationError, UsageError } from '../errors.js';
 import { FAMILIES } from '../families.js';
 import { GUEST } from '../layout.js';
 import { offlineNeeds } from '../offline/needs.js';
 import { PHASES } from '../phases.js';
 import { providerDef, providerOptionsFrom, slowdownOf } from '../providers/index.js';
 import { connect } from '../ssh/client.js';
+import { ensureArtifacts, type FetchFn } from '../steps/artifacts.js';
 import { DEFAULT_SSH_LIMITS, openCluster, sshOptions, sshTarget } from '../steps/cluster.js';
 import { destroy } from '../steps/destroy.js';
 import type { Progress } from '../steps/progress.js';
@@ -31,6 +32,8 @@ export interface BakeBoxOptions extends Omit<BuildBoxOptions, 'force'> {
   /** Up's progress for the bake machine's phases. */
   steps: Progress;
   force?: boolean;
+  /** What fetches the artifacts the cache lacks (tests inject their own). */
+  fetch?: FetchFn;
 }
 
 /** The phases a bake runs on its one machine: up to the last the table marks bakeable. */
@@ -143,10 +146,12 @@ export async function bakeBox(opts: BakeBoxOptions): Promise<BuiltBox> {
   if (opts.provider !== 'libvirt') {
     throw new UsageError(`--bake boots the box with the provider and reads its disk back, which kubeadm-vagrant does for libvirt; for ${opts.provider} build the plain box (\`kubeadm-vagrant box build ${opts.distro} --provider ${opts.provider}\`): up installs on it from the artifacts`);
   }
-  const loaded = loadConfig(opts.load);
-  const { config } = loaded;
-  if (!loaded.offline?.bake) throw new UsageError('--bake installs from the cluster\'s artifacts: set offline.dir in cluster.yaml (an artifacts directory, e.g. the cache `kubeadm-vagrant artifacts fetch` fills)');
-  const artifacts = loaded.offline;
+  // What is baked in: the config's artifacts, fetched into the cache first when it lacks them.
+  const read = readConfig(opts.load);
+  const { config } = read;
+  const ensured = await ensureArtifacts(read, { dryRun: false, say: opts.info, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+  if (!ensured.artifacts?.bake) throw new ConfigError(ensured.problems, read.file);
+  const artifacts = ensured.artifacts;
   const plain = await buildBox({ ...opts, force: false });
   const emulation = slowdownOf(opts.provider, providerOptionsFrom(config)) > 1;
   const name = bakedBoxName(opts.distro, artifacts.patch, { emulation });

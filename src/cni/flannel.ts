@@ -20,7 +20,7 @@ export const flannel: CniDef = {
     },
   ],
   nodePod: { id: 'pod-cni', title: 'flannel running', namespaces: ['kube-flannel', 'kube-system'], prefix: 'kube-flannel-ds-' },
-  // Offline, flannel's CNI plugin comes from the artifacts' cni/ like every other plugin, so the
+  // flannel's CNI plugin comes from the artifacts' cni/ like every other plugin, so the
   // manifest's install-cni-plugin init container (which copies the same binary out of the
   // flannel-cni-plugin image) is left out, and with it that image.
   offline: { images: [`ghcr.io/flannel-io/flannel:${VERSION}`], cniPlugins: ['flannel'] },

@@ -14,7 +14,7 @@ export interface CniDef {
   manifests: readonly CniManifest[];
   /** The pod that proves the network runs on a node (one per node, from a DaemonSet). */
   nodePod: PodMatcher;
-  /** What an offline install needs from the artifacts directory besides the manifests. */
+  /** What an install needs from the artifacts directory besides the manifests. */
   offline: { images: readonly string[]; cniPlugins: readonly string[] };
 }
 

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { hostArch } from '../distros.js';
-import { loadConfig } from '../config/load.js';
+import { readConfig } from '../config/load.js';
 import { loadOptions, out, wholeNumber, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 // The steps load when their command runs: the CLI's start loads no registry client, tar-stream nor openpgp.
@@ -13,11 +13,11 @@ function interruptSignal(): AbortSignal {
   return ctl.signal;
 }
 
-/** artifacts fetch | list | verify | prune: the host-side cache that `offline.dir` can name. */
+/** artifacts fetch | list | verify | prune: the host-side cache every cluster installs from unless offline.dir names a directory of its own. */
 export function registerArtifacts(program: Command): void {
   const artifacts = program.command('artifacts').description('the host-side cache of binaries, images and manifests every cluster installs from');
 
-  withConfigFlags(artifacts.command('fetch').description("fetch and verify what the config's version, CNI and add-ons need into the cache ($KUBEADM_VAGRANT_CACHE/artifacts or ~/.cache/kubeadm-vagrant/artifacts)"))
+  withConfigFlags(artifacts.command('fetch').description("fetch and verify what the config's version, CNI and add-ons need into the cache ($KUBEADM_VAGRANT_CACHE/artifacts or ~/.cache/kubeadm-vagrant/artifacts); `up` fetches what is missing itself"))
     .addOption(new Option('--arch <arches>', 'architectures, comma-separated: amd64, arm64').default(hostArch()))
     .addOption(new Option('--trust-manifest <name=sha256>', "pin a CNI manifest this project does not pin (Calico's), after checking the file yourself; repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
     .action(async (opts: ConfigCliOptions & { arch: string; trustManifest?: string[] }) => {
@@ -27,7 +27,7 @@ export function registerArtifacts(program: Command): void {
 
   // -c like every command (checked when given), though what the cache holds does not depend on a config.
   withConfigFile(artifacts.command('list').description('what the cache holds: per patch and architecture, files, size, complete or not')).action(async (opts: ConfigCliOptions) => {
-    if (opts.config !== undefined) loadConfig(loadOptions(opts));
+    if (opts.config !== undefined) readConfig(loadOptions(opts));
     (await steps()).artifactsList({ print: out });
   });
 

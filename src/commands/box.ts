@@ -23,7 +23,7 @@ export function registerBox(program: Command): void {
       .addOption(new Option('--arch <arch>', "the box's architecture (default: this host's)").choices(['amd64', 'arm64']))
       .option('--catalog <file>', 'a catalog file overriding boxes/catalog.json entries (a mirror of the images, other keys)')
       .option('--firmware <file>', "an arm64 libvirt box's UEFI firmware on this host (default: the first of the usual paths that exists)")
-      .option('--bake', "also boot it once and install this cluster's Kubernetes, containerd, CNI and images from its artifacts (offline.dir), then package that as kubeadm-vagrant/<distro>-k8s-<patch>: up installs nothing on it")
+      .option('--bake', "also boot it once and install this cluster's Kubernetes, containerd, CNI and images from its artifacts (the cache, fetched first when it lacks them, or offline.dir), then package that as kubeadm-vagrant/<distro>-k8s-<patch>: up installs nothing on it")
       .option('--force', 'build again even when the box was built from the same image (or baked with the same artifacts)'),
   ).action(async (distro: string, opts: BuildFlags) => {
     const { boxBuildCommand } = await import('../steps/box.js');

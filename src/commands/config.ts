@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { Document, isScalar } from 'yaml';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfig, readConfig, type ReadConfig } from '../config/load.js';
 import { redactToken } from '../token.js';
 import { loadOptions, out, withConfigFlags, type ConfigCliOptions } from './common.js';
 
 /** The effective config as YAML; each value a variable or flag set (now, or remembered from generate) says so in a comment. */
-function printable(loaded: LoadedConfig, showSecrets: boolean): string {
+function printable(loaded: ReadConfig, showSecrets: boolean): string {
   const c = loaded.config;
   const doc = new Document(showSecrets ? c : { ...c, kubernetes: { ...c.kubernetes, token: redactToken(c.kubernetes.token) } });
   doc.commentBefore = ` effective config: ${loaded.file ?? 'the defaults (no config file)'}, then the variables and flags noted below`;
@@ -29,6 +29,6 @@ export function registerConfig(program: Command): void {
   withConfigFlags(config.command('print').description('print the effective config: file, environment and flags applied'), { upFlags: true })
     .option('--show-secrets', 'print the bootstrap token instead of redacting it')
     .action((opts: ConfigCliOptions & { showSecrets?: boolean }) => {
-      out(printable(loadConfig(loadOptions(opts)), opts.showSecrets === true));
+      out(printable(readConfig(loadOptions(opts)), opts.showSecrets === true));
     });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { readConfig } from '../config/load.js';
 import { formatTable } from '../table.js';
 import { generateToken, tokenId } from '../token.js';
 import { loadOptions, out, withConfigFile, withConfigFlags, type ConfigCliOptions } from './common.js';
@@ -12,7 +12,7 @@ export function registerToken(program: Command): void {
   const token = program.command('token').description('kubeadm bootstrap tokens');
   // The token needs no cluster; a config named with -c is still checked, so a wrong path is never ignored.
   withConfigFile(token.command('generate').description('print one new bootstrap token (offline)')).action((opts: ConfigCliOptions) => {
-    if (opts.config !== undefined) loadConfig(loadOptions(opts));
+    if (opts.config !== undefined) readConfig(loadOptions(opts));
     out(generateToken());
   });
 

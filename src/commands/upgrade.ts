@@ -7,7 +7,7 @@ const upgradeStep = () => Promise.all([import('../steps/upgrade.js'), import('..
 
 export function registerUpgrade(program: Command): void {
   withConfigFlags(program.command('upgrade').description("upgrade the cluster's Kubernetes one minor at a time, the control plane first, then each worker, each verified before the next"))
-    .requiredOption('--to <version>', 'the version to go to: a minor (its newest patch in the artifacts) or a patch, e.g. 1.37 or 1.37.2')
+    .requiredOption('--to <version>', 'the version to go to: a minor (from the cache: its newest patch this version knows; from offline.dir: the newest there) or a patch, e.g. 1.37 or 1.37.2; the cache is fetched into first when it lacks it')
     .option('--plan', 'print what would run on which node and why it is allowed; change nothing')
     .option('--dry-run', 'the same as --plan')
     .option('--manual', "stage the target's artifacts on every node, then print the commands a person types on each node (kubeadm's procedure, for practice)")

@@ -6,8 +6,8 @@ import { getIn, sameValue, setIn } from './fields.js';
 import { chooseConfigFile, configFileArg, readConfigText, sha256 } from './file.js';
 import { envNearMisses, envOverrides, flagOverrides, remembersPath } from './flags.js';
 import { displayValue as display } from './hints.js';
-import { offlineOf, runningVersionApplied } from './offline.js';
-import type { LoadedConfig, LoadOptions } from './options.js';
+import { runningVersionApplied, withArtifacts } from './offline.js';
+import type { LoadedConfig, LoadOptions, ReadConfig } from './options.js';
 import { API_VERSION, KIND } from './schema.js';
 import { setupProblem } from './validate.js';
 import { parseConfigText } from './yaml.js';
@@ -15,9 +15,14 @@ import { parseConfigText } from './yaml.js';
 /**
  * Loads what `generate` and `up` use: the file, then the variables and flags an earlier generate
  * of this cluster directory remembered, then the environment, then the flags (strongest last),
- * and validates the result with the worker indices the directory has in use.
+ * validated with the worker indices the directory has in use, and the artifacts of its version.
  */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  return withArtifacts(readConfig(opts));
+}
+
+/** loadConfig without the artifacts: what `artifacts fetch` fetches for, `config print` prints, and `up` reads before it fetches what is missing. */
+export function readConfig(opts: LoadOptions = {}): ReadConfig {
   const cwd = opts.cwd ?? process.cwd();
   const given = configFileArg(opts.file, cwd);
   const dir = opts.clusterDir ?? (given ? dirname(given) : cwd);
@@ -76,9 +81,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const nothingToSetUp = opts.forUp && config ? setupProblem(config.setup, sources) : undefined;
   if (nothingToSetUp) problems.push(nothingToSetUp);
   if (problems.length > 0 || !config) throw new ConfigError(problems, file);
-  const offline = offlineOf(config, file, cwd);
   opts.onWarnings?.(warnings);
   // Remember a variable or flag only where it says something the file does not.
   const remember = [...strongest.values()].filter((o) => remembersPath(o.path) && !sameValue(getIn(fromFile, o.path.split('.')), o.value));
-  return { config, ...(offline ? { offline } : {}), ...(file ? { file } : {}), dir, warnings, sources, remember, ...(fileSha256 ? { fileSha256 } : {}) };
+  const where = { ...(file ? { file } : {}), base: cwd, env: opts.env ?? process.env };
+  return { config, ...(file ? { file } : {}), dir, warnings, sources, remember, ...(fileSha256 ? { fileSha256 } : {}), where };
 }

@@ -2,13 +2,13 @@ import { dirname, join } from 'node:path';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { HOST } from '../layout.js';
 import { readGenerated, readState } from '../state.js';
-import { loadConfig } from './effective.js';
+import { readConfig } from './effective.js';
 import { getIn, sameValue } from './fields.js';
 import { configFileArg, fileHashOrUndefined, rememberedConfigFile } from './file.js';
 import { envNearMisses, envOverrides, flagOverrides, remembersPath, type Override } from './flags.js';
 import { displayValue as display } from './hints.js';
-import { offlineOf, runningVersionApplied } from './offline.js';
-import type { LoadedConfig, LoadOptions } from './options.js';
+import { runningVersionApplied, withArtifacts } from './offline.js';
+import type { LoadedConfig, LoadOptions, ReadConfig } from './options.js';
 import { clusterSchema } from './schema.js';
 
 /**
@@ -17,14 +17,19 @@ import { clusterSchema } from './schema.js';
  * .kubeadm-vagrant/generated.json. A variable or flag given now that disagrees with it is an
  * error naming both values: acting on other addresses or another worker count than the machines
  * have would check, reach or destroy the wrong machines. A directory generated before this record
- * existed is loaded as `generate` would load it.
+ * existed is loaded as `generate` would load it. With the artifacts of the cluster's version.
  */
 export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
+  return withArtifacts(readGeneratedConfig(opts));
+}
+
+/** loadGenerated without the artifacts (what `node add` and `upgrade` read before they fetch what is missing, and `destroy`). */
+export function readGeneratedConfig(opts: LoadOptions = {}): ReadConfig {
   const cwd = opts.cwd ?? process.cwd();
   const given = configFileArg(opts.file, cwd);
   const dir = given ? dirname(given) : cwd;
   const record = readGenerated(dir);
-  if (!record) return loadConfig(opts);
+  if (!record) return readConfig(opts);
   const remembered = rememberedConfigFile(record, dir);
   const recordFile = remembered?.file;
   const from = recordFile ?? 'the defaults (no config file)';
@@ -62,8 +67,8 @@ export function loadGenerated(opts: LoadOptions = {}): LoadedConfig {
   const upgraded: ConfigProblem[] = [];
   const config = runningVersionApplied(parsed.data, readState(dir), new Map(), undefined, upgraded, []);
   if (upgraded.length > 0 || !config) throw new ConfigError(upgraded, recordFile);
-  const offline = offlineOf(config, recordFile, dir);
   opts.onWarnings?.(warnings);
   const sources = new Map(record.overrides.map((o) => [o.path, `${o.source}, remembered`]));
-  return { config, ...(offline ? { offline } : {}), ...(recordFile ? { file: recordFile } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}) };
+  const where = { ...(recordFile ? { file: recordFile } : {}), base: dir, env: opts.env ?? process.env };
+  return { config, ...(recordFile ? { file: recordFile } : {}), dir, warnings, sources, remember: record.overrides, ...(record.fileSha256 ? { fileSha256: record.fileSha256 } : {}), where };
 }

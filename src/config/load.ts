@@ -8,15 +8,16 @@
  * - ./generated.ts: loadGenerated, what the other commands act on: the cluster as generated;
  * - ./check.ts: validateRaw, the schema's problems and those between fields (./validate.ts);
  * - ./hints.ts: what a problem says beyond zod's words (hints, the offending value);
- * - ./offline.ts: offline.dir resolved and checked;
+ * - ./offline.ts: the artifacts of the config's version (src/offline/source.ts: offline.dir, else the cache), checked;
  * - ./schema.ts the fields and their defaults, ./flags.ts the variables and flags.
  * A new field is its schema (with its default) in ./schema.ts and its hint in ./hints.ts.
  */
 export { DEFAULT_CONFIG_FILE } from '../layout.js';
 export { defaultValidationContext, validateRaw } from './check.js';
-export { loadConfig } from './effective.js';
+export { loadConfig, readConfig } from './effective.js';
 export { rememberedConfigFile, rememberedPath } from './file.js';
-export { loadGenerated } from './generated.js';
+export { loadGenerated, readGeneratedConfig } from './generated.js';
 export { displayValue, hintFor } from './hints.js';
-export type { LoadedConfig, LoadOptions } from './options.js';
+export { withArtifacts, withExpectedArtifacts } from './offline.js';
+export type { LoadedConfig, LoadOptions, ReadConfig } from './options.js';
 export { parseConfigText } from './yaml.js';

@@ -1,16 +1,33 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import type { OfflineArtifacts } from '../offline/artifacts.js';
 import { artifactsFor } from '../offline/source.js';
 import type { ClusterState } from '../state.js';
 import { withRunningVersion } from '../upgrade/versions.js';
+import type { LoadedConfig, ReadConfig } from './options.js';
 import type { ClusterConfig } from './schema.js';
 
-/** The artifacts of the cluster's version, when offline.dir is set (src/offline/source.ts decides where), checked. */
-export function offlineOf(config: ClusterConfig, file: string | undefined, base: string): OfflineArtifacts | undefined {
-  if (config.offline.dir === '') return undefined;
-  const { artifacts, problems } = artifactsFor(config, config.kubernetes.version, { ...(file ? { file } : {}), base });
-  if (!artifacts) throw new ConfigError(problems, file);
-  return artifacts;
+/**
+ * A read config with the artifacts of its version (src/offline/source.ts decides where from),
+ * checked; what is missing is a ConfigError naming it and the command that fetches it. Nothing is
+ * fetched here: `up` and the other commands that may download call src/steps/artifacts.ts
+ * ensureArtifacts first.
+ */
+export function withArtifacts(read: ReadConfig): LoadedConfig {
+  const { artifacts, problems } = artifactsFor(read.config, read.config.kubernetes.version, read.where);
+  if (!artifacts) throw new ConfigError(problems, read.file);
+  return { ...read, offline: artifacts };
+}
+
+/**
+ * withArtifacts, except that artifacts the cache lacks are those it will hold once fetched (their
+ * checksums unknown yet): what a dry run plans with, `up` checks its request against before it
+ * fetches, and `destroy` needs (nothing is installed from them). What a fetch cannot fix is still
+ * a ConfigError.
+ */
+export function withExpectedArtifacts(read: ReadConfig): LoadedConfig {
+  const { artifacts, problems, missing } = artifactsFor(read.config, read.config.kubernetes.version, read.where);
+  const offline = artifacts ?? missing?.expected;
+  if (!offline) throw new ConfigError(problems, read.file);
+  return { ...read, offline };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ConfigProblem } from '../errors.js';
 import type { OfflineArtifacts } from '../offline/artifacts.js';
+import type { ArtifactsWhere } from '../offline/source.js';
 import type { RememberedOverride } from '../state.js';
 import type { FlagValues } from './flags.js';
 import type { ClusterConfig } from './schema.js';
@@ -21,10 +22,9 @@ export interface LoadOptions {
   forUp?: boolean;
 }
 
-export interface LoadedConfig {
+/** A config read and validated, before its artifacts are looked for (what `artifacts fetch`, `config print` and `up` before its fetch use). */
+export interface ReadConfig {
   config: ClusterConfig;
-  /** offline.dir resolved and checked: the directory of the planned version and this architecture. */
-  offline?: OfflineArtifacts;
   /** The config file read, if any. */
   file?: string;
   /** The cluster directory: -o DIR, else the config file's directory, else the current directory. */
@@ -36,4 +36,12 @@ export interface LoadedConfig {
   remember: RememberedOverride[];
   /** SHA-256 of the config file's text, to tell later that it has changed. */
   fileSha256?: string;
+  /** Where its artifacts are looked for (src/offline/source.ts): what a relative offline.dir resolves against, the environment that places the cache. */
+  where: ArtifactsWhere;
+}
+
+/** A config with its artifacts: what every command that plans the cluster uses. */
+export interface LoadedConfig extends ReadConfig {
+  /** The artifacts directory of the planned version and this architecture (offline.dir's, or the cache's), checked. */
+  offline: OfflineArtifacts;
 }

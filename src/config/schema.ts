@@ -28,8 +28,9 @@ const MIN_TOKEN_TTL_MS = parseDuration(MIN_TOKEN_TTL)!;
 /** kube-proxy's modes; ipvs is deprecated upstream (1.35) and not offered. */
 export const PROXY_MODES = ['iptables', 'nftables'] as const;
 /**
- * containerd 2.x from its official release archives (or, with offline.dir, from the artifacts), or
- * the distro's own package (containerd 1.x on most distros today: only when asked for).
+ * containerd 2.x from the artifacts (its official release archives, fetched and verified on the
+ * host), or the distro's own package, installed by the guest's package manager from the box's
+ * package repositories (containerd 1.x on most distros today: only when asked for).
  */
 export const CONTAINERD_SOURCES = ['release', 'distro'] as const;
 
@@ -243,7 +244,7 @@ export const clusterSchema = z.strictObject({
     .prefault({}),
   offline: z
     .strictObject({
-      dir: z.string({ error: () => 'must be a directory path (a string), or empty to download on the guests' }).default(''),
+      dir: z.string({ error: () => 'must be a directory path (a string), or empty to install from the cache (`kubeadm-vagrant artifacts fetch` fills it)' }).default(''),
     })
     .prefault({}),
   mirrors,

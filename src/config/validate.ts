@@ -42,8 +42,8 @@ export function versionWarning(version: string, now: Date): ConfigProblem | unde
   if (patch !== undefined && Number(patch) > info.newestPatch) {
     return {
       path: 'kubernetes.version',
-      message: `${version} is newer than the newest ${minor} patch this tool knows (${minor}.${info.newestPatch}, as of ${KNOWN_AT}); if it does not exist, the packages phase finds no such package (offline: no such artifacts)`,
-      hint: `use "${minor}.${info.newestPatch}", or the minor "${minor}" for the newest patch in its package repository`,
+      message: `${version} is newer than the newest ${minor} patch this tool knows (${minor}.${info.newestPatch}, as of ${KNOWN_AT}); if it does not exist, there are no artifacts of it (\`artifacts fetch\` finds no such release)`,
+      hint: `use "${minor}.${info.newestPatch}", or the minor "${minor}" for the newest patch this tool knows`,
     };
   }
   if (info.endOfLife < today) {

@@ -7,10 +7,10 @@ import { isControlPlaneImage } from '../versions.js';
 import { imageRefsOf } from './tar.js';
 
 /**
- * The offline artifacts directory (`offline.dir`): everything the guests install, so that they
- * download nothing. One directory per Kubernetes patch and architecture:
+ * An artifacts directory (the cache, or `offline.dir`: ./source.ts decides which): everything the
+ * guests install, so that they download nothing. One directory per Kubernetes patch and architecture:
  *
- *   <offline.dir>/v1.37.2/amd64/
+ *   <root>/v1.37.2/amd64/
  *     SHA256SUMS        `sha256sum` lines over every other file below, paths relative to this directory
  *     bin/              kubeadm kubelet kubectl crictl
  *     cni/              the CNI plugins for /opt/cni/bin (bridge host-local loopback portmap, and the CNI's own)
@@ -47,7 +47,7 @@ export interface BakeSet {
 
 /** A resolved artifacts directory: the one for the planned version and this architecture. */
 export interface OfflineArtifacts {
-  /** `offline.dir`, absolute. */
+  /** The directory that holds `v<patch>/<arch>/` (offline.dir, or the cache's), absolute. */
   root: string;
   /** `<root>/v<patch>/<arch>`. */
   dir: string;
@@ -78,7 +78,7 @@ function problem(path: string, message: string, hint: string): ConfigProblem {
  */
 export function resolveArtifactsDir(root: string, version: string, arch: Arch): { artifacts?: OfflineArtifacts; problems: ConfigProblem[] } {
   const path = 'offline.dir';
-  if (!existsSync(root)) return { problems: [problem(path, `${root} does not exist`, 'create it with the layout in the README ("Offline installs"), or leave offline.dir empty to download on the guests')] };
+  if (!existsSync(root)) return { problems: [problem(path, `${root} does not exist`, 'create it with the layout in the README ("Artifacts"), or leave offline.dir empty to install from the cache (`kubeadm-vagrant artifacts fetch` fills it)')] };
   if (!statSync(root).isDirectory()) return { problems: [problem(path, `${root} is not a directory`, 'offline.dir names the directory that holds v<version>/<arch>/')] };
   const [major, minor, patch] = version.split('.');
   const candidates = readdirSync(root)
@@ -185,7 +185,7 @@ export function checkArtifacts(a: OfflineArtifacts, needs: ArtifactNeeds, found 
     ...(a.containerd ? ARTIFACTS.containerd.map((c) => `containerd/${c}`) : []),
   ];
   for (const rel of [...binaries, ...needs.manifests.map((m) => `${ARTIFACTS.manifestsDir}/${m}`)]) {
-    if (!existsSync(at(rel))) problems.push(problem('offline.dir', `${at(rel)} is missing`, 'see the layout in the README ("Offline installs")'));
+    if (!existsSync(at(rel))) problems.push(problem('offline.dir', `${at(rel)} is missing`, 'see the layout in the README ("Artifacts")'));
     else if (!sums.has(rel)) problems.push(problem('offline.dir', `${at(rel)} is not listed in ${at(ARTIFACTS.sums)}`, 'write SHA256SUMS again over every file'));
   }
   for (const rel of binaries) {

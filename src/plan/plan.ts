@@ -49,10 +49,10 @@ export interface ClusterPlan {
    */
   box: { name: string; version?: string; ours: boolean; baked?: BakedBox; built?: boolean };
   kubernetes: {
-    /** The minor, `1.33`: selects the pkgs.k8s.io repository. */
+    /** The minor, `1.33`. */
     minor: string;
-    /** The exact patch `1.33.2` when the config pins one; otherwise the repository's newest. */
-    patch?: string;
+    /** The patch `1.33.2` the artifacts hold: what every node installs and is verified at. */
+    patch: string;
     /** v1beta4 exists in every supported minor (1.31+); 1.37 refuses v1beta3. */
     kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4';
     proxyMode: 'iptables' | 'nftables';
@@ -69,15 +69,16 @@ export interface ClusterPlan {
     nodeNetwork: string;
   };
   /**
-   * Where containerd comes from: its release archives (downloaded on the guests), the offline
-   * artifacts, or the distro's package.
+   * Where containerd comes from: the artifacts (its release archives, fetched and verified on the
+   * host), or the distro's package (installed by the guest's package manager).
    */
-  containerd: 'release' | 'artifacts' | 'distro';
+  containerd: 'artifacts' | 'distro';
   /**
-   * Offline installs: the guests take everything from this host directory (the patch's own);
-   * workers import every image archive but `controlPlaneArchives`.
+   * The artifacts every machine installs from: this host directory (the patch's own, in the cache or
+   * offline.dir), uploaded and checked in each guest; workers import every image archive but
+   * `controlPlaneArchives`. The guests download nothing from it.
    */
-  offline?: { dir: string; patch: string; sumsHash: string; controlPlaneArchives: readonly string[]; bakeHash?: string };
+  offline: { dir: string; patch: string; sumsHash: string; controlPlaneArchives: readonly string[]; bakeHash?: string };
   /**
    * How much slower than real hardware the machines run (software emulation): kubeadm's waits,
    * the static pods' probes and up's and verify's waits are multiplied by it.
@@ -99,8 +100,8 @@ export interface BakedBox {
 }
 
 /** Whether a baked box holds what the plan installs: the same files (bake set), from the same patch. */
-export function bakedBox(record: BakeRecord, offline: OfflineArtifacts | undefined): BakedBox {
-  if (!offline?.bake) return { record, matches: false, mismatch: 'this cluster has no artifacts directory to compare it with' };
+export function bakedBox(record: BakeRecord, offline: OfflineArtifacts): BakedBox {
+  if (!offline.bake) return { record, matches: false, mismatch: 'the artifacts of this cluster are not fetched yet' };
   if (record.kubernetes !== offline.patch) return { record, matches: false, mismatch: `it holds Kubernetes ${record.kubernetes}, the plan ${offline.patch}` };
   if (record.bakeHash === offline.bake.bakeHash) return { record, matches: true };
   const want = offline.bake.files;
@@ -114,8 +115,8 @@ export interface PlanInputs {
   /** The host's architecture: it picks the catalog's box. */
   arch: Arch;
   catalog: Catalog;
-  /** The resolved offline artifacts directory, when offline.dir is set. */
-  offline?: OfflineArtifacts;
+  /** The resolved artifacts directory (src/offline/source.ts): the version's and this architecture's. */
+  offline: OfflineArtifacts;
   /** What is baked into the configured box, when it is one of ours and baked (src/vagrant/boxes.ts reads it). */
   baked?: BakeRecord;
   /** Whether the configured box, one of ours, is built on this host (up builds it first otherwise). */
@@ -127,17 +128,12 @@ export interface PlanInputs {
   workerIndices?: number[];
 }
 
-/** The Kubernetes version a plan installs and verifies: its patch, or its minor (`1.37`: the repository's newest). */
-export function kubernetesVersionOf(plan: Pick<ClusterPlan, 'kubernetes'>): string {
-  return plan.kubernetes.patch ?? plan.kubernetes.minor;
-}
-
 /** The address of worker-N: N-1 after the first worker address. */
 export function workerIP(config: ClusterConfig, index: number): string {
   return intToIp(ipToInt(firstWorkerIP(config.network.masterIP, config.network.workerIPStart)) + index - 1);
 }
 
-function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined, offline: OfflineArtifacts | undefined, emulation: boolean): ClusterPlan['box'] {
+function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: BakeRecord | undefined, offline: OfflineArtifacts, emulation: boolean): ClusterPlan['box'] {
   const named = (name: string, version?: string): ClusterPlan['box'] => ({ name, ...(version ? { version } : {}), ours: isOurBoxName(name), ...(baked && isOurBoxName(name) ? { baked: bakedBox(baked, offline) } : {}) });
   if (typeof config.box === 'object') return named(config.box.name, config.box.version);
   if (config.box !== '') return named(config.box);
@@ -145,7 +141,7 @@ function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: 
   // Validation refuses a config whose distro has no catalog box for the provider and architecture.
   if (!name) throw new Error(`internal: the catalog has no ${config.distro} box for ${config.provider} on ${arch}`);
   // bake: the catalog's box with the patch the artifacts hold baked in (one per patch; under emulation its own).
-  return named(config.bake && offline ? bakedBoxName(config.distro, offline.patch, { emulation }) : name);
+  return named(config.bake ? bakedBoxName(config.distro, offline.patch, { emulation }) : name);
 }
 
 /**
@@ -154,9 +150,8 @@ function resolveBox(config: ClusterConfig, catalog: Catalog, arch: Arch, baked: 
  * config errors.
  */
 export function buildPlan({ config, secrets, arch, catalog, offline, baked, boxBuilt, workerIndices }: PlanInputs): ClusterPlan {
-  // Offline, the version is the one of the artifacts directory (a minor takes its newest patch there).
-  const version = offline?.patch ?? config.kubernetes.version;
-  const [major, minor, patch] = version.split('.');
+  // The version is the one of the artifacts directory (a minor took a patch there).
+  const [major, minor] = offline.patch.split('.');
   const indices = workerIndicesFor(config.workers.count, workerIndices);
   const masterIP = config.network.masterIP;
   const providerOptions = providerOptionsFrom(config);
@@ -191,7 +186,7 @@ export function buildPlan({ config, secrets, arch, catalog, offline, baked, boxB
     box: { ...resolveBox(config, catalog, arch, baked, offline, slowdown > 1), ...(boxBuilt !== undefined ? { built: boxBuilt } : {}) },
     kubernetes: {
       minor: `${major}.${minor}`,
-      ...(patch !== undefined ? { patch: version } : {}),
+      patch: offline.patch,
       kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4',
       proxyMode: config.kubernetes.proxyMode,
       cni: config.kubernetes.cni,
@@ -201,8 +196,9 @@ export function buildPlan({ config, secrets, arch, catalog, offline, baked, boxB
       dashboard: config.addons.dashboard,
     },
     network: { masterIP, nodeNetwork: slash24(masterIP).cidr },
-    containerd: config.runtime.containerd === 'distro' ? 'distro' : !offline ? 'release' : offline.containerd ? 'artifacts' : 'distro',
-    ...(offline ? { offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [], ...(offline.bake ? { bakeHash: offline.bake.bakeHash } : {}) } } : {}),
+    // An artifacts directory of the user's own may leave containerd out: the distro's is used then.
+    containerd: config.runtime.containerd === 'release' && offline.containerd ? 'artifacts' : 'distro',
+    offline: { dir: offline.dir, patch: offline.patch, sumsHash: offline.sumsHash, controlPlaneArchives: offline.controlPlaneArchives ?? [], ...(offline.bake ? { bakeHash: offline.bake.bakeHash } : {}) },
     slowdown,
     controlPlane,
     workers,

@@ -14,7 +14,7 @@ import type { ClusterPlan } from '../plan/plan.js';
 import { PROVIDER_IDS, PROVIDERS, providerSectionDefs } from '../providers/index.js';
 import { rubyQuote, yamlQuote } from '../quote.js';
 import { shellQuote } from '../shell.js';
-import { CONTROL_PLANE_IMAGES, RUNTIME } from '../versions.js';
+import { CONTROL_PLANE_IMAGES } from '../versions.js';
 import { componentArgs, kubeletArgs, probePatches } from './slowdown.js';
 
 export interface RenderedFile {
@@ -25,12 +25,6 @@ export interface RenderedFile {
   /** 0o600 for anything holding a secret (the token), 0o755 for scripts. */
   mode: number;
 }
-
-/**
- * Stands for `kubernetesVersion` in init.yaml when the config names only a minor: control-plane.sh
- * replaces it with `kubeadm version -o short`, so kubeadm never looks up "stable" on the internet.
- */
-export const KUBERNETES_VERSION_PLACEHOLDER = '@KUBERNETES_VERSION@';
 
 export { rubyQuote, yamlQuote };
 
@@ -79,14 +73,12 @@ function templateData(plan: ClusterPlan): Record<string, unknown> {
     seedOf: (node: ClusterPlan['nodes'][number]) => ({ iso: seedPath(node.name), volume: seedVolumeName(plan.name, node.name) }),
     virtualboxSata: VIRTUALBOX_SATA,
     headlamp: HEADLAMP,
-    runtime: RUNTIME,
     controlPlaneImages: CONTROL_PLANE_IMAGES,
     probePatches: probePatches(plan.slowdown),
     componentArgs: componentArgs(plan.slowdown),
     kubeletArgs: kubeletArgs(plan.slowdown),
     /** Seconds on hardware → seconds on these machines. */
     scaled: (seconds: number) => seconds * plan.slowdown,
-    versionPlaceholder: KUBERNETES_VERSION_PLACEHOLDER,
     nodeAddressRegex: slash24AddressRegex(plan.network.nodeNetwork),
     sh: shellQuote,
     yq: yamlQuote,
@@ -133,12 +125,11 @@ export function seedFiles(plan: ClusterPlan): RenderedFile[] {
 }
 
 /**
- * What `upgrade` uploads to every node, for the plan of the target version (its offline artifacts):
- * the upgrade script and kubeadm's UpgradeConfiguration. Pure, like renderAll; generate does not
- * write them (the Vagrantfile stays the same whatever the target).
+ * What `upgrade` uploads to every node, for the plan of the target version (its artifacts): the
+ * upgrade script and kubeadm's UpgradeConfiguration. Pure, like renderAll; generate does not write
+ * them (the Vagrantfile stays the same whatever the target).
  */
 export function renderUpgrade(plan: ClusterPlan): { script: string; config: string } {
-  if (!plan.offline || !plan.kubernetes.patch) throw new Error('internal: an upgrade goes to the offline artifacts of a patch');
   const data = { ...templateData(plan), upgrade: GUEST_UPGRADE };
   return { script: renderTemplate('provision/upgrade.sh.ejs', data), config: renderTemplate('kubeadm/upgrade.yaml.ejs', data) };
 }

@@ -5,7 +5,7 @@ import { readCatalogFile, type Arch, type Catalog } from '../boxes/catalog.js';
 import type { BoxProvider } from '../boxes/formats.js';
 import { cacheRoot } from '../cache.js';
 import { loadOptions, printWarnings, type ConfigCliOptions } from '../commands/common.js';
-import { loadConfig } from '../config/load.js';
+import { readConfig } from '../config/load.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { createTransferProgress } from '../download/progress.js';
 import { createProgress } from './progress.js';
@@ -21,7 +21,7 @@ export function catalogWith(file: string | undefined, cwd = process.cwd()): Cata
 
 export async function boxBuildCommand(o: ConfigCliOptions & { distro: string; provider?: string; arch?: string; catalog?: string; force?: boolean; bake?: boolean; firmware?: string; print: (line: string) => void }): Promise<void> {
   // The provider the cluster's config names, unless --provider says otherwise.
-  const loaded = o.provider ? undefined : loadConfig({ ...loadOptions(o), onWarnings: printWarnings });
+  const loaded = o.provider ? undefined : readConfig({ ...loadOptions(o), onWarnings: printWarnings });
   const provider = (o.provider ?? loaded!.config.provider) as BoxProvider;
   const arch = (o.arch ?? hostArch()) as Arch;
   const catalog = catalogWith(o.catalog);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadGenerated, type LoadOptions, type LoadedConfig } from '../config/load.js';
+import { readGeneratedConfig, withArtifacts, withExpectedArtifacts, type LoadOptions, type LoadedConfig } from '../config/load.js';
 import { hostArch, loadCatalog } from '../distros.js';
 import { UsageError } from '../errors.js';
 import { GUEST, HOST } from '../layout.js';
@@ -33,9 +33,12 @@ export interface Cluster {
 /**
  * Opens a cluster that `generate` (or `up`) has already set up, as it was generated (see
  * loadGenerated); reads secrets, never makes them. Commands that talk to machines start here.
+ * `expected`: artifacts the cache lacks are those it will hold once fetched (withExpectedArtifacts),
+ * for a command that checks its request before it fetches them (`node add`).
  */
-export function openCluster(opts: LoadOptions): Cluster {
-  const loaded = loadGenerated(opts);
+export function openCluster(opts: LoadOptions, artifacts: 'checked' | 'expected' = 'checked'): Cluster {
+  const read = readGeneratedConfig(opts);
+  const loaded = artifacts === 'checked' ? withArtifacts(read) : withExpectedArtifacts(read);
   const dir = loaded.dir;
   const secrets = secretPaths(dir);
   const missing = [secrets.sshPrivateKey, secrets.sshPublicKey, secrets.caCert].filter((f) => !existsSync(f));
@@ -56,7 +59,7 @@ export function openCluster(opts: LoadOptions): Cluster {
  */
 export function planOf(loaded: Pick<LoadedConfig, 'config' | 'offline'>, state: ClusterState, secrets: PlanSecrets, env: NodeJS.ProcessEnv = process.env): ClusterPlan {
   const { config, offline } = loaded;
-  const inputs = { config, secrets, catalog: loadCatalog(), arch: hostArch(), ...(state.workers ? { workerIndices: state.workers } : {}), ...(offline ? { offline } : {}) };
+  const inputs = { config, secrets, catalog: loadCatalog(), arch: hostArch(), offline, ...(state.workers ? { workerIndices: state.workers } : {}) };
   const plan = buildPlan(inputs);
   // What is baked into a box of ours: its record in Vagrant's box store (see src/vagrant/boxes.ts).
   if (!plan.box.ours) return plan;

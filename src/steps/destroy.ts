@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadGenerated, type LoadOptions } from '../config/load.js';
+import { readGeneratedConfig, withExpectedArtifacts, type LoadOptions } from '../config/load.js';
 import { updateState, readState } from '../state.js';
 import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
@@ -21,7 +21,8 @@ export interface DestroyResult {
  * kubeconfig and the merged context); keeps cluster.yaml and the secrets.
  */
 export async function destroy(opts: { load: LoadOptions; dryRun: boolean; print: (l: string) => void }): Promise<DestroyResult> {
-  const loaded = loadGenerated(opts.load);
+  // Nothing is installed: a cache pruned since (or an artifacts directory gone) does not keep the machines alive.
+  const loaded = withExpectedArtifacts(readGeneratedConfig(opts.load));
   const { dir } = loaded;
   const runner = createRunner({ clusterDir: dir, dryRun: opts.dryRun, logName: 'destroy', print: opts.print });
   try {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type LoadOptions } from '../config/load.js';
+import { readConfig, withExpectedArtifacts, type LoadOptions } from '../config/load.js';
 import { hostChecksFor } from '../doctor/checks.js';
 import { runHostChecks } from '../doctor/run.js';
 import type { DoctorReport, HostCheckResult, HostContext } from '../doctor/types.js';
@@ -30,7 +30,8 @@ export function hostContext(plan: ClusterPlan, dir: string, machines: readonly N
 
 /** `kubeadm-vagrant doctor`: every host check for the config's provider and plan, and the config's warnings. Reads only; writes nothing. */
 export async function doctor(opts: { load: LoadOptions; env?: NodeJS.ProcessEnv }): Promise<{ report: DoctorReport; warnings: ConfigProblem[] }> {
-  const loaded = loadConfig(opts.load);
+  // The host is checked before `up` fetches what the cache lacks: the plan takes the artifacts as they will be.
+  const loaded = withExpectedArtifacts(readConfig(opts.load));
   const { config, dir, warnings } = loaded;
   const state = readState(dir);
   const plan = planOf(loaded, state, PLACEHOLDER_SECRETS);

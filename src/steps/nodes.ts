@@ -11,6 +11,7 @@ import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { vagrantDestroy } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
+import { ensureArtifacts, type FetchFn } from './artifacts.js';
 import { DEFAULT_SSH_LIMITS, findNode, hasControlPlane, openCluster, planOf, requireMachines, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { hostPreflight } from './doctor.js';
 import { generate } from './generate.js';
@@ -19,8 +20,8 @@ import { apiPatienceMs, checkJoinToken, onControlPlane, sudoUntilAnswered } from
 import { refuseDuringUpgrade, up, type UpResult } from './up.js';
 
 /** `node add` and `node remove` change workers.count in cluster.yaml, so they need one, and no override of it. */
-function editableCluster(load: LoadOptions, what: string): Cluster & { file: string } {
-  const cluster = openCluster(load);
+function editableCluster(load: LoadOptions, what: string, artifacts: 'checked' | 'expected' = 'checked'): Cluster & { file: string } {
+  const cluster = openCluster(load, artifacts);
   const file = cluster.loaded.file;
   if (!file) throw new UsageError(`${what} records the new worker count in cluster.yaml, and this cluster has none; write one with \`kubeadm-vagrant init\``);
   if (load.env?.NODE_COUNT || load.flags?.workers !== undefined) {
@@ -57,9 +58,10 @@ export interface NodeAddResult {
  * cluster has reached; when it has a control plane, joins them with a token valid for at least
  * an hour (a fresh short-lived one if needed). Bad input changes nothing.
  */
-export async function nodeAdd(opts: { load: LoadOptions; count: number; progress: Progress; print: (l: string) => void; limits?: SshLimits }): Promise<NodeAddResult> {
+export async function nodeAdd(opts: { load: LoadOptions; count: number; progress: Progress; print: (l: string) => void; limits?: SshLimits; fetch?: FetchFn }): Promise<NodeAddResult> {
   if (!Number.isInteger(opts.count) || opts.count < 1) throw new UsageError(`--count must be a whole number, at least 1 (got ${opts.count})`);
-  const cluster = editableCluster(opts.load, 'node add');
+  // Checked with the artifacts as they will be: a request that cannot go ahead fetches nothing.
+  const cluster = editableCluster(opts.load, 'node add', 'expected');
   refuseDuringUpgrade(cluster, 'node add');
   const until = clusterPhase(cluster);
   const config = cluster.loaded.config;
@@ -69,15 +71,18 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   if (checked.errors.length > 0) throw new ConfigError(checked.errors.map((p) => ({ ...p, path: `${p.path} (with --count ${opts.count})` })), cluster.file);
   const added = indices.filter((i) => !currentIndices(cluster).includes(i)).map((i) => `worker-${i}`);
 
+  // What the new machines install, fetched into the cache first when it lacks it (before the host checks).
+  const ensured = await ensureArtifacts(cluster.loaded, { dryRun: false, say: (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+  if (!ensured.artifacts) throw new ConfigError(ensured.problems, cluster.file);
   // Checked before anything changes: a host that cannot start the machines, or an unreachable
   // control plane, leaves cluster.yaml as it was.
-  const grown = planOf({ ...cluster.loaded, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
+  const grown = planOf({ ...cluster.loaded, offline: ensured.artifacts, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
   await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
   const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.joinsWorkers);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   recordWorkerCount(cluster, newCount);
   updateState(cluster.dir, (s) => ({ ...s, workers: indices }));
-  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', joinTokenChecked: joins, hostChecked: true, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const result = await up({ load: opts.load, until, dryRun: false, progress: opts.progress, print: opts.print, only: added, logName: 'node-add', joinTokenChecked: joins, hostChecked: true, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   return { added, up: result, freshToken };
 }
 

@@ -13,7 +13,7 @@ const SMOKE_ROLLOUT_SECONDS = 180;
 
 /**
  * The commands that deploy the smoke app on the control plane and print its NodePort, and how long
- * they may take. The image is the one the offline artifacts carry (SMOKE_IMAGE, imported on every
+ * they may take. The image is the one the artifacts carry (SMOKE_IMAGE, imported on every
  * node, so a tagged image is never pulled); the rollout wait is scaled like every other wait. Asking
  * again is safe (smokeTest does when the API server answers "Timeout" or is restarting): a create
  * that fails is followed by a get, so an app created by an answer that timed out counts as created.

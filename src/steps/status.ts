@@ -6,7 +6,6 @@ import { readState, type ClusterState, type UpgradeRecord } from '../state.js';
 import { parseMachineReadable, vagrantStatus, type MachineStatus } from '../vagrant/commands.js';
 import { createRunner } from '../vagrant/runner.js';
 import { PLACEHOLDER_SECRETS } from '../secrets.js';
-import { kubernetesVersionOf } from '../plan/plan.js';
 import { planOf } from './cluster.js';
 
 export interface StatusRow {
@@ -65,5 +64,5 @@ export async function status(opts: { load: LoadOptions; dryRun: boolean; print: 
     };
   });
   for (const m of machines) if (!plan.nodes.some((n) => n.name === m.name)) rows.push({ name: m.name, hostname: '', ip: '', state: m.state });
-  return { rows, state, kubernetesLine: kubernetesLine(kubernetesVersionOf(plan), state.upgrade) };
+  return { rows, state, kubernetesLine: kubernetesLine(plan.kubernetes.patch, state.upgrade) };
 }

@@ -1,5 +1,5 @@
-import { loadConfig, type LoadOptions } from '../config/load.js';
-import { CommandError, OperationError, UsageError } from '../errors.js';
+import { readConfig, withExpectedArtifacts, type LoadedConfig, type LoadOptions } from '../config/load.js';
+import { CommandError, ConfigError, OperationError, UsageError } from '../errors.js';
 import type { PhaseId } from '../phases.js';
 import type { NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
@@ -11,6 +11,7 @@ import { hostArch, loadCatalog } from '../distros.js';
 import { PROVIDER_SEEDS } from '../providers/seeds.js';
 import { upgradeInProgress } from '../upgrade/versions.js';
 import { createRunner, type Runner } from '../vagrant/runner.js';
+import { ensureArtifacts, type FetchFn } from './artifacts.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
 import { fetchKubeconfig } from './kubeconfig.js';
@@ -47,6 +48,8 @@ export interface UpOptions {
   joinTokenChecked?: boolean;
   /** The caller (node add) has already run the host checks. */
   hostChecked?: boolean;
+  /** What fetches the artifacts the cache lacks (default: src/artifacts/fetch.ts fetchArtifacts; tests inject their own). */
+  fetch?: FetchFn;
 }
 
 export interface UpResult {
@@ -56,9 +59,8 @@ export interface UpResult {
   logFile: string;
 }
 
-/** In a dry run nothing is written: plan in memory with the secrets that exist, placeholders for the rest. */
-function dryRunCluster(load: LoadOptions): Cluster {
-  const loaded = loadConfig(load);
+/** A cluster planned in memory, nothing written: the secrets that exist, placeholders for the rest. */
+function plannedCluster(loaded: LoadedConfig): Cluster {
   const state = readState(loaded.dir);
   const plan = planOf(loaded, state, readPlanSecrets(loaded.dir, loaded.config.kubernetes.token));
   return { loaded, dir: loaded.dir, plan, secrets: secretPaths(loaded.dir), state };
@@ -187,10 +189,12 @@ async function runVerify(step: Extract<UpStep, { kind: 'verify' }>, cluster: Clu
  * never reset.
  */
 export async function up(opts: UpOptions): Promise<UpResult> {
-  // The steps are planned from what exists before anything is written: a request that cannot
-  // start (workers only, with no control plane) is refused with the directory as it was.
+  // The steps are planned from what exists before anything is fetched or written (with the
+  // artifacts as they will be when the cache lacks them): a request that cannot start (workers
+  // only, with no control plane) is refused with the directory and the cache as they were.
   // What `up` sets up is checked here (not by generate): SETUP_MASTER=false SETUP_NODES=false sets up nothing.
-  const before = dryRunCluster(opts.only ? opts.load : { ...opts.load, forUp: true });
+  const read = readConfig(opts.only ? opts.load : { ...opts.load, forUp: true });
+  const before = plannedCluster(withExpectedArtifacts(read));
   refuseDuringUpgrade(before, 'up');
   const stepOptions = {
     until: opts.until,
@@ -198,6 +202,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     ...(opts.joinTokenChecked ? { joinTokenChecked: true } : {}),
   };
   let steps = upSteps(before.plan, before.state, stepOptions);
+  // What every machine installs, fetched into the cache first when it lacks it: before the host checks and any machine.
+  const ensured = await ensureArtifacts(read, { dryRun: opts.dryRun, say: opts.dryRun ? opts.print : (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+  if (!ensured.artifacts && !(opts.dryRun && ensured.missing)) throw new ConfigError(ensured.problems, read.file);
   let cluster = before;
   // The machines Vagrant is about to start or create: what the host must hold.
   const machines = [...new Map(steps.flatMap((s) => (s.kind === 'vagrant' ? s.nodes : [])).map((n) => [n.name, n])).values()];

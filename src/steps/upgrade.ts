@@ -1,11 +1,10 @@
 import { statSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LoadOptions } from '../config/load.js';
-import { CommandError, errorMessage, OperationError, UsageError } from '../errors.js';
+import { readGeneratedConfig, type LoadOptions } from '../config/load.js';
+import { CommandError, ConfigError, errorMessage, OperationError, UsageError } from '../errors.js';
 import { GUEST_UPGRADE } from '../layout.js';
 import { readSums, verifyChecksums, type OfflineArtifacts } from '../offline/artifacts.js';
-import { artifactsFor } from '../offline/source.js';
 import type { ClusterPlan, NodePlan } from '../plan/plan.js';
 import { Redactor } from '../redact.js';
 import { renderUpgrade } from '../render/render.js';
@@ -17,6 +16,7 @@ import { versionProblem } from '../config/schema.js';
 import { upgradeInProgress } from '../upgrade/versions.js';
 import { KUBECTL_NODES, KUBECTL_VERSION, parseNodeList, parseServerVersion } from '../verify/kube.js';
 import { logFileFor, openLogFile } from '../vagrant/runner.js';
+import { ensureArtifacts, type FetchFn } from './artifacts.js';
 import { DEFAULT_SSH_LIMITS, openCluster, planOf, requireControlPlane, sshOptions, sshTarget, type Cluster, type SshLimits } from './cluster.js';
 import { generate } from './generate.js';
 import { formatElapsed, type Progress } from './progress.js';
@@ -33,7 +33,7 @@ import { verifyCluster, VERIFY_SETTLE_MS } from './verify.js';
 
 export interface UpgradeOptions {
   load: LoadOptions;
-  /** `--to`: a minor (its newest patch in the artifacts) or a patch. */
+  /** `--to`: a minor (the cache: its newest known patch; offline.dir: the newest there) or a patch. */
   to: string;
   /** `--plan` / `--dry-run`: print, change nothing. */
   plan: boolean;
@@ -42,6 +42,8 @@ export interface UpgradeOptions {
   progress: Progress;
   print: (line: string) => void;
   limits?: SshLimits;
+  /** What fetches the artifacts the cache lacks (tests inject their own). */
+  fetch?: FetchFn;
 }
 
 export interface UpgradeResult {
@@ -68,13 +70,13 @@ export async function readLiveVersions(cluster: Cluster, limits: SshLimits): Pro
   });
 }
 
-/** The target's artifacts from the cluster's source (src/offline/source.ts), every checksum verified on this host. */
-async function targetArtifacts(cluster: Cluster, to: string): Promise<{ target: TargetArtifacts; artifacts?: OfflineArtifacts; bytes: number }> {
-  if (cluster.loaded.config.offline.dir === '') {
-    const problem = { path: 'offline.dir', message: 'is empty: this cluster installs from the package repositories, and `upgrade` installs the target from an artifacts directory only (upgrading through pkgs.k8s.io is not done yet)', hint: 'set offline.dir to a directory with the versions the cluster runs and goes to' };
-    return { target: { problems: [problem] }, bytes: 0 };
-  }
-  const found = artifactsFor(cluster.loaded.config, to, { ...(cluster.loaded.file ? { file: cluster.loaded.file } : {}), base: cluster.dir });
+/**
+ * The target's artifacts from the cluster's source (src/offline/source.ts), fetched into the cache
+ * first when it lacks them (not for `--plan`, which downloads nothing), every checksum verified on
+ * this host.
+ */
+async function targetArtifacts(cluster: Cluster, to: string, opts: Pick<UpgradeOptions, 'plan' | 'progress' | 'fetch'>): Promise<{ target: TargetArtifacts; artifacts?: OfflineArtifacts; bytes: number }> {
+  const found = await ensureArtifacts(cluster.loaded, { version: to, dryRun: opts.plan, say: opts.plan ? () => {} : (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   if (!found.artifacts) return { target: { problems: found.problems }, bytes: 0 };
   const sums = await verifyChecksums(found.artifacts.dir);
   return { target: { patch: found.artifacts.patch, dir: found.artifacts.dir, files: sums.files, problems: sums.problems }, artifacts: found.artifacts, bytes: sums.bytes };
@@ -164,7 +166,7 @@ async function stage(r: Runner, step: Extract<UpgradeStep, { kind: 'stage' }>, f
     const session = await connect(sshTarget(step.node), sshOptions(r.cluster, r.limits));
     try {
       const staged = await session.exec(`cat ${GUEST_UPGRADE.staged}/v${r.cluster.plan.kubernetes.patch}/.verified 2>/dev/null || true`, { sudo: true });
-      if (staged.stdout.trim() === r.cluster.plan.offline?.sumsHash) {
+      if (staged.stdout.trim() === r.cluster.plan.offline.sumsHash) {
         p.update('staged already: only the script and its configuration');
         await session.upload(files.filter((f) => 'data' in f), { timeoutMs: () => 60_000 * r.cluster.plan.slowdown });
       } else {
@@ -251,11 +253,17 @@ function refusal(cluster: Cluster, decision: Extract<UpgradeDecision, { kind: 'r
 export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
   const started = Date.now();
   const limits = opts.limits ?? DEFAULT_SSH_LIMITS;
+  // The artifacts of the version the cluster runs (the nodes are verified against them), fetched first when the cache lacks them.
+  if (!opts.plan) {
+    const read = readGeneratedConfig(opts.load);
+    const running = await ensureArtifacts(read, { dryRun: false, say: (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+    if (!running.artifacts) throw new ConfigError(running.problems, read.file);
+  }
   let cluster = openCluster(opts.load);
   requireControlPlane(cluster, 'upgrade');
   const inProgress = upgradeInProgress(cluster.state);
   // What this host decides alone comes first: no connection for a request that cannot go ahead.
-  const found = versionProblem(opts.to) ? { target: { problems: [] }, bytes: 0 } : await targetArtifacts(cluster, opts.to);
+  const found = versionProblem(opts.to) ? { target: { problems: [] }, bytes: 0 } : await targetArtifacts(cluster, opts.to, opts);
   const local = localProblems({ asked: opts.to, target: found.target, ...(inProgress ? { inProgress } : {}) });
   if (local.length > 0) throw refusal(cluster, { kind: 'refused', problems: local });
   const live = await readLiveVersions(cluster, limits);

@@ -1,6 +1,6 @@
 import { cniDef } from '../cni/index.js';
 import { type LoadOptions } from '../config/load.js';
-import { kubernetesVersionOf, type NodePlan } from '../plan/plan.js';
+import type { NodePlan } from '../plan/plan.js';
 import { SSH_CHECK, type CheckResult, type PlannedNode } from '../verify/types.js';
 import { reachedPhase, verificationAfter, type PhaseId } from '../phases.js';
 import { forgetHost } from '../ssh/known-hosts.js';
@@ -47,7 +47,7 @@ export async function verifyCluster(
     const fresh = await verifyNodes(targets.map((n) => ({ planned: n, target: sshTarget(n) })), ssh, {
       phase: kube ? 'cluster' : 'node',
       cniPod: cniDef(cluster.plan.kubernetes.cni).nodePod,
-      kubernetesVersion: kubernetesVersionOf(cluster.plan),
+      kubernetesVersion: cluster.plan.kubernetes.patch,
       specs,
     });
     return withPassedBefore(fresh, passed);

@@ -29,7 +29,7 @@ export interface TargetArtifacts {
   dir?: string;
   /** Files SHA256SUMS lists (all verified on this host when `problems` is empty). */
   files?: number;
-  /** Missing, unlisted or mismatching files, a missing directory, an online cluster. */
+  /** Missing, unlisted or mismatching files, a missing directory, a version the cache cannot hold. */
   problems: readonly ConfigProblem[];
 }
 

@@ -3,23 +3,22 @@ import { isControlPlaneImage } from '../versions.js';
 import { parseContainerdSandboxImage, parseKubeadmPauseImage } from './node-parsers.js';
 import type { NodeCheckSpec } from './types.js';
 
-/** The checks of the packages phase (and of the offline artifacts): what is installed, at which version. */
+/** The checks of the packages phase (and of the artifacts): what is installed, at which version. */
 
-/** kubeadm, kubelet and kubectl installed with the planned minor (and patch, when pinned). */
-export function kubeToolsCheck(minor: string, patch?: string): NodeCheckSpec {
-  const want = patch ?? minor;
+/** kubeadm, kubelet and kubectl installed at the planned patch. */
+export function kubeToolsCheck(patch: string): NodeCheckSpec {
   return {
     id: 'kube-tools',
-    title: `kubeadm, kubelet, kubectl ${want}`,
+    title: `kubeadm, kubelet, kubectl ${patch}`,
     command: 'for b in kubeadm kubelet kubectl; do printf "%s " "$b"; case $b in kubeadm) kubeadm version -o short 2>/dev/null;; kubelet) kubelet --version 2>/dev/null | sed "s/^Kubernetes //";; kubectl) kubectl version --client 2>/dev/null | sed -n "s/^Client Version: //p";; esac || true; echo; done',
-    expected: () => `all three at v${want}${patch ? '' : '.x'}`,
+    expected: () => `all three at v${patch}`,
     parse: (stdout) => {
       const seen = new Map<string, string>();
       for (const line of stdout.split('\n')) {
         const [tool, version] = line.trim().split(/\s+/);
         if (tool && ['kubeadm', 'kubelet', 'kubectl'].includes(tool)) seen.set(tool, version ?? '');
       }
-      const matches = (v: string | undefined) => !!v && (patch ? v === `v${patch}` : v.startsWith(`v${minor}.`));
+      const matches = (v: string | undefined) => v === `v${patch}`;
       const tools = ['kubeadm', 'kubelet', 'kubectl'];
       const text = tools.map((t) => `${t} ${seen.get(t) || 'missing'}`).join(', ');
       return { ok: tools.every((t) => matches(seen.get(t))), seen: text };
@@ -48,8 +47,8 @@ export const sandboxImageCheck: NodeCheckSpec = {
 const IMAGES_MARK = '--- ctr images ---';
 
 /**
- * Offline: every image kubeadm names for the installed version that the node runs (a worker no
- * control-plane image) is in containerd's k8s.io namespace.
+ * Every image kubeadm names for the installed version that the node runs (a worker no
+ * control-plane image) is in containerd's k8s.io namespace: imported from the artifacts.
  */
 export const imagesImportedCheck: NodeCheckSpec = {
   id: 'images-imported',
@@ -76,7 +75,7 @@ const BAKED_MARK = '--- baked ---';
 export function artifactsCheck(guestDir: string, sumsHash: string, bakeHash?: string): NodeCheckSpec {
   return {
     id: 'artifacts-verified',
-    title: bakeHash ? "the box's baked artifacts are the plan's, or the uploaded ones verified" : 'offline artifacts uploaded and their checksums verified',
+    title: bakeHash ? "the box's baked artifacts are the plan's, or the uploaded ones verified" : 'artifacts uploaded and their checksums verified',
     command: `cat ${guestDir}/.verified 2>/dev/null; echo '${BAKED_MARK}'; cat ${GUEST.bakedRecord} 2>/dev/null; true`,
     expected: () => `SHA256SUMS ${sumsHash.slice(0, 12)}... verified${bakeHash ? `, or the bake ${bakeHash.slice(0, 12)}... in ${GUEST.bakedRecord}` : ''}`,
     parse: (stdout) => {

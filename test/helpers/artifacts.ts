@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { offlineNeeds } from '../../src/offline/needs.js';
-import { testConfig } from './plans.js';
+import { CACHE } from '../../src/cache.js';
+import { clusterNeeds } from '../../src/offline/needs.js';
+import { KNOWN_PATCHES } from '../../src/versions.js';
 
 /**
  * Artifacts directories as the product reads them, for tests without VMs: a binary is an ELF header
@@ -56,7 +57,7 @@ export function fakeArtifactsDir(root: string, patch: string, opts: FakeArtifact
   for (const p of ['bridge', 'host-local', 'loopback', 'portmap', 'flannel']) writeFileSync(join(dir, 'cni', p), elf(62), { mode: 0o755 });
   for (const c of ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc']) writeFileSync(join(dir, 'containerd', c), elf(62), { mode: 0o755 });
   writeFileSync(join(dir, 'manifests', 'kube-flannel.yml'), 'kind: List\n');
-  const images = opts.images ?? Object.fromEntries(offlineNeeds(testConfig({ kubernetes: { version: patch } }), patch).images.map((ref, i) => [`image-${i}.tar`, [ref]]));
+  const images = opts.images ?? Object.fromEntries(clusterNeeds(patch, 'flannel', false).images.map((ref, i) => [`image-${i}.tar`, [ref]]));
   for (const [file, refs] of Object.entries(images)) ociArchive(join(dir, 'images', file), refs);
   writeSums(dir);
   return dir;
@@ -65,4 +66,33 @@ export function fakeArtifactsDir(root: string, patch: string, opts: FakeArtifact
 /** SHA256SUMS over every other file of an artifacts directory, as its README says to write it. */
 export function writeSums(dir: string): void {
   execFileSync('sh', ['-c', 'find . -type f ! -name SHA256SUMS | sort | xargs sha256sum > SHA256SUMS'], { cwd: dir });
+}
+
+/** The patch a default config (`kubernetes.version: "1.37"`) installs from the cache. */
+export const DEFAULT_PATCH = KNOWN_PATCHES['1.37']!;
+
+const caches = new Map<string, string>();
+
+/**
+ * A cache root (what KUBEADM_VAGRANT_CACHE names) whose artifacts/ holds a complete fake
+ * v<patch>/amd64/ for a default cluster (flannel, containerd, no dashboard): what `generate` and the
+ * other commands that must not download find on a host where `up` or `artifacts fetch` ran. Made
+ * once per process and patch, readable by every user (the unprivileged runs), removed at exit.
+ */
+export function testCache(patch = DEFAULT_PATCH): string {
+  let root = caches.get(patch);
+  if (!root) {
+    root = mkdtempSync(join(tmpdir(), 'kv-test-cache-'));
+    chmodSync(root, 0o755);
+    fakeArtifactsDir(join(root, CACHE.artifacts), patch);
+    caches.set(patch, root);
+    const made = root;
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+  }
+  return root;
+}
+
+/** The environment of a run whose cache holds a default cluster's artifacts (testCache). */
+export function cacheEnv(patch = DEFAULT_PATCH): { KUBEADM_VAGRANT_CACHE: string } {
+  return { KUBEADM_VAGRANT_CACHE: testCache(patch) };
 }

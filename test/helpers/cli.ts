@@ -3,6 +3,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/layout.js';
+import { testCache } from './artifacts.js';
 
 /**
  * The CLI users run: package.json's `bin`, the bundle `npm run build` makes (the integration
@@ -16,7 +17,11 @@ export const NOBODY = 65534;
 
 export interface RunOptions {
   cwd: string;
-  /** The environment besides PATH and HOME (HOME is the working directory). */
+  /**
+   * The environment besides PATH and HOME (HOME is the working directory) and KUBEADM_VAGRANT_CACHE
+   * (a cache holding a default cluster's artifacts, testCache(), as after `up` or `artifacts fetch`;
+   * give another to run with an empty one).
+   */
   env?: Record<string, string>;
   /** Run under this umask (e.g. 0 to prove the modes do not depend on it). */
   umask?: number;
@@ -40,7 +45,7 @@ export function runCli(args: string[], opts: RunOptions): RunResult {
   if (opts.unprivileged && process.getuid?.() === 0) argv = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...argv];
   if (opts.isolatedNetwork) argv = ['unshare', '--net', ...argv];
   const started = Date.now();
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd, encoding: 'utf8', input: '', env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, ...opts.env } });
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd, encoding: 'utf8', input: '', env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, KUBEADM_VAGRANT_CACHE: testCache(), ...opts.env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
 }
 

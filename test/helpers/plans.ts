@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { API_VERSION, KIND, clusterSchema, type ClusterConfig } from '../../src/config/schema.js';
 import { distroIds, loadCatalog } from '../../src/distros.js';
 import type { OfflineArtifacts } from '../../src/offline/artifacts.js';
+import { cachedPatchOf } from '../../src/offline/source.js';
 import { buildPlan, type Arch, type ClusterPlan, type PlanSecrets } from '../../src/plan/plan.js';
 
 /** Fixed stand-ins for the secrets, so rendered files are the same bytes on every run. */
@@ -30,7 +31,7 @@ export interface PlanOptions {
   arch?: Arch;
   workerIndices?: number[];
   secrets?: PlanSecrets;
-  /** An offline artifacts directory as loading would resolve it (no file system needed to plan). */
+  /** The artifacts directory as loading would resolve it (no file system needed to plan); default testOffline() of the config's version. */
   offline?: OfflineArtifacts;
   /** What the configured box has baked in (its record in Vagrant's box store). */
   baked?: BakeRecord;
@@ -46,7 +47,7 @@ export function testBakeRecord(over: Partial<BakeRecord> = {}): BakeRecord {
   return { kubernetes: '1.37.2', files: TEST_BAKE.files, bakeHash: TEST_BAKE.bakeHash, containerd: 'artifacts', cni: 'flannel', images: [], base: 'd'.repeat(64), ...over };
 }
 
-/** A resolved offline artifacts directory for plans, as `loadConfig` hands it over. */
+/** A resolved artifacts directory for plans, as `loadConfig` hands it over (with containerd: what the cache fetches for runtime.containerd release). */
 export function testOffline(patch = '1.37.2', containerd = true): OfflineArtifacts {
   return {
     root: '/srv/k8s-artifacts',
@@ -60,15 +61,16 @@ export function testOffline(patch = '1.37.2', containerd = true): OfflineArtifac
   };
 }
 
-/** A plan with the fixed secrets, for amd64 unless told otherwise. */
+/** A plan with the fixed secrets, for amd64 unless told otherwise; its artifacts are the cache's of its version unless `offline` says otherwise. */
 export function testPlan(overrides: ConfigOverrides = {}, options: PlanOptions = {}): ClusterPlan {
+  const config = testConfig(overrides);
   return buildPlan({
     catalog: loadCatalog(),
-    config: testConfig(overrides),
+    config,
     secrets: options.secrets ?? FIXED_SECRETS,
     arch: options.arch ?? 'amd64',
+    offline: options.offline ?? testOffline(cachedPatchOf(config.kubernetes.version) ?? config.kubernetes.version, config.runtime.containerd === 'release'),
     ...(options.workerIndices ? { workerIndices: options.workerIndices } : {}),
-    ...(options.offline ? { offline: options.offline } : {}),
     ...(options.baked ? { baked: options.baked } : {}),
     ...(options.boxBuilt !== undefined ? { boxBuilt: options.boxBuilt } : {}),
   });
@@ -77,7 +79,7 @@ export function testPlan(overrides: ConfigOverrides = {}, options: PlanOptions =
 /** The maintained minors (2026-12-01) the golden matrix renders for. */
 export const MAINTAINED_MINORS = ['1.35', '1.36', '1.37'] as const;
 
-/** One plan case: config overrides and plan options (an offline directory). */
+/** One plan case: config overrides and plan options (an artifacts directory other than the default). */
 export interface PlanCase {
   config: ConfigOverrides;
   options?: PlanOptions;
@@ -85,9 +87,10 @@ export interface PlanCase {
 
 /**
  * The configs the golden and integration tests render: every distro of the catalog x both CNIs x
- * the maintained minors (flannel on VirtualBox, Calico on libvirt), then the special cases: a
- * pinned patch, no workers with the dashboard, software emulation with offline artifacts (with and
- * without containerd), the distro's containerd, nftables, a box override and a non-default network.
+ * the maintained minors (flannel on VirtualBox, Calico on libvirt), each with the cache's artifacts
+ * of its version (testOffline), then the special cases: a pinned patch, no workers with the
+ * dashboard, software emulation (with an artifacts directory that has containerd, and one that has
+ * not), the distro's containerd, nftables, a box override and a non-default network.
  */
 export const PLAN_CASES: Record<string, PlanCase> = {
   ...Object.fromEntries(
@@ -106,11 +109,11 @@ export const PLAN_CASES: Record<string, PlanCase> = {
   'virtualbox-rocky-9-flannel-1.37.2-dashboard-no-workers': {
     config: { distro: 'rocky-9', kubernetes: { version: '1.37.2' }, workers: { count: 0 }, addons: { dashboard: true } },
   },
-  'libvirt-qemu-debian-12-flannel-offline': {
+  'libvirt-qemu-debian-12-flannel': {
     config: { provider: 'libvirt', distro: 'debian-12', libvirt: { driver: 'qemu' }, kubernetes: { version: '1.37' }, network: { masterIP: '192.168.61.10' }, workers: { count: 1 } },
     options: { offline: testOffline('1.37.2', true) },
   },
-  'libvirt-qemu-almalinux-10-calico-offline-distro-containerd-dashboard': {
+  'libvirt-qemu-almalinux-10-calico-dir-without-containerd-dashboard': {
     config: { provider: 'libvirt', distro: 'almalinux-10', libvirt: { driver: 'qemu' }, kubernetes: { version: '1.36', cni: 'calico' }, addons: { dashboard: true }, workers: { count: 1 } },
     options: { offline: testOffline('1.36.5', false) },
   },

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProgram, commandPaths } from '../../src/commands/program.js';
 import { CLI } from '../helpers/cli.js';
+import { testCache } from '../helpers/artifacts.js';
 
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env }, input: '' });
+  // The cache holds a default cluster's artifacts (testCache) unless the test gives another.
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, KUBEADM_VAGRANT_CACHE: testCache(), ...env }, input: '' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -48,6 +50,7 @@ describe('--dry-run prints every external command and runs none', () => {
     expect(lines.filter((l) => l.startsWith('would run: '))).toEqual([
       'would run: vagrant up --provider=libvirt --parallel --no-provision',
       ...group('ssh-key', ['master', 'worker-1', 'worker-2']),
+      ...group('artifacts-files,artifacts', ['master', 'worker-1', 'worker-2']),
       ...group('prerequisites', ['master', 'worker-1', 'worker-2']),
       ...group('packages', ['master', 'worker-1', 'worker-2']),
       ...group('control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane', ['master']),
@@ -57,17 +60,19 @@ describe('--dry-run prints every external command and runs none', () => {
     expect(lines.at(-1)).toBe('would fetch the admin kubeconfig over ssh from master into .kubeadm-vagrant/kubeconfig');
     const verified = verifyLines(r.stdout);
     const all = ['master', 'worker-1', 'worker-2'];
-    // machines, prerequisites, packages on all; control-plane on the master; workers; verified on all.
-    expect(verified.map((v) => v.node)).toEqual([...all, ...all, ...all, 'master', 'worker-1', 'worker-2', ...all]);
+    // machines, artifacts, prerequisites, packages on all; control-plane on the master; workers; verified on all.
+    expect(verified.map((v) => v.node)).toEqual([...all, ...all, ...all, ...all, 'master', 'worker-1', 'worker-2', ...all]);
     expect(verified[0]!.checks).toEqual(['ssh', 'hostname', 'private-ip', 'insecure-key-refused']);
-    const node = ['ssh', 'hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable'];
-    expect(verified[3]!.checks).toEqual([...node, 'insecure-key-refused']);
-    expect(verified[6]!.checks).toEqual([...node, 'kube-tools', 'sandbox-image', 'insecure-key-refused']);
+    expect(verified[3]!.checks).toEqual(['ssh', 'hostname', 'private-ip', 'artifacts-verified', 'insecure-key-refused']);
+    const node = ['ssh', 'hostname', 'private-ip', 'artifacts-verified', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable'];
+    expect(verified[6]!.checks).toEqual([...node, 'insecure-key-refused']);
+    const tools = ['kube-tools', 'sandbox-image', 'images-imported'];
+    expect(verified[9]!.checks).toEqual([...node, ...tools, 'insecure-key-refused']);
     // The cluster-level ids of the real checks (src/verify/kube.ts), never names of their own.
     const cluster = ['node-ready', 'node-internal-ip', 'pod-kube-proxy', 'pod-cni', 'kubelet-version'];
     const controlPlane = ['pod-kube-apiserver', 'pod-kube-controller-manager', 'pod-kube-scheduler', 'pod-etcd', 'pod-coredns', 'control-plane-version'];
-    expect(verified[9]).toEqual({ node: 'master', checks: [...node, 'kube-tools', 'sandbox-image', ...cluster, ...controlPlane, 'insecure-key-refused'] });
-    expect(verified[10]).toEqual({ node: 'worker-1', checks: [...node, 'kube-tools', 'sandbox-image', ...cluster, 'insecure-key-refused'] });
+    expect(verified[12]).toEqual({ node: 'master', checks: [...node, ...tools, ...cluster, ...controlPlane, 'insecure-key-refused'] });
+    expect(verified[13]).toEqual({ node: 'worker-1', checks: [...node, ...tools, ...cluster, 'insecure-key-refused'] });
     expect(r.stdout).not.toMatch(/node-registered-ready|kube-system-pods|(?<!node-)internal-ip/);
     // nothing was written: no secrets, no Vagrantfile, no logs
     expect(readdirSync(dir)).toEqual(['cluster.yaml']);
@@ -81,11 +86,14 @@ describe('--dry-run prints every external command and runs none', () => {
       'would run: vagrant provision master --provision-with=ssh-key',
       'would run: vagrant provision worker-1 --provision-with=ssh-key',
       'would run: vagrant provision worker-2 --provision-with=ssh-key',
+      'would run: vagrant provision master --provision-with=artifacts-files,artifacts',
+      'would run: vagrant provision worker-1 --provision-with=artifacts-files,artifacts',
+      'would run: vagrant provision worker-2 --provision-with=artifacts-files,artifacts',
       'would run: vagrant provision master --provision-with=prerequisites',
       'would run: vagrant provision worker-1 --provision-with=prerequisites',
       'would run: vagrant provision worker-2 --provision-with=prerequisites',
     ]);
-    expect(verifyLines(r.stdout)).toHaveLength(6);
+    expect(verifyLines(r.stdout)).toHaveLength(9);
     expect(r.stdout).not.toMatch(/packages|control-plane|worker-files|kubeconfig/);
   });
 
@@ -118,6 +126,7 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
     expect(runLines(first.stdout)).toEqual([
       'would run: vagrant up --provider=libvirt --parallel --no-provision master',
       'would run: vagrant provision master --provision-with=ssh-key',
+      'would run: vagrant provision master --provision-with=artifacts-files,artifacts',
       'would run: vagrant provision master --provision-with=prerequisites',
       'would run: vagrant provision master --provision-with=packages',
       'would run: vagrant provision master --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane',
@@ -137,7 +146,7 @@ describe('SETUP_MASTER and SETUP_NODES: the two-step flow of the original projec
     const together = ' (at the same time as the others of its group)';
     expect(runLines(second.stdout)).toEqual([
       'would run: vagrant up --provider=libvirt --parallel --no-provision worker-1 worker-2',
-      ...['ssh-key', 'prerequisites', 'packages', 'worker-files,worker'].flatMap((p) => [
+      ...['ssh-key', 'artifacts-files,artifacts', 'prerequisites', 'packages', 'worker-files,worker'].flatMap((p) => [
         `would run: vagrant provision worker-1 --provision-with=${p}${together}`,
         `would run: vagrant provision worker-2 --provision-with=${p}${together}`,
       ]),

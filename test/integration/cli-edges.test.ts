@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
+import { testCache } from '../helpers/artifacts.js';
 
 /** Issue 18's smaller edges, as a user meets them: the CLI as a process. */
 
@@ -18,7 +19,8 @@ function clusterDir(yaml = CONFIG): string {
   return dir;
 }
 function run(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env }, input: '' });
+  // The cache holds a default cluster's artifacts (testCache) unless the test gives another.
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, KUBEADM_VAGRANT_CACHE: testCache(), ...env }, input: '' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const STACK = /^\s+at /m;

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
+import { testCache } from '../helpers/artifacts.js';
 
 const dirs: string[] = [];
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env } });
+  // The cache holds a default cluster's artifacts (testCache) unless the test gives another.
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, KUBEADM_VAGRANT_CACHE: testCache(), ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptedVirtualBox } from '../../src/providers/virtualbox-host.js';
 import { E2eEnvironment } from '../e2e/harness.js';
 import { CLI } from '../helpers/cli.js';
+import { testCache } from '../helpers/artifacts.js';
 import { needTool, toolPath } from '../helpers/tools.js';
 
 const MINUTE = 60_000;
@@ -40,7 +41,7 @@ function clusterDir(yaml: string): string {
 }
 
 function run(args: string[], cwd: string, env: Record<string, string | undefined> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, VAGRANT_CHECKPOINT_DISABLE: '1', CI: 'true', ...env } as NodeJS.ProcessEnv, input: '', timeout: 5 * MINUTE });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cwd, VAGRANT_CHECKPOINT_DISABLE: '1', CI: 'true', KUBEADM_VAGRANT_CACHE: testCache(), ...env } as NodeJS.ProcessEnv, input: '', timeout: 5 * MINUTE });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -266,7 +267,8 @@ describe('doctor on libvirt, with a real libvirtd in a network namespace of its 
     expect(r.checks['node-network']).toMatchObject({ verdict: 'fail', seen: 'the node network 192.168.56.0/24 is in use on this host: route 192.168.56.0/24 on kvtest0' });
 
     const before = await env.inventory();
-    const up = await env.exec(process.execPath, [CLI, 'up'], { cwd: dir, reject: false, timeoutMs: 5 * MINUTE, env: { CI: 'true' } });
+    // The cache has the artifacts: nothing is fetched before the host checks.
+    const up = await env.exec(process.execPath, [CLI, 'up'], { cwd: dir, reject: false, timeoutMs: 5 * MINUTE, env: { CI: 'true', KUBEADM_VAGRANT_CACHE: testCache() } });
     expect(up.exitCode).toBe(1);
     expect(up.stderr).toMatch(/this host cannot run the cluster yet; nothing was generated or started:\n {2}FAIL libvirt-management-network: /);
     expect(up.stderr).toContain('FAIL libvirt-machines: ');

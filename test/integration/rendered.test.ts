@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { parseAllDocuments } from 'yaml';
 import { HOST, joinConfigPath, SSH_KEY_KINDS, STATE_DIR } from '../../src/layout.js';
 import type { ClusterPlan } from '../../src/plan/plan.js';
-import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, renderUpgrade, type RenderedFile } from '../../src/render/render.js';
+import { renderAll, renderUpgrade, type RenderedFile } from '../../src/render/render.js';
 import { isControlPlaneImage, kubeadmImages } from '../../src/versions.js';
 import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testOffline, testPlan, type ConfigOverrides } from '../helpers/plans.js';
 
@@ -91,8 +91,8 @@ describe('provisioning scripts', () => {
     mkdirSync(dir, { recursive: true });
     scriptVariants().forEach((plan, i) => {
       const files = renderAll(plan).filter((x) => x.path.startsWith('provision/'));
-      // What `upgrade` uploads to every node (offline clusters, a patch) goes through the same checks.
-      if (plan.offline && plan.kubernetes.patch) files.push({ path: 'provision/upgrade.sh', content: renderUpgrade(plan).script, mode: 0o755 });
+      // What `upgrade` uploads to every node (for the plan as its target) goes through the same checks.
+      files.push({ path: 'provision/upgrade.sh', content: renderUpgrade(plan).script, mode: 0o755 });
       for (const f of files) {
         if (scripts.has(f.content)) continue;
         const file = join(dir, `${i}-${f.path.slice('provision/'.length)}`);
@@ -107,8 +107,8 @@ describe('provisioning scripts', () => {
     const files = [...scripts.values()];
     const all = [...scripts.keys()].join('\n');
     for (const branch of [
-      'apt_get install', 'dnf install', 'setenforce', 'kube-flannel', 'tigera-operator', 'HEADLAMP_MANIFEST', "K8S_PATCH=''", "K8S_PATCH='1.",
-      'download_runtime', 'install_distro_runtime', 'install_runtime_from "${ARTIFACTS_DIR}/containerd"', 'import_images', 'write_probe_patches',
+      'apt_get install', 'dnf install', 'setenforce', 'kube-flannel', 'tigera-operator', 'HEADLAMP_MANIFEST', "K8S_PATCH='1.",
+      'install_distro_runtime', 'install_runtime_from "${ARTIFACTS_DIR}/containerd"', 'import_images', 'write_probe_patches',
       'without_cni_plugin_installer', 'NM_CALICO_CONF', 'verify_checksums', 'switch_artifacts', 'check_uploaded',
     ]) {
       expect(all, `no script variant takes the branch with ${branch}`).toContain(branch);
@@ -170,11 +170,12 @@ describe('vagrant validate', () => {
     need(ctx, 'vagrantLibvirt');
     const jobs: { label: string; dir: string; provider: string }[] = [];
     const seen = new Set<string>();
-    // An offline case uploads its artifacts directory, which must exist for validate: an empty one here.
+    // Every case uploads its artifacts directory, which must exist for validate: an empty one here.
     const artifacts = join(workDir, 'artifacts', 'v1.37.2', 'amd64');
     mkdirSync(artifacts, { recursive: true });
     for (const [name, c] of Object.entries(PLAN_CASES)) {
-      const plan = testPlan(c.config, c.options?.offline ? { ...c.options, offline: { ...c.options.offline, dir: artifacts } } : c.options);
+      const planned = testPlan(c.config, c.options);
+      const plan = { ...planned, offline: { ...planned.offline, dir: artifacts } };
       const files = renderAll(plan);
       const vagrantfile = content(files, 'Vagrantfile');
       // Minors and CNIs do not change a Vagrantfile: each distinct one is validated once.
@@ -227,7 +228,7 @@ describe('kubeadm configuration documents', () => {
       const registration = (ip: string) => ({
         // Under emulation cAdvisor reads the containers' statistics every 10 s × slowdown.
         kubeletExtraArgs: [{ name: 'node-ip', value: ip }, ...(plan.slowdown > 1 ? [{ name: 'housekeeping-interval', value: `${10 * plan.slowdown}s` }] : [])],
-        ...(plan.offline ? { imagePullPolicy: 'Never' } : {}),
+        imagePullPolicy: 'Never',
       });
       const slow = plan.slowdown > 1;
       const scaled = (entries: [string, number][]) => (slow ? { timeouts: Object.fromEntries(entries.map(([k, m]) => [k, `${m * plan.slowdown}m0s`])) } : {});
@@ -260,7 +261,7 @@ describe('kubeadm configuration documents', () => {
         clusterName: plan.name,
         // Leaf keys like the CA's (ECDSA P-256), not kubeadm's RSA-2048 default.
         encryptionAlgorithm: 'ECDSA-P256',
-        kubernetesVersion: plan.kubernetes.patch ? `v${plan.kubernetes.patch}` : KUBERNETES_VERSION_PLACEHOLDER,
+        kubernetesVersion: `v${plan.kubernetes.patch}`,
         controlPlaneEndpoint: `${plan.controlPlane.ip}:6443`,
         networking: { podSubnet: plan.kubernetes.podSubnet, serviceSubnet: plan.kubernetes.serviceSubnet },
         apiServer: {
@@ -350,8 +351,7 @@ describe('kubeadm configuration documents', () => {
       }
       for (const ip of [plan.controlPlane.ip, ...plan.workers.map((w) => w.ip)]) expect(ip).not.toBe('10.0.2.15');
 
-      // What `upgrade` uploads: kubeadm's UpgradeConfiguration for the plan as the target (offline, a patch).
-      if (!plan.offline || !plan.kubernetes.patch) return;
+      // What `upgrade` uploads: kubeadm's UpgradeConfiguration for the plan as the target.
       const [upgrade, ...others] = docs(renderUpgrade(plan).config);
       expect(others).toEqual([]);
       const target = `v${plan.kubernetes.patch}`;
@@ -620,26 +620,29 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(callFunction(file, ['kv_planned_ip', 'worker-9']).status).not.toBe(0);
   });
 
-  it('takes installed Kubernetes packages of the planned version and refuses others', (ctx) => {
+  it('takes the installed Kubernetes binaries at the planned patch and refuses others', (ctx) => {
     need(ctx, 'bash');
     const stubs = (kubeadm: string, kubelet: string, kubectl: string) =>
       `kubeadm() { echo ${kubeadm}; }; kubelet() { echo "Kubernetes ${kubelet}"; }; kubectl() { printf 'Client Version: %s\\nKustomize Version: v5.6.0\\n' ${kubectl}; }`;
+    // A minor is its newest known patch (the cache's): 1.33.13.
     const minor = script({ kubernetes: { version: '1.33' } }, 'packages');
     const patch = script({ kubernetes: { version: '1.33.2' }, distro: 'rocky-9' }, 'packages');
-    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.5', 'v1.33.5', 'v1.33.5')).status).toBe(0);
-    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.5', 'v1.32.9', 'v1.33.5')).status).not.toBe(0);
+    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.13', 'v1.33.13', 'v1.33.13')).status).toBe(0);
+    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.5', 'v1.33.5', 'v1.33.5')).status).not.toBe(0);
+    expect(callFunction(minor, ['installed_ok'], stubs('v1.33.13', 'v1.32.9', 'v1.33.13')).status).not.toBe(0);
     expect(callFunction(minor, ['installed_ok'], 'kubeadm() { return 127; }').status).not.toBe(0);
     expect(callFunction(patch, ['installed_ok'], stubs('v1.33.2', 'v1.33.2', 'v1.33.2')).status).toBe(0);
     expect(callFunction(patch, ['installed_ok'], stubs('v1.33.2', 'v1.33.2', 'v1.33.3')).status).not.toBe(0);
   });
 
-  it("fills in the installed kubeadm's version only when it matches the plan", (ctx) => {
+  it('runs kubeadm init only with the installed kubeadm at the planned patch', (ctx) => {
     need(ctx, 'bash');
-    const minor = script({ kubernetes: { version: '1.31' } }, 'control-plane');
-    expect(callFunction(minor, ['kubernetes_version'], 'kubeadm() { echo v1.31.7; }').stdout).toBe('v1.31.7\nKV_CHANGED=0\n');
-    expect(callFunction(minor, ['kubernetes_version'], 'kubeadm() { echo v1.32.0; }').status).not.toBe(0);
     const patch = script({ kubernetes: { version: '1.31.2' } }, 'control-plane');
-    expect(callFunction(patch, ['kubernetes_version'], 'kubeadm() { echo v1.31.7; }').stderr).toContain('planned for 1.31.2');
+    expect(callFunction(patch, ['check_kubeadm_version'], 'kubeadm() { echo v1.31.2; }').status).toBe(0);
+    const other = callFunction(patch, ['check_kubeadm_version'], 'kubeadm() { echo v1.31.7; }');
+    expect(other.status).not.toBe(0);
+    expect(other.stderr).toContain('kubeadm is v1.31.7, the cluster is planned for 1.31.2');
+    expect(callFunction(patch, ['check_kubeadm_version'], 'kubeadm() { return 127; }').stderr).toContain('kubeadm is not installed');
   });
 
   it("sets flannel's network to the pod subnet and picks its interface by the node network", (ctx) => {
@@ -648,7 +651,9 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const controlPlane = join(dir, 'control-plane-flannel.sh');
     writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
     const out = join(dir, 'kube-flannel.out.yml');
-    const first = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out]);
+    // The plugin on a node answers which CNI versions it supports: a test below covers that.
+    const noPlugin = 'cni_version_for_plugin() { :; }';
+    const first = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], noPlugin);
     expect(first.stderr).toBe('');
     expect(first.changed).toBe(true);
     const manifest = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as Record<string, any>);
@@ -663,18 +668,18 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     for (const n of plan.nodes) expect(regex.test(n.ip), n.ip).toBe(true);
     for (const other of ['10.0.2.15', '192.168.121.5', '10.200.0.1', '192.168.570.1']) expect(regex.test(other), other).toBe(false);
     const once = readFileSync(out, 'utf8');
-    expect(callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out]).changed).toBe(false);
+    expect(callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], noPlugin).changed).toBe(false);
     expect(readFileSync(out, 'utf8')).toBe(once);
 
     const changedLayout = copy('kube-flannel-changed.yml', readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8').replace('- --kube-subnet-mgr', '- "--kube-subnet-mgr"'));
-    const refused = callFunction(controlPlane, ['flannel_manifest', changedLayout, join(dir, 'refused.yml')]);
+    const refused = callFunction(controlPlane, ['flannel_manifest', changedLayout, join(dir, 'refused.yml')], noPlugin);
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain("could not add --iface-regex");
   });
 
-  it("offline, drops flannel's install-cni-plugin init container (its plugin comes from the artifacts) and nothing else", (ctx) => {
+  it("drops flannel's install-cni-plugin init container (its plugin comes from the artifacts) and nothing else", (ctx) => {
     need(ctx, 'bash');
-    const plan = casePlan('libvirt-qemu-debian-12-flannel-offline');
+    const plan = casePlan('libvirt-qemu-debian-12-flannel');
     const controlPlane = join(dir, 'control-plane-flannel-offline.sh');
     writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
     const out = join(dir, 'kube-flannel.offline.yml');
@@ -695,10 +700,10 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(manifest.map((d) => d.kind)).toEqual(upstream.map((d) => d.kind));
   });
 
-  it("offline, lowers the CNI config's cniVersion to what the installed flannel plugin supports, and only then", (ctx) => {
+  it("lowers the CNI config's cniVersion to what the installed flannel plugin supports, and only then", (ctx) => {
     need(ctx, 'bash');
     const controlPlane = join(dir, 'control-plane-flannel-offline-cni.sh');
-    writeFileSync(controlPlane, content(renderAll(casePlan('libvirt-qemu-debian-12-flannel-offline')), 'provision/control-plane.sh'));
+    writeFileSync(controlPlane, content(renderAll(casePlan('libvirt-qemu-debian-12-flannel')), 'provision/control-plane.sh'));
     // Stand-ins for the plugin binary, answering CNI_COMMAND=VERSION with the output of the real
     // plugins: containernetworking/plugins v0.9.1's flannel (spec 0.4.0 at most) and a 1.x one.
     const plugin = (name: string, versions: string[]) =>
@@ -718,7 +723,7 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, join(dir, 'no-such-plugin')]).stderr).toContain('does not answer CNI_COMMAND=VERSION');
   });
 
-  it('offline, checks the artifacts\' checksums in the guest and stops naming the file that does not match', (ctx) => {
+  it('checks the artifacts\' checksums in the guest and stops naming the file that does not match', (ctx) => {
     need(ctx, 'bash');
     const artifacts = join(dir, 'uploaded');
     mkdirSync(join(artifacts, 'bin'), { recursive: true });
@@ -733,13 +738,13 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     writeFileSync(join(artifacts, 'bin', 'kubelet'), 'changed on the way\n');
     const bad = callFunction(script, ['verify_checksums', artifacts]);
     expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toMatch(/ERROR: checksum mismatch in the offline artifacts: \.\/bin\/kubelet: FAILED/);
+    expect(bad.stderr).toMatch(/ERROR: checksum mismatch in the artifacts: \.\/bin\/kubelet: FAILED/);
     expect(bad.stderr).not.toContain('bin/kubeadm');
     writeFileSync(join(artifacts, 'SHA256SUMS'), Buffer.concat([sums, Buffer.from('# another set\n')]));
     expect(callFunction(script, ['verify_checksums', artifacts]).stderr).toMatch(/SHA256SUMS is not the planned one/);
   });
 
-  it('offline, a worker imports every image archive but the control plane\'s and needs kubeadm\'s other images only; the control plane needs them all', (ctx) => {
+  it('a worker imports every image archive but the control plane\'s and needs kubeadm\'s other images only; the control plane needs them all', (ctx) => {
     need(ctx, 'bash');
     const artifacts = join(dir, 'images-artifacts');
     mkdirSync(join(artifacts, 'images'), { recursive: true });
@@ -750,15 +755,16 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const imported = join(dir, 'ctr-imported');
     writeFileSync(
       script,
-      content(renderAll(testPlan({ provider: 'libvirt' }, { offline: testOffline() })), 'provision/packages.sh')
+      content(renderAll(testPlan({ provider: 'libvirt' })), 'provision/packages.sh')
+        .replace(/^readonly ARTIFACTS_DIR=.*$/m, `readonly ARTIFACTS_DIR=${artifacts}`)
         .replace(/^readonly IMPORTED=.*$/m, `readonly IMPORTED=${join(dir, 'imported-sums')}`),
     );
     const named = kubeadmImages('1.37.2')!;
-    // containerd holds what a worker needs (what was imported is recorded, not interpreted).
-    const held = named.filter((i) => !isControlPlaneImage(i));
-    // The artifacts' own kubeadm names the images (a stand-in answering as kubeadm v1.37.2 does).
+    // The artifacts' kubeadm names the images of its own version.
     mkdirSync(join(artifacts, 'bin'), { recursive: true });
     writeFileSync(join(artifacts, 'bin', 'kubeadm'), `#!/bin/sh\ncase $1 in version) echo v1.37.2 ;; config) printf '%s\\n' ${named.join(' ')} ;; esac\n`, { mode: 0o755 });
+    // containerd holds what a worker needs (what was imported is recorded, not interpreted).
+    const held = named.filter((i) => !isControlPlaneImage(i));
     const fakes = [
       'log() { :; }',
       `ctr() { case "$*" in *" images import "*) basename "\${*: -1}" >>${imported} ;; *" images ls "*) printf '%s\\n' ${held.join(' ')} ;; esac; }`,
@@ -784,8 +790,8 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const plan = testPlan({ kubernetes: { cni: 'calico', podSubnet: '10.32.0.0/16' } });
     const controlPlane = join(dir, 'control-plane-calico.sh');
     writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
-    const offline = 'fetch() { :; }; kubectl() { :; }; log() { :; }; write_file() { cat; }';
-    const result = callFunction(controlPlane, ['install_cni'], offline);
+    const stubs = 'get_manifest() { :; }; kubectl() { :; }; log() { :; }; write_file() { cat; }';
+    const result = callFunction(controlPlane, ['install_cni'], stubs);
     expect(result.status).toBe(0);
     const [installation] = parseAllDocuments(result.stdout.replace(/KV_CHANGED=.*\n$/, '')).map((d) => d.toJS());
     expect(installation).toEqual({

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { archDir, CACHE, defaultCacheRoot, readLockFile } from '../../src/artifacts/cache.js';
+import { archDir, CACHE, readLockFile } from '../../src/artifacts/cache.js';
+import { artifactsCacheDir } from '../../src/cache.js';
 import { fetchArtifacts, type FetchArtifactsOptions } from '../../src/artifacts/fetch.js';
 import { artifactPlan, fetchPatch, imageArchiveNames } from '../../src/artifacts/plan.js';
 import { mirroredUrl, type ReleaseDownload } from '../../src/artifacts/sources.js';
@@ -296,9 +297,12 @@ describe('plans and patches', () => {
   });
 
   it('puts the cache under KUBEADM_VAGRANT_CACHE, XDG_CACHE_HOME or ~/.cache', () => {
-    expect(defaultCacheRoot({ KUBEADM_VAGRANT_CACHE: '/c' }, '/h')).toBe('/c/artifacts');
-    expect(defaultCacheRoot({ XDG_CACHE_HOME: '/x' }, '/h')).toBe('/x/kubeadm-vagrant/artifacts');
-    expect(defaultCacheRoot({}, '/h')).toBe('/h/.cache/kubeadm-vagrant/artifacts');
+    expect(artifactsCacheDir({ KUBEADM_VAGRANT_CACHE: '/c', HOME: '/h' })).toBe('/c/artifacts');
+    expect(artifactsCacheDir({ XDG_CACHE_HOME: '/x', HOME: '/h' })).toBe('/x/kubeadm-vagrant/artifacts');
+    expect(artifactsCacheDir({ HOME: '/h' })).toBe('/h/.cache/kubeadm-vagrant/artifacts');
+    // A relative XDG_CACHE_HOME is ignored (the XDG spec); a relative KUBEADM_VAGRANT_CACHE is made absolute.
+    expect(artifactsCacheDir({ XDG_CACHE_HOME: 'x', HOME: '/h' })).toBe('/h/.cache/kubeadm-vagrant/artifacts');
+    expect(artifactsCacheDir({ KUBEADM_VAGRANT_CACHE: 'c', HOME: '/h' })).toBe(join(process.cwd(), 'c', 'artifacts'));
   });
 });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readBoxName } from '../../src/box-name.js';
 import { envNearMisses, OVERRIDES, optionKey } from '../../src/config/flags.js';
-import { loadConfig, parseConfigText, validateRaw, type LoadOptions } from '../../src/config/load.js';
+import { parseConfigText, readConfig, validateRaw, type LoadOptions } from '../../src/config/load.js';
 import { API_VERSION, KIND } from '../../src/config/schema.js';
 import { versionWarning } from '../../src/config/validate.js';
 import { loadCatalog } from '../../src/distros.js';
@@ -28,7 +28,7 @@ function load(yaml: string, opts: Omit<LoadOptions, 'cwd'> = {}): { errors: Conf
   const file = join(dir, 'cluster.yaml');
   writeFileSync(file, yaml);
   try {
-    return { errors: [], warnings: loadConfig({ cwd: dir, env: {}, ...opts }).warnings, file };
+    return { errors: [], warnings: readConfig({ cwd: dir, env: {}, ...opts }).warnings, file };
   } catch (e) {
     if (e instanceof ConfigError) return { errors: e.problems, warnings: [], file };
     throw e;
@@ -113,7 +113,7 @@ describe('a patch newer than any known release warns, naming the newest known (i
   it('1.37.99 from a flag: a warning naming the flag and 1.37.2', () => {
     const { warnings, errors } = load(FILE, { flags: { k8sVersion: '1.37.99' } });
     expect(errors).toEqual([]);
-    expect(warnings.map((w) => `${w.path}: ${w.hint}`)).toEqual(['kubernetes.version (from --k8s-version): use "1.37.2", or the minor "1.37" for the newest patch in its package repository']);
+    expect(warnings.map((w) => `${w.path}: ${w.hint}`)).toEqual(['kubernetes.version (from --k8s-version): use "1.37.2", or the minor "1.37" for the newest patch this tool knows']);
   });
 });
 
@@ -126,7 +126,7 @@ describe('the smaller ones (item 6)', () => {
     writeFileSync(join(dir, 'cluster.yaml'), bomb);
     let thrown: unknown;
     try {
-      loadConfig({ cwd: dir, env: {} });
+      readConfig({ cwd: dir, env: {} });
     } catch (e) {
       thrown = e;
     }

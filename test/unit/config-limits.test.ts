@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig, validateRaw, type LoadOptions } from '../../src/config/load.js';
+import { readConfig, validateRaw, type LoadOptions } from '../../src/config/load.js';
 import { API_VERSION, KIND } from '../../src/config/schema.js';
 import { ConfigError, type ConfigProblem } from '../../src/errors.js';
 
@@ -24,7 +24,7 @@ function loadProblems(yaml: string, opts: Omit<LoadOptions, 'cwd'> = {}, state?:
     writeFileSync(join(dir, '.kubeadm-vagrant', 'state.json'), JSON.stringify(state));
   }
   try {
-    loadConfig({ cwd: dir, env: {}, ...opts });
+    readConfig({ cwd: dir, env: {}, ...opts });
   } catch (e) {
     if (e instanceof ConfigError) return e.problems;
     throw e;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig, validateRaw } from '../../src/config/load.js';
+import { readConfig, validateRaw } from '../../src/config/load.js';
 import { API_VERSION, defaultConfig, KIND } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { thrownBy } from '../helpers/rejection.js';
@@ -37,14 +37,14 @@ describe('mirrors:', () => {
   it('--files-mirror and --registry-mirror HOST=URL (repeatable) set them, and are checked like the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kv-mirrors-'));
     dirs.push(dir);
-    const loaded = loadConfig({ cwd: dir, env: {}, flags: { filesMirror: 'http://127.0.0.1:8080', registryMirror: ['registry.k8s.io=http://127.0.0.1:5000/registry.k8s.io', 'ghcr.io=http://127.0.0.1:5000/ghcr.io'] } });
+    const loaded = readConfig({ cwd: dir, env: {}, flags: { filesMirror: 'http://127.0.0.1:8080', registryMirror: ['registry.k8s.io=http://127.0.0.1:5000/registry.k8s.io', 'ghcr.io=http://127.0.0.1:5000/ghcr.io'] } });
     expect(loaded.config.mirrors).toEqual({
       files: 'http://127.0.0.1:8080',
       registries: { 'registry.k8s.io': 'http://127.0.0.1:5000/registry.k8s.io', 'ghcr.io': 'http://127.0.0.1:5000/ghcr.io' },
       manifests: {},
     });
     expect(loaded.sources.get('mirrors.registries')).toBe('--registry-mirror');
-    const bad = thrownBy(() => loadConfig({ cwd: dir, env: {}, flags: { registryMirror: ['registry.k8s.io'], filesMirror: 'nope' } }), ConfigError);
+    const bad = thrownBy(() => readConfig({ cwd: dir, env: {}, flags: { registryMirror: ['registry.k8s.io'], filesMirror: 'nope' } }), ConfigError);
     expect(bad.message).toContain('mirrors.registries (from --registry-mirror): "registry.k8s.io" is not HOST=URL');
     expect(bad.message).toContain('mirrors.files (from --files-mirror): "nope" is not an http:// or https:// URL');
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig, parseConfigText, validateRaw, type LoadOptions } from '../../src/config/load.js';
+import { parseConfigText, readConfig, validateRaw, type LoadOptions } from '../../src/config/load.js';
 import { API_VERSION, KIND, defaultConfig } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/config/duration.js';
 import { versionWarning } from '../../src/config/validate.js';
@@ -22,7 +22,7 @@ function load(yamlText: string | undefined, env: Record<string, string> = {}, fl
   const dir = mkdtempSync(join(tmpdir(), 'kv-config-'));
   dirs.push(dir);
   if (yamlText !== undefined) writeFileSync(join(dir, 'cluster.yaml'), yamlText);
-  return loadConfig({ cwd: dir, env, flags, ...more });
+  return readConfig({ cwd: dir, env, flags, ...more });
 }
 
 function loadProblems(yamlText: string | undefined, env: Record<string, string> = {}, flags = {}, more: Partial<LoadOptions> = {}): string[] {
@@ -192,7 +192,7 @@ describe('YAML and files', () => {
   });
 
   it('a missing -c file is an error naming the flag', () => {
-    expect(() => loadConfig({ file: '/nonexistent/cluster.yaml' })).toThrow(/does not exist/);
+    expect(() => readConfig({ file: '/nonexistent/cluster.yaml' })).toThrow(/does not exist/);
   });
 
   it('VirtualBox addresses outside 192.168.56.0/21 get a warning about networks.conf', () => {

@@ -6,6 +6,7 @@ import { ConfigError } from '../../src/errors.js';
 import { caCertHash } from '../../src/ssh/keys.js';
 import { generate } from '../../src/steps/generate.js';
 import { TOKEN_PATTERN } from '../../src/token.js';
+import { cacheEnv } from '../helpers/artifacts.js';
 
 const dirs: string[] = [];
 function clusterDir(yaml?: string): string {
@@ -23,7 +24,7 @@ const CONFIG = 'apiVersion: kubeadm-vagrant/v1alpha1\nkind: Cluster\nname: gen\n
 describe('generate writes files and secrets', { timeout: 30_000 }, () => {
   it('makes the secrets once, 0600 in a 0700 state directory, and pins the CA hash', async () => {
     const dir = clusterDir(CONFIG);
-    const first = await generate({ cwd: dir, env: {} });
+    const first = await generate({ cwd: dir, env: cacheEnv() });
     const state = join(dir, '.kubeadm-vagrant');
     expect(mode(state)).toBe(0o700);
     for (const f of ['token', 'ssh/id_ecdsa', 'ssh/id_ecdsa.pub', 'generated.json', 'pki/ca.crt', 'pki/ca.key', 'kubeadm/init.yaml', 'kubeadm/join-worker-1.yaml']) {
@@ -38,7 +39,7 @@ describe('generate writes files and secrets', { timeout: 30_000 }, () => {
     expect(first.written.length).toBeGreaterThan(5);
 
     const keyBefore = readFileSync(join(state, 'ssh/id_ecdsa'), 'utf8');
-    const second = await generate({ cwd: dir, env: {} });
+    const second = await generate({ cwd: dir, env: cacheEnv() });
     expect(second.written).toEqual([]);
     expect(readFileSync(join(state, 'ssh/id_ecdsa'), 'utf8')).toBe(keyBefore);
     expect(readFileSync(join(state, 'token'), 'utf8').trim()).toBe(token);
@@ -46,24 +47,24 @@ describe('generate writes files and secrets', { timeout: 30_000 }, () => {
 
   it('a token from the config (or KUBETOKEN) wins over the stored one', async () => {
     const dir = clusterDir(CONFIG);
-    await generate({ cwd: dir, env: {} });
-    const r = await generate({ cwd: dir, env: { KUBETOKEN: 'zzzzzz.0123456789abcdef' } });
+    await generate({ cwd: dir, env: cacheEnv() });
+    const r = await generate({ cwd: dir, env: { ...cacheEnv(), KUBETOKEN: 'zzzzzz.0123456789abcdef' } });
     expect(r.plan.secrets.token).toBe('zzzzzz.0123456789abcdef');
     expect(readFileSync(join(dir, '.kubeadm-vagrant/kubeadm/init.yaml'), 'utf8')).toContain('zzzzzz.0123456789abcdef');
   });
 
   it('writes into -o DIR, and without a config into the current directory', async () => {
     const out = clusterDir();
-    await generate({ cwd: clusterDir(CONFIG), env: {}, outDir: out });
+    await generate({ cwd: clusterDir(CONFIG), env: cacheEnv(), outDir: out });
     expect(readdirSync(out).sort()).toEqual(['.kubeadm-vagrant', 'Vagrantfile', 'provision']);
     const bare = clusterDir();
-    await generate({ cwd: bare, env: { NODE_COUNT: '0' } });
+    await generate({ cwd: bare, env: { ...cacheEnv(), NODE_COUNT: '0' } });
     expect(readFileSync(join(bare, 'Vagrantfile'), 'utf8')).toContain('"master"');
   });
 
   it('an invalid config writes nothing (a catalog gap is a config error too: see plan.test.ts)', async () => {
     const bad = clusterDir(CONFIG + 'workers: {count: -2}\n');
-    await expect(generate({ cwd: bad, env: {} })).rejects.toThrow(ConfigError);
+    await expect(generate({ cwd: bad, env: cacheEnv() })).rejects.toThrow(ConfigError);
     expect(readdirSync(bad)).toEqual(['cluster.yaml']);
   });
 });

@@ -131,14 +131,15 @@ describe('redaction', () => {
 
 describe('kube tools check', () => {
   const out = 'kubeadm v1.33.2\nkubelet v1.33.2\nkubectl v1.33.2\n';
-  it('passes on the planned minor or patch', () => {
-    expect(kubeToolsCheck('1.33').parse(out, 0, {} as never).ok).toBe(true);
-    expect(kubeToolsCheck('1.33', '1.33.2').parse(out, 0, {} as never).ok).toBe(true);
+  it('passes on the planned patch', () => {
+    expect(kubeToolsCheck('1.33.2').parse(out, 0, {} as never).ok).toBe(true);
+    expect(kubeToolsCheck('1.33.2').expected({} as never)).toBe('all three at v1.33.2');
   });
   it('fails on a missing tool or another version', () => {
-    expect(kubeToolsCheck('1.33', '1.33.1').parse(out, 0, {} as never).ok).toBe(false);
-    expect(kubeToolsCheck('1.32').parse(out, 0, {} as never).ok).toBe(false);
-    const missing = kubeToolsCheck('1.33').parse('kubeadm v1.33.2\nkubelet \nkubectl v1.33.2\n', 0, {} as never);
+    expect(kubeToolsCheck('1.33.1').parse(out, 0, {} as never).ok).toBe(false);
+    expect(kubeToolsCheck('1.32.2').parse(out, 0, {} as never).ok).toBe(false);
+    expect(kubeToolsCheck('1.33.2').parse('kubeadm v1.33.2\nkubelet v1.33.3\nkubectl v1.33.2\n', 0, {} as never).ok).toBe(false);
+    const missing = kubeToolsCheck('1.33.2').parse('kubeadm v1.33.2\nkubelet \nkubectl v1.33.2\n', 0, {} as never);
     expect(missing).toEqual({ ok: false, seen: 'kubeadm v1.33.2, kubelet missing, kubectl v1.33.2' });
   });
 });

@@ -43,9 +43,9 @@ describe('what a phase means is a property of its entry', () => {
 });
 
 describe('a phase a machine has not run runs, even where the machine is recorded past it', () => {
-  it('offline.dir set on a cluster made online: the artifacts phase runs on every machine, the phases they passed do not', () => {
+  it('a cluster an older version installed from the package repositories: the artifacts phase runs on every machine, the phases they passed do not', () => {
     const offline = testPlan({ provider: 'libvirt' }, { offline: testOffline() });
-    // What up records online: every phase but artifacts, which that plan did not have.
+    // What an older up recorded without artifacts: every phase but artifacts, which that plan did not have.
     const online = ['machines', 'prerequisites', 'packages'];
     const state = normalizeState({ phase: 'verified', nodePhases: { master: [...online, 'control-plane', 'verified'], 'worker-1': [...online, 'workers', 'verified'], 'worker-2': [...online, 'workers', 'verified'] } });
     expect(pendingNodes(phaseDef('artifacts'), offline.nodes, state).map((n) => n.name)).toEqual(['master', 'worker-1', 'worker-2']);
@@ -117,9 +117,9 @@ describe("up's state update after each phase, without VMs", () => {
     const state = afterSteps(plan, {}, 'verified');
     expect(state.phase).toBe('verified');
     expect(state.nodePhases).toEqual({
-      master: ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
-      'worker-1': ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
-      'worker-2': ['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
+      master: ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
+      'worker-1': ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
+      'worker-2': ['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified'],
     });
     expect(upSteps(plan, state, { until: 'verified' }).map((s) => `${s.kind}${'phase' in s ? ` ${s.phase}` : ''}`)).toEqual(['seeds', 'vagrant machines', 'verify machines', 'verify verified', 'kubeconfig']);
   });

@@ -3,12 +3,17 @@ import { clusterSchema, API_VERSION, KIND } from '../../src/config/schema.js';
 import { crossFieldChecks } from '../../src/config/validate.js';
 import { catalogBox, distroIds, hostArch, loadCatalog, type Catalog } from '../../src/distros.js';
 import { buildPlan as buildPlanWith, workerIndicesFor, type PlanInputs, type PlanSecrets } from '../../src/plan/plan.js';
+import type { OfflineArtifacts } from '../../src/offline/artifacts.js';
+import { cachedPatchOf } from '../../src/offline/source.js';
 import { PROVIDER_IDS } from '../../src/providers/index.js';
+import { testOffline } from '../helpers/plans.js';
 
 const secrets: PlanSecrets = { token: 'abcdef.0123456789abcdef', caCertHash: 'sha256:' + 'a'.repeat(64), sshPublicKey: 'ssh-rsa AAAA test' };
 const config = (over: Record<string, unknown> = {}) => clusterSchema.parse({ apiVersion: API_VERSION, kind: KIND, ...over });
 const catalog = loadCatalog();
-const buildPlan = (inputs: Omit<PlanInputs, 'catalog'> & { catalog?: Catalog }) => buildPlanWith({ catalog, ...inputs });
+/** The cache's artifacts of the config's version unless `offline` says otherwise. */
+const buildPlan = (inputs: Omit<PlanInputs, 'catalog' | 'offline'> & { catalog?: Catalog; offline?: OfflineArtifacts }) =>
+  buildPlanWith({ catalog, offline: testOffline(cachedPatchOf(inputs.config.kubernetes.version)!), ...inputs });
 
 describe('plan', () => {
   it('names and addresses nodes from the master', () => {
@@ -32,21 +37,24 @@ describe('plan', () => {
     const v = (version: string) => buildPlan({ config: config({ kubernetes: { version } }), secrets, arch: 'amd64' }).kubernetes;
     expect(v('1.31').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta4');
     expect(v('1.37').kubeadmApiVersion).toBe('kubeadm.k8s.io/v1beta4');
-    expect(v('1.33').patch).toBeUndefined();
+    // A minor is the patch its artifacts hold: the cache's is its newest known one.
+    expect(v('1.33').patch).toBe('1.33.13');
     expect(v('1.33.2')).toMatchObject({ minor: '1.33', patch: '1.33.2', kubeadmApiVersion: 'kubeadm.k8s.io/v1beta4' });
   });
 
-  it('offline: the version is the artifacts directory\'s patch, containerd comes from it when it has one', () => {
+  it('the version is the artifacts directory\'s patch, containerd comes from it when it has one', () => {
     const artifacts = { root: '/a', dir: '/a/v1.37.2/amd64', patch: '1.37.2', arch: 'amd64' as const, containerd: true, sumsHash: 'f'.repeat(64), controlPlaneArchives: ['etcd.tar'] };
     const offline = buildPlan({ config: config({ kubernetes: { version: '1.37' } }), secrets, arch: 'amd64', offline: artifacts });
     expect(offline.kubernetes).toMatchObject({ minor: '1.37', patch: '1.37.2' });
     expect(offline.offline).toEqual({ dir: '/a/v1.37.2/amd64', patch: '1.37.2', sumsHash: 'f'.repeat(64), controlPlaneArchives: ['etcd.tar'] });
+    // offline.dir may hold another patch of the minor than the cache would (its newest present).
+    expect(buildPlan({ config: config({ kubernetes: { version: '1.37' } }), secrets, arch: 'amd64', offline: { ...artifacts, patch: '1.37.1' } }).kubernetes.patch).toBe('1.37.1');
     // Not known (not checked): workers import every archive.
     expect(buildPlan({ config: config(), secrets, arch: 'amd64', offline: { ...artifacts, controlPlaneArchives: undefined } }).offline?.controlPlaneArchives).toEqual([]);
     expect(offline.containerd).toBe('artifacts');
     expect(buildPlan({ config: config(), secrets, arch: 'amd64', offline: { ...artifacts, containerd: false } }).containerd).toBe('distro');
     expect(buildPlan({ config: config({ runtime: { containerd: 'distro' } }), secrets, arch: 'amd64', offline: artifacts }).containerd).toBe('distro');
-    expect(buildPlan({ config: config(), secrets, arch: 'amd64' }).containerd).toBe('release');
+    expect(buildPlan({ config: config(), secrets, arch: 'amd64' }).containerd).toBe('artifacts');
   });
 
   it('runs kubeadm\'s waits slower under software emulation only', () => {

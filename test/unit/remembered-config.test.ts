@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, loadGenerated } from '../../src/config/load.js';
 import { ConfigError, type ConfigProblem } from '../../src/errors.js';
 import { generate } from '../../src/steps/generate.js';
+import { cacheEnv } from '../helpers/artifacts.js';
 
 /** Item 1 of issue 18: a cluster directory works wherever it is; what it remembers is relative to it. */
 
@@ -18,7 +19,8 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 
 const CONFIG = 'apiVersion: kubeadm-vagrant/v1alpha1\nkind: Cluster\nname: moved\nprovider: libvirt\nworkers: {count: 1}\n';
 const record = (dir: string) => JSON.parse(readFileSync(join(dir, '.kubeadm-vagrant', 'generated.json'), 'utf8')) as { file?: string };
-const quiet = { env: {} };
+// The cache holds the default cluster's artifacts, as after `up` or `artifacts fetch`.
+const quiet = { env: cacheEnv() };
 
 /** A generated cluster directory inside a fresh parent; returns the parent and the directory. */
 async function cluster(): Promise<{ parent: string; dir: string }> {

@@ -4,7 +4,7 @@ import { calico as CALICO } from '../../src/cni/calico.js';
 import { flannel as FLANNEL } from '../../src/cni/flannel.js';
 import { HOST, joinConfigPath, SSH_KEY_KINDS, STATE_DIR } from '../../src/layout.js';
 import { scriptPhases } from '../../src/phases.js';
-import { KUBERNETES_VERSION_PLACEHOLDER, renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile } from '../../src/render/render.js';
+import { renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile } from '../../src/render/render.js';
 
 const KUBEADM_DIR = HOST.kubeadmDir;
 import { shellQuote } from '../../src/shell.js';
@@ -43,6 +43,7 @@ describe('renderAll', () => {
       `${STATE_DIR}/seeds/worker-1-cidata.iso`,
       `${STATE_DIR}/seeds/worker-2-cidata.iso`,
       'Vagrantfile',
+      'provision/artifacts.sh',
       'provision/control-plane.sh',
       'provision/packages.sh',
       'provision/prerequisites.sh',
@@ -167,7 +168,7 @@ describe('renderAll', () => {
     const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
     const masterBlock = vagrantfile.slice(vagrantfile.indexOf('name: "master"'), vagrantfile.indexOf('name: "worker-1"'));
     expect([...masterBlock.matchAll(/\{ name: "([\w-]+)", type: "(\w+)"/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual([
-      'ssh-key:shell', 'prerequisites:shell', 'packages:shell', 'control-plane-files:file', 'control-plane-ca-cert:file', 'control-plane-ca-key:file', 'control-plane:shell',
+      'ssh-key:shell', 'artifacts-files:file', 'artifacts:shell', 'prerequisites:shell', 'packages:shell', 'control-plane-files:file', 'control-plane-ca-cert:file', 'control-plane-ca-key:file', 'control-plane:shell',
     ]);
     const workerBlock = vagrantfile.slice(vagrantfile.indexOf('name: "worker-2"'), vagrantfile.indexOf('].freeze'));
     expect(workerBlock).toContain('{ name: "worker-files", type: "file", source: ".kubeadm-vagrant/kubeadm/join-worker-2.yaml", destination: "/home/vagrant/.kubeadm-vagrant/join.yaml" },\n      { name: "worker", type: "shell", path: "provision/worker.sh" },');
@@ -197,23 +198,26 @@ describe('renderAll', () => {
     }
   });
 
-  it('renders package commands for the distro family only', () => {
+  it('renders the distro family\'s package manager only for what a box lacks, and Kubernetes from the artifacts alone', () => {
     const apt = renderAll(testPlan({ distro: 'debian-12', kubernetes: { version: '1.36.2' } }));
     const dnf = renderAll(testPlan({ distro: 'rocky-9', kubernetes: { version: '1.36.2' } }));
     const aptPackages = file(apt, 'provision/packages.sh').content;
     const dnfPackages = file(dnf, 'provision/packages.sh').content;
-    expect(aptPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.36/deb/'");
-    // Any package revision of the pinned patch: 1.36.2-1.1 and 1.36.2-2.1 both exist upstream.
-    expect(aptPackages).toContain("kubelet='1.36.2-*' kubeadm='1.36.2-*' kubectl='1.36.2-*' cri-tools kubernetes-cni");
-    expect(aptPackages).toContain('apt-mark hold "${pkg}"');
+    for (const packages of [aptPackages, dnfPackages]) {
+      expect(packages).toContain("readonly K8S_PATCH='1.36.2'");
+      expect(packages).toContain('for bin in kubeadm kubelet kubectl crictl; do copy_file "${ARTIFACTS_DIR}/bin/${bin}" "/usr/local/bin/${bin}" 0755; done');
+      expect(packages).toContain('  import_images "${ARTIFACTS_DIR}"\n');
+    }
     expect(aptPackages).toContain('/etc/default/kubelet');
     expect(aptPackages).not.toMatch(/\bdnf\b/);
-    expect(dnfPackages).toContain("readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.36/rpm/'");
-    expect(dnfPackages).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni');
-    expect(dnfPackages).toContain('--disableexcludes=kubernetes');
-    expect(dnfPackages).toContain('kubelet-1.36.2 kubeadm-1.36.2 kubectl-1.36.2 cri-tools kubernetes-cni');
     expect(dnfPackages).toContain('/etc/sysconfig/kubelet');
     expect(dnfPackages).not.toContain('apt-get');
+    // The guest-side package path is gone: no Kubernetes repository, no package held, nothing downloaded.
+    for (const { files } of allCases) {
+      for (const f of files.filter((x) => x.path.startsWith('provision/'))) {
+        expect(f.content, f.path).not.toMatch(/pkgs\.k8s\.io|apt-mark|exclude=kubelet|kubernetes-cni|cri-tools|curl -fsSL|https:\/\/(github\.com|raw\.githubusercontent\.com|dl\.k8s\.io)/);
+      }
+    }
     const dnfPrereq = file(dnf, 'provision/prerequisites.sh').content;
     expect(dnfPrereq).toContain('setenforce 0');
     expect(dnfPrereq).toContain('conntrack=conntrack-tools');
@@ -223,12 +227,16 @@ describe('renderAll', () => {
 
   it('renders the CNI and the dashboard the plan asks for, at pinned versions', () => {
     const flannel = file(renderAll(testPlan()), 'provision/control-plane.sh').content;
-    expect(flannel).toContain(FLANNEL.manifests[0]!.url);
+    // The manifests come from the artifacts (fetched at their pinned tags on the host), never from their URLs.
+    expect(flannel).toContain(`get_manifest ${FLANNEL.manifests[0]!.name} "\${FLANNEL_UPSTREAM}"`);
+    expect(flannel).toContain(`readonly FLANNEL_MANIFEST="\${CONFIG_DIR}/kube-flannel-${FLANNEL.version}.yml"`);
+    expect(flannel).not.toContain(FLANNEL.manifests[0]!.url);
     expect(flannel).toContain("readonly FLANNEL_ARGS=(\n  '--iface-regex=^192\\.168\\.56\\.[0-9]+$'\n)");
     expect(flannel).not.toContain('tigera');
     expect(flannel).not.toContain('dashboard');
     const calico = file(renderAll(testPlan({ kubernetes: { cni: 'calico', podSubnet: '10.32.0.0/16' }, addons: { dashboard: true } })), 'provision/control-plane.sh').content;
-    for (const m of CALICO.manifests) expect(calico).toContain(m.url);
+    for (const m of CALICO.manifests) expect(calico).toContain(`get_manifest ${m.name} `);
+    for (const m of CALICO.manifests) expect(calico).not.toContain(m.url);
     expect(calico).toContain("readonly POD_SUBNET='10.32.0.0/16'");
     expect(calico).toContain('canReach: ${MASTER_IP}');
     expect(calico).toContain('encapsulation: VXLANCrossSubnet');
@@ -238,12 +246,12 @@ describe('renderAll', () => {
     expect(calico).not.toContain('flannel');
   });
 
-  it('asks for the version placeholder only when no patch is pinned', () => {
+  it("names the artifacts' patch as kubeadm's version (a minor took its newest known patch)", () => {
     const minor = file(renderAll(testPlan({ kubernetes: { version: '1.33' } })), `${KUBEADM_DIR}/init.yaml`).content;
-    expect(minor).toContain(`kubernetesVersion: "${KUBERNETES_VERSION_PLACEHOLDER}"`);
+    expect(minor).toContain('kubernetesVersion: "v1.33.13"');
     const patch = file(renderAll(testPlan({ kubernetes: { version: '1.33.2' } })), `${KUBEADM_DIR}/init.yaml`).content;
     expect(patch).toContain('kubernetesVersion: "v1.33.2"');
-    expect(patch).not.toContain(KUBERNETES_VERSION_PLACEHOLDER);
+    expect(patch).toContain('imagePullPolicy: Never');
   });
 
   it('lets the control plane run workloads only when there are no workers', () => {

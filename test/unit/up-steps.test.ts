@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CNIS } from '../../src/cni/index.js';
 import { UsageError } from '../../src/errors.js';
 import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
-import { kubernetesVersionOf, type NodePlan } from '../../src/plan/plan.js';
+import type { NodePlan } from '../../src/plan/plan.js';
 import { normalizeState, type ClusterState } from '../../src/state.js';
 import { describeStep, pendingNodes, upSteps as upStepsOf, type UpStep, type UpStepOptions } from '../../src/steps/up-steps.js';
 import { clusterChecks, parseNodeList, parsePodList } from '../../src/verify/kube.js';
@@ -38,7 +38,7 @@ function summary(step: UpStep): string {
 describe('the phase table', () => {
   const plan = testPlan({ provider: 'libvirt' });
 
-  it('has the phases in this order, each with its script; artifacts only offline', () => {
+  it('has the phases in this order, each with its script; every plan has every phase (its artifacts too)', () => {
     expect(PHASES.map((p) => [p.id, p.script ?? '-'])).toEqual([
       ['machines', 'ssh-key'],
       ['artifacts', 'artifacts'],
@@ -48,22 +48,20 @@ describe('the phase table', () => {
       ['workers', 'worker'],
       ['verified', '-'],
     ]);
-    expect(planPhases(plan).map((p) => p.id)).toEqual(['machines', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
-    expect(planPhases(testPlan({}, { offline: testOffline() })).map((p) => p.id)).toEqual(['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
+    expect(planPhases(plan).map((p) => p.id)).toEqual(['machines', 'artifacts', 'prerequisites', 'packages', 'control-plane', 'workers', 'verified']);
+    expect(planPhases(testPlan({ runtime: { containerd: 'distro' } }, { offline: testOffline('1.37.2', false) })).map((p) => p.id)).toEqual(PHASES.map((p) => p.id));
   });
 
   it('proves each phase with its own checks, and every earlier phase\'s again', () => {
     const w = plan.workers[0]!;
     const ids = (phase: string, p = plan) => verificationAfter(phase, p).specs(w).map((c) => c.id);
     expect(ids('machines')).toEqual(['hostname', 'private-ip']);
-    expect(ids('prerequisites')).toEqual(['hostname', 'private-ip', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable']);
-    expect(ids('packages').slice(-2)).toEqual(['kube-tools', 'sandbox-image']);
+    expect(ids('artifacts')).toEqual(['hostname', 'private-ip', 'artifacts-verified']);
+    expect(ids('prerequisites')).toEqual(['hostname', 'private-ip', 'artifacts-verified', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable']);
+    expect(ids('packages').slice(-3)).toEqual(['kube-tools', 'sandbox-image', 'images-imported']);
     expect(verificationAfter('packages', plan).clusterView).toBe(false);
     expect(verificationAfter('control-plane', plan).clusterView).toBe(true);
     expect(ids('verified')).toEqual(ids('packages'));
-    const offline = testPlan({}, { offline: testOffline() });
-    expect(ids('artifacts', offline)).toEqual(['hostname', 'private-ip', 'artifacts-verified']);
-    expect(ids('packages', offline).slice(-3)).toEqual(['kube-tools', 'sandbox-image', 'images-imported']);
   });
 
   it('runs each phase on its machines, with its uploads first', () => {
@@ -77,10 +75,12 @@ describe('the phase table', () => {
 
   it("gives each machine its provisioners in phase order, uploads before the script that reads them", () => {
     expect(provisionersOf(plan.controlPlane, plan).map((p) => p.name)).toEqual([
-      'ssh-key', 'prerequisites', 'packages', 'control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane',
+      'ssh-key', 'artifacts-files', 'artifacts', 'prerequisites', 'packages', 'control-plane-files', 'control-plane-ca-cert', 'control-plane-ca-key', 'control-plane',
     ]);
     expect(provisionersOf(plan.workers[1]!, plan)).toEqual([
       { name: 'ssh-key', type: 'shell', path: 'provision/ssh-key.sh' },
+      { name: 'artifacts-files', type: 'file', source: plan.offline.dir, destination: '/home/vagrant/.kubeadm-vagrant/artifacts' },
+      { name: 'artifacts', type: 'shell', path: 'provision/artifacts.sh' },
       { name: 'prerequisites', type: 'shell', path: 'provision/prerequisites.sh' },
       { name: 'packages', type: 'shell', path: 'provision/packages.sh' },
       { name: 'worker-files', type: 'file', source: '.kubeadm-vagrant/kubeadm/join-worker-2.yaml', destination: '/home/vagrant/.kubeadm-vagrant/join.yaml' },
@@ -123,6 +123,8 @@ describe('up as a list of steps', () => {
       'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
+      'vagrant artifacts master,worker-1,worker-2',
+      'verify artifacts master,worker-1,worker-2',
       'vagrant prerequisites master,worker-1,worker-2',
       'verify prerequisites master,worker-1,worker-2',
       'vagrant packages master,worker-1,worker-2',
@@ -144,6 +146,7 @@ describe('up as a list of steps', () => {
     const groups = (all: UpStep[]) => all.filter((s) => s.kind === 'vagrant').map((s) => s.kind === 'vagrant' && s.commands.map((g) => g.map((c) => c.args.join(' '))));
     expect(groups(steps)).toEqual([
       [['up --provider=libvirt --parallel --no-provision'], ['provision master --provision-with=ssh-key', 'provision worker-1 --provision-with=ssh-key', 'provision worker-2 --provision-with=ssh-key']],
+      [['provision master --provision-with=artifacts-files,artifacts', 'provision worker-1 --provision-with=artifacts-files,artifacts', 'provision worker-2 --provision-with=artifacts-files,artifacts']],
       [['provision master --provision-with=prerequisites', 'provision worker-1 --provision-with=prerequisites', 'provision worker-2 --provision-with=prerequisites']],
       [['provision master --provision-with=packages', 'provision worker-1 --provision-with=packages', 'provision worker-2 --provision-with=packages']],
       [['provision master --provision-with=control-plane-files,control-plane-ca-cert,control-plane-ca-key,control-plane']],
@@ -188,12 +191,14 @@ describe('up as a list of steps', () => {
       'seeds master,worker-1,worker-2',
       'vagrant machines master,worker-1,worker-2',
       'verify machines master,worker-1,worker-2',
+      'vagrant artifacts master,worker-1,worker-2',
+      'verify artifacts master,worker-1,worker-2',
       'vagrant prerequisites master,worker-1,worker-2',
       'verify prerequisites master,worker-1,worker-2',
     ]);
   });
 
-  it('offline: the artifacts phase uploads and verifies before prerequisites', () => {
+  it('the artifacts phase uploads and verifies before prerequisites', () => {
     const offline = testPlan({ provider: 'libvirt' }, { offline: testOffline() });
     const steps = upSteps(offline, {}, { until: 'prerequisites' });
     expect(steps.map(summary)).toEqual([
@@ -220,6 +225,8 @@ describe('up as a list of steps', () => {
       'seeds worker-3',
       'vagrant machines worker-3',
       'verify machines worker-3',
+      'vagrant artifacts worker-3',
+      'verify artifacts worker-3',
       'vagrant prerequisites worker-3',
       'verify prerequisites worker-3',
       'vagrant packages worker-3',
@@ -246,6 +253,8 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
       'seeds master',
       'vagrant machines master',
       'verify machines master',
+      'vagrant artifacts master',
+      'verify artifacts master',
       'vagrant prerequisites master',
       'verify prerequisites master',
       'vagrant packages master',
@@ -255,7 +264,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
       'verify verified master',
       'kubeconfig',
     ]);
-    expect(vagrantMachines(steps)).toEqual(['master', 'master', 'master', 'master']);
+    expect(vagrantMachines(steps)).toEqual(['master', 'master', 'master', 'master', 'master']);
     // The workers do not exist: the master must not expect to reach them.
     expect(steps.every((s) => s.kind !== 'verify' || names(s.peers).join() === 'master')).toBe(true);
   });
@@ -271,6 +280,8 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
       'seeds worker-1,worker-2',
       'vagrant machines worker-1,worker-2',
       'verify machines worker-1,worker-2',
+      'vagrant artifacts worker-1,worker-2',
+      'verify artifacts worker-1,worker-2',
       'vagrant prerequisites worker-1,worker-2',
       'verify prerequisites worker-1,worker-2',
       'vagrant packages worker-1,worker-2',
@@ -280,7 +291,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
       'verify verified worker-1,worker-2',
       'kubeconfig',
     ]);
-    expect(vagrantMachines(steps)).toEqual(['worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2']);
+    expect(vagrantMachines(steps)).toEqual(['worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2', 'worker-1 worker-2']);
     const check = steps[0]!;
     // The control plane is checked with the checks of the phase it reached, against the machines that exist.
     expect(check.kind === 'control-plane-check' && [check.node.name, check.phase, names(check.peers).join()]).toEqual(['master', 'verified', 'master']);
@@ -306,7 +317,7 @@ describe('SETUP_MASTER / SETUP_NODES: what up sets up', () => {
 
   it('workers only up to prerequisites: no join, so no join token', () => {
     const steps = upSteps(plan, { nodePhases: { master: 'control-plane' } }, { until: 'prerequisites', setup: { controlPlane: false, workers: true } });
-    expect(steps.map(summary)).toEqual(['control-plane-check', 'seeds worker-1,worker-2', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
+    expect(steps.map(summary)).toEqual(['control-plane-check', 'seeds worker-1,worker-2', 'vagrant machines worker-1,worker-2', 'verify machines worker-1,worker-2', 'vagrant artifacts worker-1,worker-2', 'verify artifacts worker-1,worker-2', 'vagrant prerequisites worker-1,worker-2', 'verify prerequisites worker-1,worker-2']);
   });
 
   it('workers only without a control plane that passed its phase is refused, naming the way out', () => {
@@ -337,7 +348,7 @@ describe('the dry run prints the steps with the names of the real checks', () =>
     const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
     const pods = parsePodList(fixture('kubectl-get-pods-flannel.json'));
     const cni = CNIS.find((c) => c.id === 'flannel')!;
-    const real = clusterChecks(plan.nodes, nodes, pods, cni.nodePod, kubernetesVersionOf(plan));
+    const real = clusterChecks(plan.nodes, nodes, pods, cni.nodePod, plan.kubernetes.patch);
     for (const node of plan.nodes) {
       const cluster = checkIdsAfter('control-plane', node, plan).filter((id) => !verificationAfter('control-plane', plan).specs(node).some((s) => s.id === id));
       expect(cluster).toEqual(['ssh', ...real.get(node.name)!.map((c) => c.check), 'insecure-key-refused']);

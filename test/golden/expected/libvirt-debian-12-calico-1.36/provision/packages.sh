@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kubeadm-vagrant, cluster 'demo', phase packages (generated: change cluster.yaml, not this file).
-# kubelet, kubeadm, kubectl, crictl and the CNI plugins 1.36.x from pkgs.k8s.io, held at that
-# version, the kubelet's node-ip set to this machine's private address, and containerd's sandbox
-# image set to kubeadm's. Nothing is installed when the right versions are there.
+# kubelet, kubeadm, kubectl and crictl 1.36.5 from the artifacts, the images imported into
+# containerd, the kubelet's node-ip set to this machine's private address, and containerd's sandbox
+# image set to kubeadm's. Nothing is downloaded.
 set -euo pipefail
 
 KV_PHASE=packages
@@ -99,8 +99,10 @@ install_packages() {
   apt_get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
 }
 
-# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
-# nothing (no package manager call at all) when every command is there.
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
 ensure_commands() {
   local pair missing=() commands=()
   for pair in "$@"; do
@@ -110,8 +112,9 @@ ensure_commands() {
     fi
   done
   if ((${#missing[@]} == 0)); then return 0; fi
-  log "not installed yet: ${commands[*]}"
-  install_packages "${missing[@]}"
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -258,10 +261,7 @@ containerd_sandbox_image() {
   toml_set "$1" "${table}" "${key}" "\"$2\""
 }
 
-readonly K8S_MINOR='1.36'
-# The pinned patch release, or empty for the newest of the minor.
-readonly K8S_PATCH=''
-readonly REPO_URL='https://pkgs.k8s.io/core:/stable:/v1.36/deb/'
+readonly K8S_PATCH='1.36.5'
 
 # --- kubeadm's pause image as containerd's sandbox image (packages, and upgrade: a minor may change it) ---
 
@@ -287,71 +287,124 @@ align_sandbox_image() {
   fi
 }
 
-# wanted_version VERSION: true when VERSION is the planned patch, or any patch of the planned minor.
-wanted_version() {
-  if [[ -n ${K8S_PATCH} ]]; then [[ $1 == "v${K8S_PATCH}" ]]; else [[ $1 == "v${K8S_MINOR}."* ]]; fi
-}
-
 # installed_ok: kubeadm, kubelet and kubectl are all there at the planned version.
 installed_ok() {
-  wanted_version "$(version_of kubeadm version -o short)" &&
-    wanted_version "$(version_of kubelet --version)" &&
-    wanted_version "$(version_of kubectl version --client)"
+  [[ $(version_of kubeadm version -o short) == "v${K8S_PATCH}" &&
+    $(version_of kubelet --version) == "v${K8S_PATCH}" &&
+    $(version_of kubectl version --client) == "v${K8S_PATCH}" ]]
 }
 readonly KUBELET_DEFAULTS='/etc/default/kubelet'
-readonly KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
-readonly SOURCES_LIST=/etc/apt/sources.list.d/kubernetes.list
 
-# kubernetes_repository: the pkgs.k8s.io repository of the planned minor, with its signing key. The
-# key is fetched again whenever the repository line changes (another minor): keys of minors past
-# their end of life have expired before.
-kubernetes_repository() {
-  local line="deb [signed-by=${KEYRING}] ${REPO_URL} /" tmp
-  ensure_commands curl=curl gpg=gpg update-ca-certificates=ca-certificates
-  install -d -m 0755 /etc/apt/keyrings
-  if [[ ! -s ${KEYRING} || $(cat "${SOURCES_LIST}" 2>/dev/null) != "${line}" ]]; then
-    tmp=$(mktemp)
-    curl -fsSL --retry 5 --retry-delay 3 "${REPO_URL}Release.key" | gpg --batch --yes --dearmor -o "${tmp}" ||
-      die "could not fetch the signing key ${REPO_URL}Release.key"
-    install_file "${tmp}" "${KEYRING}" 0644
-    log "fetched the signing key of ${REPO_URL}"
-  fi
-  write_file "${SOURCES_LIST}" 0644 <<<"${line}"
-  KV_APT_UPDATED=0
-}
+# --- Kubernetes from the artifacts, the way kubeadm's documentation installs it without a
+# package manager: the binaries in /usr/local/bin, a kubelet systemd unit and kubeadm's drop-in for
+# it, and every image imported into containerd's k8s.io namespace, so that nothing is pulled ---
+readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
+readonly KUBELET_UNIT='/usr/local/lib/systemd/system/kubelet.service'
+readonly KUBELET_DROPIN='/usr/local/lib/systemd/system/kubelet.service.d/10-kubeadm.conf'
 
-# From 1.36 the packages no longer pull in crictl (cri-tools) and the CNI plugins (kubernetes-cni):
-# both are installed explicitly. A pinned patch takes any package revision ('1.36.2-*'): revisions
-# differ between repositories (1.36.2-1.1, 1.36.2-2.1).
 install_kubernetes() {
-  kubernetes_repository
-  install_packages --allow-change-held-packages kubelet kubeadm kubectl cri-tools kubernetes-cni
+  local bin
+  for bin in kubeadm kubelet kubectl crictl; do copy_file "${ARTIFACTS_DIR}/bin/${bin}" "/usr/local/bin/${bin}" 0755; done
+  install -d -m 0755 "$(dirname "${KUBELET_DROPIN}")"
+  # kubernetes/release's kubelet.service and 10-kubeadm.conf (cmd/krel/templates/latest), with the
+  # binary in /usr/local/bin and this family's defaults file.
+  write_file "${KUBELET_UNIT}" 0644 <<'EOF'
+[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  local unit_changed=${KV_CHANGED}
+  write_file "${KUBELET_DROPIN}" 0644 <<EOF
+# Note: This dropin only works with kubeadm and kubelet v1.11+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+# This is a file that "kubeadm init" and "kubeadm join" generates at runtime, populating the KUBELET_KUBEADM_ARGS variable dynamically
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+# This is a file that the user can use for overrides of the kubelet args as a last resort. Preferably, the user should use
+# the .NodeRegistration.KubeletExtraArgs object in the configuration files instead. KUBELET_EXTRA_ARGS should be sourced from this file.
+EnvironmentFile=-${KUBELET_DEFAULTS}
+ExecStart=
+ExecStart=/usr/local/bin/kubelet \$KUBELET_KUBECONFIG_ARGS \$KUBELET_CONFIG_ARGS \$KUBELET_KUBEADM_ARGS \$KUBELET_EXTRA_ARGS
+EOF
+  if changed || [[ ${unit_changed} == 1 ]]; then systemctl daemon-reload; fi
+  install -d -m 0755 '/etc/kubernetes/manifests' '/var/lib/kubelet'
 }
 
-# Held so an apt upgrade leaves them alone; only what dpkg has installed can be held.
-hold_kubernetes_packages() {
-  local pkg
-  for pkg in kubelet kubeadm kubectl; do
-    if [[ $(dpkg-query -W -f="\${Status}" "${pkg}" 2>/dev/null || true) == "install ok installed" ]] &&
-      ! apt-mark showhold "${pkg}" | grep -qx "${pkg}"; then
-      apt-mark hold "${pkg}" >/dev/null
-      log "${pkg} held at its version"
+# --- the artifacts' images: imported into containerd's k8s.io namespace before kubeadm runs
+# (`up`'s packages phase, and `upgrade` for the target version) ---
+# The image archives imported so far, by their checksum in SHA256SUMS: importing again is skipped.
+readonly IMPORTED='/var/lib/kubeadm-vagrant/images-imported'
+# The archives of control-plane images alone (kubeadm's static pods): a worker does not import them.
+readonly CONTROL_PLANE_ARCHIVES=('etcd.tar' 'kube-apiserver.tar' 'kube-controller-manager.tar' 'kube-scheduler.tar')
+
+# kv_node_role: this machine's role in the plan, control-plane or worker (by machine name or hostname).
+kv_node_role() {
+  local node=${KUBEADM_VAGRANT_NODE:-}
+  if [[ -z ${node} ]]; then node=$(hostname); fi
+  case ${node} in
+    'master' | 'demo-master') echo 'control-plane' ;;
+    'worker-1' | 'demo-worker-1') echo 'worker' ;;
+    'worker-2' | 'demo-worker-2') echo 'worker' ;;
+    *) die "machine '${node}' is not in the cluster plan; run kubeadm-vagrant generate and provision again" ;;
+  esac
+}
+
+# node_images ROLE KUBEADM: the images of `kubeadm config images list` that a machine of ROLE runs (a
+# worker, no control-plane image), as the kubeadm binary KUBEADM names them for its own version.
+node_images() {
+  local images
+  images=$("$2" config images list --kubernetes-version "$("$2" version -o short)" 2>/dev/null) || return 0
+  if [[ $1 == worker ]]; then
+    grep -v -E '/(kube-apiserver|kube-controller-manager|kube-scheduler|etcd):' <<<"${images}" || true
+  else
+    printf '%s\n' "${images}"
+  fi
+}
+
+# import_images DIR: every archive of the artifacts in DIR this machine needs into containerd's k8s.io
+# namespace (once each), then every image that DIR's kubeadm names for this machine must be there:
+# kubeadm never pulls.
+import_images() {
+  local dir=$1 archive sum missing role skipped
+  role=$(kv_node_role)
+  install -d -m 0755 "$(dirname "${IMPORTED}")"
+  touch "${IMPORTED}"
+  for archive in "${dir}"/images/*.tar; do
+    if [[ ${role} == worker ]]; then
+      for skipped in "${CONTROL_PLANE_ARCHIVES[@]}"; do [[ $(basename "${archive}") != "${skipped}" ]] || continue 2; done
     fi
+    # SHA256SUMS names it images/NAME.tar, or ./images/NAME.tar as `find .` lists it; `*` marks binary mode.
+    sum=$(awk -v f="images/$(basename "${archive}")" '{ sub(/^\*/, "", $2); sub(/^\.\//, "", $2) } $2 == f { print $1 }' "${dir}/SHA256SUMS")
+    if [[ -n ${sum} ]] && grep -qx "${sum}" "${IMPORTED}"; then continue; fi
+    log "importing $(basename "${archive}") into containerd (k8s.io)"
+    ctr --namespace k8s.io images import "${archive}" >/dev/null || die "ctr could not import ${archive}"
+    printf '%s\n' "${sum}" >>"${IMPORTED}"
   done
+  missing=$(comm -23 <(node_images "${role}" "${dir}/bin/kubeadm" | sort) <(ctr --namespace k8s.io images ls --quiet | sort))
+  [[ -z ${missing} ]] || die "the artifacts lack images kubeadm needs: $(echo "${missing}" | tr '\n' ' ')"
 }
 
 main() {
   local node_ip
   log "starting"
   node_ip=$(kv_node_ip)
-  if installed_ok; then
-    log "kubelet, kubeadm and kubectl $(version_of kubeadm version -o short) are installed"
-  else
-    log "installing kubelet, kubeadm and kubectl ${K8S_PATCH:-${K8S_MINOR}.x} from ${REPO_URL}"
-    install_kubernetes
-    installed_ok || die "after installing, kubeadm is '$(version_of kubeadm version -o short)', kubelet '$(version_of kubelet --version)', kubectl '$(version_of kubectl version --client)'; wanted ${K8S_PATCH:-${K8S_MINOR}.x}"
-  fi
-  hold_kubernetes_packages
+  # Files, not packages: installing again is cheap and puts back anything missing (units included).
+  log "installing kubelet, kubeadm, kubectl and crictl ${K8S_PATCH} from the artifacts"
+  install_kubernetes
+  installed_ok || die "after installing, kubeadm is '$(version_of kubeadm version -o short)', kubelet '$(version_of kubelet --version)', kubectl '$(version_of kubectl version --client)'; wanted ${K8S_PATCH}"
+  import_images "${ARTIFACTS_DIR}"
   align_sandbox_image
 
   # Every box has the same NAT address on its first interface: the kubelet must use the private one.

@@ -89,8 +89,10 @@ install_packages() {
   dnf install -y -q "$@"
 }
 
-# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
-# nothing (no package manager call at all) when every command is there.
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
 ensure_commands() {
   local pair missing=() commands=()
   for pair in "$@"; do
@@ -100,8 +102,9 @@ ensure_commands() {
     fi
   done
   if ((${#missing[@]} == 0)); then return 0; fi
-  log "not installed yet: ${commands[*]}"
-  install_packages "${missing[@]}"
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -136,11 +139,9 @@ readonly PKI_DIR='/etc/kubernetes/pki'
 readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
 readonly NODE_NAME='demo-master'
 readonly MASTER_IP='192.168.56.10'
-readonly K8S_MINOR='1.37'
-# The pinned patch release, or empty for the one the packages phase installed.
-readonly K8S_PATCH=''
-readonly VERSION_PLACEHOLDER='@KUBERNETES_VERSION@'
+readonly K8S_PATCH='1.37.2'
 readonly POD_SUBNET='10.244.0.0/16'
+readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
 
 # The uploaded secrets never stay in the upload directory, whatever happens.
 remove_uploads() { rm -f "${UPLOAD_DIR}/init.yaml" "${UPLOAD_DIR}/ca.crt" "${UPLOAD_DIR}/ca.key"; }
@@ -151,30 +152,22 @@ node_ready() {
   [[ $(kubectl get node "${NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
 
-# kubernetes_version: the installed kubeadm's version, checked against the plan.
-kubernetes_version() {
+# check_kubeadm_version: the installed kubeadm is the planned version (init.yaml names it).
+check_kubeadm_version() {
   local version
   version=$(kubeadm version -o short 2>/dev/null) || die "kubeadm is not installed; provision the packages phase first"
-  [[ ${version} =~ ^v[0-9]+[.][0-9]+[.][0-9]+$ ]] || die "kubeadm reports an unexpected version '${version}'"
-  if [[ -n ${K8S_PATCH} && ${version} != "v${K8S_PATCH}" ]] || [[ ${version} != "v${K8S_MINOR}."* ]]; then
-    die "kubeadm is ${version}, the cluster is planned for ${K8S_PATCH:-${K8S_MINOR}.x}; provision the packages phase again"
-  fi
-  printf '%s\n' "${version}"
+  [[ ${version} == "v${K8S_PATCH}" ]] || die "kubeadm is ${version}, the cluster is planned for ${K8S_PATCH}; provision the packages phase again"
 }
 
-# The uploaded init.yaml goes to CONFIG_DIR (0600), with the version placeholder filled in.
+# The uploaded init.yaml goes to CONFIG_DIR (0600).
 install_init_config() {
-  local version tmp
   install -d -m 0700 "${CONFIG_DIR}"
   if [[ -f ${UPLOAD_DIR}/init.yaml ]]; then
-    version=$(kubernetes_version)
-    tmp=$(mktemp)
-    sed "s/${VERSION_PLACEHOLDER}/${version}/" "${UPLOAD_DIR}/init.yaml" >"${tmp}"
-    install_file "${tmp}" "${INIT_CONFIG}" 0600
+    check_kubeadm_version
+    install_file "${UPLOAD_DIR}/init.yaml" "${INIT_CONFIG}" 0600
     if changed; then log "kubeadm configuration installed in ${INIT_CONFIG}"; fi
   fi
   [[ -f ${INIT_CONFIG} ]] || die "no kubeadm configuration: the control-plane-files provisioner uploads it"
-  if grep -qF "${VERSION_PLACEHOLDER}" "${INIT_CONFIG}"; then die "${INIT_CONFIG} still has no Kubernetes version"; fi
 }
 
 # The cluster's CA was made on the host before any machine booted (workers pin its hash): kubeadm
@@ -211,7 +204,7 @@ kubeadm_init() {
     die "an earlier kubeadm init stopped half-way (manifests but no admin.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
   fi
   install_ca
-  log "kubeadm init (pulls the control-plane images; a few minutes)"
+  log "kubeadm init (the images were imported from the artifacts; a few minutes)"
   # --skip-token-print: the bootstrap token stays out of the provisioning log.
   kubeadm init --config "${INIT_CONFIG}" --skip-token-print || { kubelet_journal; die "kubeadm init failed; its messages and the kubelet's are above"; }
 }
@@ -228,29 +221,21 @@ user_kubeconfig() {
   if changed; then log "kubeconfig for vagrant in ${home}/.kube/config"; fi
 }
 
-# fetch URL FILE: downloads URL once; the file is kept, so provisioning again needs no network.
-fetch() {
-  local url=$1 file=$2 tmp
-  if [[ -s ${file} ]]; then return 0; fi
-  ensure_commands curl=curl
-  tmp=$(mktemp)
-  log "downloading ${url}"
-  curl -fsSL --retry 5 --retry-delay 3 --connect-timeout 20 -o "${tmp}" "${url}" || die "could not download ${url}"
-  install_file "${tmp}" "${file}" 0644
+# get_manifest NAME FILE: the CNI's manifest NAME from the artifacts (fetched and verified on the host
+# against the digest this project pins), as FILE.
+get_manifest() {
+  local name=$1 file=$2
+  [[ -f ${ARTIFACTS_DIR}/manifests/${name} ]] || die "the artifacts have no manifests/${name}"
+  copy_file "${ARTIFACTS_DIR}/manifests/${name}" "${file}" 0644
 }
 
-# get_manifest NAME URL FILE: the manifest NAME, downloaded once from URL.
-get_manifest() { fetch "$2" "$3"; }
-
-readonly CALICO_CRDS_URL='https://raw.githubusercontent.com/projectcalico/calico/v3.32.2/manifests/operator-crds.yaml'
-readonly CALICO_OPERATOR_URL='https://raw.githubusercontent.com/projectcalico/calico/v3.32.2/manifests/tigera-operator.yaml'
 readonly CALICO_CRDS="${CONFIG_DIR}/calico-operator-crds-v3.32.2.yaml"
 readonly CALICO_OPERATOR="${CONFIG_DIR}/calico-tigera-operator-v3.32.2.yaml"
 readonly CALICO_INSTALLATION="${CONFIG_DIR}/calico-installation.yaml"
 
 install_cni() {
-  get_manifest operator-crds.yaml "${CALICO_CRDS_URL}" "${CALICO_CRDS}"
-  get_manifest tigera-operator.yaml "${CALICO_OPERATOR_URL}" "${CALICO_OPERATOR}"
+  get_manifest operator-crds.yaml "${CALICO_CRDS}"
+  get_manifest tigera-operator.yaml "${CALICO_OPERATOR}"
   # The operator's CRDs are too large for client-side apply's annotation: apply them server-side.
   log "applying the Tigera operator for Calico v3.32.2"
   kubectl apply --server-side --force-conflicts -f "${CALICO_CRDS}" >/dev/null

@@ -100,8 +100,10 @@ install_packages() {
   apt_get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
 }
 
-# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
-# nothing (no package manager call at all) when every command is there.
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
 ensure_commands() {
   local pair missing=() commands=()
   for pair in "$@"; do
@@ -111,8 +113,9 @@ ensure_commands() {
     fi
   done
   if ((${#missing[@]} == 0)); then return 0; fi
-  log "not installed yet: ${commands[*]}"
-  install_packages "${missing[@]}"
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -258,12 +261,17 @@ containerd_sandbox_image() {
   toml_set "$1" "${table}" "${key}" "\"$2\""
 }
 
-# --- the container runtime: containerd from the distro's packages ---
-
+# --- the container runtime: containerd from the distro's packages (the guest's package repositories) ---
+readonly CNI_PLUGINS_DIR='/opt/cni/bin'
+readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
 
 install_runtime() {
   install_host_tools
   install_distro_runtime
+  # The CNI plugins (flannel's too) come from the artifacts like everything else.
+  local plugin
+  install -d -m 0755 "${CNI_PLUGINS_DIR}"
+  for plugin in "${ARTIFACTS_DIR}"/cni/*; do copy_file "${plugin}" "${CNI_PLUGINS_DIR}/$(basename "${plugin}")" 0755; done
 }
 
 readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
@@ -289,8 +297,8 @@ containerd_config_usable() {
   ! awk '/^[ \t]*\[/ { exit } /^[ \t]*disabled_plugins[ \t]*=.*cri/ { found = 1 } END { exit !found }' "${file}"
 }
 
-# Where containerd must look for the CNI plugins: the Kubernetes packages, the offline artifacts and
-# the CNIs' own installers put them there. Debian's containerd looks in /usr/lib/cni instead.
+# Where containerd must look for the CNI plugins: the artifacts and the CNIs' own installers put
+# them there. Debian's containerd looks in /usr/lib/cni instead.
 readonly CNI_BIN_DIR='/opt/cni/bin'
 # The CRI plugin's tables in format version 2 (containerd 1.x) and 3 (containerd 2.x; 4 has the
 # same): the one that names the default runtime and holds the runtimes, and the CNI one.

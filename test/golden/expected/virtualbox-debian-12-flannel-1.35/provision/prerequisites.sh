@@ -100,8 +100,10 @@ install_packages() {
   apt_get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
 }
 
-# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
-# nothing (no package manager call at all) when every command is there.
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
 ensure_commands() {
   local pair missing=() commands=()
   for pair in "$@"; do
@@ -111,8 +113,9 @@ ensure_commands() {
     fi
   done
   if ((${#missing[@]} == 0)); then return 0; fi
-  log "not installed yet: ${commands[*]}"
-  install_packages "${missing[@]}"
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -259,10 +262,10 @@ containerd_sandbox_image() {
   toml_set "$1" "${table}" "${key}" "\"$2\""
 }
 
-# --- the container runtime: containerd 2.3.7 and runc 1.5.2 from their release archives ---
+# --- the container runtime: containerd and runc from the artifacts (their release archives, verified on the host) ---
 readonly CONTAINERD_UNIT='/usr/local/lib/systemd/system/containerd.service'
-readonly CONTAINERD_VERSION='2.3.7'
-readonly RUNC_VERSION='1.5.2'
+readonly CNI_PLUGINS_DIR='/opt/cni/bin'
+readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
 
 # install_runtime_from DIR: containerd, its runc shim, ctr and runc from DIR into /usr/local, with
 # containerd's own systemd unit (upstream's containerd.service), as containerd's getting-started
@@ -302,52 +305,13 @@ EOF
   log "containerd $(/usr/local/bin/containerd --version | awk '{ print $3 }') and $(/usr/local/sbin/runc --version | head -n 1) installed in /usr/local"
 }
 
-# go_arch: this machine's architecture as Go and the release archives name it.
-go_arch() {
-  case $(uname -m) in
-    x86_64) echo amd64 ;;
-    aarch64 | arm64) echo arm64 ;;
-    *) die "unsupported architecture $(uname -m)" ;;
-  esac
-}
-
-# runtime_installed: containerd and runc of the planned versions are in /usr/local.
-runtime_installed() {
-  [[ -x /usr/local/bin/containerd && -x /usr/local/sbin/runc ]] &&
-    /usr/local/bin/containerd --version 2>/dev/null | grep -q " v${CONTAINERD_VERSION} " &&
-    /usr/local/sbin/runc --version 2>/dev/null | grep -q "^runc version ${RUNC_VERSION}$"
-}
-
-# download_runtime DIR: containerd's static release archive and runc's binary into DIR, each checked
-# against the checksum file published with it (the static build runs on every glibc).
-download_runtime() {
-  local dir=$1 arch base
-  arch=$(go_arch)
-  ensure_commands curl=curl tar=tar
-  base="containerd-static-${CONTAINERD_VERSION}-linux-${arch}.tar.gz"
-  log "downloading containerd ${CONTAINERD_VERSION} and runc ${RUNC_VERSION}"
-  (
-    cd "${dir}"
-    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}/${base}"
-    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}/${base}.sha256sum"
-    sha256sum --check --strict --quiet "${base}.sha256sum" || die "${base} does not match its published checksum"
-    tar -xzf "${base}" --strip-components=1 bin/containerd bin/containerd-shim-runc-v2 bin/ctr
-    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/opencontainers/runc/releases/download/v${RUNC_VERSION}/runc.${arch}"
-    curl -fsSLO --retry 5 --retry-delay 3 "https://github.com/opencontainers/runc/releases/download/v${RUNC_VERSION}/runc.sha256sum"
-    sha256sum --check --strict --quiet --ignore-missing runc.sha256sum || die "runc.${arch} does not match its published checksum"
-    mv "runc.${arch}" runc
-  ) || die "could not download containerd ${CONTAINERD_VERSION} and runc ${RUNC_VERSION}"
-}
-
 install_runtime() {
   install_host_tools
-  if ! runtime_installed; then
-    local tmp
-    tmp=$(mktemp -d)
-    download_runtime "${tmp}"
-    install_runtime_from "${tmp}"
-    rm -rf "${tmp}"
-  fi
+  install_runtime_from "${ARTIFACTS_DIR}/containerd"
+  # The CNI plugins (flannel's too) come from the artifacts like everything else.
+  local plugin
+  install -d -m 0755 "${CNI_PLUGINS_DIR}"
+  for plugin in "${ARTIFACTS_DIR}"/cni/*; do copy_file "${plugin}" "${CNI_PLUGINS_DIR}/$(basename "${plugin}")" 0755; done
 }
 
 readonly CRI_SOCKET='unix:///run/containerd/containerd.sock'
@@ -373,8 +337,8 @@ containerd_config_usable() {
   ! awk '/^[ \t]*\[/ { exit } /^[ \t]*disabled_plugins[ \t]*=.*cri/ { found = 1 } END { exit !found }' "${file}"
 }
 
-# Where containerd must look for the CNI plugins: the Kubernetes packages, the offline artifacts and
-# the CNIs' own installers put them there. Debian's containerd looks in /usr/lib/cni instead.
+# Where containerd must look for the CNI plugins: the artifacts and the CNIs' own installers put
+# them there. Debian's containerd looks in /usr/lib/cni instead.
 readonly CNI_BIN_DIR='/opt/cni/bin'
 # The CRI plugin's tables in format version 2 (containerd 1.x) and 3 (containerd 2.x; 4 has the
 # same): the one that names the default runtime and holds the runtimes, and the CNI one.

@@ -98,8 +98,10 @@ install_packages() {
   apt_get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
 }
 
-# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
-# nothing (no package manager call at all) when every command is there.
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
 ensure_commands() {
   local pair missing=() commands=()
   for pair in "$@"; do
@@ -109,8 +111,9 @@ ensure_commands() {
     fi
   done
   if ((${#missing[@]} == 0)); then return 0; fi
-  log "not installed yet: ${commands[*]}"
-  install_packages "${missing[@]}"
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.
@@ -145,11 +148,9 @@ readonly PKI_DIR='/etc/kubernetes/pki'
 readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
 readonly NODE_NAME='demo-master'
 readonly MASTER_IP='192.168.56.10'
-readonly K8S_MINOR='1.37'
-# The pinned patch release, or empty for the one the packages phase installed.
-readonly K8S_PATCH=''
-readonly VERSION_PLACEHOLDER='@KUBERNETES_VERSION@'
+readonly K8S_PATCH='1.37.2'
 readonly POD_SUBNET='10.244.0.0/16'
+readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
 
 # The uploaded secrets never stay in the upload directory, whatever happens.
 remove_uploads() { rm -f "${UPLOAD_DIR}/init.yaml" "${UPLOAD_DIR}/ca.crt" "${UPLOAD_DIR}/ca.key"; }
@@ -160,30 +161,22 @@ node_ready() {
   [[ $(kubectl get node "${NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
 
-# kubernetes_version: the installed kubeadm's version, checked against the plan.
-kubernetes_version() {
+# check_kubeadm_version: the installed kubeadm is the planned version (init.yaml names it).
+check_kubeadm_version() {
   local version
   version=$(kubeadm version -o short 2>/dev/null) || die "kubeadm is not installed; provision the packages phase first"
-  [[ ${version} =~ ^v[0-9]+[.][0-9]+[.][0-9]+$ ]] || die "kubeadm reports an unexpected version '${version}'"
-  if [[ -n ${K8S_PATCH} && ${version} != "v${K8S_PATCH}" ]] || [[ ${version} != "v${K8S_MINOR}."* ]]; then
-    die "kubeadm is ${version}, the cluster is planned for ${K8S_PATCH:-${K8S_MINOR}.x}; provision the packages phase again"
-  fi
-  printf '%s\n' "${version}"
+  [[ ${version} == "v${K8S_PATCH}" ]] || die "kubeadm is ${version}, the cluster is planned for ${K8S_PATCH}; provision the packages phase again"
 }
 
-# The uploaded init.yaml goes to CONFIG_DIR (0600), with the version placeholder filled in.
+# The uploaded init.yaml goes to CONFIG_DIR (0600).
 install_init_config() {
-  local version tmp
   install -d -m 0700 "${CONFIG_DIR}"
   if [[ -f ${UPLOAD_DIR}/init.yaml ]]; then
-    version=$(kubernetes_version)
-    tmp=$(mktemp)
-    sed "s/${VERSION_PLACEHOLDER}/${version}/" "${UPLOAD_DIR}/init.yaml" >"${tmp}"
-    install_file "${tmp}" "${INIT_CONFIG}" 0600
+    check_kubeadm_version
+    install_file "${UPLOAD_DIR}/init.yaml" "${INIT_CONFIG}" 0600
     if changed; then log "kubeadm configuration installed in ${INIT_CONFIG}"; fi
   fi
   [[ -f ${INIT_CONFIG} ]] || die "no kubeadm configuration: the control-plane-files provisioner uploads it"
-  if grep -qF "${VERSION_PLACEHOLDER}" "${INIT_CONFIG}"; then die "${INIT_CONFIG} still has no Kubernetes version"; fi
 }
 
 # The cluster's CA was made on the host before any machine booted (workers pin its hash): kubeadm
@@ -220,7 +213,7 @@ kubeadm_init() {
     die "an earlier kubeadm init stopped half-way (manifests but no admin.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
   fi
   install_ca
-  log "kubeadm init (pulls the control-plane images; a few minutes)"
+  log "kubeadm init (the images were imported from the artifacts; a few minutes)"
   # --skip-token-print: the bootstrap token stays out of the provisioning log.
   kubeadm init --config "${INIT_CONFIG}" --skip-token-print || { kubelet_journal; die "kubeadm init failed; its messages and the kubelet's are above"; }
 }
@@ -237,21 +230,14 @@ user_kubeconfig() {
   if changed; then log "kubeconfig for vagrant in ${home}/.kube/config"; fi
 }
 
-# fetch URL FILE: downloads URL once; the file is kept, so provisioning again needs no network.
-fetch() {
-  local url=$1 file=$2 tmp
-  if [[ -s ${file} ]]; then return 0; fi
-  ensure_commands curl=curl
-  tmp=$(mktemp)
-  log "downloading ${url}"
-  curl -fsSL --retry 5 --retry-delay 3 --connect-timeout 20 -o "${tmp}" "${url}" || die "could not download ${url}"
-  install_file "${tmp}" "${file}" 0644
+# get_manifest NAME FILE: the CNI's manifest NAME from the artifacts (fetched and verified on the host
+# against the digest this project pins), as FILE.
+get_manifest() {
+  local name=$1 file=$2
+  [[ -f ${ARTIFACTS_DIR}/manifests/${name} ]] || die "the artifacts have no manifests/${name}"
+  copy_file "${ARTIFACTS_DIR}/manifests/${name}" "${file}" 0644
 }
 
-# get_manifest NAME URL FILE: the manifest NAME, downloaded once from URL.
-get_manifest() { fetch "$2" "$3"; }
-
-readonly FLANNEL_MANIFEST_URL='https://raw.githubusercontent.com/flannel-io/flannel/v0.28.10/Documentation/kube-flannel.yml'
 readonly FLANNEL_UPSTREAM="${CONFIG_DIR}/kube-flannel-v0.28.10.upstream.yml"
 readonly FLANNEL_MANIFEST="${CONFIG_DIR}/kube-flannel-v0.28.10.yml"
 # flanneld's arguments after upstream's --kube-subnet-mgr:
@@ -280,11 +266,44 @@ flannel_manifest() {
   for arg in "${FLANNEL_ARGS[@]}"; do
     grep -qF -- "- ${arg}" "${tmp}" || die "could not add ${arg} to flanneld's arguments"
   done
+  without_cni_plugin_installer "${tmp}"
+  cni_version_for_plugin "${tmp}" '/opt/cni/bin/flannel'
   install_file "${tmp}" "${file}" 0644
 }
 
+# without_cni_plugin_installer FILE: drops the install-cni-plugin init container, which copies
+# flannel's CNI plugin out of the flannel-cni-plugin image: the prerequisites phase put the same
+# plugin into /opt/cni/bin from the artifacts, and that image is not among them.
+without_cni_plugin_installer() {
+  local file=$1 tmp
+  tmp=$(mktemp)
+  awk '
+    skipping && match($0, /^[ \t]*/) && (RLENGTH < indent || (RLENGTH == indent && $0 ~ /^[ \t]*- /)) { skipping = 0 }
+    /^[ \t]*- name: install-cni-plugin[ \t]*$/ { match($0, /^[ \t]*/); indent = RLENGTH; skipping = 1 }
+    !skipping { print }' "${file}" >"${tmp}"
+  ! grep -q 'install-cni-plugin\|flannel-cni-plugin' "${tmp}" || die "could not remove the install-cni-plugin init container from flannel's manifest"
+  grep -q -- '- name: install-cni$' "${tmp}" || die "removing install-cni-plugin took flannel's install-cni init container with it"
+  cat "${tmp}" >"${file}"
+  rm -f "${tmp}"
+}
+
+# cni_version_for_plugin FILE PLUGIN: the cniVersion of the manifest's CNI config, lowered to the
+# newest version the installed flannel plugin supports when it does not support that one (the
+# plugin answers CNI_COMMAND=VERSION): the artifacts may bring an older plugin than the manifest's.
+cni_version_for_plugin() {
+  local file=$1 plugin=$2 wanted supported newest
+  wanted=$(sed -n 's/^[[:space:]]*"cniVersion":[[:space:]]*"\([0-9.]*\)".*/\1/p' "${file}" | head -n 1)
+  [[ -n ${wanted} ]] || die "flannel's manifest names no cniVersion"
+  supported=$(CNI_COMMAND=VERSION "${plugin}" </dev/null 2>/dev/null | grep -o '"supportedVersions":\[[^]]*\]' | grep -o '[0-9][0-9.]*' || true)
+  [[ -n ${supported} ]] || die "${plugin} does not answer CNI_COMMAND=VERSION"
+  if grep -qx "${wanted}" <<<"${supported}"; then return 0; fi
+  newest=$(sort -V <<<"${supported}" | tail -n 1)
+  sed -i "s/\"cniVersion\":[[:space:]]*\"${wanted}\"/\"cniVersion\": \"${newest}\"/" "${file}"
+  log "the flannel CNI plugin supports CNI ${newest} at most: its config says cniVersion ${newest} instead of ${wanted}"
+}
+
 install_cni() {
-  get_manifest kube-flannel.yml "${FLANNEL_MANIFEST_URL}" "${FLANNEL_UPSTREAM}"
+  get_manifest kube-flannel.yml "${FLANNEL_UPSTREAM}"
   flannel_manifest "${FLANNEL_UPSTREAM}" "${FLANNEL_MANIFEST}"
   log "applying flannel v0.28.10 (pod network ${POD_SUBNET})"
   kubectl apply -f "${FLANNEL_MANIFEST}" >/dev/null

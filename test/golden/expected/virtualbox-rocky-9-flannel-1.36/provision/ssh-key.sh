@@ -89,8 +89,10 @@ install_packages() {
   dnf install -y -q "$@"
 }
 
-# ensure_commands COMMAND=PACKAGE...: installs the packages of the commands that are missing, and
-# nothing (no package manager call at all) when every command is there.
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
 ensure_commands() {
   local pair missing=() commands=()
   for pair in "$@"; do
@@ -100,8 +102,9 @@ ensure_commands() {
     fi
   done
   if ((${#missing[@]} == 0)); then return 0; fi
-  log "not installed yet: ${commands[*]}"
-  install_packages "${missing[@]}"
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
 }
 
 # The planned private address of each machine, by Vagrant machine name and by hostname.

@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# kubeadm-vagrant, cluster 'demo', phase control-plane (generated: change cluster.yaml, not this file).
+# kubeadm init with the cluster's own CA (skipped when the control plane already answers: a cluster
+# is never reset), a kubeconfig for vagrant, the Calico pod network, Headlamp (the dashboard), then waits for the node.
+set -euo pipefail
+
+KV_PHASE=control-plane
+# --- shared by every kubeadm-vagrant provisioning script (Vagrant uploads each script alone) ---
+
+log() { printf '[kubeadm-vagrant] %s: %s\n' "${KV_PHASE}" "$*"; }
+die() {
+  printf '[kubeadm-vagrant] %s: ERROR: %s\n' "${KV_PHASE}" "$*" >&2
+  exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+# kubelet_journal: the kubelet's last messages, after kubeadm init or join failed: the reason
+# (a refused certificate request, an unreachable API server, a runtime error) is usually there.
+kubelet_journal() {
+  log "the kubelet's last messages (journalctl -u kubelet):"
+  journalctl -u kubelet --no-pager -n 40 -o cat 2>&1 | sed 's/^/    /' || true
+}
+
+# Set by install_file and write_file: 1 when the file changed, 0 when it already had the content.
+KV_CHANGED=0
+changed() { [[ ${KV_CHANGED} == 1 ]]; }
+
+# install_file SRC DEST MODE [OWNER]: gives DEST the content of SRC, through a temporary file beside
+# DEST and a rename, unless DEST already has it; then MODE and OWNER. SRC is removed.
+install_file() {
+  local src=$1 dest=$2 mode=$3 owner=${4:-} tmp
+  KV_CHANGED=0
+  if [[ -f ${dest} ]] && cmp -s "${src}" "${dest}"; then
+    rm -f "${src}"
+  else
+    tmp=$(mktemp "${dest}.XXXXXX")
+    cat "${src}" >"${tmp}"
+    rm -f "${src}"
+    chmod "${mode}" "${tmp}"
+    if [[ -n ${owner} ]]; then chown "${owner}" "${tmp}"; fi
+    mv -f "${tmp}" "${dest}"
+    KV_CHANGED=1
+  fi
+  chmod "${mode}" "${dest}"
+  if [[ -n ${owner} ]]; then chown "${owner}" "${dest}"; fi
+}
+
+# copy_file SRC DEST MODE: install_file with a copy of SRC, which stays.
+copy_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat "$1" >"${tmp}"
+  install_file "${tmp}" "$2" "$3"
+}
+
+# write_file DEST MODE [OWNER] < CONTENT: install_file with the content from standard input.
+write_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat >"${tmp}"
+  install_file "${tmp}" "$@"
+}
+
+# file_mode FILE: the permission bits of FILE in octal, to keep them when editing it.
+file_mode() { stat -c '%a' "$1"; }
+
+# wait_until SECONDS WHAT COMMAND...: runs COMMAND every 5 s until it succeeds; fails after SECONDS.
+wait_until() {
+  local limit=$1 what=$2 deadline
+  shift 2
+  deadline=$((SECONDS + limit))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then die "gave up after ${limit} s waiting for ${what}"; fi
+    sleep 5
+  done
+}
+
+# packages_named ARG...: the arguments that are not options, for a log line.
+packages_named() {
+  local arg names=()
+  for arg in "$@"; do
+    if [[ ${arg} != -* ]]; then names+=("${arg}"); fi
+  done
+  printf '%s\n' "${names[*]}"
+}
+
+# install_packages [OPTION...] PACKAGE...: dnf install.
+install_packages() {
+  log "installing $(packages_named "$@")"
+  dnf install -y -q "$@"
+}
+
+# ensure_commands COMMAND=PACKAGE...: installs the distro's packages of the commands that are
+# missing, from the box's package repositories (the guest's package mirror), and nothing (no package
+# manager call at all) when every command is there. Kubernetes, containerd 2.x and the CNI plugins
+# never come this way: they are in the artifacts.
+ensure_commands() {
+  local pair missing=() commands=()
+  for pair in "$@"; do
+    if ! have "${pair%%=*}" && [[ " ${missing[*]} " != *" ${pair#*=} "* ]]; then
+      missing+=("${pair#*=}")
+      commands+=("${pair%%=*}")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then return 0; fi
+  log "not on this box: ${commands[*]}"
+  install_packages "${missing[@]}" ||
+    die "could not install ${missing[*]} (for ${commands[*]}) from the distro's package repositories: give the guests a package mirror, or use a box that has them"
+}
+
+# The planned private address of each machine, by Vagrant machine name and by hostname.
+kv_planned_ip() {
+  case $1 in
+    'master' | 'demo-master') echo '192.168.56.10' ;;
+    'worker-1' | 'demo-worker-1') echo '192.168.56.11' ;;
+    *) return 1 ;;
+  esac
+}
+
+# kv_node_ip: this machine's planned private address (the Vagrantfile passes the machine name in
+# KUBEADM_VAGRANT_NODE; the hostname serves when the script runs by hand), checked to be configured
+# on an interface: the kubelet and kubeadm must never pick the NAT address every box shares.
+kv_node_ip() {
+  local node=${KUBEADM_VAGRANT_NODE:-} addr
+  if [[ -z ${node} ]]; then node=$(hostname); fi
+  addr=$(kv_planned_ip "${node}") || die "machine '${node}' is not in the cluster plan; run kubeadm-vagrant generate and provision again"
+  if ! ip -4 -o addr show | awk -v a="${addr}" '{ split($4, p, "/"); if (p[1] == a) found = 1 } END { exit !found }'; then
+    die "the planned private address ${addr} of '${node}' is not configured on any interface"
+  fi
+  printf '%s\n' "${addr}"
+}
+
+# --- end of the shared part ---
+
+readonly UPLOAD_DIR='/home/vagrant/.kubeadm-vagrant'
+readonly CONFIG_DIR='/etc/kubernetes/kubeadm-vagrant'
+readonly INIT_CONFIG="${CONFIG_DIR}/init.yaml"
+readonly PKI_DIR='/etc/kubernetes/pki'
+readonly ADMIN_CONF='/etc/kubernetes/admin.conf'
+readonly NODE_NAME='demo-master'
+readonly MASTER_IP='192.168.56.10'
+readonly K8S_PATCH='1.36.5'
+readonly POD_SUBNET='10.244.0.0/16'
+readonly ARTIFACTS_DIR='/var/lib/kubeadm-vagrant/artifacts'
+# kubeadm's patches for the static pods' probes, scaled for machines 5 times slower than hardware.
+readonly PATCHES_DIR="${CONFIG_DIR}/patches"
+readonly HEADLAMP_MANIFEST="${CONFIG_DIR}/headlamp-v0.45.0.yaml"
+
+# The uploaded secrets never stay in the upload directory, whatever happens.
+remove_uploads() { rm -f "${UPLOAD_DIR}/init.yaml" "${UPLOAD_DIR}/ca.crt" "${UPLOAD_DIR}/ca.key"; }
+
+api_healthy() { kubectl --kubeconfig "${ADMIN_CONF}" --request-timeout=10s get --raw=/readyz >/dev/null 2>&1; }
+
+node_ready() {
+  [[ $(kubectl get node "${NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+# check_kubeadm_version: the installed kubeadm is the planned version (init.yaml names it).
+check_kubeadm_version() {
+  local version
+  version=$(kubeadm version -o short 2>/dev/null) || die "kubeadm is not installed; provision the packages phase first"
+  [[ ${version} == "v${K8S_PATCH}" ]] || die "kubeadm is ${version}, the cluster is planned for ${K8S_PATCH}; provision the packages phase again"
+}
+
+# The uploaded init.yaml goes to CONFIG_DIR (0600).
+install_init_config() {
+  install -d -m 0700 "${CONFIG_DIR}"
+  if [[ -f ${UPLOAD_DIR}/init.yaml ]]; then
+    check_kubeadm_version
+    install_file "${UPLOAD_DIR}/init.yaml" "${INIT_CONFIG}" 0600
+    if changed; then log "kubeadm configuration installed in ${INIT_CONFIG}"; fi
+  fi
+  [[ -f ${INIT_CONFIG} ]] || die "no kubeadm configuration: the control-plane-files provisioner uploads it"
+}
+
+# The cluster's CA was made on the host before any machine booted (workers pin its hash): kubeadm
+# init uses it when it is already in place. A different CA is never overwritten.
+check_ca() {
+  local name
+  for name in ca.crt ca.key; do
+    if [[ -f ${PKI_DIR}/${name} && -f ${UPLOAD_DIR}/${name} ]] && ! cmp -s "${UPLOAD_DIR}/${name}" "${PKI_DIR}/${name}"; then
+      die "${PKI_DIR}/${name} is not the cluster's CA in .kubeadm-vagrant/pki on the host; workers pin that CA and would be refused. Not overwriting it: destroy this machine, or put the matching CA back on the host"
+    fi
+  done
+}
+
+install_ca() {
+  local name
+  install -d -m 0755 "${PKI_DIR}"
+  for name in ca.crt ca.key; do
+    if [[ ! -f ${PKI_DIR}/${name} ]]; then
+      [[ -f ${UPLOAD_DIR}/${name} ]] || die "the cluster CA's ${name} was not uploaded; the control-plane-ca-* provisioners upload it"
+      install -m 0600 "${UPLOAD_DIR}/${name}" "${PKI_DIR}/${name}"
+      log "installed the cluster CA's ${name}"
+    fi
+  done
+}
+
+kubeadm_init() {
+  if [[ -f ${ADMIN_CONF} ]]; then
+    log "the control plane is initialised; waiting for the API server"
+    wait_until 1500 "the API server at ${MASTER_IP}:6443" api_healthy
+    log "the API server answers: kubeadm init is not run again"
+    return
+  fi
+  if [[ -f '/etc/kubernetes/manifests/kube-apiserver.yaml' ]]; then
+    die "an earlier kubeadm init stopped half-way (manifests but no admin.conf). kubeadm-vagrant never resets a node: look at it, run 'sudo kubeadm reset -f' yourself, then provision again"
+  fi
+  install_ca
+  write_probe_patches
+  log "kubeadm init (the images were imported from the artifacts; a few minutes)"
+  # --skip-token-print: the bootstrap token stays out of the provisioning log.
+  kubeadm init --config "${INIT_CONFIG}" --skip-token-print || { kubelet_journal; die "kubeadm init failed; its messages and the kubelet's are above"; }
+}
+
+# The vagrant user's kubeconfig: `vagrant ssh master -c 'kubectl get nodes'` works.
+user_kubeconfig() {
+  local group home tmp
+  group=$(id -gn vagrant)
+  home=$(getent passwd vagrant | cut -d: -f6)
+  install -d -m 0700 -o vagrant -g "${group}" "${home}/.kube"
+  tmp=$(mktemp)
+  cat "${ADMIN_CONF}" >"${tmp}"
+  install_file "${tmp}" "${home}/.kube/config" 0600 "vagrant:${group}"
+  if changed; then log "kubeconfig for vagrant in ${home}/.kube/config"; fi
+}
+
+# get_manifest NAME FILE: the CNI's manifest NAME from the artifacts (fetched and verified on the host
+# against the digest this project pins), as FILE.
+get_manifest() {
+  local name=$1 file=$2
+  [[ -f ${ARTIFACTS_DIR}/manifests/${name} ]] || die "the artifacts have no manifests/${name}"
+  copy_file "${ARTIFACTS_DIR}/manifests/${name}" "${file}" 0644
+}
+
+# write_probe_patches: kubeadm patches (strategic merge, by container name) that give the static
+# pods' probes 5 times kubeadm's timeouts, liveness 5 times the failures and readiness 5 times
+# the period (src/render/slowdown.ts says why); their startup probes follow timeouts.controlPlaneComponentHealthCheck,
+# scaled in init.yaml.
+write_probe_patches() {
+  install -d -m 0700 "${PATCHES_DIR}"
+  write_file "${PATCHES_DIR}/kube-apiserver+strategic.yaml" 0600 <<'EOF'
+spec:
+  containers:
+    - name: kube-apiserver
+      livenessProbe:
+        timeoutSeconds: 75
+        failureThreshold: 40
+      readinessProbe:
+        periodSeconds: 5
+        timeoutSeconds: 75
+      startupProbe:
+        timeoutSeconds: 75
+EOF
+  write_file "${PATCHES_DIR}/kube-controller-manager+strategic.yaml" 0600 <<'EOF'
+spec:
+  containers:
+    - name: kube-controller-manager
+      livenessProbe:
+        timeoutSeconds: 75
+        failureThreshold: 40
+      startupProbe:
+        timeoutSeconds: 75
+EOF
+  write_file "${PATCHES_DIR}/kube-scheduler+strategic.yaml" 0600 <<'EOF'
+spec:
+  containers:
+    - name: kube-scheduler
+      livenessProbe:
+        timeoutSeconds: 75
+        failureThreshold: 40
+      readinessProbe:
+        periodSeconds: 5
+        timeoutSeconds: 75
+      startupProbe:
+        timeoutSeconds: 75
+EOF
+  write_file "${PATCHES_DIR}/etcd+strategic.yaml" 0600 <<'EOF'
+spec:
+  containers:
+    - name: etcd
+      livenessProbe:
+        timeoutSeconds: 75
+        failureThreshold: 40
+      readinessProbe:
+        periodSeconds: 5
+        timeoutSeconds: 75
+      startupProbe:
+        timeoutSeconds: 75
+EOF
+}
+
+readonly CALICO_CRDS="${CONFIG_DIR}/calico-operator-crds-v3.32.2.yaml"
+readonly CALICO_OPERATOR="${CONFIG_DIR}/calico-tigera-operator-v3.32.2.yaml"
+readonly CALICO_INSTALLATION="${CONFIG_DIR}/calico-installation.yaml"
+
+install_cni() {
+  get_manifest operator-crds.yaml "${CALICO_CRDS}"
+  get_manifest tigera-operator.yaml "${CALICO_OPERATOR}"
+  # The operator's CRDs are too large for client-side apply's annotation: apply them server-side.
+  log "applying the Tigera operator for Calico v3.32.2"
+  kubectl apply --server-side --force-conflicts -f "${CALICO_CRDS}" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "${CALICO_OPERATOR}" >/dev/null
+  kubectl wait --for=condition=established --timeout=120s crd/installations.operator.tigera.io >/dev/null
+  # Calico's default pool 192.168.0.0/16 would overlap the host-only and libvirt networks.
+  write_file "${CALICO_INSTALLATION}" 0644 <<EOF
+apiVersion: operator.tigera.io/v1
+kind: Installation
+metadata:
+  name: default
+spec:
+  calicoNetwork:
+    ipPools:
+      - name: default-ipv4-ippool
+        blockSize: 26
+        cidr: ${POD_SUBNET}
+        encapsulation: VXLANCrossSubnet
+        natOutgoing: Enabled
+        nodeSelector: all()
+    nodeAddressAutodetectionV4:
+      canReach: ${MASTER_IP}
+EOF
+  log "applying the Calico installation (pod network ${POD_SUBNET})"
+  kubectl apply -f "${CALICO_INSTALLATION}" >/dev/null
+}
+
+# Headlamp, the Kubernetes Dashboard's successor, pinned, on NodePort 30080 of every node. Its
+# login tokens belong to the headlamp-admin ServiceAccount, made only for this, and expire:
+#   kubectl -n kube-system create token headlamp-admin --duration=1h
+install_dashboard() {
+  write_file "${HEADLAMP_MANIFEST}" 0644 <<'EOF'
+# Headlamp v0.45.0 (kubernetes-sigs/headlamp), rendered by kubeadm-vagrant from upstream's
+# kubernetes-headlamp.yaml with the image pinned, a NodePort, and a ServiceAccount for logging in.
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: headlamp-admin
+  namespace: kube-system
+---
+# Headlamp shows what its user's token may see; this lab cluster's login is cluster-admin, as
+# Headlamp's documentation sets it up (bind `view` instead for a read-only login).
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: headlamp-admin
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+  - kind: ServiceAccount
+    name: headlamp-admin
+    namespace: kube-system
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: headlamp
+  namespace: kube-system
+spec:
+  type: NodePort
+  selector:
+    k8s-app: headlamp
+  ports:
+    - port: 80
+      targetPort: 4466
+      nodePort: 30080
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: headlamp
+  namespace: kube-system
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      k8s-app: headlamp
+  template:
+    metadata:
+      labels:
+        k8s-app: headlamp
+    spec:
+      nodeSelector:
+        kubernetes.io/os: linux
+      containers:
+        - name: headlamp
+          image: ghcr.io/headlamp-k8s/headlamp:v0.45.0
+          args:
+            - "-in-cluster"
+            - "-plugins-dir=/headlamp/plugins"
+          ports:
+            - containerPort: 4466
+              name: http
+          readinessProbe:
+            httpGet:
+              path: /
+              port: 4466
+            initialDelaySeconds: 30
+            timeoutSeconds: 150
+          livenessProbe:
+            httpGet:
+              path: /
+              port: 4466
+            initialDelaySeconds: 30
+            timeoutSeconds: 150
+EOF
+  log "applying Headlamp v0.45.0 (http://${MASTER_IP}:30080)"
+  kubectl apply -f "${HEADLAMP_MANIFEST}" >/dev/null
+}
+
+main() {
+  local node_ip
+  trap remove_uploads EXIT
+  log "starting"
+  node_ip=$(kv_node_ip)
+  [[ ${node_ip} == "${MASTER_IP}" ]] || die "this script is for the control plane ${MASTER_IP}, not ${node_ip}"
+  install_init_config
+  check_ca
+  kubeadm_init
+  user_kubeconfig
+  export KUBECONFIG=${ADMIN_CONF}
+  install_cni
+  install_dashboard
+  log "waiting for node ${NODE_NAME} to be Ready"
+  wait_until 3000 "node ${NODE_NAME} to be Ready" node_ready
+  log "done: ${NODE_NAME} is Ready"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
