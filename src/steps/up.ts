@@ -202,14 +202,15 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     ...(opts.joinTokenChecked ? { joinTokenChecked: true } : {}),
   };
   let steps = upSteps(before.plan, before.state, stepOptions);
-  // What every machine installs, fetched into the cache first when it lacks it: before the host checks and any machine.
-  const ensured = await ensureArtifacts(read, { dryRun: opts.dryRun, say: opts.dryRun ? opts.print : (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
-  if (!ensured.artifacts && !(opts.dryRun && ensured.missing)) throw new ConfigError(ensured.problems, read.file);
   let cluster = before;
-  // The machines Vagrant is about to start or create: what the host must hold.
+  // The host first (a host that cannot run the machines downloads nothing): the machines Vagrant is
+  // about to start or create, what the host must hold.
   const machines = [...new Map(steps.flatMap((s) => (s.kind === 'vagrant' ? s.nodes : [])).map((n) => [n.name, n])).values()];
   if (opts.dryRun && !opts.hostChecked) opts.print(`would check the host first, as \`kubeadm-vagrant doctor\` does: ${preflightCheckIds(before.plan.provider).join(', ')}`);
   if (!opts.dryRun && !opts.hostChecked) await hostPreflight({ plan: before.plan, dir: before.dir, machines, progress: opts.progress });
+  // Then what every machine installs, fetched into the cache first when it lacks it: before any machine.
+  const ensured = await ensureArtifacts(read, { dryRun: opts.dryRun, say: opts.dryRun ? opts.print : (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+  if (!ensured.artifacts && !(opts.dryRun && ensured.missing)) throw new ConfigError(ensured.problems, read.file);
   if (!opts.dryRun) {
     cluster = await generateCluster(opts.load);
     // A box of ours that is not built yet is built first: then the steps know what it holds (a bake).

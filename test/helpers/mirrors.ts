@@ -485,6 +485,7 @@ export async function pushImages(tools: MirrorTools, registryUrl: string, images
   const archives = (await readdir(imagesDir)).filter((f) => f.endsWith('.tar')).sort();
   if (archives.length === 0) throw new Error(`${imagesDir}: no image archives (*.tar)`);
   // Never beside the archives: the artifacts directory is a cache whose every file SHA256SUMS lists.
+  if (opts.scratchDir) await mkdir(opts.scratchDir, { recursive: true });
   const scratch = await mkdtemp(join(opts.scratchDir ?? tmpdir(), 'kv-push-'));
   const pushed: Record<string, PushedImage> = {};
   try {
