@@ -71,13 +71,13 @@ export async function nodeAdd(opts: { load: LoadOptions; count: number; progress
   if (checked.errors.length > 0) throw new ConfigError(checked.errors.map((p) => ({ ...p, path: `${p.path} (with --count ${opts.count})` })), cluster.file);
   const added = indices.filter((i) => !currentIndices(cluster).includes(i)).map((i) => `worker-${i}`);
 
-  // What the new machines install, fetched into the cache first when it lacks it (before the host checks).
+  // Checked before anything changes or is downloaded: a host that cannot start the machines, or an
+  // unreachable control plane, leaves cluster.yaml as it was.
+  const grown = planOf({ ...cluster.loaded, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
+  await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
+  // What the new machines install, fetched into the cache first when it lacks it.
   const ensured = await ensureArtifacts(cluster.loaded, { dryRun: false, say: (line) => opts.progress.info(line), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   if (!ensured.artifacts) throw new ConfigError(ensured.problems, cluster.file);
-  // Checked before anything changes: a host that cannot start the machines, or an unreachable
-  // control plane, leaves cluster.yaml as it was.
-  const grown = planOf({ ...cluster.loaded, offline: ensured.artifacts, config: checked.config! }, { ...cluster.state, workers: indices }, PLACEHOLDER_SECRETS);
-  await hostPreflight({ plan: grown, dir: cluster.dir, machines: grown.workers.filter((w) => added.includes(w.name)), progress: opts.progress });
   const joins = PHASES.slice(0, phaseIndex(until) + 1).some((p) => p.joinsWorkers);
   const freshToken = joins ? await checkJoinToken(cluster, opts.limits ?? DEFAULT_SSH_LIMITS, opts.progress) : false;
   recordWorkerCount(cluster, newCount);
