@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -164,9 +165,11 @@ export async function writeBoxArchive(out: string, files: readonly BoxArchiveFil
   // Its errors reach us through the pipeline below; one it re-emits after the pipeline ended must not crash the process.
   archive.on('error', () => undefined);
   let reading: ReadStream | undefined;
+  let output: WriteStream | undefined;
   try {
     await rm(partial, { force: true });
-    const written = pipeline(archive, createWriteStream(partial, { mode: 0o644 }));
+    output = createWriteStream(partial, { mode: 0o644 });
+    const written = pipeline(archive, output);
     // A write error (a full disk) ends the pipeline at once: no entry may wait for it.
     const broken = new Promise<never>((_, reject) => void written.catch(reject));
     broken.catch(() => undefined);
@@ -207,6 +210,12 @@ export async function writeBoxArchive(out: string, files: readonly BoxArchiveFil
   } catch (err) {
     reading?.destroy();
     archive.destroy();
+    // The output opens its file asynchronously: removing it before the stream has closed could let it be created after.
+    if (output && !output.closed) {
+      const closed = once(output, 'close').catch(() => undefined);
+      output.destroy();
+      await closed;
+    }
     await rm(partial, { force: true });
     throw fileSystemError(err, 'write the box', path);
   }

@@ -262,8 +262,9 @@ describe('fetchArtifacts', () => {
   });
 
   it('two fetches at once share the cache: both succeed, and everything is downloaded once', async () => {
-    const waits: unknown[] = [];
-    const [a, b] = await Promise.all([fetchArtifacts(options()), fetchArtifacts(options({ onLockWait: (h) => waits.push(h) }))]);
+    // Whichever takes the cache's lock first (on a loaded machine, not always the first called), the other waits for it.
+    const waits: string[] = [];
+    const [a, b] = await Promise.all(['a', 'b'].map((who) => fetchArtifacts(options({ onLockWait: () => waits.push(who) }))));
     expect(waits).toHaveLength(1);
     const fetched = [a, b].map((r) => r.dirs[0]!.fetched.length).sort((x, y) => x - y);
     expect(fetched[0]).toBe(0);
