@@ -312,6 +312,12 @@ export class E2eEnvironment implements ProcessHost {
    * On a host with fewer cores than the guests have vCPUs, the machine named gets the CPU first:
    * under emulation, a control plane that waits behind a worker's provisioning stops answering
    * its own TLS handshakes within the API server's 10 s, restarts, and cannot start again.
+   * Found 2026-12-05: libvirt starts each qemu in a session of its own, so where the kernel has
+   * scheduler autogroups (sched(7); this machine's has) each qemu is an autogroup of its own, every
+   * autogroup gets an equal share of the CPU, and the threads' nice values order only the threads of
+   * that one qemu: in every run so far the control plane and the worker had equal shares. The log line
+   * names the autogroup. Making the priority real (the autogroup's nice, /proc/PID/autogroup) changes
+   * how the worker's provisioning fares too; it waits for a measured run.
    */
   prioritize(domain: string, nice: number): void {
     if (this.priorityTimer) throw new Error('E2eEnvironment: prioritize() called twice');
@@ -330,7 +336,8 @@ export class E2eEnvironment implements ProcessHost {
         }
         if (!this.prioritized.has(pid)) {
           this.prioritized.add(pid);
-          this.opts.log(`[e2e ${this.name}] qemu of ${domain} (pid ${pid}): ${threads} threads at nice ${nice}`);
+          const group = readIfExists(`/proc/${pid}/autogroup`).trim() || 'no autogroup';
+          this.opts.log(`[e2e ${this.name}] qemu of ${domain} (pid ${pid}): ${threads} threads at nice ${nice} (scheduler ${group})`);
         }
       }
     };
