@@ -9,9 +9,14 @@ import type { UpgradeDecision } from './rules.js';
  * prints them, `--manual` prints what a person types instead. The order is kubeadm's documented
  * procedure ("Upgrading kubeadm clusters"): the target's artifacts on every node first (the stand-in
  * for a package repository: checked, images imported, so kubeadm never pulls), then the control
- * plane (kubeadm, `kubeadm upgrade plan` and `apply`, drain, kubelet and kubectl, restart, uncordon),
- * then each worker one at a time (kubeadm, `kubeadm upgrade node`, drain, kubelet and kubectl,
- * restart, uncordon), each node verified before the next.
+ * plane (kubeadm, `kubeadm upgrade plan`, drain, `kubeadm upgrade apply`, kubelet and kubectl,
+ * restart, uncordon), then each worker one at a time (kubeadm, `kubeadm upgrade node`, drain, kubelet
+ * and kubectl, restart, uncordon), each node verified before the next.
+ * The control plane is drained before `apply`, as kubespray's upgrade drains every node before it
+ * touches it (kubeadm's procedure only requires the drain before the kubelet restarts): `apply`
+ * restarts etcd and the API server on that node, and under emulation an API server that starts
+ * beside the node's workloads (their containers, their clients reconnecting) can miss its own
+ * one-minute start-up deadline (the service IP repair post-start hook) and crash-loop.
  */
 
 /** One command a node runs with sudo over SSH. */
@@ -47,10 +52,12 @@ export function nodeCommands(plan: ClusterPlan, node: NodePlan): RemoteCommand[]
   const here = (what: string, why: string, command: string, timeoutS: number, retry = false): RemoteCommand => ({ on: node, what, why, command, timeoutS, retry });
   const onControlPlane = (what: string, why: string, command: string, timeoutS: number): RemoteCommand => ({ on: plan.controlPlane, what, why, command, timeoutS, retry: true });
   const kubeadm = here(`install kubeadm ${t}`, 'kubeadm first: the new kubeadm does the upgrade', `${script} kubeadm`, BOUND.kubeadm);
+  const drain = onControlPlane(`drain ${node.hostname}`, 'its pods move away first (DaemonSets stay; PodDisruptionBudgets hold)', remote.drain(node.hostname, BOUND.drain * plan.slowdown, { force: false }), BOUND.drain + 60);
   const upgrade =
     node.role === 'control-plane'
       ? [
           here(`kubeadm upgrade plan ${t}`, 'kubeadm checks the cluster can be upgraded and lists the versions', `kubeadm upgrade plan ${t} --config ${config}`, BOUND.plan, true),
+          drain,
           here(
             `kubeadm upgrade apply ${t}`,
             "the static pods (API server, controller manager, scheduler, etcd), kube-proxy and CoreDNS, with the cluster's own settings and patches",
@@ -59,11 +66,10 @@ export function nodeCommands(plan: ClusterPlan, node: NodePlan): RemoteCommand[]
             true,
           ),
         ]
-      : [here('kubeadm upgrade node', "the kubelet's configuration from the upgraded cluster", `kubeadm upgrade node --config ${config}`, BOUND.node, true)];
+      : [here('kubeadm upgrade node', "the kubelet's configuration from the upgraded cluster", `kubeadm upgrade node --config ${config}`, BOUND.node, true), drain];
   return [
     kubeadm,
     ...upgrade,
-    onControlPlane(`drain ${node.hostname}`, 'its pods move away first (DaemonSets stay; PodDisruptionBudgets hold)', remote.drain(node.hostname, BOUND.drain * plan.slowdown, { force: false }), BOUND.drain + 60),
     here(`kubelet and kubectl ${t}, the kubelet restarted`, "on the drained node: kubelet, kubectl and crictl, containerd's sandbox image the new kubeadm's, then the node's artifacts directory the new version's", `${script} kubelet`, BOUND.kubelet),
     onControlPlane(`uncordon ${node.hostname}`, 'it takes pods again', remote.uncordon(node.hostname), BOUND.uncordon),
   ];
@@ -168,7 +174,7 @@ export function manualCommands(plan: ClusterPlan, decision: Extract<UpgradeDecis
     step += 1;
     lines.push('', `# ${step}. ${node.role === 'control-plane' ? 'The control plane' : 'A worker'}: ${node.name} (${node.hostname})`, login(node), `sudo install -m 0755 ${bin}/kubeadm /usr/local/bin/kubeadm`, 'kubeadm version -o short');
     if (node.role === 'control-plane') {
-      lines.push(`sudo kubeadm upgrade plan ${t} --config ${config}`, `sudo kubeadm upgrade apply ${t} --config ${config}`, `kubectl drain ${node.hostname} --ignore-daemonsets --delete-emptydir-data`, ...kubelet, `kubectl uncordon ${node.hostname}`, 'kubectl get nodes');
+      lines.push(`sudo kubeadm upgrade plan ${t} --config ${config}`, `kubectl drain ${node.hostname} --ignore-daemonsets --delete-emptydir-data`, `sudo kubeadm upgrade apply ${t} --config ${config}`, ...kubelet, `kubectl uncordon ${node.hostname}`, 'kubectl get nodes');
     } else {
       lines.push(`sudo kubeadm upgrade node --config ${config}`, login(cp), `kubectl drain ${node.hostname} --ignore-daemonsets --delete-emptydir-data`, login(node), ...kubelet, login(cp), `kubectl uncordon ${node.hostname}`, 'kubectl get nodes');
     }

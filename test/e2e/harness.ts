@@ -315,9 +315,10 @@ export class E2eEnvironment implements ProcessHost {
    * Found 2026-12-05: libvirt starts each qemu in a session of its own, so where the kernel has
    * scheduler autogroups (sched(7); this machine's has) each qemu is an autogroup of its own, every
    * autogroup gets an equal share of the CPU, and the threads' nice values order only the threads of
-   * that one qemu: in every run so far the control plane and the worker had equal shares. The log line
-   * names the autogroup. Making the priority real (the autogroup's nice, /proc/PID/autogroup) changes
-   * how the worker's provisioning fares too; it waits for a measured run.
+   * that one qemu: in every run until then the control plane and the worker had equal shares. So the
+   * autogroup's nice is set too (/proc/PID/autogroup; a qemu's session holds that qemu alone): that
+   * is what orders the control plane before the worker. The scheduler still gives an idle share away,
+   * so the worker gets every cycle the control plane leaves. The log line names the autogroup.
    */
   prioritize(domain: string, nice: number): void {
     if (this.priorityTimer) throw new Error('E2eEnvironment: prioritize() called twice');
@@ -333,6 +334,13 @@ export class E2eEnvironment implements ProcessHost {
           } catch {
             // the thread ended meanwhile
           }
+        }
+        const autogroup = `/proc/${pid}/autogroup`;
+        try {
+          const current = /nice (-?\d+)/.exec(readIfExists(autogroup));
+          if (current && Number(current[1]) !== nice) writeFileSync(autogroup, String(nice));
+        } catch {
+          // no autogroups in this kernel, or the qemu ended meanwhile
         }
         if (!this.prioritized.has(pid)) {
           this.prioritized.add(pid);

@@ -187,7 +187,7 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     return i;
   };
 
-  it('the control plane: images imported before kubeadm upgrade apply, drain before the kubelet restarts, uncordon after', (ctx) => {
+  it('the control plane: images imported before kubeadm upgrade apply, drained before apply, the kubelet restarted, uncordoned', (ctx) => {
     needTool(ctx, 'unshare');
     const r = runNode(ctx, 'master', commandsOf('master'), { pause: 'pause:3.10.1' });
     expect(r.status, r.output).toBe(0);
@@ -206,8 +206,9 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     const reload = at(calls, /^systemctl daemon-reload$/);
     const restart = at(calls, /^systemctl restart kubelet$/);
     const uncordon = at(calls, /^kubectl\(v1\.37\.2\) --kubeconfig=\/etc\/kubernetes\/admin\.conf uncordon e2e-master$/);
-    expect(apply).toBeLessThan(drain);
-    expect(drain).toBeLessThan(containerd);
+    expect(plan).toBeLessThan(drain);
+    expect(drain).toBeLessThan(apply);
+    expect(apply).toBeLessThan(containerd);
     expect(containerd).toBeLessThan(reload);
     expect(reload).toBeLessThan(restart);
     expect(restart).toBeLessThan(uncordon);

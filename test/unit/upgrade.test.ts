@@ -154,9 +154,9 @@ describe('the steps, node by node', () => {
     expect(commands(steps, 'master')).toEqual([
       '[master] /etc/kubernetes/kubeadm-vagrant/upgrade.sh kubeadm',
       '[master] kubeadm upgrade plan v1.37.2 --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml',
-      '[master] kubeadm upgrade apply v1.37.2 --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml --yes',
-      // Under emulation kubectl's own bound is 300 s × 5.
+      // Drained before apply restarts its etcd and API server (under emulation kubectl's own bound is 300 s × 5).
       "[master] kubectl --kubeconfig=/etc/kubernetes/admin.conf drain 'e2e-master' --ignore-daemonsets --delete-emptydir-data --timeout=1500s",
+      '[master] kubeadm upgrade apply v1.37.2 --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml --yes',
       '[master] /etc/kubernetes/kubeadm-vagrant/upgrade.sh kubelet',
       "[master] kubectl --kubeconfig=/etc/kubernetes/admin.conf uncordon 'e2e-master'",
     ]);
@@ -174,8 +174,8 @@ describe('the steps, node by node', () => {
     const retried = steps.flatMap((s) => (s.kind === 'node' ? s.commands.filter((c) => c.retry).map((c) => c.command.split(' ').slice(0, 3).join(' ')) : []));
     expect(retried).toEqual([
       'kubeadm upgrade plan',
-      'kubeadm upgrade apply',
       'kubectl --kubeconfig=/etc/kubernetes/admin.conf drain',
+      'kubeadm upgrade apply',
       'kubectl --kubeconfig=/etc/kubernetes/admin.conf uncordon',
       'kubeadm upgrade node',
       'kubectl --kubeconfig=/etc/kubernetes/admin.conf drain',
@@ -219,8 +219,8 @@ describe('the steps, node by node', () => {
       'sudo install -m 0755 /var/lib/kubeadm-vagrant/upgrade/v1.37.2/bin/kubeadm /usr/local/bin/kubeadm',
       'kubeadm version -o short',
       'sudo kubeadm upgrade plan v1.37.2 --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml',
-      'sudo kubeadm upgrade apply v1.37.2 --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml',
       'kubectl drain e2e-master --ignore-daemonsets --delete-emptydir-data',
+      'sudo kubeadm upgrade apply v1.37.2 --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml',
       'sudo install -m 0755 /var/lib/kubeadm-vagrant/upgrade/v1.37.2/bin/kubelet /var/lib/kubeadm-vagrant/upgrade/v1.37.2/bin/kubectl /usr/local/bin/',
       'sudo systemctl daemon-reload',
       'sudo systemctl restart kubelet',
