@@ -132,7 +132,9 @@ describe.skipIf(!canRun)(`kubeadm-vagrant upgrade on real VMs: ${FROM} → ${TO}
       }
     });
     // The 1.36 cluster installs from offline.dir (both releases), on the plain box built from the stand-in image.
-    await e2e.setUp({ version: '1.36', artifacts: { offlineDir: combined }, bake: false });
+    // The control plane's qemu first: `kubeadm upgrade apply` restarts etcd and the API server beside a
+    // running cluster, and an API server that misses its one-minute start-up deadline crash-loops.
+    await e2e.setUp({ version: '1.36', artifacts: { offlineDir: combined }, bake: false, controlPlaneFirst: true });
     dir = e2e.dir;
     const box = await e2e.step(`kubeadm-vagrant box build ${DISTRO}`, () => e2e.buildBox(false));
     e2e.expectOk(box, 'box build');
@@ -154,6 +156,7 @@ describe.skipIf(!canRun)(`kubeadm-vagrant upgrade on real VMs: ${FROM} → ${TO}
     show(r);
     expectOk(r, 'up');
     expect(r.all).toMatch(/reached phase verified/);
+    expect(e2e.env.prioritized.size, "the control plane's qemu was found and given priority").toBe(1);
     expect(await versions()).toEqual([
       ['e2e-master', `v${FROM}`, true, false],
       ['e2e-worker-1', `v${FROM}`, true, false],
