@@ -364,7 +364,7 @@ describe('kubeadm configuration documents', () => {
           ...(slow ? { patches: { directory: '/etc/kubernetes/kubeadm-vagrant/patches' }, ignorePreflightErrors: ['CreateJob'] } : {}),
         },
         node: { imagePullPolicy: 'Never' },
-        plan: { kubernetesVersion: target },
+        plan: { kubernetesVersion: target, ...(slow ? { ignorePreflightErrors: ['CreateJob'] } : {}) },
         ...scaled([['controlPlaneComponentHealthCheck', 4], ['kubeletHealthCheck', 4], ['kubernetesAPICall', 1], ['etcdAPICall', 2], ['upgradeManifests', 5]]),
       });
     });
