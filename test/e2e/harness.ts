@@ -129,7 +129,7 @@ export class E2eEnvironment implements ProcessHost {
   private readonly spawned = new Map<string, LongLived>();
   private spawnCount = 0;
   private priorityTimer: NodeJS.Timeout | undefined;
-  /** The qemu processes prioritize() has reniced so far. */
+  /** The qemu processes prioritize() has given its priority so far (not counting a set back to 0). */
   readonly prioritized = new Set<number>();
   private static readonly live = new Set<E2eEnvironment>();
   private static exitHookInstalled = false;
@@ -319,17 +319,23 @@ export class E2eEnvironment implements ProcessHost {
    * autogroup's nice is set too (/proc/PID/autogroup; a qemu's session holds that qemu alone): that
    * is what orders the control plane before the worker. The scheduler still gives an idle share away,
    * so the worker gets every cycle the control plane leaves. The log line names the autogroup.
+   * With `when`, the priority holds only while when() is true (asked at each look), and the qemu is
+   * set back to nice 0 otherwise: a worker at the lower share runs several times slower, so a
+   * scenario gives the control plane the CPU only for the moments that need it.
    */
-  prioritize(domain: string, nice: number): void {
+  prioritize(domain: string, nice: number, when: () => boolean = () => true): void {
     if (this.priorityTimer) throw new Error('E2eEnvironment: prioritize() called twice');
+    /** The nice each qemu was last set to, by pid: a change is logged. */
+    const applied = new Map<number, number>();
     const tick = () => {
       if (this.phase !== 'started' || !this.netnsCreated) return;
+      const wanted = when() ? nice : 0;
       for (const pid of netnsPids(this.name)) {
         if (!this.inOurNetns(pid) || !qemuOf(pid, domain)) continue;
         let threads = 0;
         for (const tid of readdirSafe(`/proc/${pid}/task`).map(Number)) {
           try {
-            if (getPriority(tid) !== nice) setPriority(tid, nice);
+            if (getPriority(tid) !== wanted) setPriority(tid, wanted);
             threads += 1;
           } catch {
             // the thread ended meanwhile
@@ -338,14 +344,15 @@ export class E2eEnvironment implements ProcessHost {
         const autogroup = `/proc/${pid}/autogroup`;
         try {
           const current = /nice (-?\d+)/.exec(readIfExists(autogroup));
-          if (current && Number(current[1]) !== nice) writeFileSync(autogroup, String(nice));
+          if (current && Number(current[1]) !== wanted) writeFileSync(autogroup, String(wanted));
         } catch {
           // no autogroups in this kernel, or the qemu ended meanwhile
         }
-        if (!this.prioritized.has(pid)) {
-          this.prioritized.add(pid);
+        if (wanted !== 0) this.prioritized.add(pid);
+        if (applied.get(pid) !== wanted) {
+          applied.set(pid, wanted);
           const group = readIfExists(`/proc/${pid}/autogroup`).trim() || 'no autogroup';
-          this.opts.log(`[e2e ${this.name}] qemu of ${domain} (pid ${pid}): ${threads} threads at nice ${nice} (scheduler ${group})`);
+          this.opts.log(`[e2e ${this.name}] qemu of ${domain} (pid ${pid}): ${threads} threads at nice ${wanted} (scheduler ${group})`);
         }
       }
     };
