@@ -319,9 +319,10 @@ export class E2eEnvironment implements ProcessHost {
    * autogroup's nice is set too (/proc/PID/autogroup; a qemu's session holds that qemu alone): that
    * is what orders the control plane before the worker. The scheduler still gives an idle share away,
    * so the worker gets every cycle the control plane leaves. The log line names the autogroup.
-   * With `when`, the priority holds only while when() is true (asked at each look), and the qemu is
-   * set back to nice 0 otherwise: a worker at the lower share runs several times slower, so a
-   * scenario gives the control plane the CPU only for the moments that need it.
+   * With `when`, the priority holds only while when() is true (asked at each look; one that throws
+   * counts as false, and is logged), and the qemu is set back to nice 0 otherwise: a worker at the
+   * lower share runs several times slower, so a scenario gives the control plane the CPU only for
+   * the moments that need it.
    */
   prioritize(domain: string, nice: number, when: () => boolean = () => true): void {
     if (this.priorityTimer) throw new Error('E2eEnvironment: prioritize() called twice');
@@ -329,7 +330,12 @@ export class E2eEnvironment implements ProcessHost {
     const applied = new Map<number, number>();
     const tick = () => {
       if (this.phase !== 'started' || !this.netnsCreated) return;
-      const wanted = when() ? nice : 0;
+      let wanted = 0;
+      try {
+        if (when()) wanted = nice;
+      } catch (err) {
+        this.opts.log(`[e2e ${this.name}] prioritize: when() failed, no priority for now: ${err instanceof Error ? err.message : String(err)}`);
+      }
       for (const pid of netnsPids(this.name)) {
         if (!this.inOurNetns(pid) || !qemuOf(pid, domain)) continue;
         let threads = 0;
