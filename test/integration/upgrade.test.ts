@@ -101,6 +101,10 @@ esac
 const STUBS = {
   systemctl: `#!/bin/bash
 printf '%s\\n' "systemctl $*" >>"\${KV_CALLS}"
+if [[ "$*" == "restart kubelet" ]]; then
+  printf '%s\\n' "manifests: $(ls ${GUEST.staticPodsDir} 2>/dev/null | tr '\\n' ' ')" >>"\${KV_CALLS}"
+  [[ -z \${KV_FAIL_KUBELET:-} ]] || exit 1
+fi
 exit 0
 `,
   ctr: `#!/bin/bash
@@ -148,7 +152,7 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
    * A node as the host leaves it before the upgrade (kubeadm, kubelet and kubectl v1.36.3, containerd's
    * sandbox image `pause`), the upload the host makes, then the commands; what was called, and the script's output.
    */
-  function runNode(ctx: Parameters<typeof runWithPrivateEtc>[0], node: 'master' | 'worker-1', commands: string[], opts: { pause?: string; corrupt?: string } = {}) {
+  function runNode(ctx: Parameters<typeof runWithPrivateEtc>[0], node: 'master' | 'worker-1', commands: string[], opts: { pause?: string; corrupt?: string; held?: boolean; failKubelet?: boolean } = {}) {
     const calls = join(workDir, `calls-${node}-${Date.now()}`);
     writeFileSync(calls, '');
     const old = join(workDir, `old-${node}`);
@@ -158,7 +162,9 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     writeFileSync(join(workDir, 'upgrade.yaml'), rendered.config);
     const upload = `${GUEST_UPGRADE.upload}/v1.37.2`;
     const script = [
-      `install -d /usr/local/bin /etc/containerd ${GUEST.artifactsDir} ${GUEST_UPGRADE.upload}`,
+      `install -d /usr/local/bin /etc/containerd ${GUEST.artifactsDir} ${GUEST_UPGRADE.upload} ${GUEST.staticPodsDir}`,
+      `touch ${GUEST.staticPodsDir}/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler}.yaml`,
+      ...(opts.held ? [`install -d ${GUEST.configDir}/held-manifests`, `mv ${GUEST.staticPodsDir}/kube-scheduler.yaml ${GUEST.configDir}/held-manifests/`] : []),
       `cp ${old}/* /usr/local/bin/`,
       `echo old >${GUEST.artifactsDir}/.verified`,
       `printf '%s\\n' 'version = 3' "[plugins.'io.containerd.cri.v1.images'.pinned_images]" '  sandbox = "registry.k8s.io/${opts.pause ?? 'pause:3.10.2'}"' >/etc/containerd/config.toml`,
@@ -167,11 +173,11 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
       ...(opts.corrupt ? [`echo corrupt >>${upload}/${opts.corrupt}`] : []),
       ...commands.map((c) => `echo "+ ${c.replace(/"/g, '\\"')}" >>"\${KV_CALLS}"; ${c}`),
       // What is left, for the test to read.
-      `{ echo "artifacts: $(cat ${GUEST.artifactsDir}/.verified)"; echo "staged: $(ls ${GUEST_UPGRADE.staged} 2>/dev/null)"; echo "upload: $(ls ${GUEST_UPGRADE.upload})"; echo "kubelet: $(kubelet --version)"; grep sandbox /etc/containerd/config.toml; } >>"\${KV_CALLS}.after"`,
+      `{ echo "artifacts: $(cat ${GUEST.artifactsDir}/.verified)"; echo "staged: $(ls ${GUEST_UPGRADE.staged} 2>/dev/null)"; echo "upload: $(ls ${GUEST_UPGRADE.upload})"; echo "kubelet: $(kubelet --version)"; grep sandbox /etc/containerd/config.toml; echo "manifests: $(ls ${GUEST.staticPodsDir} | tr '\\n' ' ')"; echo "held: $(ls ${GUEST.configDir}/held-manifests 2>&1)"; } >>"\${KV_CALLS}.after"`,
     ].join('\n');
     const r = runWithPrivateEtc(ctx, workDir, script, {
       overlay: ['/usr/local', '/var/lib', '/home'],
-      env: { PATH: `/usr/local/bin:${stubs}:/usr/bin:/bin:/usr/sbin:/sbin`, KV_CALLS: calls, KUBEADM_VAGRANT_NODE: node, HOME: '/root' },
+      env: { PATH: `/usr/local/bin:${stubs}:/usr/bin:/bin:/usr/sbin:/sbin`, KV_CALLS: calls, KUBEADM_VAGRANT_NODE: node, HOME: '/root', ...(opts.failKubelet ? { KV_FAIL_KUBELET: '1' } : {}) },
     });
     const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
     return { status: r.status, output: `${r.stdout}${r.stderr}`, calls: read(calls).trim().split('\n'), after: read(`${calls}.after`) };
@@ -212,6 +218,14 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     expect(containerd).toBeLessThan(reload);
     expect(reload).toBeLessThan(restart);
     expect(restart).toBeLessThan(uncordon);
+    // The kubelet of the new minor finds etcd and the API server alone; the controller manager and the
+    // scheduler go back once the API server answers.
+    expect(calls[restart + 1]).toBe('manifests: etcd.yaml kube-apiserver.yaml ');
+    const livez = at(calls, /^kubectl\(v1\.37\.2\) --kubeconfig=\/etc\/kubernetes\/admin\.conf get --raw=\/livez$/);
+    expect(restart).toBeLessThan(livez);
+    expect(r.output).toMatch(/kube-scheduler held back until the API server answers[\s\S]*kube-scheduler handed back to the kubelet/);
+    expect(r.after).toContain('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
+    expect(r.after).toMatch(/^held: .*No such file or directory/m);
     // No call pulls, anywhere.
     expect(calls.filter((c) => /\bpull\b/.test(c))).toEqual([]);
     expect(r.after).toContain(`artifacts: ${target.offline!.sumsHash}`);
@@ -235,9 +249,30 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     expect(node).toBeLessThan(drain);
     expect(drain).toBeLessThan(restart);
     expect(restart).toBeLessThan(uncordon);
-    // The sandbox image was kubeadm's already: containerd is not restarted.
+    // The sandbox image was kubeadm's already: containerd is not restarted. A worker holds nothing back.
     expect(r.calls).not.toContain('systemctl restart containerd');
+    expect(r.calls[restart + 1]).toBe('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
+    expect(r.calls.some((c) => /--raw=\/livez/.test(c))).toBe(false);
     expect(r.calls.some((c) => /upgrade apply/.test(c))).toBe(false);
+  });
+
+  it("the control plane's kubelet step hands back a manifest an interrupted run held back, and one it holds when the restart fails", (ctx) => {
+    needTool(ctx, 'unshare');
+    const master = target.controlPlane;
+    const kubelet = nodeCommands(target, master).find((c) => / kubelet$/.test(c.command))!.command;
+    const prepare = [stageCommand(master).command, `${GUEST_UPGRADE.script} kubeadm`];
+    // An earlier run stopped with the scheduler held back: the next one finds it back before the restart.
+    const resumed = runNode(ctx, 'master', [...prepare, kubelet], { held: true });
+    expect(resumed.status, resumed.output).toBe(0);
+    const restart = resumed.calls.indexOf('systemctl restart kubelet');
+    expect(resumed.calls[restart + 1]).toBe('manifests: etcd.yaml kube-apiserver.yaml ');
+    expect(resumed.after).toContain('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
+    // The kubelet's restart fails: the step fails, and both manifests are back where the kubelet reads them.
+    const failed = runNode(ctx, 'master', [...prepare, `${kubelet} || echo "kubelet step failed: $?" >>"\${KV_CALLS}"`], { failKubelet: true });
+    expect(failed.calls).toContain('kubelet step failed: 1');
+    expect(failed.output).toMatch(/kube-controller-manager handed back to the kubelet/);
+    expect(failed.after).toContain('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
+    expect(failed.after).toMatch(/^held: .*No such file or directory/m);
   });
 
   it('a damaged upload stops the stage naming the file, which is removed so that the next upload sends it; nothing was installed', (ctx) => {
