@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { HOST } from '../../src/layout.js';
+import { readState } from '../../src/state.js';
 import { kubeadmImages, SMOKE_IMAGE } from '../../src/versions.js';
 import { buildArtifacts, canRunE2e, DISTRO, E2eCluster, MASTER_IP, MINUTE, WORKER_IP, type KubePod } from './cluster-env.js';
 
@@ -33,11 +34,10 @@ const canRun = canRunE2e();
  * crash-looped for 21 minutes at equal shares, and the control plane's verification gave up at 30m43s).
  */
 function controlPlaneUpgrading(clusterDir: string): boolean {
+  if (readState(clusterDir).upgrade?.nodes.master?.upgraded) return false;
   const logs = join(clusterDir, HOST.logsDir);
   const newest = existsSync(logs) ? readdirSync(logs).filter((f) => /^upgrade-.*\.log$/.test(f)).sort().at(-1) : undefined;
-  if (!newest || !readFileSync(join(logs, newest), 'utf8').includes('\n$ [master] sudo kubeadm upgrade apply ')) return false;
-  const state = JSON.parse(readFileSync(join(clusterDir, '.kubeadm-vagrant', 'state.json'), 'utf8')) as { upgrade?: { nodes?: Record<string, { upgraded?: string }> } };
-  return !state.upgrade?.nodes?.master?.upgraded;
+  return newest !== undefined && readFileSync(join(logs, newest), 'utf8').includes('\n$ [master] sudo kubeadm upgrade apply ');
 }
 
 /** The workload that must keep answering: two replicas, one per node, a PDB, a NodePort Service, and data written before. */
@@ -204,7 +204,7 @@ describe.skipIf(!canRun)(`kubeadm-vagrant upgrade on real VMs: ${FROM} → ${TO}
   });
 
   chained(`3. upgrade --to 1.37 --plan prints what would run where and why, and changes nothing`, async () => {
-    const state = readFileSync(join(dir, '.kubeadm-vagrant', 'state.json'), 'utf8');
+    const state = readFileSync(join(dir, HOST.stateFile), 'utf8');
     const r = await e2e.step('kubeadm-vagrant upgrade --to 1.37 --plan', () => cli(['upgrade', '--to', '1.37', '--plan'], 20 * MINUTE));
     show(r);
     expectOk(r, 'upgrade --plan');
@@ -212,7 +212,7 @@ describe.skipIf(!canRun)(`kubeadm-vagrant upgrade on real VMs: ${FROM} → ${TO}
     expect(r.stdout).toContain('  - one minor at a time: 1.36 → 1.37');
     expect(r.stdout).toContain(`on master: sudo kubeadm upgrade apply v${TO} --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml --yes`);
     expect(r.stdout).toContain('on worker-1: sudo kubeadm upgrade node --config /etc/kubernetes/kubeadm-vagrant/upgrade.yaml');
-    expect(readFileSync(join(dir, '.kubeadm-vagrant', 'state.json'), 'utf8')).toBe(state);
+    expect(readFileSync(join(dir, HOST.stateFile), 'utf8')).toBe(state);
   });
 
   chained(`4. upgrade --to 1.37: the control plane, then the worker, each verified; the workload keeps answering`, async () => {
@@ -223,7 +223,7 @@ describe.skipIf(!canRun)(`kubeadm-vagrant upgrade on real VMs: ${FROM} → ${TO}
     expect(r.stdout).toMatch(new RegExp(`cluster upgraded from ${FROM.replace(/\./g, '\\.')} to ${TO.replace(/\./g, '\\.')}: master \\S+, worker-1 \\S+;`));
     // Nothing was pulled: every image came from the artifacts (kubeadm ran with imagePullPolicy Never).
     expect(r.all).not.toMatch(/ErrImagePull|ImagePullBackOff/);
-    const state = JSON.parse(readFileSync(join(dir, '.kubeadm-vagrant', 'state.json'), 'utf8')) as { upgrade: { from: string; to: string; startedAt: string; finishedAt: string; nodes: Record<string, { seconds: number }> } };
+    const state = JSON.parse(readFileSync(join(dir, HOST.stateFile), 'utf8')) as { upgrade: { from: string; to: string; startedAt: string; finishedAt: string; nodes: Record<string, { seconds: number }> } };
     expect(state.upgrade).toMatchObject({ from: FROM, to: TO, finishedAt: expect.any(String) });
     const total = (Date.parse(state.upgrade.finishedAt) - Date.parse(state.upgrade.startedAt)) / 1000;
     for (const [node, n] of Object.entries(state.upgrade.nodes)) e2e.log(`  ${node} upgraded in ${n.seconds} s`);
