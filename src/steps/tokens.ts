@@ -61,10 +61,12 @@ export async function sudo(session: SshSession, command: string, label: string, 
 /**
  * What kubectl and kubeadm print when the API server is too slow or restarting, not when the
  * request is wrong: the same command can succeed when asked again (a slow control plane, e.g.
- * under software emulation, answers a write with its own timeout now and then).
+ * under software emulation, answers a write with its own timeout now and then). kubectl says "The
+ * connection to the server HOST:PORT was refused" when nothing listens (an API server restarting),
+ * and "connection reset by peer" when the one it talked to went away mid-request.
  */
 export const API_UNAVAILABLE =
-  /Timeout: request did not complete within requested timeout|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connection refused|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
+  /Timeout: request did not complete within requested timeout|TLS handshake timeout|context deadline exceeded|etcdserver: request timed out|connection refused|The connection to the server \S+ was refused|connection reset by peer|apiserver is shutting down|Client\.Timeout exceeded|i\/o timeout/;
 
 /**
  * sudo() asked again, every `pauseMs`, while it fails with API_UNAVAILABLE in its output, for up to

@@ -42,8 +42,13 @@ export type UpgradeStep =
   /** Every node's artifacts directory becomes the target's, every node is verified, the state records the version, the files are generated again. */
   | { kind: 'finish'; commands: RemoteCommand[] };
 
-/** Bounds on hardware (seconds), times the slowdown. kubelet: more than the script's own waits (the kubelet 120, then on the control plane the API server 600). */
-const BOUND = { stage: 600, kubeadm: 120, plan: 300, apply: 1800, node: 600, drain: 300, kubelet: 900, uncordon: 120 } as const;
+/**
+ * Bounds on hardware (seconds), times the slowdown. kubelet: more than the script's own waits (on the
+ * control plane the old static pods' stop, up to 4 x 30 s of grace, then the kubelet 120 and the API server
+ * 600). uncordon: asked again while the API server restarts (the controller manager and the scheduler
+ * come back just before it).
+ */
+const BOUND = { stage: 600, kubeadm: 120, plan: 300, apply: 1800, node: 600, drain: 300, kubelet: 900, uncordon: 300 } as const;
 
 /** The node's commands, in kubeadm's order; drain and uncordon run on the control plane. */
 export function nodeCommands(plan: ClusterPlan, node: NodePlan): RemoteCommand[] {

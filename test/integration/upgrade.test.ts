@@ -83,11 +83,24 @@ describe.skipIf(!sshdAvailability().ok && process.env.CI !== 'true')('the upload
   });
 });
 
-/** The target's stub of a Kubernetes binary: records its calls (with its version) and answers version questions. */
+/**
+ * The target's stub of a Kubernetes binary: records its calls (with its version) and answers version
+ * questions. crictl also keeps pod sandboxes as files under SANDBOXES (named by the pod's component
+ * label, holding "ready" or "stopped"): `pods --label component=C --state ready --quiet` lists a ready
+ * one, `ps --pod ID --quiet` its container, and `stopp ID` stops it.
+ */
+const SANDBOXES = '/var/lib/kv-test-sandboxes';
 function kubeStub(name: string, version: string): string {
   const images = kubeadmImages(version.slice(1))!.join('\\n');
+  const crictl = `
+if [[ $1 == pods ]]; then
+  for arg in "$@"; do [[ $arg != component=* ]] || c=\${arg#component=}; done
+  if [[ $(cat "${SANDBOXES}/\${c:?}" 2>/dev/null) == ready ]]; then echo "pod-\${c}"; fi
+elif [[ $1 == ps ]]; then echo "container-\${3#pod-}"
+elif [[ $1 == stopp ]]; then echo stopped >"${SANDBOXES}/\${2#pod-}"
+fi`;
   return `#!/bin/bash
-printf '%s\\n' "${name}(${version}) $*" >>"\${KV_CALLS}"
+printf '%s\\n' "${name}(${version}) $*" >>"\${KV_CALLS}"${name === 'crictl' ? crictl : ''}
 case "$1 $2" in
   "version -o") echo ${version} ;;
   "config images") printf '${images}\\n' ;;
@@ -97,15 +110,22 @@ esac
 `;
 }
 
-/** systemctl and ctr: record their calls; ctr remembers what it imported (from the archive's index.json). */
+/**
+ * systemctl and ctr: record their calls; systemctl keeps whether the kubelet runs (KV_FAIL_KUBELET: it
+ * does not start); ctr remembers what it imported (from the archive's index.json).
+ */
 const STUBS = {
   systemctl: `#!/bin/bash
 printf '%s\\n' "systemctl $*" >>"\${KV_CALLS}"
-if [[ "$*" == "restart kubelet" ]]; then
-  printf '%s\\n' "manifests: $(ls ${GUEST.staticPodsDir} 2>/dev/null | tr '\\n' ' ')" >>"\${KV_CALLS}"
-  [[ -z \${KV_FAIL_KUBELET:-} ]] || exit 1
-fi
-exit 0
+kubelet=/var/lib/kv-test-kubelet
+case "$*" in
+  "restart kubelet" | "start kubelet")
+    printf '%s\\n' "manifests: $(ls ${GUEST.staticPodsDir} 2>/dev/null | tr '\\n' ' ')" >>"\${KV_CALLS}"
+    if [[ -n \${KV_FAIL_KUBELET:-} ]]; then echo inactive >"\${kubelet}"; exit 1; fi
+    echo active >"\${kubelet}" ;;
+  "stop kubelet") echo inactive >"\${kubelet}" ;;
+  "is-active --quiet kubelet") [[ $(cat "\${kubelet}" 2>/dev/null || echo active) == active ]] ;;
+esac
 `,
   ctr: `#!/bin/bash
 printf '%s\\n' "ctr $*" >>"\${KV_CALLS}"
@@ -164,6 +184,8 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     const script = [
       `install -d /usr/local/bin /etc/containerd ${GUEST.artifactsDir} ${GUEST_UPGRADE.upload} ${GUEST.staticPodsDir}`,
       `touch ${GUEST.staticPodsDir}/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler}.yaml`,
+      // The control plane runs its four static pods (the kubelet before the upgrade started them).
+      ...(node === 'master' ? [`install -d ${SANDBOXES}`, `for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do echo ready >${SANDBOXES}/$c; done`] : []),
       ...(opts.held ? [`install -d ${GUEST.configDir}/held-manifests`, `mv ${GUEST.staticPodsDir}/kube-scheduler.yaml ${GUEST.configDir}/held-manifests/`] : []),
       `cp ${old}/* /usr/local/bin/`,
       `echo old >${GUEST.artifactsDir}/.verified`,
@@ -173,7 +195,7 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
       ...(opts.corrupt ? [`echo corrupt >>${upload}/${opts.corrupt}`] : []),
       ...commands.map((c) => `echo "+ ${c.replace(/"/g, '\\"')}" >>"\${KV_CALLS}"; ${c}`),
       // What is left, for the test to read.
-      `{ echo "artifacts: $(cat ${GUEST.artifactsDir}/.verified)"; echo "staged: $(ls ${GUEST_UPGRADE.staged} 2>/dev/null)"; echo "upload: $(ls ${GUEST_UPGRADE.upload})"; echo "kubelet: $(kubelet --version)"; grep sandbox /etc/containerd/config.toml; echo "manifests: $(ls ${GUEST.staticPodsDir} | tr '\\n' ' ')"; echo "held: $(ls ${GUEST.configDir}/held-manifests 2>&1)"; } >>"\${KV_CALLS}.after"`,
+      `{ echo "artifacts: $(cat ${GUEST.artifactsDir}/.verified)"; echo "staged: $(ls ${GUEST_UPGRADE.staged} 2>/dev/null)"; echo "upload: $(ls ${GUEST_UPGRADE.upload})"; echo "kubelet: $(kubelet --version)"; grep sandbox /etc/containerd/config.toml; echo "manifests: $(ls ${GUEST.staticPodsDir} | tr '\\n' ' ')"; echo "held: $(ls ${GUEST.configDir}/held-manifests 2>&1)"; echo "sandboxes: $(cd ${SANDBOXES} 2>/dev/null && grep -H . * | tr '\\n' ' ')"; } >>"\${KV_CALLS}.after"`,
     ].join('\n');
     const r = runWithPrivateEtc(ctx, workDir, script, {
       overlay: ['/usr/local', '/var/lib', '/home'],
@@ -223,6 +245,16 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     expect(calls[restart + 1]).toBe('manifests: etcd.yaml kube-apiserver.yaml ');
     const livez = at(calls, /^kubectl\(v1\.37\.2\) --kubeconfig=\/etc\/kubernetes\/admin\.conf get --raw=\/livez$/);
     expect(restart).toBeLessThan(livez);
+    // Before that restart, with the kubelet stopped, the four static pods it ran were stopped, each one's
+    // containers with the kubelet's grace first: the API server that answers is one the new kubelet started.
+    const stop = at(calls, /^systemctl stop kubelet$/);
+    expect(reload).toBeGreaterThan(stop);
+    for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+      const containers = at(calls, new RegExp(`^crictl\\(v1\\.37\\.2\\) stop --timeout 30 container-${c}$`));
+      const sandbox = at(calls, new RegExp(`^crictl\\(v1\\.37\\.2\\) stopp pod-${c}$`));
+      expect([stop < containers, containers < sandbox, sandbox < restart], c).toEqual([true, true, true]);
+    }
+    expect(r.after).toContain('sandboxes: etcd:stopped kube-apiserver:stopped kube-controller-manager:stopped kube-scheduler:stopped ');
     expect(r.output).toMatch(/kube-scheduler held back until the API server answers[\s\S]*kube-scheduler handed back to the kubelet/);
     expect(r.after).toContain('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
     expect(r.after).toMatch(/^held: .*No such file or directory/m);
@@ -253,6 +285,7 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     expect(r.calls).not.toContain('systemctl restart containerd');
     expect(r.calls[restart + 1]).toBe('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
     expect(r.calls.some((c) => /--raw=\/livez/.test(c))).toBe(false);
+    expect(r.calls.some((c) => /^systemctl stop kubelet$|^crictl\(\S+\) (stop|stopp) /.test(c))).toBe(false);
     expect(r.calls.some((c) => /upgrade apply/.test(c))).toBe(false);
   });
 
@@ -271,6 +304,10 @@ describe('the upgrade script, run as the host runs it, on a private copy of the 
     const failed = runNode(ctx, 'master', [...prepare, `${kubelet} || echo "kubelet step failed: $?" >>"\${KV_CALLS}"`], { failKubelet: true });
     expect(failed.calls).toContain('kubelet step failed: 1');
     expect(failed.output).toMatch(/kube-controller-manager handed back to the kubelet/);
+    // The step stopped the kubelet: its EXIT trap starts it again (with every manifest back).
+    const failedRestart = failed.calls.indexOf('systemctl restart kubelet');
+    expect(failed.calls.indexOf('systemctl start kubelet')).toBeGreaterThan(failedRestart);
+    expect(failed.calls.at(failed.calls.indexOf('systemctl start kubelet') + 1)).toBe('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
     expect(failed.after).toContain('manifests: etcd.yaml kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml ');
     expect(failed.after).toMatch(/^held: .*No such file or directory/m);
   });

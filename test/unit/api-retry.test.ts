@@ -55,7 +55,7 @@ describe('an idempotent command on the control plane, asked again while the API 
   });
 
   it('knows the unavailable answers from the wrong requests', () => {
-    for (const t of [EVICT_TIMEOUT, 'Error from server: etcdserver: request timed out', 'dial tcp 192.168.56.10:6443: connect: connection refused', 'Error from server (ServiceUnavailable): apiserver is shutting down']) expect(API_UNAVAILABLE.test(t), t).toBe(true);
+    for (const t of [EVICT_TIMEOUT, 'Error from server: etcdserver: request timed out', 'dial tcp 192.168.56.10:6443: connect: connection refused', 'Error from server (ServiceUnavailable): apiserver is shutting down', 'The connection to the server 192.168.56.10:6443 was refused - did you specify the right host or port?', 'read tcp 192.168.56.10:34476->192.168.56.10:6443: read: connection reset by peer']) expect(API_UNAVAILABLE.test(t), t).toBe(true);
     for (const t of ['Error from server (NotFound): nodes "w3" not found', 'error: cannot delete Pods declare no controller', 'Error from server (Forbidden): nodes is forbidden']) expect(API_UNAVAILABLE.test(t), t).toBe(false);
   });
 });
