@@ -39,6 +39,12 @@ export interface LockOptions {
 export const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_STALE_MS = 10_000;
+/**
+ * How long a waiter gives a new holder to write its owner file before telling onWait without a
+ * name: the holder writes it right after taking the lock, so a waiter that looks in between would
+ * otherwise say "another kubeadm-vagrant" where a moment later it could say which (CI, 2026-12-06).
+ */
+const OWNER_GRACE_MS = 2000;
 
 /** The lock (a directory proper-lockfile makes and refreshes) and the file naming its holder. */
 export function lockPaths(dir: string): { lock: string; owner: string } {
@@ -112,7 +118,7 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw fileSystemError(err, 'lock', dir) as Error;
     }
     const holder = await readRecordFile<LockHolder>(owner, (h) => typeof h.pid === 'number');
-    if (!told) {
+    if (!told && (holder || Date.now() - started >= OWNER_GRACE_MS)) {
       told = true;
       opts.onWait?.(holder);
     }

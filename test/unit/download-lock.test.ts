@@ -18,8 +18,12 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const HOLDER = `
 const lockfile = require('proper-lockfile');
 const fs = require('node:fs');
-const [dir, lock, owner, holdMs] = process.argv.slice(1);
-lockfile.lock(dir, { lockfilePath: lock, realpath: false, stale: 2000, retries: 0 }).then(() => {
+const [dir, lock, owner, holdMs, ownerDelayMs] = process.argv.slice(1);
+lockfile.lock(dir, { lockfilePath: lock, realpath: false, stale: 2000, retries: 0 }).then(async () => {
+  if (Number(ownerDelayMs) > 0) {
+    process.stdout.write('locked\\n');
+    await new Promise((r) => setTimeout(r, Number(ownerDelayMs)));
+  }
   fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, hostname: require('node:os').hostname(), since: new Date().toISOString(), command: 'artifacts fetch' }));
   process.stdout.write('locked\\n');
   if (Number(holdMs) >= 0) setTimeout(() => process.exit(0), Number(holdMs));
@@ -29,9 +33,9 @@ lockfile.lock(dir, { lockfilePath: lock, realpath: false, stale: 2000, retries: 
 let dir: string;
 const children: ChildProcess[] = [];
 
-async function holder(holdMs: number): Promise<ChildProcess> {
+async function holder(holdMs: number, ownerDelayMs = 0): Promise<ChildProcess> {
   const { lock, owner } = lockPaths(dir);
-  const child = spawn(process.execPath, ['-e', HOLDER, dir, lock, owner, String(holdMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', HOLDER, dir, lock, owner, String(holdMs), String(ownerDelayMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
@@ -70,6 +74,15 @@ describe('lockDirectory', () => {
     const started = Date.now();
     const held = await lockDirectory(dir, { pollMs: 50, onWait: (h) => seen.push(h) });
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ pid: child.pid, command: 'artifacts fetch' });
+    await held.release();
+  });
+
+  it('tells who holds it even when it looks before the holder has written its name', async () => {
+    const child = await holder(1500, 400); // "locked" is printed before the owner file is written
+    const seen: (LockHolder | undefined)[] = [];
+    const held = await lockDirectory(dir, { pollMs: 50, onWait: (h) => seen.push(h) });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ pid: child.pid, command: 'artifacts fetch' });
     await held.release();
