@@ -30,7 +30,11 @@ export interface LockOptions {
   pollMs?: number;
   /** A lock not refreshed for this long belongs to a dead process and is taken over (proper-lockfile; at least 2 s). */
   staleMs?: number;
-  /** Told once, when the lock is found held, e.g. to print "waiting for pid 123". */
+  /**
+   * Told exactly once when the lock is found held, e.g. to print "waiting for pid 123": as soon as
+   * the holder can be named, after a short grace without a name, or, if the holder let go sooner,
+   * when the lock is taken.
+   */
   onWait?: (holder: LockHolder | undefined) => void;
   signal?: AbortSignal;
 }
@@ -45,6 +49,7 @@ const DEFAULT_STALE_MS = 10_000;
  * otherwise say "another kubeadm-vagrant" where a moment later it could say which (CI, 2026-12-06).
  */
 const OWNER_GRACE_MS = 2000;
+const OWNER_POLL_MS = 25;
 
 /** The lock (a directory proper-lockfile makes and refreshes) and the file naming its holder. */
 export function lockPaths(dir: string): { lock: string; owner: string } {
@@ -91,6 +96,8 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
   let compromised: Error | undefined;
   const started = Date.now();
   let told = false;
+  let seen: LockHolder | undefined;
+  let waitedAtAll = false;
   for (;;) {
     try {
       const unlock = await lockfile.lock(dir, {
@@ -106,6 +113,8 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
         await unlock().catch(() => undefined);
         throw err;
       }
+      // Found it held, but the holder let go within the grace before it could be named: still say we waited, once.
+      if (waitedAtAll && !told) opts.onWait?.(seen);
       return {
         dir,
         async release() {
@@ -117,7 +126,9 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw fileSystemError(err, 'lock', dir) as Error;
     }
+    waitedAtAll = true;
     const holder = await readRecordFile<LockHolder>(owner, (h) => typeof h.pid === 'number');
+    seen = holder ?? seen;
     if (!told && (holder || Date.now() - started >= OWNER_GRACE_MS)) {
       told = true;
       opts.onWait?.(holder);
@@ -129,7 +140,9 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
       );
     }
     try {
-      await sleepFor(Math.min(opts.pollMs ?? DEFAULT_POLL_MS, waitMs - waited), undefined, { signal: opts.signal });
+      // Until the holder is named, look again soon: its owner file follows the lock by milliseconds.
+      const poll = told ? (opts.pollMs ?? DEFAULT_POLL_MS) : Math.min(opts.pollMs ?? DEFAULT_POLL_MS, OWNER_POLL_MS);
+      await sleepFor(Math.min(poll, waitMs - waited), undefined, { signal: opts.signal });
     } catch (err) {
       throw new OperationError(`stopped waiting for the lock on ${dir} (${errorMessage(err)})`);
     }

@@ -88,6 +88,21 @@ describe('lockDirectory', () => {
     await held.release();
   });
 
+  it('still says it waited, once, when the holder lets go before it could be named', async () => {
+    await holder(0, 300); // named only just before it exits, well inside the waiter's grace
+    const seen: (LockHolder | undefined)[] = [];
+    const held = await lockDirectory(dir, { pollMs: 500, onWait: (h) => seen.push(h) });
+    expect(seen).toHaveLength(1);
+    await held.release();
+  });
+
+  it('tells exactly one of two lockers in one process that it waited (CI, 2026-12-06)', async () => {
+    const waits: string[] = [];
+    const quick = async () => sleep(30);
+    await Promise.all(['a', 'b'].map((who) => withDirectoryLock(dir, quick, { onWait: () => waits.push(who) })));
+    expect(waits).toHaveLength(1);
+  });
+
   it('gives up after waitMs with a message naming the directory and the holder', async () => {
     const child = await holder(-1);
     const err = await rejectionOf(lockDirectory(dir, { waitMs: 300, pollMs: 50 }), OperationError);
