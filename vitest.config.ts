@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/golden/**/*.test.ts'],
+          setupFiles: ['test/helpers/cleanup.ts'],
         },
       },
       {
@@ -17,6 +18,7 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, 'test/integration/mirrors.test.ts', 'test/integration/artifacts-fetch.test.ts'],
           // The CLI runs as a process from dist/: compiled from today's sources before any test.
           globalSetup: ['test/helpers/build-cli.ts'],
+          setupFiles: ['test/helpers/cleanup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
