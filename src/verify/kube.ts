@@ -42,7 +42,7 @@ const ContainerState = z.object({
 const PodList = z.object({
   items: z.array(
     z.object({
-      metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
+      metadata: z.object({ name: z.string(), namespace: z.string().optional(), deletionTimestamp: z.string().optional() }),
       spec: z.object({ nodeName: z.string().optional(), containers: z.array(z.object({ image: z.string().optional() })).optional() }).optional(),
       status: z
         .object({
@@ -77,6 +77,8 @@ export interface KubePod {
   state: string;
   /** Its containers' images. */
   images: string[];
+  /** Being deleted (metadata.deletionTimestamp; kubectl's "Terminating"): on its way out, e.g. the old ReplicaSet's after a rollout. */
+  terminating: boolean;
 }
 
 function parseAs<T>(schema: z.ZodType<T>, text: string, what: string): T {
@@ -137,6 +139,7 @@ export function parsePodList(text: string): KubePod[] {
     name: p.metadata.name,
     nodeName: p.spec?.nodeName,
     images: (p.spec?.containers ?? []).flatMap((c) => (c.image ? [c.image] : [])),
+    terminating: p.metadata.deletionTimestamp !== undefined,
     ...podState(p),
   }));
 }
@@ -170,17 +173,25 @@ function result(node: PlannedNode, check: string, title: string, expected: strin
 /** The pod of `m` on this node is running and ready (during a rollout, any one of them). */
 export function podOnNodeCheck(node: PlannedNode, m: PodMatcher, pods: readonly KubePod[]): CheckResult {
   const here = pods.filter((p) => matches(m, p) && sameNode(p.nodeName, node.hostname));
-  const best = here.find((p) => p.ready) ?? here[0];
-  const seen = best ? `${best.namespace}/${best.name}: ${best.state}` : `no ${m.prefix}* pod on ${node.hostname}`;
-  return result(node, m.id, m.title, 'running and ready', best?.ready ?? false, seen);
+  const staying = here.filter((p) => !p.terminating);
+  const best = staying.find((p) => p.ready) ?? staying[0] ?? here[0];
+  const seen = best ? `${best.namespace}/${best.name}: ${best.terminating ? 'Terminating' : best.state}` : `no ${m.prefix}* pod on ${node.hostname}`;
+  return result(node, m.id, m.title, 'running and ready', (best?.ready ?? false) && !best?.terminating, seen);
+}
+
+/** ` (2 more terminating)`: pods being deleted, left out of a check as `kubectl rollout status` leaves them out. */
+function terminatingNote(pods: readonly KubePod[]): string {
+  const n = pods.filter((p) => p.terminating).length;
+  return n ? ` (${n} more terminating)` : '';
 }
 
 function corednsCheck(node: PlannedNode, pods: readonly KubePod[]): CheckResult {
-  const dns = pods.filter((p) => matches(COREDNS_POD, p));
+  const all = pods.filter((p) => matches(COREDNS_POD, p));
+  const dns = all.filter((p) => !p.terminating);
   const ready = dns.filter((p) => p.ready).length;
   const notReady = dns.filter((p) => !p.ready).map((p) => `${p.name}: ${p.state}`);
-  const seen = dns.length === 0 ? 'no coredns pods' : `${ready}/${dns.length} ready${notReady.length ? `; ${notReady.join('; ')}` : ''}`;
-  return result(node, COREDNS_POD.id, COREDNS_POD.title, 'every coredns pod running and ready', dns.length > 0 && ready === dns.length, seen);
+  const seen = dns.length === 0 ? `no coredns pods${terminatingNote(all)}` : `${ready}/${dns.length} ready${notReady.length ? `; ${notReady.join('; ')}` : ''}${terminatingNote(all)}`;
+  return result(node, COREDNS_POD.id, COREDNS_POD.title, 'every coredns pod not being deleted running and ready', dns.length > 0 && ready === dns.length, seen);
 }
 
 function nodeReadyCheck(node: PlannedNode, kn: KubeNode | undefined, all: readonly KubeNode[]): CheckResult {
@@ -231,8 +242,9 @@ function controlPlaneVersionCheck(node: PlannedNode, pods: readonly KubePod[], v
   let ok = true;
   for (const [component, matcher, good, want] of wanted) {
     const staticPod = matcher !== KUBE_PROXY_POD && matcher !== COREDNS_POD;
+    // A pod being deleted (the old CoreDNS after an upgrade's rollout, on a slow node for many minutes) is leaving, not running an old version.
     const tags = pods
-      .filter((p) => matches(matcher, p) && (!staticPod || sameNode(p.nodeName, node.hostname)))
+      .filter((p) => matches(matcher, p) && !p.terminating && (!staticPod || sameNode(p.nodeName, node.hostname)))
       .flatMap((p) => p.images.map(imageNameAndTag).filter(([name]) => name === component).map(([, tag]) => tag));
     const distinct = [...new Set(tags)].sort();
     if (distinct.length === 0 || !distinct.every(good)) ok = false;

@@ -152,3 +152,39 @@ describe('versions in the cluster view (what verify and status show, and what up
     expect(Object.keys(byId(clusterChecks([w1], nodes, pods, flannel.nodePod).get('worker-1')))).not.toContain('kubelet-version');
   });
 });
+
+describe('pods being deleted (after an upgrade: the old CoreDNS and kube-proxy on a slow node)', () => {
+  const nodes = parseNodeList(fixture('kubectl-get-nodes.json'));
+  // The calico fixture (CoreDNS 2/2 ready at v1.12.0, kube-proxy v1.33.1 everywhere), plus what a rollout leaves behind for a while.
+  const raw = JSON.parse(fixture('kubectl-get-pods-calico.json')) as { items: { metadata: { name: string; deletionTimestamp?: string }; spec: { nodeName?: string; containers: { image: string }[] }; status: { phase: string } }[] };
+  const leaving = (name: string, nodeName: string, image: string, ready: boolean) => ({
+    metadata: { name, namespace: 'kube-system', deletionTimestamp: '2026-12-06T15:24:00Z' },
+    spec: { nodeName, containers: [{ image }] },
+    status: { phase: 'Running', containerStatuses: [{ name: 'c', ready, restartCount: 0, state: { running: {} } }] },
+  });
+  const withLeaving = (...extra: ReturnType<typeof leaving>[]) => parsePodList(JSON.stringify({ items: [...raw.items, ...extra] }));
+
+  it('leaves them out of CoreDNS readiness and the versions, and says how many', () => {
+    const pods = withLeaving(leaving('coredns-5d78c9869d-aaaaa', 'demo-worker-1', 'registry.k8s.io/coredns/coredns:v1.11.3', false), leaving('coredns-5d78c9869d-bbbbb', 'demo-worker-1', 'registry.k8s.io/coredns/coredns:v1.11.3', false));
+    expect(pods.filter((p) => p.terminating).map((p) => p.name)).toEqual(['coredns-5d78c9869d-aaaaa', 'coredns-5d78c9869d-bbbbb']);
+    const m = byId(clusterChecks([master, w1], nodes, pods, calico.nodePod, '1.33.1').get('master'));
+    expect(m['pod-coredns']).toMatchObject({ ok: true, seen: '2/2 ready (2 more terminating)' });
+    expect(m['control-plane-version']!.seen).toMatch(/coredns v1\.12\.0$/);
+    expect(m['control-plane-version']!.seen).not.toContain('v1.11.3');
+  });
+
+  it('does not count a pod being deleted as the one running on its node, ready or not', () => {
+    const raw2 = { items: raw.items.filter((p) => p.metadata.name !== 'kube-proxy-b9m4q') };
+    const pods = parsePodList(JSON.stringify({ items: [...raw2.items, leaving('kube-proxy-old11', 'demo-worker-1', 'registry.k8s.io/kube-proxy:v1.33.0', true)] }));
+    expect(byId(clusterChecks([w1], nodes, pods, calico.nodePod).get('worker-1'))['pod-kube-proxy']).toMatchObject({ ok: false, seen: 'kube-system/kube-proxy-old11: Terminating' });
+    // Beside a new ready one, the old one is not what is shown.
+    const both = withLeaving(leaving('kube-proxy-old11', 'demo-worker-1', 'registry.k8s.io/kube-proxy:v1.33.0', true));
+    expect(byId(clusterChecks([w1], nodes, both, calico.nodePod).get('worker-1'))['pod-kube-proxy']).toMatchObject({ ok: true, seen: 'kube-system/kube-proxy-b9m4q: Running, ready' });
+  });
+
+  it('fails CoreDNS when every pod is being deleted', () => {
+    const raw3 = { items: raw.items.filter((p) => !p.metadata.name.startsWith('coredns-')) };
+    const pods = parsePodList(JSON.stringify({ items: [...raw3.items, leaving('coredns-5d78c9869d-aaaaa', 'demo-master', 'registry.k8s.io/coredns/coredns:v1.12.0', true)] }));
+    expect(byId(clusterChecks([master], nodes, pods, calico.nodePod).get('master'))['pod-coredns']).toMatchObject({ ok: false, seen: 'no coredns pods (1 more terminating)' });
+  });
+});
