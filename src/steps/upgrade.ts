@@ -279,7 +279,8 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
   const to = artifacts.patch;
   const target: ClusterPlan = planOf({ config: { ...cluster.loaded.config, kubernetes: { ...cluster.loaded.config.kubernetes, version: to } }, offline: artifacts }, cluster.state, cluster.plan.secrets);
   const upgrading = decision.kind === 'upgrade' ? decision : { kind: 'upgrade' as const, from: inProgress!.from, to, reasons: decision.reasons, atTarget: target.nodes.map((n) => n.name) };
-  const steps = upgradeSteps(target, upgrading);
+  const recorded = inProgress ? Object.entries(inProgress.nodes).filter(([, n]) => n.upgraded).map(([name]) => name) : undefined;
+  const steps = upgradeSteps(target, upgrading, recorded);
   const upload: StageUpload = { dir: artifacts.dir, files: found.target.files ?? 0, bytes: found.bytes };
   if (opts.plan) {
     // --manual --plan: the staging --manual does, then the commands it prints.

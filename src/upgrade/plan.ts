@@ -95,13 +95,21 @@ export function stageCommand(node: NodePlan): RemoteCommand {
 /**
  * The steps of an upgrade: the nodes whose kubelet does not run the target yet are staged, then
  * upgraded, the control plane first (a control plane whose kubelet runs the target has been through
- * `kubeadm upgrade apply`, which goes first); then the finish.
+ * `kubeadm upgrade apply`, which goes first); then the finish. `recorded`, when an upgrade is being
+ * resumed, names the nodes its state records as upgraded (uncordoned and verified): a node whose
+ * kubelet runs the target but that is not among them stopped after its kubelet step, so it is
+ * uncordoned (again) and verified in its turn, before the next node is touched.
  */
-export function upgradeSteps(plan: ClusterPlan, decision: Extract<UpgradeDecision, { kind: 'upgrade' }>): UpgradeStep[] {
+export function upgradeSteps(plan: ClusterPlan, decision: Extract<UpgradeDecision, { kind: 'upgrade' }>, recorded?: readonly string[]): UpgradeStep[] {
   const pending = plan.nodes.filter((n) => !decision.atTarget.includes(n.name));
+  const unverified = (n: NodePlan) => recorded !== undefined && decision.atTarget.includes(n.name) && !recorded.includes(n.name);
   return [
     ...pending.map((node): UpgradeStep => ({ kind: 'stage', node, command: stageCommand(node) })),
-    ...pending.map((node): UpgradeStep => ({ kind: 'node', node, commands: nodeCommands(plan, node) })),
+    ...plan.nodes.flatMap((node): UpgradeStep[] => {
+      if (pending.includes(node)) return [{ kind: 'node', node, commands: nodeCommands(plan, node) }];
+      // What follows the kubelet step: uncordon.
+      return unverified(node) ? [{ kind: 'node', node, commands: nodeCommands(plan, node).slice(-1) }] : [];
+    }),
     { kind: 'finish', commands: finishCommands(plan) },
   ];
 }

@@ -191,6 +191,16 @@ describe('the steps, node by node', () => {
     expect(kinds(again)).toEqual(['stage master', 'stage worker-1', 'node master', 'node worker-1', 'finish']);
   });
 
+  it('resumes a node that stopped after its kubelet step (or failed its verification): uncordoned again and verified before the next node', () => {
+    const d = upgrade(decide({ live: live('1.37.2', '1.37.2', '1.36.3'), inProgress: record() }));
+    // The upgrade e2e of 2026-12-06: the control plane's verification failed, and the resumed run went straight to the worker.
+    const steps = upgradeSteps(target, d, []);
+    expect(kinds(steps)).toEqual(['stage worker-1', 'node master', 'node worker-1', 'finish']);
+    expect(commands(steps, 'master')).toEqual(["[master] kubectl --kubeconfig=/etc/kubernetes/admin.conf uncordon 'e2e-master'"]);
+    // Recorded as upgraded (uncordoned and verified): not again.
+    expect(kinds(upgradeSteps(target, d, ['master']))).toEqual(['stage worker-1', 'node worker-1', 'finish']);
+  });
+
   it('--plan prints exactly what runs where, and why it is allowed', () => {
     const d = upgrade(decide({}));
     const lines = describeUpgrade(target, d, upgradeSteps(target, d), { dir: '/srv/k8s-artifacts/v1.37.2/amd64', files: 42, bytes: 490 << 20 });
