@@ -191,7 +191,7 @@ function corednsCheck(node: PlannedNode, pods: readonly KubePod[]): CheckResult 
   const ready = dns.filter((p) => p.ready).length;
   const notReady = dns.filter((p) => !p.ready).map((p) => `${p.name}: ${p.state}`);
   const seen = dns.length === 0 ? `no coredns pods${terminatingNote(all)}` : `${ready}/${dns.length} ready${notReady.length ? `; ${notReady.join('; ')}` : ''}${terminatingNote(all)}`;
-  return result(node, COREDNS_POD.id, COREDNS_POD.title, 'every coredns pod not being deleted running and ready', dns.length > 0 && ready === dns.length, seen);
+  return result(node, COREDNS_POD.id, COREDNS_POD.title, 'every coredns pod running and ready (those being deleted aside)', dns.length > 0 && ready === dns.length, seen);
 }
 
 function nodeReadyCheck(node: PlannedNode, kn: KubeNode | undefined, all: readonly KubeNode[]): CheckResult {
