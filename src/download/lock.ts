@@ -96,7 +96,6 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
   let compromised: Error | undefined;
   const started = Date.now();
   let told = false;
-  let seen: LockHolder | undefined;
   let waitedAtAll = false;
   for (;;) {
     try {
@@ -114,7 +113,7 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
         throw err;
       }
       // Found it held, but the holder let go within the grace before it could be named: still say we waited, once.
-      if (waitedAtAll && !told) opts.onWait?.(seen);
+      if (waitedAtAll && !told) opts.onWait?.(undefined);
       return {
         dir,
         async release() {
@@ -128,7 +127,6 @@ export async function lockDirectory(dir: string, opts: LockOptions = {}): Promis
     }
     waitedAtAll = true;
     const holder = await readRecordFile<LockHolder>(owner, (h) => typeof h.pid === 'number');
-    seen = holder ?? seen;
     if (!told && (holder || Date.now() - started >= OWNER_GRACE_MS)) {
       told = true;
       opts.onWait?.(holder);
