@@ -1,11 +1,12 @@
 // Command imagepack assembles container images from files on disk and writes each one as an OCI
 // image-layout tar archive that `ctr images import` (and any OCI tool) reads, without a Docker daemon.
 //
-// It reads a JSON spec (see ../images.json): named shared layers, and images made of layers plus an
-// image config. Everything is deterministic: entries sorted by path, one fixed mtime, numeric root
-// ownership unless a spec entry says otherwise, gzip through Go's compress/gzip at a fixed level. The
-// same inputs give byte-identical layers, manifests and archives, so a shared layer has one digest in
-// every image and containerd stores it once.
+// It reads a JSON spec (see ../images.json, ../../conformance/images.json): named shared layers, and
+// images made of layers plus an image config. Images given the same file go into one archive, which
+// holds each shared blob once. Everything is deterministic: entries sorted by path, one fixed mtime,
+// numeric root ownership unless a spec entry says otherwise, gzip through Go's compress/gzip at a fixed
+// level. The same inputs give byte-identical layers, manifests and archives, so a shared layer has one
+// digest in every image and containerd stores it once.
 //
 // Usage: imagepack -spec images.json -from DIR -out DIR -epoch SECONDS [-compress] [-info FILE]
 //
@@ -45,7 +46,10 @@ import (
 // Spec is the whole images.json file.
 type Spec struct {
 	Layers map[string]LayerSpec `json:"layers"` // shared layers, referred to by name from images
-	Images []ImageSpec          `json:"images"`
+	// Another spec (a path relative to this one) whose shared layers this one's images may name too, as
+	// if defined here (its images are not built): the same layer, byte for byte, in both specs' images.
+	LayersFrom string      `json:"layersFrom,omitempty"`
+	Images     []ImageSpec `json:"images"`
 }
 
 // LayerSpec describes one layer: either a directory tree copied as-is (Rootfs) or a list of entries.
@@ -71,7 +75,7 @@ type EntrySpec struct {
 // ImageSpec is one image archive.
 type ImageSpec struct {
 	Ref    string            `json:"ref"`    // full reference, e.g. registry.k8s.io/pause:3.10.2
-	File   string            `json:"file"`   // archive name under -out
+	File   string            `json:"file"`   // archive name under -out (images naming the same file share it)
 	Layers []json.RawMessage `json:"layers"` // each a shared layer's name (string) or an inline LayerSpec
 	Config ConfigSpec        `json:"config"`
 }
@@ -84,6 +88,7 @@ type ConfigSpec struct {
 	User         string   `json:"user,omitempty"`
 	WorkingDir   string   `json:"workingDir,omitempty"`
 	ExposedPorts []string `json:"exposedPorts,omitempty"`
+	StopSignal   string   `json:"stopSignal,omitempty"`
 }
 
 // ImageInfo is what -info records for each archive written.
@@ -147,16 +152,38 @@ func run(specPath, fromDir, outDir string, mtime time.Time, compress bool, infoP
 		return err
 	}
 	b := &builder{from: fromDir, mtime: mtime, compress: compress, shared: map[string]v1.Layer{}}
-	var infos []ImageInfo
+	// The archives in the order the spec first names them, each with its images in spec order.
+	var files []string
+	byFile := map[string][]ImageSpec{}
 	for _, im := range spec.Images {
-		started := time.Now()
-		info, err := b.writeImage(spec, im, outDir)
-		if err != nil {
-			return fmt.Errorf("%s: %w", im.Ref, err)
+		if _, seen := byFile[im.File]; !seen {
+			files = append(files, im.File)
 		}
-		fmt.Printf("imagepack: %-55s %s %6.1f MiB in %.1fs\n", im.Ref, im.File,
-			float64(info.ArchiveBytes)/(1<<20), time.Since(started).Seconds())
-		infos = append(infos, info)
+		byFile[im.File] = append(byFile[im.File], im)
+	}
+	var infos []ImageInfo
+	for _, file := range files {
+		started := time.Now()
+		var images []refImage
+		var fileInfos []ImageInfo
+		for _, im := range byFile[file] {
+			img, info, err := b.buildImage(spec, im)
+			if err != nil {
+				return fmt.Errorf("%s: %w", im.Ref, err)
+			}
+			images = append(images, refImage{ref: im.Ref, image: img})
+			fileInfos = append(fileInfos, info)
+		}
+		size, err := writeArchive(outDir, file, images, b.mtime)
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		for i := range fileInfos {
+			fileInfos[i].ArchiveBytes = size
+			fmt.Printf("imagepack: %-55s %s %6.1f MiB in %.1fs\n", fileInfos[i].Ref, file,
+				float64(size)/(1<<20), time.Since(started).Seconds())
+		}
+		infos = append(infos, fileInfos...)
 	}
 	if infoPath != "" {
 		data, err := json.MarshalIndent(infos, "", "  ")
@@ -191,6 +218,21 @@ func readSpec(specPath string) (*Spec, error) {
 	if err := dec.Decode(&spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", specPath, err)
 	}
+	if spec.LayersFrom != "" {
+		other, err := readSpec(filepath.Join(filepath.Dir(specPath), spec.LayersFrom))
+		if err != nil {
+			return nil, err
+		}
+		if spec.Layers == nil {
+			spec.Layers = map[string]LayerSpec{}
+		}
+		for name, layer := range other.Layers {
+			if _, both := spec.Layers[name]; both {
+				return nil, fmt.Errorf("%s: layer %q is defined here and in %s", specPath, name, spec.LayersFrom)
+			}
+			spec.Layers[name] = layer
+		}
+	}
 	return &spec, nil
 }
 
@@ -202,7 +244,14 @@ type builder struct {
 	shared   map[string]v1.Layer
 }
 
-func (b *builder) writeImage(spec *Spec, im ImageSpec, outDir string) (ImageInfo, error) {
+// refImage is an image and the reference it is archived under.
+type refImage struct {
+	ref   string
+	image v1.Image
+}
+
+// buildImage assembles one image of the spec and describes it (all but the archive's size).
+func (b *builder) buildImage(spec *Spec, im ImageSpec) (v1.Image, ImageInfo, error) {
 	info := ImageInfo{Ref: im.Ref, File: im.File}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
@@ -210,7 +259,7 @@ func (b *builder) writeImage(spec *Spec, im ImageSpec, outDir string) (ImageInfo
 	for _, rawLayer := range im.Layers {
 		layer, name, err := b.layerFor(spec, rawLayer)
 		if err != nil {
-			return info, err
+			return nil, info, err
 		}
 		adds = append(adds, mutate.Addendum{
 			Layer:   layer,
@@ -218,17 +267,17 @@ func (b *builder) writeImage(spec *Spec, im ImageSpec, outDir string) (ImageInfo
 		})
 		li, err := describeLayer(layer, name)
 		if err != nil {
-			return info, err
+			return nil, info, err
 		}
 		info.Layers = append(info.Layers, li)
 	}
 	img, err := mutate.Append(img, adds...)
 	if err != nil {
-		return info, err
+		return nil, info, err
 	}
 	cfgFile, err := img.ConfigFile()
 	if err != nil {
-		return info, err
+		return nil, info, err
 	}
 	cfgFile = cfgFile.DeepCopy()
 	cfgFile.Architecture = "amd64"
@@ -240,6 +289,7 @@ func (b *builder) writeImage(spec *Spec, im ImageSpec, outDir string) (ImageInfo
 		Cmd:        im.Config.Cmd,
 		User:       im.Config.User,
 		WorkingDir: im.Config.WorkingDir,
+		StopSignal: im.Config.StopSignal,
 	}
 	if len(im.Config.ExposedPorts) > 0 {
 		cfgFile.Config.ExposedPorts = map[string]struct{}{}
@@ -249,42 +299,47 @@ func (b *builder) writeImage(spec *Spec, im ImageSpec, outDir string) (ImageInfo
 	}
 	img, err = mutate.ConfigFile(img, cfgFile)
 	if err != nil {
-		return info, err
+		return nil, info, err
 	}
 	digest, err := img.Digest()
 	if err != nil {
-		return info, err
+		return nil, info, err
 	}
 	info.ManifestDigest = digest.String()
+	return img, info, nil
+}
 
-	// Write an OCI image layout into a scratch directory, then pack it into one deterministic tar.
+// writeArchive writes the images into one OCI image layout, each named by its reference, packed into one
+// deterministic tar at outDir/file; it returns the archive's size.
+func writeArchive(outDir, file string, images []refImage, mtime time.Time) (int64, error) {
 	scratch, err := os.MkdirTemp(outDir, ".layout-")
 	if err != nil {
-		return info, err
+		return 0, err
 	}
 	defer os.RemoveAll(scratch)
 	lp, err := layout.Write(scratch, empty.Index)
 	if err != nil {
-		return info, err
+		return 0, err
 	}
-	annotations := map[string]string{
-		"io.containerd.image.name":          im.Ref, // what containerd's importer names the image
-		"org.opencontainers.image.ref.name": im.Ref, // the OCI spec's annotation, for other tools
+	for _, im := range images {
+		annotations := map[string]string{
+			"io.containerd.image.name":          im.ref, // what containerd's importer names the image
+			"org.opencontainers.image.ref.name": im.ref, // the OCI spec's annotation, for other tools
+		}
+		if err := lp.AppendImage(im.image, layout.WithAnnotations(annotations),
+			layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})); err != nil {
+			return 0, err
+		}
 	}
-	if err := lp.AppendImage(img, layout.WithAnnotations(annotations),
-		layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})); err != nil {
-		return info, err
-	}
-	archive := filepath.Join(outDir, im.File)
-	if err := tarDirectory(scratch, archive, b.mtime); err != nil {
-		return info, err
+	archive := filepath.Join(outDir, file)
+	if err := tarDirectory(scratch, archive, mtime); err != nil {
+		return 0, err
 	}
 	st, err := os.Stat(archive)
 	if err != nil {
-		return info, err
+		return 0, err
 	}
-	info.ArchiveBytes = st.Size()
-	return info, nil
+	return st.Size(), nil
 }
 
 // layerFor returns the layer a spec element names: a shared layer (built on first use) or an inline one.
