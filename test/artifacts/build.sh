@@ -14,6 +14,9 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LOG_NAME=artifacts
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$script_dir/lib.sh"
 # release: empty for the base release (versions.env, modules/), else kubernetes-<MINOR>/ under script_dir.
 release=
 while (($# > 0)); do
@@ -54,45 +57,18 @@ export IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 
 build_started=$SECONDS
-log() { printf '[artifacts] %s\n' "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-# took NAME START: print how long the part NAME took since START (a $SECONDS value).
-took() { log "$(printf '%-40s %4ds' "$1" $((SECONDS - $2)))"; }
 
-recipe_hash() { # everything under test/artifacts the release uses: the scripts, the specs, the pins, the go.mod/go.sum files
-  (
-    cd "$script_dir"
-    # Other releases' directories are left out: adding or changing one does not change this release's hash.
-    find . -type f ! -name '*.swp' ! -path './kubernetes-*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
-    if [[ -n $release ]]; then find "./$release" -type f ! -name '*.swp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; fi
-  ) | sha256sum | cut -d' ' -f1
-}
-
-# verify_tree DIR: SHA256SUMS in DIR verifies and lists every other file there, no more, no less.
-verify_tree() {
-  local dir=$1
-  [[ -f $dir/SHA256SUMS ]] || return 1
-  (cd "$dir" && sha256sum --quiet --strict -c SHA256SUMS >/dev/null 2>&1) || return 1
-  diff <(cd "$dir" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort) \
-    <(sed 's/^[0-9a-f]\{64\}  //' "$dir/SHA256SUMS") >/dev/null
-}
-
-hash=$(recipe_hash)
+# The recipe: everything under test/artifacts the release uses (the scripts, the specs, the pins, the
+# go.mod/go.sum files). Other releases' directories are left out: adding or changing one does not change
+# this release's hash.
+hash=$({
+  file_sums "$script_dir" . ! -path './kubernetes-*'
+  if [[ -n $release ]]; then file_sums "$script_dir" "./$release"; fi
+} | sha256sum | cut -d' ' -f1)
 root=$cache_base/$hash
 arch_dir_rel=$KUBERNETES_VERSION/$arch
-
-mkdir -p "$cache_base"
 # One build per recipe at a time; a second caller waits and then reuses the first one's directory.
-exec {lock_fd}>"$cache_base/.lock-$hash"
-flock "$lock_fd"
-
-if [[ -f $root/.complete ]] && verify_tree "$root/$arch_dir_rel"; then
-  log "reused $root (recipe $hash; SHA256SUMS verified)"
-  echo reused
-  printf '%s\n' "$root"
-  exit 0
-fi
-[[ -e $root ]] && log "cached $root is incomplete or damaged: rebuilding"
+start_build "$cache_base" "$hash" "$arch_dir_rel"
 
 # ---------------------------------------------------------------------------------------------------
 # Host prerequisites
@@ -111,16 +87,6 @@ if [[ ! -f /usr/lib/x86_64-linux-gnu/libseccomp.a ]]; then
   apt_install || { apt-get update -qq >&2 && apt_install; } || die "apt-get install libseccomp-dev"
 fi
 
-work=$(mktemp -d "$cache_base/.build-$hash.XXXXXX")
-cleanup() {
-  local pid
-  for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 out=$work/out         # built files, by component (images.json's -from directory)
 stage=$work/root      # becomes $root
 adir=$stage/$arch_dir_rel
@@ -155,15 +121,7 @@ wait_job() { # wait_job NAME
     tail -n 40 "$work/logs/$name.log" >&2
     die "$name (log above)"
   fi
-  grep -h '^\[artifacts\]' "$work/logs/$name.log" >&2 || true
-}
-
-# module_dir MODULE@VERSION: the module's extracted source in the module cache (downloaded if needed).
-module_dir() {
-  local dir
-  dir=$(cd "$work" && go mod download -json "$1" | jq -r '.Dir // empty')
-  [[ -n $dir && -d $dir ]] || die "go mod download $1"
-  printf '%s\n' "$dir"
+  grep -h "^\\[$LOG_NAME\\]" "$work/logs/$name.log" >&2 || true
 }
 
 # group_packages GROUP: the main packages the group's go.mod names in its tool directives (none for a
@@ -180,27 +138,11 @@ go_download() {
   took "module download: $group" "$started"
 }
 
-# check_upstream_versions GROUP MODULE@VERSION...: the group builds each upstream MODULE at its pinned
-# VERSION, and every requirement in that module's go.mod at exactly the version upstream pins (our
-# go.mod may raise nothing).
-check_upstream_versions() {
+# group_versions GROUP MODULE@VERSION...: check_upstream_versions for a module group of modules/.
+group_versions() {
   local group=$1
   shift
-  local selected upstream_mod mod pinned
-  selected=$(cd "$work/modules/$group" && go list -m -f '{{.Path}} {{.Version}}' all)
-  for pinned in "$@"; do
-    mod=${pinned%@*}
-    grep -qxF "$mod ${pinned#*@}" <<<"$selected" || die "$group: go.mod does not build $pinned"
-    upstream_mod=$(cd "$work/modules/$group" && go list -m -f '{{.GoMod}}' "$mod")
-    local mismatches
-    mismatches=$(go mod edit -json "$upstream_mod" |
-      jq -r '.Require[]? | "\(.Path) \(.Version)"' | grep -v ' v0\.0\.0$' |
-      while read -r path version; do
-        grep -qxF "$path $version" <<<"$selected" || printf '%s wants %s, built with %s\n' "$path" "$version" \
-          "$(grep "^$path " <<<"$selected" | cut -d' ' -f2)"
-      done)
-    [[ -z $mismatches ]] || die "$group: dependency versions differ from $mod's go.mod:"$'\n'"$mismatches"
-  done
+  check_upstream_versions "$work/modules/$group" "$@"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -211,9 +153,6 @@ kube_src=$(module_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")
 agnhost_src=$(module_dir "k8s.io/kubernetes@$AGNHOST_KUBERNETES_VERSION")
 containerd_src=$(module_dir "github.com/containerd/containerd/v2@$CONTAINERD_VERSION")
 flannel_src=$(module_dir "github.com/flannel-io/flannel@$FLANNEL_VERSION")
-expect_pin() { # expect_pin WHAT PINNED UPSTREAM_VALUE SOURCE
-  [[ $2 == "$3" ]] || die "pin $1=$2 but upstream $4 says $3"
-}
 constants=$kube_src/cmd/kubeadm/app/constants/constants.go
 const_value() { sed -n "s/^[[:space:]]*$1 = \"\\([^\"]*\\)\"/\\1/p" "$constants"; }
 expect_pin ETCD_IMAGE_TAG "$ETCD_IMAGE_TAG" "$(const_value DefaultEtcdVersion)" "kubeadm constants.go DefaultEtcdVersion"
@@ -239,105 +178,28 @@ flannel_cni_image=$(grep '/flannel-cni-plugin:' <<<"$manifest_images" || true)
   die "kube-flannel.yml at $FLANNEL_VERSION names images other than expected: $manifest_images"
 took "pins checked against upstream" "$started"
 
-# ---------------------------------------------------------------------------------------------------
-# The Debian tools layer (kube-proxy, flannel, agnhost): a dependency closure of bookworm packages,
-# unpacked with dpkg-deb (no maintainer scripts), /usr merged, Debian's alternatives made by hand.
-# ---------------------------------------------------------------------------------------------------
-build_base_rootfs() {
-  local started=$SECONDS debs=$work/debs rootfs=$out/base-rootfs
-  mkdir -p "$debs" "$rootfs"
-  local -a closure
-  # shellcheck disable=SC2086 # BASE_PACKAGES is a word list
-  mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances $BASE_PACKAGES | grep -v '^[ <]' | LC_ALL=C sort -u)
-  (cd "$debs" && apt-get download -qq -o APT::Sandbox::User=root "${closure[@]}")
-  took "tools layer: download ${#closure[@]} packages" "$started"
-  local deb
-  for deb in "$debs"/*.deb; do
-    dpkg-deb -x "$deb" "$rootfs"
-    dpkg-deb -f "$deb" Package Version | paste -sd' ' >>"$work/base-packages.txt"
-  done
-  # Merged /usr, as a bookworm system has it: bin, sbin, lib, lib64 are symlinks into usr.
-  local d
-  for d in bin sbin lib lib64; do
-    if [[ -d $rootfs/$d && ! -L $rootfs/$d ]]; then
-      mkdir -p "$rootfs/usr/$d"
-      cp -a "$rootfs/$d/." "$rootfs/usr/$d/"
-      rm -rf "${rootfs:?}/$d"
-    fi
-    ln -s "usr/$d" "$rootfs/$d"
-  done
-  # Debian's alternatives for iptables (postinst's update-alternatives): the nf_tables backend.
-  local t
-  for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
-    [[ -e $rootfs/usr/sbin/$t ]] || ln -s "${t/tables/tables-nft}" "$rootfs/usr/sbin/$t"
-  done
-  # busybox's applets (sh, cp, ls, ...) wherever no package put a real program.
-  local applet
-  while read -r applet; do
-    applet=${applet#/}
-    applet=usr/${applet#usr/}
-    [[ -e $rootfs/$applet || -L $rootfs/$applet ]] || ln -s /usr/bin/busybox "$rootfs/$applet"
-  done < <(chroot "$rootfs" /usr/bin/busybox --list-full)
-  rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,bug,doc-base} "$rootfs"/etc/{init.d,default,logrotate.d}
-  rm -rf "$rootfs"/usr/lib/x86_64-linux-gnu/gconv
-  # What the images run must work: the tools, through the alternatives links, in the layer itself.
-  chroot "$rootfs" /usr/sbin/iptables --version | grep -q 'nf_tables' || { echo "iptables is not the nft backend"; exit 1; }
-  chroot "$rootfs" /usr/sbin/ip6tables-save --version
-  chroot "$rootfs" /usr/sbin/nft --version
-  chroot "$rootfs" /usr/sbin/conntrack --version
-  chroot "$rootfs" /bin/sh -c 'cp /etc/protocols /protocols.copy && rm /protocols.copy'
-  log "$(printf '%-40s %4ds, %s' "tools layer: rootfs" $((SECONDS - started)) "$(du -sh "$rootfs" | cut -f1)")"
-}
+# The Debian tools layer (kube-proxy, flannel, agnhost): lib.sh's debian_tools_rootfs.
+build_base_rootfs() { debian_tools_rootfs "$out/base-rootfs" "$work/base-packages.txt"; }
 
 # ---------------------------------------------------------------------------------------------------
 # Builds (one `go build` per module group and build configuration; each group its own upstream versions)
 # ---------------------------------------------------------------------------------------------------
-# child_cpu: set cpu_ticks to the CPU time (user+system, 1/100 s) this shell's finished children used,
-# a figure that, unlike wall time, does not grow when other work shares the machine's cores.
-child_cpu() {
-  local -a stat
-  read -ra stat <"/proc/$BASHPID/stat"
-  cpu_ticks=$((stat[15] + stat[16]))
-}
-
 # go_build GROUP CGO TAGS LDFLAGS OUTDIR [EXTRA_GO_FLAGS...] -- PKGS...
 go_build() {
-  local group=$1 cgo=$2 tags=$3 ldflags=$4 outdir=$5 started=$SECONDS cpu_before
-  child_cpu
-  cpu_before=$cpu_ticks
+  local group=$1 cgo=$2 tags=$3 ldflags=$4 outdir=$5
   shift 5
   local -a extra=()
   while [[ $1 != -- ]]; do extra+=("$1"); shift; done
   shift
   mkdir -p "$outdir"
-  (cd "$work/modules/$group" && CGO_ENABLED=$cgo go build -trimpath ${extra[@]+"${extra[@]}"} -tags "$tags" \
-    -ldflags "$ldflags" -o "$outdir/" "$@")
-  child_cpu
-  log "$(printf '%-40s %4ds (CPU %ds)' "go build: $group ($#)" $((SECONDS - started)) $(((cpu_ticks - cpu_before) / 100)))"
+  CGO_ENABLED=$cgo measured "go build: $group ($#)" "$work/modules/$group" go build -trimpath ${extra[@]+"${extra[@]}"} \
+    -tags "$tags" -ldflags "$ldflags" -o "$outdir/" "$@"
 }
 
 kube_time=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | jq -r .Time)
 epoch=$(date -u -d "$kube_time" +%s)
 
-# kube_ldflags VERSION: -s -w and the version stamps of a k8s.io/kubernetes release (hack/lib/version.sh).
-kube_ldflags() {
-  local version=$1 info time commit minor p ld="-s -w"
-  info=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$version")
-  time=$(jq -r .Time <<<"$info")
-  commit=$(jq -r '.Origin.Hash // empty' <<<"$info")
-  minor=${version#v1.}
-  minor=${minor%%.*}
-  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    ld+=" -X '$p.gitVersion=$version' -X '$p.gitMajor=1' -X '$p.gitMinor=$minor'"
-    ld+=" -X '$p.gitTreeState=clean' -X '$p.buildDate=$(date -u -d "$time" +%Y-%m-%dT%H:%M:%SZ)'"
-    [[ -z $commit ]] || ld+=" -X '$p.gitCommit=$commit'"
-  done
-  printf '%s\n' "$ld"
-}
-
-# Upstream's non-debug build: -trimpath, -s -w, tags selinux,notest,grpcnotrace (hack/lib/golang.sh).
-readonly KUBE_TAGS=selinux,notest,grpcnotrace
+# Upstream's non-debug build (lib.sh's KUBE_TAGS and kube_ldflags).
 build_kubernetes() {
   local -a pkgs
   mapfile -t pkgs < <(group_packages kubernetes)
@@ -398,24 +260,19 @@ prepare_flannel_source() {
 
 check_all_upstream_versions() {
   local started=$SECONDS
-  check_upstream_versions kubernetes "k8s.io/kubernetes@$KUBERNETES_VERSION"
-  if [[ $agnhost_group != kubernetes ]]; then check_upstream_versions "$agnhost_group" "k8s.io/kubernetes@$AGNHOST_KUBERNETES_VERSION"; fi
+  group_versions kubernetes "k8s.io/kubernetes@$KUBERNETES_VERSION"
+  if [[ $agnhost_group != kubernetes ]]; then group_versions "$agnhost_group" "k8s.io/kubernetes@$AGNHOST_KUBERNETES_VERSION"; fi
   # Every k8s.io/* module that k8s.io/kubernetes requires at v0.0.0 is replaced by the same release.
-  local staging
-  staging=$(cd "$work/modules/kubernetes" && go list -m -f '{{.Path}} {{.Version}} {{with .Replace}}{{.Version}}{{end}}' all |
-    awk '$2 == "v0.0.0"')
-  if [[ -z $staging ]] || grep -qv " v0\.0\.0 $KUBERNETES_STAGING_VERSION$" <<<"$staging"; then
-    die "kubernetes: staging modules not all replaced by $KUBERNETES_STAGING_VERSION:"$'\n'"$staging"
-  fi
-  check_upstream_versions etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" \
+  check_staging_replaced "$work/modules/kubernetes"
+  group_versions etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" \
     "go.etcd.io/etcd/etcdutl/v3@$ETCD_VERSION"
-  check_upstream_versions coredns "github.com/coredns/coredns@$COREDNS_VERSION"
-  check_upstream_versions flannel "github.com/flannel-io/flannel@$FLANNEL_VERSION"
-  check_upstream_versions cni-plugins "github.com/containernetworking/plugins@$CNI_PLUGINS_VERSION"
-  check_upstream_versions cni-flannel "github.com/containernetworking/plugins@$CNI_FLANNEL_PLUGINS_VERSION"
-  check_upstream_versions cri-tools "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION"
-  check_upstream_versions containerd "github.com/containerd/containerd/v2@$CONTAINERD_VERSION"
-  check_upstream_versions runc "github.com/opencontainers/runc@$RUNC_VERSION"
+  group_versions coredns "github.com/coredns/coredns@$COREDNS_VERSION"
+  group_versions flannel "github.com/flannel-io/flannel@$FLANNEL_VERSION"
+  group_versions cni-plugins "github.com/containernetworking/plugins@$CNI_PLUGINS_VERSION"
+  group_versions cni-flannel "github.com/containernetworking/plugins@$CNI_FLANNEL_PLUGINS_VERSION"
+  group_versions cri-tools "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION"
+  group_versions containerd "github.com/containerd/containerd/v2@$CONTAINERD_VERSION"
+  group_versions runc "github.com/opencontainers/runc@$RUNC_VERSION"
   took "dependency versions equal upstream's" "$started"
 }
 
@@ -464,14 +321,6 @@ wait_job upstream-versions
 # Checks on what was built: upstream module and version in every Go binary, each binary's own version
 # ---------------------------------------------------------------------------------------------------
 started=$SECONDS
-# expect_module BINARY PACKAGE MODULE VERSION: built from PACKAGE, in MODULE at VERSION.
-expect_module() {
-  local info
-  info=$(go version -m "$1") || die "go version -m $1"
-  grep -qP "^\tpath\t\Q$2\E$" <<<"$info" || die "$1: main package is not $2"
-  # a dep line, or the line after it when a replace maps a k8s.io/* v0.0.0 requirement to its release
-  grep -qP "^\t(dep|mod|=>)\t\Q$3\E\t\Q$4\E(\t|$)" <<<"$info" || die "$1: not built from $3 $4"
-}
 for b in kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
   expect_module "$out/kubernetes/$b" "k8s.io/kubernetes/cmd/$b" k8s.io/kubernetes "$KUBERNETES_VERSION"
 done
@@ -494,13 +343,6 @@ for b in containerd ctr containerd-shim-runc-v2; do
 done
 expect_module "$out/runc/runc" github.com/opencontainers/runc github.com/opencontainers/runc "$RUNC_VERSION"
 
-# expect_output WHAT EXPECTED COMMAND...: the command's output (stdout and stderr) contains EXPECTED.
-expect_output() {
-  local what=$1 expected=$2 output
-  shift 2
-  output=$("$@" 2>&1) || die "$what: $* failed: $output"
-  grep -qF -- "$expected" <<<"$output" || die "$what: expected \"$expected\" in the output of $*, got: $output"
-}
 k=$out/kubernetes
 [[ $("$k/kubeadm" version -o short) == "$KUBERNETES_VERSION" ]] || die "kubeadm version -o short is not $KUBERNETES_VERSION"
 expect_output kubelet "Kubernetes $KUBERNETES_VERSION" "$k/kubelet" --version
@@ -598,9 +440,7 @@ component() {
     components: ., images: $images, layersCompressed: $compressed,
     toolsLayerDebianPackages: ($base | split(","))}' >"$adir/build-info.json"
 
-(cd "$adir" && find . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum >"$work/SHA256SUMS")
-mv "$work/SHA256SUMS" "$adir/SHA256SUMS"
-verify_tree "$adir" || die "SHA256SUMS does not verify"
+write_sums "$adir"
 took "checksums and build-info.json" "$started"
 
 # containerd imports every archive (check.sh: the containerd built here, as a process of its own).
@@ -608,10 +448,6 @@ started=$SECONDS
 bash "$script_dir/check.sh" "$stage" >&2 || die "check.sh"
 took "check.sh (containerd import)" "$started"
 
-date -u +%Y-%m-%dT%H:%M:%SZ >"$stage/.complete"
-if [[ -e $root ]]; then
-  mv "$root" "$work/stale-root"
-fi
-mv "$stage" "$root"
+install_root "$stage" "$root"
 log "$(printf '%-40s %4ds, %s' "total" $((SECONDS - build_started)) "$(du -sh "$root" | cut -f1)")"
 printf '%s\n' "$root"
