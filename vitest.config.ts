@@ -59,6 +59,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Kubernetes' conformance tests chosen by test/conformance/selection.yaml, listed by e2e.test's dry
+          // run (builds or reuses e2e.test and ginkgo first: minutes after the artifacts' build, which .ci/run
+          // runs it after; up to an hour and a half with a cold Go cache).
+          name: 'conformance-list',
+          include: ['test/conformance/list.test.ts'],
+          testTimeout: 5 * 60_000,
+          hookTimeout: 100 * 60_000,
+        },
+      },
     ],
   },
 });
