@@ -1,7 +1,7 @@
 /**
  * What the conformance run needs built, each built or reused by its script (cached by recipe beside the
  * artifacts under /var/cache/kubeadm-vagrant): e2e.test and ginkgo (build.sh), shared by the dry-run listing
- * and the run.
+ * and the run, and the e2e test images the run imports into the nodes (build-images.sh).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -36,4 +36,9 @@ function files<T extends Record<string, string>>(dir: string, script: string, pa
 /** e2e.test and ginkgo (build.sh). */
 export function buildOrReuseBinaries(timeoutMs: number): ConformanceBinaries {
   return files(build('build.sh', [], timeoutMs), 'build.sh', { e2eTest: 'bin/e2e.test', ginkgo: 'bin/ginkgo' });
+}
+
+/** The e2e test images' archive (build-images.sh), checked with the containerd of the artifacts root given. */
+export function buildOrReuseTestImages(artifactsRoot: string, timeoutMs: number): string {
+  return files(build('build-images.sh', [artifactsRoot], timeoutMs), 'build-images.sh', { archive: 'images/e2e-test-images.tar' }).archive;
 }
