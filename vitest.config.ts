@@ -70,6 +70,19 @@ export default defineConfig({
           hookTimeout: 100 * 60_000,
         },
       },
+      {
+        test: {
+          // ...and run against the e2e cluster on VMs (hours under emulation; not in .ci/run).
+          name: 'conformance',
+          include: ['test/conformance/**/*.e2e.test.ts'],
+          globalSetup: ['test/helpers/build-cli.ts'],
+          // The tests after the cluster's setup: the cluster itself, then ginkgo's run (its own bound: 9 h).
+          testTimeout: 10 * 60 * 60_000,
+          // The artifacts, e2e.test and the test images built or reused, the namespace and mirrors started.
+          hookTimeout: 4 * 60 * 60_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -262,13 +262,15 @@ libvirt:
   cli = (args: string[], timeoutMs = 60 * MINUTE): Promise<ExecResult> =>
     this.env.exec(process.execPath, [CLI, ...args], { cwd: this.dir, timeoutMs, reject: false, env: { CI: 'true', KUBEADM_VAGRANT_CACHE: join(this.env.workDir, 'cache') } });
 
+  /** OpenSSH's options for the machines: the cluster's key alone, no host key kept. */
+  private sshOptions = (): string[] => ['-i', this.key, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR'];
+
   /** OpenSSH with the cluster's key, not the product's client: the independent check. */
-  ssh = (ip: string, command: string, timeoutMs = 5 * MINUTE): Promise<ExecResult> =>
-    this.env.exec(
-      'ssh',
-      ['-i', this.key, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR', `vagrant@${ip}`, command],
-      { reject: false, timeoutMs },
-    );
+  ssh = (ip: string, command: string, timeoutMs = 5 * MINUTE): Promise<ExecResult> => this.env.exec('ssh', [...this.sshOptions(), `vagrant@${ip}`, command], { reject: false, timeoutMs });
+
+  /** A host file copied to a path on a machine, with OpenSSH's scp and the same options. */
+  copyTo = (ip: string, file: string, dest: string, timeoutMs = 10 * MINUTE): Promise<ExecResult> =>
+    this.env.exec('scp', [...this.sshOptions(), file, `vagrant@${ip}:${dest}`], { reject: false, timeoutMs });
 
   /**
    * A command on the control plane that talks to the API server (kubectl, kubeadm token); its stdout,
