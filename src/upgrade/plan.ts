@@ -102,13 +102,12 @@ export function stageCommand(node: NodePlan): RemoteCommand {
  */
 export function upgradeSteps(plan: ClusterPlan, decision: Extract<UpgradeDecision, { kind: 'upgrade' }>, recorded?: readonly string[]): UpgradeStep[] {
   const pending = plan.nodes.filter((n) => !decision.atTarget.includes(n.name));
-  const unverified = (n: NodePlan) => recorded !== undefined && decision.atTarget.includes(n.name) && !recorded.includes(n.name);
   return [
     ...pending.map((node): UpgradeStep => ({ kind: 'stage', node, command: stageCommand(node) })),
     ...plan.nodes.flatMap((node): UpgradeStep[] => {
       if (pending.includes(node)) return [{ kind: 'node', node, commands: nodeCommands(plan, node) }];
-      // What follows the kubelet step: uncordon.
-      return unverified(node) ? [{ kind: 'node', node, commands: nodeCommands(plan, node).slice(-1) }] : [];
+      // At the target, but not recorded as upgraded by the upgrade being resumed: what follows the kubelet step, uncordon.
+      return recorded !== undefined && !recorded.includes(node.name) ? [{ kind: 'node', node, commands: nodeCommands(plan, node).slice(-1) }] : [];
     }),
     { kind: 'finish', commands: finishCommands(plan) },
   ];
