@@ -39,6 +39,13 @@ function chosenSelection(): Selection {
   return { ...sel, groups: sel.groups.filter((g) => only.includes(g.name)), extras: [] };
 }
 
+/** KUBEADM_VAGRANT_CONFORMANCE_PROCS (default 1), refused before the cluster is built unless a whole number of 1 or more. */
+function chosenProcs(): number {
+  const given = process.env.KUBEADM_VAGRANT_CONFORMANCE_PROCS ?? '1';
+  if (!/^[1-9]\d*$/.test(given)) throw new Error(`KUBEADM_VAGRANT_CONFORMANCE_PROCS=${given}: give ginkgo's number of processes, a whole number of 1 or more (default 1)`);
+  return Number(given);
+}
+
 const canRun = canRunE2e();
 
 describe.skipIf(!canRun)(`Kubernetes conformance tests against a cluster kubeadm-vagrant built on VMs (libvirt, qemu, artifacts from upstream source, fetched; a baked box)`, () => {
@@ -47,7 +54,7 @@ describe.skipIf(!canRun)(`Kubernetes conformance tests against a cluster kubeadm
   const step = <T>(name: string, fn: () => Promise<T>) => e2e.step(name, fn);
   const log = (line: string) => e2e.log(line);
   const selection = chosenSelection();
-  const procs = Number(process.env.KUBEADM_VAGRANT_CONFORMANCE_PROCS ?? '1');
+  const procs = chosenProcs();
   const reportDir = join(process.env.KUBEADM_VAGRANT_CONFORMANCE_REPORTS ?? join(ROOT, '.conformance-reports'), new Date().toISOString().replace(/[:.]/g, '-'));
   /** The artifacts built from upstream source (their v<patch>/amd64), which the mirrors serve. */
   let built = '';
