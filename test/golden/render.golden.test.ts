@@ -20,8 +20,7 @@ const STORED_STATE_DIR = 'state-dir';
 function updating(): boolean {
   if (process.env.CI === 'true') return false;
   if (process.env.UPDATE_GOLDEN === '1') return true;
-  const snapshots = expect.getState().snapshotState as { _updateSnapshot?: string } | undefined;
-  return snapshots?._updateSnapshot === 'all';
+  return expect.getState().snapshotState?.snapshotUpdateState === 'all';
 }
 
 function storedPath(path: string): string {

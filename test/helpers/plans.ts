@@ -5,6 +5,7 @@ import { distroIds, loadCatalog } from '../../src/distros.js';
 import type { OfflineArtifacts } from '../../src/offline/artifacts.js';
 import { cachedPatchOf } from '../../src/offline/source.js';
 import { buildPlan, type Arch, type ClusterPlan, type PlanSecrets } from '../../src/plan/plan.js';
+import type { OptionsOf, ProviderSections } from '../../src/providers/index.js';
 
 /** Fixed stand-ins for the secrets, so rendered files are the same bytes on every run. */
 export const FIXED_TOKEN = 'abcdef.0123456789abcdef';
@@ -19,8 +20,15 @@ export const FIXED_SECRETS: PlanSecrets = {
   sshPublicKey: FIXED_SSH_PUBLIC_KEY,
 };
 
+/**
+ * The providers' sections as a cluster.yaml may give them: each optional, any of its fields
+ * optional (every field has a default and the section a `.prefault({})`). z.input cannot say so:
+ * the registry types a section's schema as z.ZodType<Options>, whose input is `unknown` and required.
+ */
+type ProviderSectionOverrides = { [Id in keyof ProviderSections]?: Partial<OptionsOf<Id>> };
+
 /** What a cluster.yaml may say, without apiVersion and kind. */
-export type ConfigOverrides = Omit<z.input<typeof clusterSchema>, 'apiVersion' | 'kind'>;
+export type ConfigOverrides = Omit<z.input<typeof clusterSchema>, 'apiVersion' | 'kind' | keyof ProviderSections> & ProviderSectionOverrides;
 
 /** A full config: the defaults with `overrides` on top, through the real schema. */
 export function testConfig(overrides: ConfigOverrides = {}): ClusterConfig {

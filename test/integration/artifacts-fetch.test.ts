@@ -277,7 +277,7 @@ describe('artifacts fetch from the mirrors', () => {
     const ours = cacheArchDir(join(cache, 'artifacts'), PATCH, ARCH);
     for (const rel of ['bin/kubeadm', 'images/pause.tar']) {
       const bytes = readFileSync(join(ours, rel));
-      bytes[bytes.length - 2000] ^= 1;
+      bytes[bytes.length - 2000]! ^= 1;
       writeFileSync(join(ours, rel), bytes);
     }
     const bad = cli(['artifacts', 'verify'], dir, cache);

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GUEST } from '../../src/layout.js';
 import { renderAll } from '../../src/render/render.js';
 import { testPlan } from '../helpers/plans.js';
+import { textOf } from '../helpers/rendered.js';
 import { needTool } from '../helpers/tools.js';
 
 /**
@@ -59,10 +60,10 @@ function put(m: Machine, guestPath: string, content = 'x\n'): void {
 }
 
 const plan = testPlan({ workers: { count: 1 } });
-const scripts = Object.fromEntries(renderAll(plan).map((f) => [f.path, f.content]));
+const files = Object.fromEntries(renderAll(plan).map((f) => [f.path, f]));
 
 describe('the control plane is never initialised twice', () => {
-  const script = scripts['provision/control-plane.sh']!;
+  const script = textOf(files['provision/control-plane.sh']!);
 
   it('with admin.conf: kubeadm init does not run; it waits for the API server and says so', (ctx) => {
     needTool(ctx, 'bash');
@@ -101,7 +102,7 @@ describe('the control plane is never initialised twice', () => {
 });
 
 describe('a worker never joins twice', () => {
-  const script = scripts['provision/worker.sh']!;
+  const script = textOf(files['provision/worker.sh']!);
 
   it('with kubelet.conf: kubeadm join does not run, the join config is not even installed', (ctx) => {
     needTool(ctx, 'bash');

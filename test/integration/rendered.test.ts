@@ -12,6 +12,7 @@ import type { ClusterPlan } from '../../src/plan/plan.js';
 import { renderAll, renderUpgrade, type RenderedFile } from '../../src/render/render.js';
 import { isControlPlaneImage, kubeadmImages } from '../../src/versions.js';
 import { FIXED_CA_CERT_HASH, FIXED_TOKEN, PLAN_CASES, casePlan, testOffline, testPlan, type ConfigOverrides } from '../helpers/plans.js';
+import { textOf } from '../helpers/rendered.js';
 
 /**
  * The rendered files checked with the real tools: shellcheck and bash on every script variant,
@@ -70,7 +71,7 @@ function writeCluster(name: string, files: RenderedFile[]): string {
 function content(files: RenderedFile[], path: string): string {
   const f = files.find((x) => x.path === path);
   if (!f) throw new Error(`${path} not rendered`);
-  return f.content;
+  return textOf(f);
 }
 
 /**
@@ -94,10 +95,11 @@ describe('provisioning scripts', () => {
       // What `upgrade` uploads to every node (for the plan as its target) goes through the same checks.
       files.push({ path: 'provision/upgrade.sh', content: renderUpgrade(plan).script, mode: 0o755 });
       for (const f of files) {
-        if (scripts.has(f.content)) continue;
+        const text = textOf(f);
+        if (scripts.has(text)) continue;
         const file = join(dir, `${i}-${f.path.slice('provision/'.length)}`);
-        writeFileSync(file, f.content, { mode: 0o755 });
-        scripts.set(f.content, file);
+        writeFileSync(file, text, { mode: 0o755 });
+        scripts.set(text, file);
       }
     });
   });

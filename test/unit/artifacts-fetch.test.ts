@@ -88,7 +88,7 @@ beforeEach(async () => {
     if (!body || fault === '404') return void res.writeHead(404).end();
     if (fault === 'corrupt') {
       const bad = Buffer.from(body);
-      bad[bad.length >> 1] ^= 1;
+      bad[bad.length >> 1]! ^= 1;
       return serveBody(req, res, bad);
     }
     serveBody(req, res, body);
@@ -264,9 +264,9 @@ describe('fetchArtifacts', () => {
   it('two fetches at once share the cache: both succeed, and everything is downloaded once', async () => {
     // Whichever takes the cache's lock first (on a loaded machine, not always the first called), the other waits for it.
     const waits: string[] = [];
-    const [a, b] = await Promise.all(['a', 'b'].map((who) => fetchArtifacts(options({ onLockWait: () => waits.push(who) }))));
+    const results = await Promise.all(['a', 'b'].map((who) => fetchArtifacts(options({ onLockWait: () => waits.push(who) }))));
     expect(waits).toHaveLength(1);
-    const fetched = [a, b].map((r) => r.dirs[0]!.fetched.length).sort((x, y) => x - y);
+    const fetched = results.map((r) => r.dirs[0]!.fetched.length).sort((x, y) => x - y);
     expect(fetched[0]).toBe(0);
     expect(new Set(files.requests.map((r) => r.url)).size).toBe(files.requests.length);
   });
@@ -335,11 +335,11 @@ describe('list, verify and prune', () => {
     expect((await verifyDir(d)).problems).toEqual([]);
     // In place: the layout's file and its original in downloads/ are one file (a hard link), both are changed.
     const kubeadm = readFileSync(join(dir(), 'bin/kubeadm'));
-    kubeadm[5] ^= 1;
+    kubeadm[5]! ^= 1;
     writeFileSync(join(dir(), 'bin/kubeadm'), kubeadm);
     const tar = readFileSync(join(dir(), 'images/etcd.tar'));
     const layer = images.get([...images.keys()].find((r) => r.includes('/etcd:'))!)!.layers[1]!;
-    tar[tar.indexOf(layer.subarray(0, 32)) + 40] ^= 1;
+    tar[tar.indexOf(layer.subarray(0, 32)) + 40]! ^= 1;
     writeFileSync(join(dir(), 'images/etcd.tar'), tar);
     const r = await verifyDir(d);
     expect(r.problems.map((p) => p.file)).toEqual(['bin/kubeadm', 'images/etcd.tar', 'images/etcd.tar']);

@@ -129,7 +129,7 @@ describe('the registry client (an in-process registry with a token challenge)', 
     const image = await client().resolve(parseImageReference('registry.k8s.io/pause:3.10.2'), AMD64);
     const digest = sha256(amd.layers[0]!);
     const wrong = Buffer.from(amd.layers[0]!);
-    wrong[10] ^= 1;
+    wrong[10]! ^= 1;
     reg.corruptBlobs.set(digest, wrong);
     const dest = join(dir, 'blob');
     const err = await rejectionOf(client().fetchBlob(image, image.layers[0]!, dest), DownloadError);
@@ -216,7 +216,7 @@ describe('the registry client (an in-process registry with a token challenge)', 
     // Reading back finds a flipped byte in a layer and a wrong platform.
     const tampered = readFileSync(dest);
     const at = tampered.indexOf(amd.layers[1]!.subarray(0, 64));
-    tampered[at + 100] ^= 0xff;
+    tampered[at + 100]! ^= 0xff;
     writeFileSync(join(dir, 'tampered.tar'), tampered);
     const check = await checkImageArchive(join(dir, 'tampered.tar'), ARM64);
     expect(check.problems).toEqual([

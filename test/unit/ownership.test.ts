@@ -7,13 +7,14 @@ import { staleOutputs, vagrantfileCluster } from '../../src/ownership.js';
 import { renderAll } from '../../src/render/render.js';
 import type { GeneratedRecord } from '../../src/state.js';
 import { testConfig, testPlan } from '../helpers/plans.js';
+import { textOf } from '../helpers/rendered.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kv-owner-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('whose Vagrantfile it is', () => {
   it("recognises the header of the Vagrantfile the template renders, and the cluster it names", () => {
-    const vagrantfile = renderAll(testPlan({ name: 'cka-lab' })).find((f) => f.path === HOST.vagrantfile)!.content;
+    const vagrantfile = textOf(renderAll(testPlan({ name: 'cka-lab' })).find((f) => f.path === HOST.vagrantfile)!);
     expect(vagrantfileCluster(vagrantfile)).toBe('cka-lab');
   });
 

@@ -9,6 +9,7 @@ import { renderAll, rubyQuote, slash24AddressRegex, yamlQuote, type RenderedFile
 const KUBEADM_DIR = HOST.kubeadmDir;
 import { shellQuote } from '../../src/shell.js';
 import { FIXED_CA_CERT_HASH, FIXED_SECRETS, FIXED_SSH_PUBLIC_KEY, FIXED_TOKEN, PLAN_CASES, casePlan, testPlan } from '../helpers/plans.js';
+import { textOf } from '../helpers/rendered.js';
 
 function file(files: RenderedFile[], path: string): RenderedFile {
   const f = files.find((x) => x.path === path);
@@ -97,7 +98,7 @@ describe('renderAll', () => {
 
   it('syncs nothing into the guests: the only synced folder is the disabled default one', () => {
     for (const { name, files } of allCases) {
-      const vagrantfile = file(files, 'Vagrantfile').content;
+      const vagrantfile = textOf(file(files, 'Vagrantfile'));
       const synced = vagrantfile.split('\n').filter((l) => l.includes('synced_folder'));
       expect(synced, name).toEqual(['  config.vm.synced_folder ".", "/vagrant", disabled: true']);
       expect(vagrantfile).not.toMatch(/rsync|nfs|smb|9p|virtiofs/);
@@ -165,7 +166,7 @@ describe('renderAll', () => {
   });
 
   it('gives each machine its provisioners in phase order, with the uploads just before the phase that reads them', () => {
-    const vagrantfile = file(renderAll(testPlan()), 'Vagrantfile').content;
+    const vagrantfile = textOf(file(renderAll(testPlan()), 'Vagrantfile'));
     const masterBlock = vagrantfile.slice(vagrantfile.indexOf('name: "master"'), vagrantfile.indexOf('name: "worker-1"'));
     expect([...masterBlock.matchAll(/\{ name: "([\w-]+)", type: "(\w+)"/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual([
       'ssh-key:shell', 'artifacts-files:file', 'artifacts:shell', 'prerequisites:shell', 'packages:shell', 'control-plane-files:file', 'control-plane-ca-cert:file', 'control-plane-ca-key:file', 'control-plane:shell',
@@ -188,7 +189,7 @@ describe('renderAll', () => {
   it('starts every script with bash in strict mode and logs with the phase name', () => {
     for (const { name, files } of allCases) {
       for (const phase of scriptPhases(casePlan(name)).map((p) => p.script!)) {
-        const script = file(files, `provision/${phase}.sh`).content;
+        const script = textOf(file(files, `provision/${phase}.sh`));
         expect(script.startsWith('#!/usr/bin/env bash\n'), phase).toBe(true);
         expect(script).toContain('\nset -euo pipefail\n');
         expect(script).toContain(`\nKV_PHASE=${phase}\n`);

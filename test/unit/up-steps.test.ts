@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CNIS } from '../../src/cni/index.js';
 import { UsageError } from '../../src/errors.js';
-import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter } from '../../src/phases.js';
+import { checkIdsAfter, PHASES, phaseDef, phaseNodes, planPhases, provisionerNames, provisionersOf, reachedPhase, verificationAfter, type PhaseId } from '../../src/phases.js';
 import type { NodePlan } from '../../src/plan/plan.js';
 import { normalizeState, type ClusterState } from '../../src/state.js';
 import { describeStep, pendingNodes, upSteps as upStepsOf, type UpStep, type UpStepOptions } from '../../src/steps/up-steps.js';
@@ -54,7 +54,7 @@ describe('the phase table', () => {
 
   it('proves each phase with its own checks, and every earlier phase\'s again', () => {
     const w = plan.workers[0]!;
-    const ids = (phase: string, p = plan) => verificationAfter(phase, p).specs(w).map((c) => c.id);
+    const ids = (phase: PhaseId, p = plan) => verificationAfter(phase, p).specs(w).map((c) => c.id);
     expect(ids('machines')).toEqual(['hostname', 'private-ip']);
     expect(ids('artifacts')).toEqual(['hostname', 'private-ip', 'artifacts-verified']);
     expect(ids('prerequisites')).toEqual(['hostname', 'private-ip', 'artifacts-verified', 'swap-off', 'kernel-modules', 'sysctl', 'containerd-active', 'containerd-cri', 'peers-reachable']);
