@@ -14,6 +14,8 @@
  * repository, one directory per run). KUBEADM_VAGRANT_CONFORMANCE_PROCS: parallel ginkgo processes
  * (default 1: one test at a time, the figures per test undisturbed). KUBEADM_VAGRANT_CONFORMANCE_GROUPS:
  * a comma-separated list of selection.yaml's group names to run only those (to look at a failure again).
+ * KUBEADM_VAGRANT_CONFORMANCE_RESUME: an earlier run's report.json; the tests that passed in it are left
+ * out (a run cut short goes on with the rest, on a cluster of its own).
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,21 +24,29 @@ import { QEMU_SLOWDOWN } from '../../src/providers/libvirt.js';
 import { buildArtifacts, canRunE2e, E2eCluster, MASTER_IP, MINUTE, ROOT, WORKER_IP } from '../e2e/cluster-env.js';
 import type { ExecResult } from '../e2e/harness.js';
 import { buildOrReuseBinaries, buildOrReuseTestImages, type ConformanceBinaries } from './build.js';
-import { didNotPass, e2eRunFlags, ginkgoArgv, groupOf, loadSelection, specResults, summary, type Selection, type SpecResult } from './selection.js';
+import { didNotPass, e2eRunFlags, ginkgoArgv, groupOf, loadSelection, passedIn, specResults, summary, without, type Selection, type SpecResult } from './selection.js';
 
 const HOUR = 60 * MINUTE;
 /** ginkgo's bound on the whole run, and the process's (a little longer, so ginkgo reports first). */
 const SUITE_TIMEOUT_HOURS = 9;
 const PATCH = '1.37.2';
 
-/** selection.yaml, or only the groups KUBEADM_VAGRANT_CONFORMANCE_GROUPS names. */
-function chosenSelection(): Selection {
+/** selection.yaml, or only the groups KUBEADM_VAGRANT_CONFORMANCE_GROUPS names; without what KUBEADM_VAGRANT_CONFORMANCE_RESUME's report passed. */
+function chosenSelection(): { selection: Selection; resumed?: { report: string; passed: number } } {
   const sel = loadSelection();
   const only = process.env.KUBEADM_VAGRANT_CONFORMANCE_GROUPS?.split(',').map((g) => g.trim()).filter(Boolean);
-  if (!only?.length) return sel;
-  const unknown = only.filter((g) => !sel.groups.some((x) => x.name === g));
+  const unknown = only?.filter((g) => !sel.groups.some((x) => x.name === g)) ?? [];
   if (unknown.length) throw new Error(`KUBEADM_VAGRANT_CONFORMANCE_GROUPS names no group of selection.yaml: ${unknown.join(', ')}`);
-  return { ...sel, groups: sel.groups.filter((g) => only.includes(g.name)), extras: [] };
+  const grouped = only?.length ? { ...sel, groups: sel.groups.filter((g) => only.includes(g.name)), extras: [] } : sel;
+  const report = process.env.KUBEADM_VAGRANT_CONFORMANCE_RESUME;
+  if (!report) return { selection: grouped };
+  let passed: string[];
+  try {
+    passed = passedIn(readFileSync(report, 'utf8'), report);
+  } catch (e) {
+    throw new Error(`KUBEADM_VAGRANT_CONFORMANCE_RESUME=${report}: give the report.json of an earlier run (.conformance-reports/<time>/report.json): ${(e as Error).message}`);
+  }
+  return { selection: without(grouped, passed, `passed in ${report}`), resumed: { report, passed: passed.length } };
 }
 
 /** KUBEADM_VAGRANT_CONFORMANCE_PROCS (default 1), refused before the cluster is built unless a whole number of 1 or more. */
@@ -53,7 +63,7 @@ describe.skipIf(!canRun)(`Kubernetes conformance tests against a cluster kubeadm
   const { env, cli, ssh, show, expectOk, chained } = e2e;
   const step = <T>(name: string, fn: () => Promise<T>) => e2e.step(name, fn);
   const log = (line: string) => e2e.log(line);
-  const selection = chosenSelection();
+  const { selection, resumed } = chosenSelection();
   const procs = chosenProcs();
   const reportDir = join(process.env.KUBEADM_VAGRANT_CONFORMANCE_REPORTS ?? join(ROOT, '.conformance-reports'), new Date().toISOString().replace(/[:.]/g, '-'));
   /** The artifacts built from upstream source (their v<patch>/amd64), which the mirrors serve. */
@@ -80,6 +90,7 @@ describe.skipIf(!canRun)(`Kubernetes conformance tests against a cluster kubeadm
   beforeAll(async () => {
     mkdirSync(reportDir, { recursive: true });
     log(`reports: ${reportDir}`);
+    if (resumed) log(`resuming ${resumed.report}: the ${resumed.passed} tests that passed there are left out`);
     const artifactsRoot = await step('build or reuse the artifacts (npm run test:artifacts)', async () => buildArtifacts());
     built = join(artifactsRoot, `v${PATCH}`, 'amd64');
     binaries = await step('build or reuse e2e.test and ginkgo (test/conformance/build.sh)', async () => buildOrReuseBinaries(90 * MINUTE));

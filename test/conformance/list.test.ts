@@ -6,13 +6,13 @@
  * group and extra matching, every exclusion an existing test that the run leaves out. No cluster.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolPath } from '../helpers/tools.js';
 import { buildOrReuseBinaries, type ConformanceBinaries } from './build.js';
-import { CONFORMANCE_LABEL, ginkgoArgv, groupOf, loadSelection, sigOf, specResults, type SpecResult } from './selection.js';
+import { CONFORMANCE_LABEL, ginkgoArgv, groupOf, loadSelection, sigOf, specResults, without, type SpecResult } from './selection.js';
 
 const MINUTE = 60_000;
 const selection = loadSelection();
@@ -54,6 +54,17 @@ describe.skipIf(!haveGo)('the chosen conformance tests, listed by e2e.test (gink
     expect(selection.extras.filter((e) => !chosenNames.has(e.test)).map((e) => e.test), 'extras not chosen').toEqual([]);
     const taggedExtras = selection.extras.filter((e) => all.find((s) => s.name === e.test)?.labels.includes(CONFORMANCE_LABEL));
     expect(taggedExtras.map((e) => e.test), 'extras that are [Conformance] (belong in a group)').toEqual([]);
+  });
+
+  it('a resumed run (KUBEADM_VAGRANT_CONFORMANCE_RESUME) chooses exactly the tests the earlier run did not pass', () => {
+    // Every third chosen test as passed before: names with brackets, quotes and parentheses among them.
+    const earlier = chosen.filter((_, i) => i % 3 === 0).map((s) => s.name);
+    const dir = join(out, 'resumed');
+    mkdirSync(dir);
+    execFileSync(binaries.ginkgo, ginkgoArgv({ e2eTest: binaries.e2eTest, selection: without(selection, earlier, 'passed before'), dryRun: true, outputDir: dir }), { stdio: ['ignore', 'ignore', 'inherit'], timeout: 5 * MINUTE });
+    const left = specResults(readFileSync(join(dir, 'report.json'), 'utf8')).filter((s) => s.state === 'passed').map((s) => s.name);
+    expect(earlier.length).toBeGreaterThan(0);
+    expect(left.sort()).toEqual(chosen.map((s) => s.name).filter((n) => !earlier.includes(n)).sort());
   });
 
   it('every exclusion names one existing [Conformance] test of a chosen group, and the run leaves it out', () => {

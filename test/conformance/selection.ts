@@ -151,7 +151,9 @@ const specReportSchema = z.looseObject({
   RunTime: z.number().optional(),
   Failure: z.looseObject({ Message: z.string().optional(), Location: z.looseObject({ FileName: z.string().optional(), LineNumber: z.number().optional() }).optional() }).optional(),
 });
-const reportSchema = z.array(z.looseObject({ SuiteDescription: z.string().optional(), SpecReports: z.array(specReportSchema).nullish() }));
+const reportSchema = z.array(
+  z.looseObject({ SuiteDescription: z.string().optional(), SuiteConfig: z.looseObject({ DryRun: z.boolean().optional() }).optional(), SpecReports: z.array(specReportSchema).nullish() }),
+);
 
 export interface SpecResult {
   /** The full name: the containers' texts and the test's own, as --list-tests prints it. */
@@ -181,6 +183,24 @@ export function specResults(json: string): SpecResult[] {
         };
       }),
   );
+}
+
+/**
+ * The tests an earlier run passed, from its ginkgo JSON report (`report` names it in errors). A dry run's
+ * report is refused: it marks every test it would run as passed.
+ */
+export function passedIn(json: string, report: string): string[] {
+  if (reportSchema.parse(JSON.parse(json)).some((r) => r.SuiteConfig?.DryRun)) throw new Error(`${report} is a dry run's report (ginkgo --dry-run): its tests were listed, not run`);
+  return specResults(json).filter((s) => s.state === 'passed').map((s) => s.name);
+}
+
+/**
+ * The selection without the tests given (those an earlier run passed): each becomes an exclusion by its
+ * exact name, so that a run cut short, or run again after a fix, goes on with the rest. A name the
+ * selection does not choose excludes nothing.
+ */
+export function without(sel: Selection, tests: string[], why: string): Selection {
+  return { ...sel, exclusions: [...sel.exclusions, ...tests.map((test) => ({ test, why }))] };
 }
 
 /** Ran and did not pass: failed, panicked, timed out, interrupted or aborted. */

@@ -8,12 +8,14 @@ import {
   ginkgoArgv,
   groupOf,
   loadSelection,
+  passedIn,
   selectionFlags,
   sigOf,
   specResults,
   summary,
   SUITE_DESCRIPTION,
   type Selection,
+  without,
 } from '../conformance/selection.js';
 
 /** What ginkgo does with the flags: focus strings joined by "|", matched against the suite's description, a space and the test's name. */
@@ -160,6 +162,24 @@ describe('conformance selection: what a ginkgo JSON report says', () => {
     expect(text.split('\n')[0]).toBe('1 passed, 2 failed, 1 skipped');
     expect(text).toContain('FAILED (failed, 620 s) [sig-network] DNS should provide DNS for services [Conformance]\n  Unexpected error:\n      timed out waiting for the condition');
     expect(text).toContain('FAILED (timedout, 300 s) [sig-node] Pods should be updated [Conformance]\n  no message');
+  });
+
+  it('an earlier run\'s passed tests, to resume it; a dry run\'s report is refused (it marks what it would run as passed)', () => {
+    expect(passedIn(report, 'r.json')).toEqual(['[sig-network] Services should serve multiport endpoints from pods [Conformance]']);
+    const dry = JSON.stringify(JSON.parse(report).map((r: object) => ({ ...r, SuiteConfig: { DryRun: true } })));
+    expect(() => passedIn(dry, 'dry/report.json')).toThrow(/^dry\/report\.json is a dry run's report/);
+    expect(() => passedIn('[]x', 'r.json')).toThrow();
+  });
+
+  it('resuming leaves out exactly the tests passed before, by their exact names', () => {
+    const passed = '[sig-network] Services should serve multiport endpoints from pods [Conformance]';
+    const flags = selectionFlags(without(sel, [passed, '[sig-node] Pods should be updated [Conformance]'], 'passed in r.json'), '--ginkgo.');
+    expect(ginkgoChooses(flags, passed)).toBe(false);
+    expect(ginkgoChooses(flags, '[sig-network] Services should serve multiport endpoints from pods and more [Conformance]')).toBe(true);
+    expect(ginkgoChooses(flags, '[sig-network] Services should provide secure master service [Conformance]')).toBe(true);
+    // selection.yaml's own exclusions stay
+    expect(ginkgoChooses(flags, sel.exclusions[0]!.test)).toBe(false);
+    expect(without(sel, [], 'x')).toEqual(sel);
   });
 
   it('refuses what is not a ginkgo report', () => {
