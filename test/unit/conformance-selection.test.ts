@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -180,6 +180,18 @@ describe('conformance selection: what a ginkgo JSON report says', () => {
     // selection.yaml's own exclusions stay
     expect(ginkgoChooses(flags, sel.exclusions[0]!.test)).toBe(false);
     expect(without(sel, [], 'x')).toEqual(sel);
+  });
+
+  it('the runs kept in test/conformance/runs/ can be resumed: real runs, each test they passed one that selection.yaml chooses', () => {
+    const dir = join(import.meta.dirname, '..', 'conformance', 'runs');
+    const flags = selectionFlags(loadSelection(), '--ginkgo.');
+    const runs = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(runs.length).toBeGreaterThan(0);
+    for (const f of runs) {
+      const passed = passedIn(readFileSync(join(dir, f), 'utf8'), f);
+      expect(passed.length, f).toBeGreaterThan(0);
+      expect(passed.filter((n) => !ginkgoChooses(flags, n)), `${f}: passed tests the selection does not choose`).toEqual([]);
+    }
   });
 
   it('refuses what is not a ginkgo report', () => {
