@@ -17,7 +17,7 @@
  * KUBEADM_VAGRANT_CONFORMANCE_RESUME: an earlier run's report.json; the tests that passed in it are left
  * out (a run cut short goes on with the rest, on a cluster of its own).
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { QEMU_SLOWDOWN } from '../../src/providers/libvirt.js';
@@ -155,17 +155,21 @@ describe.skipIf(!canRun)(`Kubernetes conformance tests against a cluster kubeadm
       const done = readFileSync(logFile, 'utf8').match(/^• (\[[A-Z]+\] )?\[\d/gm) ?? [];
       log(`  ${done.length} tests done, ${done.filter((l) => l.includes('[FAILED]') || l.includes('[TIMEDOUT]') || l.includes('[PANICKED]')).length} of them failed`);
     }, 10 * MINUTE);
+    // e2e.test's temporary files (kubectl's test-kuberc*, kubectl proxy's sockets) go there, removed after, not into /tmp.
+    const tmp = join(reportDir, 'tmp');
+    mkdirSync(tmp);
     const ginkgo = await step('ginkgo: the chosen conformance tests', async () => {
       try {
         // Its output (ginkgo -v: every test's steps and logs, tens of MB) goes to the file, not into memory.
         return await env.exec('sh', ['-c', 'exec "$0" "$@" >>"$E2E_LOG" 2>&1', binaries.ginkgo, '-v', ...argv], {
           cwd: reportDir,
-          env: { E2E_LOG: logFile },
+          env: { E2E_LOG: logFile, TMPDIR: tmp },
           reject: false,
           timeoutMs: (SUITE_TIMEOUT_HOURS + 0.25) * HOUR,
         });
       } finally {
         clearInterval(progress);
+        rmSync(tmp, { recursive: true, force: true });
       }
     });
     const reportFile = join(reportDir, 'report.json');

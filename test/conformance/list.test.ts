@@ -5,7 +5,7 @@
  * that it stays what it says: tagged [Conformance] (but for the named extras), of the chosen SIGs, every
  * group and extra matching, every exclusion an existing test that the run leaves out. No cluster.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,11 +24,13 @@ describe.skipIf(!haveGo)('the chosen conformance tests, listed by e2e.test (gink
   let all: SpecResult[] = [];
   let chosen: SpecResult[] = [];
   const out = mkdtempSync(join(tmpdir(), 'kv-conformance-list-'));
+  // e2e.test makes temporary files as it starts (kubectl's test-kuberc*): in `out`, removed after, not in /tmp.
+  const dryRunOptions: ExecFileSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], timeout: 5 * MINUTE, env: { ...process.env, TMPDIR: out } };
 
   beforeAll(() => {
     binaries = buildOrReuseBinaries(90 * MINUTE);
     const started = Date.now();
-    execFileSync(binaries.ginkgo, ginkgoArgv({ e2eTest: binaries.e2eTest, selection, dryRun: true, outputDir: out }), { stdio: ['ignore', 'ignore', 'inherit'], timeout: 5 * MINUTE });
+    execFileSync(binaries.ginkgo, ginkgoArgv({ e2eTest: binaries.e2eTest, selection, dryRun: true, outputDir: out }), dryRunOptions);
     all = specResults(readFileSync(join(out, 'report.json'), 'utf8'));
     chosen = all.filter((s) => s.state === 'passed');
     const bySig = selection.sigs.map((sig) => `${sig} ${chosen.filter((s) => sigOf(s.name) === sig).length}`);
@@ -61,7 +63,7 @@ describe.skipIf(!haveGo)('the chosen conformance tests, listed by e2e.test (gink
     const earlier = chosen.filter((_, i) => i % 3 === 0).map((s) => s.name);
     const dir = join(out, 'resumed');
     mkdirSync(dir);
-    execFileSync(binaries.ginkgo, ginkgoArgv({ e2eTest: binaries.e2eTest, selection: without(selection, earlier, 'passed before'), dryRun: true, outputDir: dir }), { stdio: ['ignore', 'ignore', 'inherit'], timeout: 5 * MINUTE });
+    execFileSync(binaries.ginkgo, ginkgoArgv({ e2eTest: binaries.e2eTest, selection: without(selection, earlier, 'passed before'), dryRun: true, outputDir: dir }), dryRunOptions);
     const left = specResults(readFileSync(join(dir, 'report.json'), 'utf8')).filter((s) => s.state === 'passed').map((s) => s.name);
     expect(earlier.length).toBeGreaterThan(0);
     expect(left.sort()).toEqual(chosen.map((s) => s.name).filter((n) => !earlier.includes(n)).sort());
