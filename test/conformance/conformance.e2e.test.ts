@@ -17,7 +17,8 @@
  * KUBEADM_VAGRANT_CONFORMANCE_RESUME: an earlier run's report.json; the tests that passed in it are left
  * out (a run cut short goes on with the rest, on a cluster of its own).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { QEMU_SLOWDOWN } from '../../src/providers/libvirt.js';
@@ -44,7 +45,7 @@ function chosenSelection(): { selection: Selection; resumed?: { report: string; 
   try {
     passed = passedIn(readFileSync(report, 'utf8'), report);
   } catch (e) {
-    throw new Error(`KUBEADM_VAGRANT_CONFORMANCE_RESUME=${report}: give the report.json of an earlier run (.conformance-reports/<time>/report.json): ${(e as Error).message}`);
+    throw new Error(`KUBEADM_VAGRANT_CONFORMANCE_RESUME=${report}: give an earlier run's report.json (.conformance-reports/<time>/report.json, or one kept in test/conformance/runs/): ${(e as Error).message}`);
   }
   return { selection: without(grouped, passed, `passed in ${report}`), resumed: { report, passed: passed.length } };
 }
@@ -155,9 +156,9 @@ describe.skipIf(!canRun)(`Kubernetes conformance tests against a cluster kubeadm
       const done = readFileSync(logFile, 'utf8').match(/^• (\[[A-Z]+\] )?\[\d/gm) ?? [];
       log(`  ${done.length} tests done, ${done.filter((l) => l.includes('[FAILED]') || l.includes('[TIMEDOUT]') || l.includes('[PANICKED]')).length} of them failed`);
     }, 10 * MINUTE);
-    // e2e.test's temporary files (kubectl's test-kuberc*, kubectl proxy's sockets) go there, removed after, not into /tmp.
-    const tmp = join(reportDir, 'tmp');
-    mkdirSync(tmp);
+    // e2e.test's temporary files (kubectl's test-kuberc*, kubectl proxy's sockets) go into a directory of the
+    // run's, removed after. A short path: a Unix socket's may not exceed 107 bytes.
+    const tmp = mkdtempSync(join(tmpdir(), 'kv-conformance-'));
     const ginkgo = await step('ginkgo: the chosen conformance tests', async () => {
       try {
         // Its output (ginkgo -v: every test's steps and logs, tens of MB) goes to the file, not into memory.
