@@ -168,7 +168,10 @@ export interface SpecResult {
 
 /** The tests (`It`s) of a ginkgo JSON report; suite-level nodes (BeforeSuite, ReportAfterSuite, …) are left out. */
 export function specResults(json: string): SpecResult[] {
-  const reports = reportSchema.parse(JSON.parse(json));
+  return resultsOf(reportSchema.parse(JSON.parse(json)));
+}
+
+function resultsOf(reports: z.infer<typeof reportSchema>): SpecResult[] {
   return reports.flatMap((r) =>
     (r.SpecReports ?? [])
       .filter((s) => s.LeafNodeType === 'It')
@@ -190,8 +193,9 @@ export function specResults(json: string): SpecResult[] {
  * report is refused: it marks every test it would run as passed.
  */
 export function passedIn(json: string, report: string): string[] {
-  if (reportSchema.parse(JSON.parse(json)).some((r) => r.SuiteConfig?.DryRun)) throw new Error(`${report} is a dry run's report (ginkgo --dry-run): its tests were listed, not run`);
-  return specResults(json).filter((s) => s.state === 'passed').map((s) => s.name);
+  const reports = reportSchema.parse(JSON.parse(json));
+  if (reports.some((r) => r.SuiteConfig?.DryRun)) throw new Error(`${report} is a dry run's report (ginkgo --dry-run): its tests were listed, not run`);
+  return resultsOf(reports).filter((s) => s.state === 'passed').map((s) => s.name);
 }
 
 /**
