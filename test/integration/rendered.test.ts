@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -387,12 +387,28 @@ function useAwk(awk: string): void {
   awkPath = bin;
 }
 
-/** Runs `FUNCTION ARGS...` from a rendered script with bash (main does not run when it is sourced). */
-function callFunction(script: string, call: string[], prelude = '') {
+/**
+ * Runs `FUNCTION ARGS...` from a rendered script with bash (main does not run when it is sourced),
+ * with `input` as its standard input. Its TMPDIR is a new directory: `leftovers` is what the call
+ * left there (mktemp's files), `output` its standard output without the driver's KV_CHANGED line.
+ */
+let calls = 0;
+function callFunction(script: string, call: string[], prelude = '', input = '') {
   const driver = `source "$1"; shift; ${prelude}\n"$@"; printf 'KV_CHANGED=%s\\n' "\${KV_CHANGED}"`;
-  const env = awkPath ? { ...process.env, PATH: `${awkPath}:${process.env.PATH}` } : process.env;
-  const result = spawnSync('bash', ['-c', driver, 'driver', script, ...call], { encoding: 'utf8', env });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, changed: /KV_CHANGED=1\n$/.test(result.stdout) };
+  const tmp = join(workDir, `tmp-${calls++}`);
+  mkdirSync(tmp);
+  const env = { ...process.env, TMPDIR: tmp, ...(awkPath ? { PATH: `${awkPath}:${process.env.PATH}` } : {}) };
+  const result = spawnSync('bash', ['-c', driver, 'driver', script, ...call], { encoding: 'utf8', env, input });
+  const leftovers = readdirSync(tmp);
+  rmSync(tmp, { recursive: true, force: true });
+  return {
+    status: result.status,
+    stdout: result.stdout,
+    output: result.stdout.replace(/KV_CHANGED=[01]\n$/, ''),
+    stderr: result.stderr,
+    changed: /KV_CHANGED=1\n$/.test(result.stdout),
+    leftovers,
+  };
 }
 
 describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the files they edit, with %s', (awk) => {
@@ -654,10 +670,11 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
     const out = join(dir, 'kube-flannel.out.yml');
     // The plugin on a node answers which CNI versions it supports: a test below covers that.
-    const noPlugin = 'cni_version_for_plugin() { :; }';
+    const noPlugin = 'cni_version_for_plugin() { cat; }';
     const first = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], noPlugin);
     expect(first.stderr).toBe('');
     expect(first.changed).toBe(true);
+    expect(first.leftovers).toEqual([]);
     const manifest = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as Record<string, any>);
     const config = manifest.find((d) => d.kind === 'ConfigMap')!;
     expect(JSON.parse(config.data['net-conf.json'])).toEqual({ Network: plan.kubernetes.podSubnet, EnableNFTables: false, Backend: { Type: 'vxlan' } });
@@ -677,6 +694,9 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const refused = callFunction(controlPlane, ['flannel_manifest', changedLayout, join(dir, 'refused.yml')], noPlugin);
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain("could not add --iface-regex");
+    // a refused edit leaves no temporary file behind (and no file where the manifest goes)
+    expect(refused.leftovers).toEqual([]);
+    expect(existsSync(join(dir, 'refused.yml'))).toBe(false);
   });
 
   it("drops flannel's install-cni-plugin init container (its plugin comes from the artifacts) and nothing else", (ctx) => {
@@ -686,7 +706,7 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     writeFileSync(controlPlane, content(renderAll(plan), 'provision/control-plane.sh'));
     const out = join(dir, 'kube-flannel.offline.yml');
     // The plugin on a node answers which CNI versions it supports: the next test covers that.
-    const r = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], 'cni_version_for_plugin() { :; }');
+    const r = callFunction(controlPlane, ['flannel_manifest', join(FIXTURES, 'kube-flannel.yml'), out], 'cni_version_for_plugin() { cat; }');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const manifest = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as Record<string, any>);
@@ -714,15 +734,25 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     const current = plugin('flannel-1.9.1', ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
     chmodSync(old, 0o755);
     chmodSync(current, 0o755);
-    const manifest = copy('kube-flannel-cni.yml', readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8'));
-    expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, current]).status).toBe(0);
-    expect(readFileSync(manifest, 'utf8')).toContain('"cniVersion": "1.0.0"');
-    const lowered = callFunction(controlPlane, ['cni_version_for_plugin', manifest, old]);
+    // a filter: the manifest in, the manifest out
+    const upstream = readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8');
+    expect(upstream).toContain('"cniVersion": "1.0.0"');
+    const kept = callFunction(controlPlane, ['cni_version_for_plugin', current], '', upstream);
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(kept.output).toBe(upstream);
+    expect(kept.stderr).toBe('');
+    const lowered = callFunction(controlPlane, ['cni_version_for_plugin', old], '', upstream);
     expect(lowered.status, lowered.stderr).toBe(0);
-    expect(lowered.stdout).toContain('the flannel CNI plugin supports CNI 0.4.0 at most');
-    const doc = parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
+    expect(lowered.stderr).toContain('the flannel CNI plugin supports CNI 0.4.0 at most');
+    const doc = parseAllDocuments(lowered.output).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
     expect(JSON.parse(doc.data['cni-conf.json']).cniVersion).toBe('0.4.0');
-    expect(callFunction(controlPlane, ['cni_version_for_plugin', manifest, join(dir, 'no-such-plugin')]).stderr).toContain('does not answer CNI_COMMAND=VERSION');
+    expect(lowered.output).toBe(upstream.replace('"cniVersion": "1.0.0"', '"cniVersion": "0.4.0"'));
+    const absent = callFunction(controlPlane, ['cni_version_for_plugin', join(dir, 'no-such-plugin')], '', upstream);
+    expect(absent.status).not.toBe(0);
+    expect(absent.stderr).toContain('does not answer CNI_COMMAND=VERSION');
+    const unnamed = callFunction(controlPlane, ['cni_version_for_plugin', current], '', upstream.replaceAll('"cniVersion"', '"version"'));
+    expect(unnamed.status).not.toBe(0);
+    expect(unnamed.stderr).toContain("flannel's manifest names no cniVersion");
   });
 
   it('checks the artifacts\' checksums in the guest and stops naming the file that does not match', (ctx) => {

@@ -248,57 +248,65 @@ readonly FLANNEL_ARGS=(
 
 # flannel_manifest UPSTREAM FILE: flannel's release manifest with the pod subnet as its network and
 # the interface chosen by address; fails when the upstream layout no longer takes these edits.
+# Each edit is a filter of the manifest's text, checked before the next: no temporary file exists
+# until the last step, so a refused edit leaves none behind.
 flannel_manifest() {
-  local upstream=$1 file=$2 tmp
-  tmp=$(mktemp)
+  local upstream=$1 file=$2 manifest arg tmp
   # The arguments go through the environment, one a line: awk -v would eat the backslashes of the regex.
-  KV_FLANNEL_ARGS=$(printf '%s\n' "${FLANNEL_ARGS[@]}") awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
+  manifest=$(KV_FLANNEL_ARGS=$(printf '%s\n' "${FLANNEL_ARGS[@]}") awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
     { i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)) }
     { print }
     /^[ \t]*- --kube-subnet-mgr[ \t]*$/ {
       match($0, /^[ \t]*/)
       n = split(ENVIRON["KV_FLANNEL_ARGS"], args, "\n")
       for (a = 1; a <= n; a++) print substr($0, 1, RLENGTH) "- " args[a]
-    }' "${upstream}" >"${tmp}"
-  grep -qF "\"Network\": \"${POD_SUBNET}\"" "${tmp}" || die "could not set the pod subnet in flannel's net-conf.json"
-  local arg
+    }' "${upstream}")
+  grep -qF "\"Network\": \"${POD_SUBNET}\"" <<<"${manifest}" || die "could not set the pod subnet in flannel's net-conf.json"
   for arg in "${FLANNEL_ARGS[@]}"; do
-    grep -qF -- "- ${arg}" "${tmp}" || die "could not add ${arg} to flanneld's arguments"
+    grep -qF -- "- ${arg}" <<<"${manifest}" || die "could not add ${arg} to flanneld's arguments"
   done
-  without_cni_plugin_installer "${tmp}"
-  cni_version_for_plugin "${tmp}" '/opt/cni/bin/flannel'
+  manifest=$(without_cni_plugin_installer <<<"${manifest}")
+  manifest=$(cni_version_for_plugin '/opt/cni/bin/flannel' <<<"${manifest}")
+  tmp=$(mktemp)
+  printf '%s\n' "${manifest}" >"${tmp}"
   install_file "${tmp}" "${file}" 0644
 }
 
-# without_cni_plugin_installer FILE: drops the install-cni-plugin init container, which copies
-# flannel's CNI plugin out of the flannel-cni-plugin image: the prerequisites phase put the same
-# plugin into /opt/cni/bin from the artifacts, and that image is not among them.
+# without_cni_plugin_installer < MANIFEST: the manifest without the install-cni-plugin init container,
+# which copies flannel's CNI plugin out of the flannel-cni-plugin image: the prerequisites phase put
+# the same plugin into /opt/cni/bin from the artifacts, and that image is not among them.
 without_cni_plugin_installer() {
-  local file=$1 tmp
-  tmp=$(mktemp)
-  awk '
+  local manifest
+  manifest=$(awk '
     skipping && match($0, /^[ \t]*/) && (RLENGTH < indent || (RLENGTH == indent && $0 ~ /^[ \t]*- /)) { skipping = 0 }
     /^[ \t]*- name: install-cni-plugin[ \t]*$/ { match($0, /^[ \t]*/); indent = RLENGTH; skipping = 1 }
-    !skipping { print }' "${file}" >"${tmp}"
-  ! grep -q 'install-cni-plugin\|flannel-cni-plugin' "${tmp}" || die "could not remove the install-cni-plugin init container from flannel's manifest"
-  grep -q -- '- name: install-cni$' "${tmp}" || die "removing install-cni-plugin took flannel's install-cni init container with it"
-  cat "${tmp}" >"${file}"
-  rm -f "${tmp}"
+    !skipping { print }') || die "awk could not edit flannel's manifest"
+  ! grep -q 'install-cni-plugin\|flannel-cni-plugin' <<<"${manifest}" || die "could not remove the install-cni-plugin init container from flannel's manifest"
+  grep -q -- '- name: install-cni$' <<<"${manifest}" || die "removing install-cni-plugin took flannel's install-cni init container with it"
+  printf '%s\n' "${manifest}"
 }
 
-# cni_version_for_plugin FILE PLUGIN: the cniVersion of the manifest's CNI config, lowered to the
-# newest version the installed flannel plugin supports when it does not support that one (the
+# cni_version_for_plugin PLUGIN < MANIFEST: the manifest with its CNI config's cniVersion lowered to
+# the newest version the installed flannel plugin supports when it does not support that one (the
 # plugin answers CNI_COMMAND=VERSION): the artifacts may bring an older plugin than the manifest's.
+# Standard output is the manifest, so the line that says so goes to standard error. (Both filters
+# run in a command substitution, where set -e is off: each checks its own steps.)
 cni_version_for_plugin() {
-  local file=$1 plugin=$2 wanted supported newest
-  wanted=$(sed -n 's/^[[:space:]]*"cniVersion":[[:space:]]*"\([0-9.]*\)".*/\1/p' "${file}" | head -n 1)
+  local plugin=$1 manifest wanted supported newest
+  manifest=$(cat)
+  wanted=$(sed -n 's/^[[:space:]]*"cniVersion":[[:space:]]*"\([0-9.]*\)".*/\1/p' <<<"${manifest}" | head -n 1)
   [[ -n ${wanted} ]] || die "flannel's manifest names no cniVersion"
   supported=$(CNI_COMMAND=VERSION "${plugin}" </dev/null 2>/dev/null | grep -o '"supportedVersions":\[[^]]*\]' | grep -o '[0-9][0-9.]*' || true)
   [[ -n ${supported} ]] || die "${plugin} does not answer CNI_COMMAND=VERSION"
-  if grep -qx "${wanted}" <<<"${supported}"; then return 0; fi
-  newest=$(sort -V <<<"${supported}" | tail -n 1)
-  sed -i "s/\"cniVersion\":[[:space:]]*\"${wanted}\"/\"cniVersion\": \"${newest}\"/" "${file}"
-  log "the flannel CNI plugin supports CNI ${newest} at most: its config says cniVersion ${newest} instead of ${wanted}"
+  if ! grep -qx "${wanted}" <<<"${supported}"; then
+    newest=$(sort -V <<<"${supported}" | tail -n 1)
+    # shellcheck disable=SC2001 # the pattern has a character class, which ${var//} does not take
+    manifest=$(sed "s/\"cniVersion\":[[:space:]]*\"${wanted}\"/\"cniVersion\": \"${newest}\"/" <<<"${manifest}") ||
+      die "sed could not edit flannel's manifest"
+    grep -qF "\"cniVersion\": \"${newest}\"" <<<"${manifest}" || die "could not set cniVersion ${newest} in flannel's manifest"
+    log "the flannel CNI plugin supports CNI ${newest} at most: its config says cniVersion ${newest} instead of ${wanted}" >&2
+  fi
+  printf '%s\n' "${manifest}"
 }
 
 install_cni() {
