@@ -720,6 +720,14 @@ describe.each(AWKS.length > 0 ? AWKS : ['awk'])('what the scripts do to the file
     expect(spec(manifest).containers[0].args.filter((a: string) => !a.startsWith('--iface-regex='))).toEqual(['--ip-masq', '--kube-subnet-mgr', '--iptables-resync=25', '--healthz-port=8081']);
     expect(readFileSync(out, 'utf8')).not.toContain('flannel-cni-plugin');
     expect(manifest.map((d) => d.kind)).toEqual(upstream.map((d) => d.kind));
+
+    // refused inside the filter (a command substitution): the script stops there, and leaves nothing
+    const renamed = copy('kube-flannel-renamed.yml', readFileSync(join(FIXTURES, 'kube-flannel.yml'), 'utf8').replace(/- name: install-cni$/m, '- name: install-cni-config'));
+    const refused = callFunction(controlPlane, ['flannel_manifest', renamed, join(dir, 'refused-offline.yml')], 'cni_version_for_plugin() { cat; }');
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("removing install-cni-plugin took flannel's install-cni init container with it");
+    expect(refused.leftovers).toEqual([]);
+    expect(existsSync(join(dir, 'refused-offline.yml'))).toBe(false);
   });
 
   it("lowers the CNI config's cniVersion to what the installed flannel plugin supports, and only then", (ctx) => {
