@@ -250,9 +250,9 @@ readonly FLANNEL_ARGS=(
 # flannel_manifest UPSTREAM FILE: flannel's release manifest with the pod subnet as its network and
 # the interface chosen by address; fails when the upstream layout no longer takes these edits.
 # Each edit is a filter of the manifest's text, checked before the next: no temporary file exists
-# until the last step, so a refused edit leaves none behind.
+# until write_file's, so a refused edit leaves none behind.
 flannel_manifest() {
-  local upstream=$1 file=$2 manifest arg tmp
+  local upstream=$1 file=$2 manifest arg
   # The arguments go through the environment, one a line: awk -v would eat the backslashes of the regex.
   manifest=$(KV_FLANNEL_ARGS=$(printf '%s\n' "${FLANNEL_ARGS[@]}") awk -v from='"Network": "10.244.0.0/16"' -v to="\"Network\": \"${POD_SUBNET}\"" '
     { i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)) }
@@ -268,9 +268,7 @@ flannel_manifest() {
   done
   manifest=$(without_cni_plugin_installer <<<"${manifest}")
   manifest=$(cni_version_for_plugin '/opt/cni/bin/flannel' <<<"${manifest}")
-  tmp=$(mktemp)
-  printf '%s\n' "${manifest}" >"${tmp}"
-  install_file "${tmp}" "${file}" 0644
+  write_file "${file}" 0644 <<<"${manifest}"
 }
 
 # without_cni_plugin_installer < MANIFEST: the manifest without the install-cni-plugin init container,
